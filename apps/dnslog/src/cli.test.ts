@@ -1,0 +1,33 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '@toolbox/shared';
+import { buildProgram } from './cli.js';
+
+async function run(...args: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  let code = 0;
+  const io = { stdout, stderr, env: {}, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+  const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', ...args], io);
+  return { exit, out, err };
+}
+
+describe('dnslog cli', () => {
+  it('prints its help with the exit codes and exits 0', async () => {
+    const r = await run('--help');
+    expect(r.exit).toBe(0);
+    expect(r.out.replace(/\s+/g, ' ')).toContain('Usage: dnslog [options]');
+    expect(r.out.replace(/\s+/g, ' ')).toContain('Ship BIND (named) query logs into SQLite or MySQL/MariaDB and report on them.');
+    expect(r.out).toMatch(/Exit codes:\n  0   ok\n  1   .+\n  2   usage, configuration or internal error/);
+  });
+
+  it('maps an unknown option to one line and exit 2', async () => {
+    const r = await run('--no-such-option');
+    expect(r.exit).toBe(2);
+    expect(r.err.split('\n')[0]).toBe("dnslog: unknown option '--no-such-option'");
+  });
+});

@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './cli.js';
+export * from './progress.js';
+export * from './lock.js';

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's test command: installs everything the tests need (npm packages; the Debian packages
+# of the real services are installed by test/scripts/services.sh, which the integration tests'
+# global setup runs), builds, typechecks, lints, and runs every unit and integration test.
+# Exits non-zero when anything fails. Needs root for the real services (apt-get, namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+check_node
+[ "$(id -u)" = 0 ] || die "the integration tests start real services and network namespaces: run as root"
+started=$(date +%s)
+
+ensure_npm_deps
+rm -rf apps/*/.test-results packages/*/.test-results test/.test-results
+
+say "build"
+npx turbo run build --output-logs=errors-only
+say "typecheck"
+npx turbo run typecheck --output-logs=errors-only
+say "lint"
+npx eslint --max-warnings 0 .
+
+status=0
+say "unit tests"
+npx turbo run test --concurrency=2 || status=$?
+say "integration tests (real MariaDB, BIND, OpenSSH, sendmail)"
+npx turbo run test:integration || status=$?
+
+node scripts/test-summary.mjs || status=$?
+printf 'test:all took %ss\n' "$(( $(date +%s) - started ))"
+exit "$status"
