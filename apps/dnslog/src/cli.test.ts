@@ -22,7 +22,7 @@ describe('dnslog cli', () => {
     expect(r.exit).toBe(0);
     expect(r.out.replace(/\s+/g, ' ')).toContain('Usage: dnslog [options]');
     expect(r.out.replace(/\s+/g, ' ')).toContain('Ship BIND (named) query logs into SQLite or MySQL/MariaDB and report on them.');
-    expect(r.out).toMatch(/Exit codes:\n  0   ok\n  1   .+\n  2   usage, configuration or internal error/);
+    expect(r.out).toMatch(/Exit codes:\n {2}0 {3}ok\n {2}1 {3}.+\n {2}2 {3}usage, configuration or internal error/);
   });
 
   it('maps an unknown option to one line and exit 2', async () => {

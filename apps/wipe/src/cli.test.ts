@@ -22,7 +22,7 @@ describe('wipe cli', () => {
     expect(r.exit).toBe(0);
     expect(r.out.replace(/\s+/g, ' ')).toContain('Usage: wipe [options]');
     expect(r.out.replace(/\s+/g, ' ')).toContain('Overwrite block devices or files with bit patterns (default 0x55 then 0xAA), then verify.');
-    expect(r.out).toMatch(/Exit codes:\n  0   ok\n  1   .+\n  2   usage, configuration or internal error/);
+    expect(r.out).toMatch(/Exit codes:\n {2}0 {3}ok\n {2}1 {3}.+\n {2}2 {3}usage, configuration or internal error/);
   });
 
   it('maps an unknown option to one line and exit 2', async () => {
