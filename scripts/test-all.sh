@@ -15,12 +15,12 @@ rm -rf apps/*/.test-results packages/*/.test-results test/.test-results
 
 say "build"
 npx turbo run build --output-logs=errors-only
-say "typecheck"
-npx turbo run typecheck --output-logs=errors-only
-say "lint"
-npx eslint --max-warnings 0 .
-
 status=0
+say "typecheck"
+npx turbo run typecheck --output-logs=errors-only || status=$?
+say "lint"
+npx eslint --max-warnings 0 . || status=$?
+
 say "unit tests"
 npx turbo run test --concurrency=2 || status=$?
 say "integration tests (real MariaDB, BIND, OpenSSH, sendmail)"
