@@ -1,58 +1,15 @@
 import { execFile } from 'node:child_process';
-import dgram from 'node:dgram';
 import { readFile, stat } from 'node:fs/promises';
-import net from 'node:net';
 import { promisify } from 'node:util';
-import dnsPacket from 'dns-packet';
-import type { Answer, DecodedPacket, Packet, RecordType } from 'dns-packet';
+import type { Answer, DecodedPacket, RecordType } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
+import { tcpQuery as tcp, udpQuery as udp } from './dns-client.js';
 import { services } from './services-env.js';
 
 const dns = services().named;
-const TIMEOUT_MS = 3_000;
 
-interface QueryResult {
-  response: DecodedPacket | Packet;
-  /** The source port the query left from, as named logs it. */
-  localPort: number;
-}
-
-function query(name: string, type: RecordType): Packet {
-  return { type: 'query', id: Math.floor(Math.random() * 65_536), flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] };
-}
-
-function udpQuery(host: string, name: string, type: RecordType): Promise<QueryResult> {
-  const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-  const packet = query(name, type);
-  return new Promise<QueryResult>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no UDP answer from ${host}#${dns.port} within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-    socket.on('error', reject);
-    socket.on('message', (message) => {
-      const response = dnsPacket.decode(message);
-      if (response.id !== packet.id) return;
-      clearTimeout(timer);
-      resolve({ response, localPort: socket.address().port });
-    });
-    socket.send(dnsPacket.encode(packet), dns.port, host);
-  }).finally(() => socket.close());
-}
-
-function tcpQuery(host: string, name: string, type: RecordType): Promise<QueryResult> {
-  const packet = query(name, type);
-  const socket = net.connect({ host, port: dns.port });
-  return new Promise<QueryResult>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no TCP answer from ${host}#${dns.port} within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-    let received = Buffer.alloc(0);
-    socket.on('error', reject);
-    socket.on('connect', () => socket.write(dnsPacket.streamEncode(packet)));
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
-      clearTimeout(timer);
-      resolve({ response: dnsPacket.streamDecode(received), localPort: socket.localPort ?? 0 });
-    });
-  }).finally(() => socket.destroy());
-}
+const udpQuery = (host: string, name: string, type: RecordType) => udp(host, dns.port, name, type);
+const tcpQuery = (host: string, name: string, type: RecordType) => tcp(host, dns.port, name, type);
 
 function mxRecords(answers: Answer[] | undefined): { preference: number | undefined; exchange: string }[] {
   return (answers ?? []).flatMap((a) => (a.type === 'MX' ? [{ preference: a.data.preference, exchange: a.data.exchange }] : []));
