@@ -8,7 +8,17 @@ check_node
 ensure_npm_deps
 say "build"
 npx turbo run build --output-logs=errors-only
-for tool in dnslog wipe mx-check relay-audit; do
-  say "$tool --help"
-  npx --no-install "$tool" --help
-done
+# The main job on its embedded default: ship the committed sample (real lines written by BIND's
+# named) into ./dnslog.sqlite — no server, no configuration — then report on it.
+mkdir -p .demo/spool
+cp apps/dnslog/sample/query.log.20261125093000 .demo/spool/
+cd .demo
+say "dnslog ship spool/query.log.*      (into ./dnslog.sqlite, the default)"
+npx --no-install dnslog ship 'spool/query.log.*' --server ns1.demo
+say "dnslog report top-names --limit 10"
+npx --no-install dnslog report top-names --limit 10
+say "dnslog report top-clients --limit 10"
+npx --no-install dnslog report top-clients --limit 10
+say "dnslog report qtypes"
+npx --no-install dnslog report qtypes
+printf '\nThe database is .demo/dnslog.sqlite (sqlite3 .demo/dnslog.sqlite "SELECT * FROM dns_queries LIMIT 5").\n'

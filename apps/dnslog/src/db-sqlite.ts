@@ -1,0 +1,101 @@
+/**
+ * The embedded store: one SQLite file, WAL mode (reports read while a ship writes), one prepared
+ * INSERT run inside one transaction per file.
+ */
+import Database from 'better-sqlite3';
+import { UserError, errorMessage } from '@toolbox/shared';
+import { QUERY_COLUMNS, rowValues } from './row.js';
+import { SCHEMA_VERSION, sqliteSchema } from './schema.js';
+import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite';
+  readonly description: string;
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.description = `sqlite:${path}`;
+    try {
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 10000');
+    } catch (err) {
+      throw new UserError('E_DB_OPEN', `cannot open SQLite database ${path}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  init(): Promise<SchemaStatus> {
+    const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dnslog_meta'").get();
+    let version = 0;
+    if (hasMeta) {
+      const r = this.db.prepare("SELECT value FROM dnslog_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+      version = r ? Number(r.value) : 0;
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new UserError(
+        'E_SCHEMA_NEWER',
+        `${this.description} has schema version ${version}, newer than this dnslog (${SCHEMA_VERSION}): upgrade dnslog`,
+      );
+    }
+    this.db.transaction(() => {
+      for (const stmt of sqliteSchema()) this.db.exec(stmt);
+      this.db
+        .prepare("INSERT INTO dnslog_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .run(String(SCHEMA_VERSION));
+    })();
+    return Promise.resolve({ version: SCHEMA_VERSION, created: version === 0 });
+  }
+
+  findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
+    const r = this.db
+      .prepare(
+        'SELECT id, server, path, sha256, rows_loaded AS rows, rejects, shipped_at AS shippedAt FROM dnslog_files WHERE server = ? AND sha256 = ?',
+      )
+      .get(server, sha256) as ShippedFile | undefined;
+    return Promise.resolve(r ?? null);
+  }
+
+  async loadFile(meta: FileMeta, lines: AsyncIterable<ParsedLine>): Promise<FileLoad> {
+    const db = this.db;
+    const insertFile = db.prepare(
+      'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    const insertRow = db.prepare(
+      `INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`,
+    );
+    const insertReject = db.prepare('INSERT INTO dnslog_rejects (file_id, line_no, reason, line) VALUES (?, ?, ?, ?)');
+    const finishFile = db.prepare(
+      'UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?',
+    );
+    const counter = new LoadCounter();
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const fileId = Number(insertFile.run(meta.server, meta.path, meta.size, meta.sha256, utcNowText()).lastInsertRowid);
+      for await (const item of lines) {
+        if (item.kind === 'row') {
+          insertRow.run(rowValues(item.row, meta.server, fileId, item.lineNo));
+          counter.row(item.row.time);
+        } else {
+          insertReject.run(fileId, item.lineNo, item.reason, Buffer.from(item.line, 'latin1'));
+          counter.reject(item.reason);
+        }
+      }
+      finishFile.run(counter.rows, counter.rejects, counter.firstTime, counter.lastTime, fileId);
+      db.exec('COMMIT');
+      return counter.result(fileId);
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
+    return Promise.resolve(this.db.prepare(sql).all(...params) as Record<string, unknown>[]);
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}

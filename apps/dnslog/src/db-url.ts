@@ -1,0 +1,71 @@
+/**
+ * `--db` URLs: `sqlite:PATH` (the default, `sqlite:./dnslog.sqlite`) or
+ * `mysql://user@host[:port]/database` (also `mariadb://`). A password is never taken from the URL
+ * (it would be visible in `ps` and shell history): it comes from DNSLOG_DB_PASSWORD or a MySQL
+ * option file.
+ */
+import { UserError } from '@toolbox/shared';
+
+export const DEFAULT_DB_URL = 'sqlite:./dnslog.sqlite';
+
+export type DbTarget =
+  | { kind: 'sqlite'; path: string }
+  | {
+      kind: 'mysql';
+      host: string;
+      port: number;
+      user: string | undefined;
+      database: string;
+      /** `?option-file=PATH` (a [client] section with host, user, password…), read by the adapter. */
+      optionFile: string | undefined;
+      socketPath: string | undefined;
+    };
+
+export function parseDbUrl(url: string): DbTarget {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') throw new UserError('E_DB_URL', `--db ${url}: give a file, e.g. sqlite:./dnslog.sqlite`);
+    return { kind: 'sqlite', path };
+  }
+  if (/^(mysql|mariadb):\/\//.test(url)) return parseMysqlUrl(url);
+  throw new UserError('E_DB_URL', `--db ${url}: expected sqlite:PATH or mysql://user@host:port/database`);
+}
+
+function parseMysqlUrl(url: string): DbTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UserError('E_DB_URL', `--db ${redact(url)}: not a valid URL (mysql://user@host:port/database)`);
+  }
+  if (u.password !== '') {
+    throw new UserError(
+      'E_DB_PASSWORD_IN_URL',
+      `--db ${redact(url)}: passwords on the command line leak through ps and shell history; ` +
+        'set DNSLOG_DB_PASSWORD or use ?option-file=PATH',
+    );
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (database === '' || database.includes('/')) {
+    throw new UserError('E_DB_URL', `--db ${url}: name the database, e.g. mysql://dnslog@db.example:3306/dnslog`);
+  }
+  const port = u.port === '' ? 3306 : Number(u.port);
+  return {
+    kind: 'mysql',
+    host: u.hostname.replace(/^\[|\]$/g, '') || 'localhost',
+    port,
+    user: u.username === '' ? undefined : decodeURIComponent(u.username),
+    database,
+    optionFile: u.searchParams.get('option-file') ?? undefined,
+    socketPath: u.searchParams.get('socket') ?? undefined,
+  };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** A printable form of the target, without secrets. */
+export function describeDb(t: DbTarget): string {
+  return t.kind === 'sqlite' ? `sqlite:${t.path}` : `mysql://${t.user ? `${t.user}@` : ''}${t.host}:${t.port}/${t.database}`;
+}

@@ -1,0 +1,141 @@
+/**
+ * One stored query: the columns both stores share, and their encoding for MySQL's LOAD DATA.
+ */
+
+export interface QueryRow {
+  /** Wall-clock time as the server logged it: `YYYY-MM-DD HH:MM:SS.mmm` (no zone). */
+  time: string;
+  clientIp: string;
+  clientPort: number | null;
+  view: string | null;
+  /** The name exactly as BIND wrote it, escapes (`\DDD`, `\.`) kept. */
+  qname: string;
+  qclass: string;
+  qtype: string;
+  flags: string;
+  rd: boolean;
+  /** EDNS version, -1 for a versionless `E`, null without EDNS. */
+  edns: number | null;
+  tcp: boolean;
+  do: boolean;
+  cd: boolean;
+  signed: boolean;
+  cookie: 'valid' | 'present' | null;
+  destIp: string | null;
+  destPort: number | null;
+  ecs: string | null;
+  signer: string | null;
+}
+
+/** Column order of `dns_queries` as the loaders send it. */
+export const QUERY_COLUMNS = [
+  'qtime',
+  'server',
+  'client_ip',
+  'client_port',
+  'view',
+  'qname',
+  'qname_rev',
+  'qclass',
+  'qtype',
+  'flags',
+  'rd',
+  'edns',
+  'tcp',
+  'do_bit',
+  'cd',
+  'is_signed',
+  'cookie',
+  'dest_ip',
+  'dest_port',
+  'ecs',
+  'signer',
+  'file_id',
+  'line_no',
+] as const;
+
+export type SqlValue = string | number | null;
+
+/**
+ * The name reversed character by character, lower-cased: a suffix search for `example.com` becomes
+ * an indexable prefix search for `moc.elpmaxe` (and `moc.elpmaxe.%`).
+ */
+export function reverseName(qname: string): string {
+  let out = '';
+  for (let i = qname.length - 1; i >= 0; i--) out += qname[i];
+  return out.toLowerCase();
+}
+
+/** The row as values in QUERY_COLUMNS order. */
+export function rowValues(row: QueryRow, server: string, fileId: number, lineNo: number): SqlValue[] {
+  return [
+    row.time,
+    server,
+    row.clientIp,
+    row.clientPort,
+    row.view,
+    row.qname,
+    reverseName(row.qname),
+    row.qclass,
+    row.qtype,
+    row.flags,
+    row.rd ? 1 : 0,
+    row.edns,
+    row.tcp ? 1 : 0,
+    row.do ? 1 : 0,
+    row.cd ? 1 : 0,
+    row.signed ? 1 : 0,
+    row.cookie,
+    row.destIp,
+    row.destPort,
+    row.ecs,
+    row.signer,
+    fileId,
+    lineNo,
+  ];
+}
+
+const NEEDS_ESCAPE = /[\\\t\n\r\0]/;
+
+/**
+ * A field for `LOAD DATA … FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'`:
+ * NULL is `\N`; backslash, tab, newline, carriage return and NUL are backslash-escaped, so a name
+ * holding any of them loads back byte for byte.
+ */
+export function tsvField(v: SqlValue): string {
+  if (v === null) return '\\N';
+  if (typeof v === 'number') return String(v);
+  if (!NEEDS_ESCAPE.test(v)) return v;
+  let out = '';
+  for (const ch of v) {
+    switch (ch) {
+      case '\\':
+        out += '\\\\';
+        break;
+      case '\t':
+        out += '\\t';
+        break;
+      case '\n':
+        out += '\\n';
+        break;
+      case '\r':
+        out += '\\r';
+        break;
+      case '\0':
+        out += '\\0';
+        break;
+      default:
+        out += ch;
+    }
+  }
+  return out;
+}
+
+export function tsvLine(values: readonly SqlValue[]): string {
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += '\t';
+    out += tsvField(values[i] ?? null);
+  }
+  return `${out}\n`;
+}

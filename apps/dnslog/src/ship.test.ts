@@ -1,0 +1,106 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from './db-sqlite.js';
+import { lineParserFor } from './parse-adapter.js';
+import { ship, type ShipOptions } from './ship.js';
+import { isRotatedName, localSource } from './sources.js';
+
+let dir: string;
+let logs: string;
+let store: SqliteStore;
+
+const line = (i: number, name = `host${i}.example.test`) =>
+  `25-Nov-2026 09:38:${String(i % 60).padStart(2, '0')}.348 queries: info: client @0x7f3729afc098 127.0.0.${1 + (i % 3)}#5482${i % 10} (${name}): query: ${name} IN A +E(0)K (127.0.0.1)`;
+
+const opts: ShipOptions = { moveTo: 'old', concurrency: 2, dryRun: false };
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dnslog-ship-'));
+  logs = join(dir, 'logs');
+  mkdirSync(logs);
+  store = new SqliteStore(join(dir, 'db.sqlite'));
+  await store.init();
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const count = (sql: string) => store.db.prepare(sql).pluck().get() as number;
+
+describe('isRotatedName', () => {
+  it('knows rotated names from the live log', () => {
+    for (const n of ['query.log.0', 'query.log.20261125093000', 'query.log.3.gz', 'query.log-20261125']) expect(isRotatedName(n)).toBe(true);
+    for (const n of ['query.log', 'query.log.gz', 'query.log.old', 'named.conf']) expect(isRotatedName(n)).toBe(false);
+  });
+});
+
+describe('ship from local files into SQLite', () => {
+  it('loads every rotated file once, keeps rejects, moves files only after commit, never ships the live log', async () => {
+    writeFileSync(join(logs, 'query.log'), `${line(0)}\n`);
+    writeFileSync(join(logs, 'query.log.20261125090000'), [line(1), line(2), 'garbage that is not a query', line(3)].join('\n') + '\n');
+    writeFileSync(join(logs, 'query.log.20261125080000.gz'), gzipSync(`${line(4)}\n${line(5)}\n`));
+    const report = await ship(store, [localSource(join(logs, 'query.log*'), 'ns1')], lineParserFor, opts);
+    expect(report.totals).toMatchObject({ files: 2, loaded: 2, failed: 0, rows: 5, rejects: 1 });
+    expect(report.liveSkipped.map((s) => s.path)).toEqual([join(logs, 'query.log')]);
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(5);
+    expect(count("SELECT COUNT(*) FROM dns_queries WHERE server = 'ns1' AND qname = 'host4.example.test'")).toBe(1);
+    expect(store.db.prepare('SELECT reason, CAST(line AS TEXT) AS line FROM dnslog_rejects').all()).toEqual([
+      { reason: 'not_query', line: 'garbage that is not a query' },
+    ]);
+    expect(readdirSync(logs).sort()).toEqual(['old', 'query.log']);
+    expect(readdirSync(join(logs, 'old')).sort()).toEqual(['query.log.20261125080000.gz', 'query.log.20261125090000']);
+  });
+
+  it('skips an already shipped file on a re-run and still moves it', async () => {
+    const f = join(logs, 'query.log.1');
+    writeFileSync(f, `${line(1)}\n${line(2)}\n`);
+    await ship(store, [localSource(f, 'ns1')], lineParserFor, { ...opts, moveTo: null });
+    expect(existsSync(f)).toBe(true);
+    const again = await ship(store, [localSource(f, 'ns1')], lineParserFor, opts);
+    expect(again.files.map((x) => x.status)).toEqual(['skipped']);
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(2);
+    expect(existsSync(join(logs, 'old', 'query.log.1'))).toBe(true);
+  });
+
+  it('does not move or record a file whose gzip is corrupt, and ships the others', async () => {
+    const good = gzipSync(`${line(1)}\n`);
+    writeFileSync(join(logs, 'query.log.1.gz'), good.subarray(0, good.length - 6));
+    writeFileSync(join(logs, 'query.log.2'), `${line(2)}\n`);
+    const report = await ship(store, [localSource(join(logs, 'query.log.*'), 'ns1')], lineParserFor, opts);
+    expect(report.files.map((f) => [f.path.slice(logs.length + 1), f.status])).toEqual([
+      ['query.log.1.gz', 'failed'],
+      ['query.log.2', 'loaded'],
+    ]);
+    expect(report.files[0]?.error).toMatch(/query\.log\.1\.gz: unexpected end of file/);
+    expect(existsSync(join(logs, 'query.log.1.gz'))).toBe(true);
+    expect(count('SELECT COUNT(*) FROM dnslog_files')).toBe(1);
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(1);
+  });
+
+  it('reports a missing source and goes on with the others', async () => {
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
+    const report = await ship(store, [localSource(join(dir, 'nope', 'query.log.*'), 'ns0'), localSource(logs, 'ns1')], lineParserFor, opts);
+    expect(report.sourceFailures).toEqual([{ server: 'ns0', spec: join(dir, 'nope', 'query.log.*'), error: expect.stringContaining('cannot list') as string }]);
+    expect(report.totals.loaded).toBe(1);
+  });
+
+  it('with --dry-run reads and writes nothing', async () => {
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
+    const report = await ship(store, [localSource(logs, 'ns1')], lineParserFor, { ...opts, dryRun: true });
+    expect(report.files.map((f) => f.status)).toEqual(['would-load']);
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(0);
+    expect(existsSync(join(logs, 'query.log.1'))).toBe(true);
+  });
+
+  it('keeps hostile names byte for byte', async () => {
+    const names = [`q\\"uote'.example`, 'back\\\\slash\\009tab.example', `${'a'.repeat(63)}.`.repeat(15) + 'x'];
+    writeFileSync(join(logs, 'query.log.1'), names.map((n, i) => line(i, n)).join('\n') + '\n');
+    const report = await ship(store, [localSource(logs, 'ns1')], lineParserFor, opts);
+    expect(report.totals.rejects).toBe(0);
+    expect(store.db.prepare('SELECT qname FROM dns_queries ORDER BY line_no').pluck().all()).toEqual(names);
+  });
+});

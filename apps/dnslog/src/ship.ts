@@ -1,0 +1,208 @@
+/**
+ * `dnslog ship`: for every source, every rotated file not yet in the ledger is streamed, parsed and
+ * loaded in one transaction, then moved away. Sources are worked on in parallel; a failing source
+ * or file is reported and the others go on.
+ */
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { UserError, errorMessage } from '@toolbox/shared';
+import { readLines, type RawLine } from './line-reader.js';
+import { isGzipName, type LogFile, type LogSource } from './sources.js';
+import type { FileLoad, ParsedLine, Store } from './store.js';
+
+export type LineParserFactory = (file: LogFile) => (raw: RawLine) => ParsedLine;
+
+export interface ShipOptions {
+  /** Where a shipped file goes (relative to its directory); null keeps it in place. */
+  moveTo: string | null;
+  /** Parallel sources (hosts). */
+  concurrency: number;
+  dryRun: boolean;
+  /** Called with byte counts as a file streams (progress). */
+  onBytes?: (file: LogFile, delta: number) => void;
+  onFileDone?: (result: FileResult) => void;
+}
+
+export type FileStatus = 'loaded' | 'skipped' | 'failed' | 'would-load';
+
+export interface FileResult {
+  server: string;
+  path: string;
+  status: FileStatus;
+  size: number;
+  sha256: string | null;
+  rows: number;
+  rejects: number;
+  rejectsByReason: Record<string, number>;
+  movedTo: string | null;
+  error: string | null;
+  seconds: number;
+}
+
+export interface SourceFailure {
+  server: string;
+  spec: string;
+  error: string;
+}
+
+export interface ShipReport {
+  files: FileResult[];
+  sourceFailures: SourceFailure[];
+  liveSkipped: { server: string; path: string; reason: string }[];
+  totals: { files: number; loaded: number; skipped: number; failed: number; rows: number; rejects: number; seconds: number };
+}
+
+/** The store is used by one file at a time: a SQLite file has one writer, a MySQL connection one transaction. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Passes bytes through while hashing them, to check that the file is the one that was hashed. */
+function hashingTap(onBytes: (n: number) => void): { tap: Transform; digest: () => string } {
+  const h = createHash('sha256');
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  return { tap, digest: () => h.digest('hex') };
+}
+
+async function* parsedLines(
+  file: LogFile,
+  raw: Readable,
+  expectedSha: string,
+  parse: (raw: RawLine) => ParsedLine,
+  onBytes: (n: number) => void,
+): AsyncGenerator<ParsedLine> {
+  const { tap, digest } = hashingTap(onBytes);
+  raw.on('error', (err) => tap.destroy(err));
+  let body: Readable = raw.pipe(tap);
+  if (isGzipName(file.path)) {
+    const gunzip = createGunzip();
+    tap.on('error', (err) => gunzip.destroy(err));
+    body = tap.pipe(gunzip);
+  }
+  try {
+    for await (const line of readLines(body)) yield parse(line);
+  } catch (err) {
+    throw new UserError('E_READ', `${file.server}:${file.path}: ${errorMessage(err)}`, { cause: err });
+  }
+  const actual = digest();
+  if (actual !== expectedSha) {
+    throw new UserError('E_CHANGED', `${file.server}:${file.path} changed while it was being shipped (is it still being written?); nothing from it was kept`);
+  }
+}
+
+async function shipFile(
+  store: Store,
+  mutex: Mutex,
+  file: LogFile,
+  parserFor: LineParserFactory,
+  opts: ShipOptions,
+): Promise<FileResult> {
+  const started = performance.now();
+  const result: FileResult = {
+    server: file.server,
+    path: file.path,
+    status: 'failed',
+    size: file.size,
+    sha256: null,
+    rows: 0,
+    rejects: 0,
+    rejectsByReason: {},
+    movedTo: null,
+    error: null,
+    seconds: 0,
+  };
+  try {
+    const sha = await file.sha256();
+    result.sha256 = sha;
+    const shipped = await mutex.run(() => store.findShipped(file.server, sha));
+    if (shipped) {
+      result.status = 'skipped';
+      result.rows = shipped.rows;
+      result.rejects = shipped.rejects;
+    } else if (opts.dryRun) {
+      result.status = 'would-load';
+    } else {
+      const load: FileLoad = await mutex.run(async () => {
+        const raw = await file.openRaw();
+        return store.loadFile(
+          { server: file.server, path: file.path, size: file.size, sha256: sha },
+          parsedLines(file, raw, sha, parserFor(file), (n) => opts.onBytes?.(file, n)),
+        );
+      });
+      result.status = 'loaded';
+      result.rows = load.rows;
+      result.rejects = load.rejects;
+      result.rejectsByReason = load.rejectsByReason;
+    }
+    // Only now, with the rows committed (or found committed by an earlier run), is the file moved.
+    if (opts.moveTo !== null && !opts.dryRun) result.movedTo = await file.moveTo(opts.moveTo);
+  } catch (err) {
+    result.status = 'failed';
+    result.error = errorMessage(err);
+  }
+  result.seconds = (performance.now() - started) / 1000;
+  opts.onFileDone?.(result);
+  return result;
+}
+
+export async function ship(
+  store: Store,
+  sources: readonly LogSource[],
+  parserFor: LineParserFactory,
+  opts: ShipOptions,
+): Promise<ShipReport> {
+  const started = performance.now();
+  const mutex = new Mutex();
+  const report: ShipReport = {
+    files: [],
+    sourceFailures: [],
+    liveSkipped: [],
+    totals: { files: 0, loaded: 0, skipped: 0, failed: 0, rows: 0, rejects: 0, seconds: 0 },
+  };
+  const queue = [...sources];
+  const worker = async () => {
+    for (let src = queue.shift(); src; src = queue.shift()) {
+      try {
+        const { files, skipped } = await src.list();
+        for (const s of skipped) report.liveSkipped.push({ server: src.server, ...s });
+        for (const f of files) report.files.push(await shipFile(store, mutex, f, parserFor, opts));
+      } catch (err) {
+        report.sourceFailures.push({ server: src.server, spec: src.spec, error: errorMessage(err) });
+      } finally {
+        await src.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, sources.length)) }, worker));
+  const t = report.totals;
+  for (const f of report.files) {
+    t.files++;
+    if (f.status === 'loaded') t.loaded++;
+    else if (f.status === 'skipped') t.skipped++;
+    else if (f.status === 'failed') t.failed++;
+    if (f.status === 'loaded') {
+      t.rows += f.rows;
+      t.rejects += f.rejects;
+    }
+  }
+  t.seconds = (performance.now() - started) / 1000;
+  return report;
+}

@@ -1,0 +1,93 @@
+/**
+ * What a store does, whichever database is behind it. A file's rows, its rejects and its ledger
+ * entry are committed in one transaction: after a crash a file is either wholly loaded or not at all.
+ */
+import type { QueryRow } from './row.js';
+
+export type SqlParam = string | number | null;
+
+export interface FileMeta {
+  server: string;
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export type ParsedLine =
+  | { kind: 'row'; lineNo: number; row: QueryRow }
+  /** `line` is the original bytes as latin1 text (one char per byte), so binary junk survives. */
+  | { kind: 'reject'; lineNo: number; reason: string; line: string };
+
+export interface FileLoad {
+  fileId: number;
+  rows: number;
+  rejects: number;
+  rejectsByReason: Record<string, number>;
+  firstTime: string | null;
+  lastTime: string | null;
+}
+
+export interface ShippedFile {
+  id: number;
+  server: string;
+  path: string;
+  sha256: string;
+  rows: number;
+  rejects: number;
+  shippedAt: string;
+}
+
+export interface SchemaStatus {
+  version: number;
+  created: boolean;
+}
+
+export interface Store {
+  /** Printable, without secrets. */
+  readonly description: string;
+  /** Creates the schema, or checks/migrates it; records the version. */
+  init(): Promise<SchemaStatus>;
+  findShipped(server: string, sha256: string): Promise<ShippedFile | null>;
+  /** Loads one file in one transaction, ledger entry included. */
+  loadFile(meta: FileMeta, lines: AsyncIterable<ParsedLine>): Promise<FileLoad>;
+  /** Runs a read-only, parameterised query (reports). */
+  select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
+  readonly dialect: 'sqlite' | 'mysql';
+  close(): Promise<void>;
+}
+
+/** Running totals while a file streams through a store. */
+export class LoadCounter {
+  rows = 0;
+  rejects = 0;
+  rejectsByReason: Record<string, number> = {};
+  firstTime: string | null = null;
+  lastTime: string | null = null;
+
+  row(time: string): void {
+    this.rows++;
+    if (this.firstTime === null || time < this.firstTime) this.firstTime = time;
+    if (this.lastTime === null || time > this.lastTime) this.lastTime = time;
+  }
+
+  reject(reason: string): void {
+    this.rejects++;
+    this.rejectsByReason[reason] = (this.rejectsByReason[reason] ?? 0) + 1;
+  }
+
+  result(fileId: number): FileLoad {
+    return {
+      fileId,
+      rows: this.rows,
+      rejects: this.rejects,
+      rejectsByReason: this.rejectsByReason,
+      firstTime: this.firstTime,
+      lastTime: this.lastTime,
+    };
+  }
+}
+
+/** Now as `YYYY-MM-DD HH:MM:SS.mmm` in UTC, for the ledger's shipped_at. */
+export function utcNowText(now: Date = new Date()): string {
+  return now.toISOString().slice(0, 23).replace('T', ' ');
+}

@@ -1,0 +1,29 @@
+/**
+ * `--since` / `--until`: a duration back from now (`90s`, `15m`, `1h`, `2d`, `1w`) or a date and time
+ * (`2026-11-25`, `2026-11-25 09:00`, `2026-11-25T09:00:00.500`). Stored times are the servers' wall
+ * clock, so the result is a wall-clock text `YYYY-MM-DD HH:MM:SS.mmm`, comparable as a string.
+ */
+import { UserError } from '@toolbox/shared';
+import { localWallClock } from './parse-adapter.js';
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+)([smhdw])$/.exec(text.trim());
+  if (!m) return null;
+  return Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
+}
+
+export function parseTimeBound(option: string, text: string, now: Date): string {
+  const ms = parseDuration(text);
+  if (ms !== null) return localWallClock(new Date(now.getTime() - ms));
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/.exec(text.trim());
+  if (m) {
+    const [y, mo, d, h = '00', mi = '00', s = '00', frac = '0'] = m.slice(1);
+    const date = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)));
+    if (date.getUTCMonth() === Number(mo) - 1 && date.getUTCDate() === Number(d) && Number(h) < 24 && Number(mi) < 60 && Number(s) < 60) {
+      return `${y}-${mo}-${d} ${h}:${mi}:${s}.${frac.padEnd(3, '0')}`;
+    }
+  }
+  throw new UserError('E_TIME', `${option} '${text}': expected a duration like 1h, 30m, 2d or a time like 2026-11-25 09:00`);
+}
