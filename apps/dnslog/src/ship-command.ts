@@ -20,6 +20,7 @@ import { openStore } from './open-store.js';
 import { lineParserFor } from './parse-adapter.js';
 import { ship, type FileResult, type ShipReport } from './ship.js';
 import { localSource, sshSource, type LogSource } from './sources.js';
+import type { Store } from './store.js';
 
 export interface ShipCommandOptions {
   db: string;
@@ -89,10 +90,11 @@ export function summaryLine(r: ShipReport): string {
 
 export async function runShip(specs: readonly string[], opts: ShipCommandOptions, io: CliIo): Promise<ShipReport> {
   const sources = buildSources(specs, opts, io.env);
-  const store = openStore(opts.db, io.env);
   const lock = acquireLock(opts.lock ?? defaultLockPath(opts.db));
+  let store: Store | null = null;
   const progress = new Map<string, Progress>();
   try {
+    store = openStore(opts.db, io.env);
     await store.init();
     const report = await ship(store, sources, lineParserFor, {
       moveTo: opts.keep ? null : opts.moveTo,
@@ -124,7 +126,7 @@ export async function runShip(specs: readonly string[], opts: ShipCommandOptions
     else if (report.totals.rejects > 0) io.setExitCode(ExitCode.Findings);
     return report;
   } finally {
-    await store.close();
+    await store?.close();
     lock.release();
   }
 }
