@@ -1,19 +1,11 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '@toolbox/shared';
+import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 
 async function run(...args: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  let code = 0;
-  const io = { stdout, stderr, env: {}, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+  const io = createMemoryIo();
   const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', ...args], io);
-  return { exit, out, err };
+  return { exit, out: io.out(), err: io.err() };
 }
 
 describe('dnslog cli', () => {

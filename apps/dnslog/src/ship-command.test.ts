@@ -3,9 +3,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '@toolbox/shared';
+import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { defaultLockPath } from './ship-command.js';
 
@@ -16,16 +15,9 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  let code = 0;
-  const io = { stdout, stderr, env, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+  const io = createMemoryIo(env);
   const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', ...args], io);
-  return { exit, out, err };
+  return { exit, out: io.out(), err: io.err() };
 }
 
 const LINE = '25-Nov-2026 09:38:30.348 queries: info: client @0x7f3729afc098 127.0.0.1#54825 (example.test): query: example.test IN MX +E(0)K (127.0.0.1)';

@@ -1,29 +1,8 @@
-import { PassThrough } from 'node:stream';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { intOption, oneLine, runCli, type CliIo } from './cli.js';
 import { UserError } from './errors.js';
-
-function captureIo(): CliIo & { exitCode(): number; out(): string; err(): string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  let code = 0;
-  return {
-    stdout,
-    stderr,
-    env: {},
-    setExitCode: (c) => {
-      if (c > code) code = c;
-    },
-    exitCode: () => code,
-    out: () => out,
-    err: () => err,
-  };
-}
+import { createMemoryIo } from './memory-io.js';
 
 function build(io: CliIo): Command {
   const program = new Command('demo').description('a demo tool').option('--debug', 'stack traces');
@@ -59,7 +38,7 @@ function build(io: CliIo): Command {
 }
 
 const run = async (...args: string[]) => {
-  const io = captureIo();
+  const io = createMemoryIo();
   const code = await runCli('demo', build, ['node', 'demo', ...args], io);
   return { code, out: io.out(), err: io.err() };
 };

@@ -4,3 +4,4 @@ export * from './progress.js';
 export * from './lock.js';
 export * from './ssh.js';
 export * from './shell-quote.js';
+export * from './memory-io.js';
