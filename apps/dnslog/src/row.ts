@@ -7,23 +7,34 @@ export interface QueryRow {
   time: string;
   clientIp: string;
   clientPort: number | null;
+  /** null for the default view (BIND does not print `_default` or `_bind`). */
   view: string | null;
   /** The name exactly as BIND wrote it, escapes (`\DDD`, `\.`) kept. */
   qname: string;
   qclass: string;
   qtype: string;
+  /** The flags field as written, e.g. `+E(0)K`. */
   flags: string;
+  /** Recursion desired (`+`). */
   rd: boolean;
   /** EDNS version, -1 for a versionless `E`, null without EDNS. */
   edns: number | null;
   tcp: boolean;
+  /** DNSSEC OK. */
   do: boolean;
+  /** Checking disabled. */
   cd: boolean;
+  /** TSIG/SIG(0) signed (`S`). */
   signed: boolean;
+  /** `V` → valid (server cookie checked), `K` → present. */
   cookie: 'valid' | 'present' | null;
+  /** The address the query arrived on (9.10+), null before. */
   destIp: string | null;
+  /** Only when written as `(addr#port)`. */
   destPort: number | null;
+  /** EDNS Client Subnet as written, `addr/source/scope`. */
   ecs: string | null;
+  /** The TSIG key name after `/key`. */
   signer: string | null;
 }
 
