@@ -11,6 +11,8 @@ check_node
 started=$(date +%s)
 
 ensure_npm_deps
+say "Debian packages the tests use as peers"
+bash scripts/install-test-tools.sh
 rm -rf apps/*/.test-results packages/*/.test-results test/.test-results
 
 say "build"

@@ -2,9 +2,13 @@
  * relay-audit command line: commander wiring only; the work lives in the modules beside this file.
  */
 import { Command } from 'commander';
-import { exitCodeHelp, packageVersion, runCli, type CliIo } from '@toolbox/shared';
+import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared';
+import { runConfigCommand, type ConfigCommandOptions } from './config-command.js';
+import { EXIT_INCONCLUSIVE, runProbeCommand, type ProbeCommandOptions } from './probe-command.js';
 
-export function buildProgram(_io: CliIo): Command {
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function buildProgram(io: CliIo): Command {
   const program = new Command('relay-audit')
     .description(
       'Find open mail relays: probe an MTA from many vantage hosts and audit sendmail config.',
@@ -16,7 +20,52 @@ export function buildProgram(_io: CliIo): Command {
 relay-audit connects from each vantage host (an SSH channel opened there, or a bound source
 address), tries the classic relay tricks, and reads sendmail access, relay-domains and
 sendmail.mc to say which hosts may relay.
-${exitCodeHelp()}`);
+${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or probe could not finish (inconclusive)']])}`);
+
+  program
+    .command('probe')
+    .description('run the relay battery against one MTA from every vantage; exit 1 when it relays')
+    .requiredOption('--target <host[:port]>', 'the MTA to probe, by IP address (port 25 by default)')
+    .option('--vantage <ssh-url>', 'probe from this host through an SSH channel: ssh://[user@]host[:port] (repeatable)', collect, [])
+    .option('--source-ip <ip>', 'probe from this local source address (repeatable)', collect, [])
+    .option('--ext-domain <domain>', 'the external domain the probes try to relay to (a reserved one: .test, .example, .invalid)')
+    .option('--from <localpart>', 'local part of the forged senders', 'relay-audit')
+    .option('--ehlo <name>', 'EHLO name; the first is ours, more are tried as variants (repeatable)', collect, [])
+    .option('--via-domain <domain>', 'a destination domain the MTA relays to, to route through (repeatable)', collect, [])
+    .option('--starttls', 'STARTTLS before MAIL (the certificate is not checked)', false)
+    .option('--auth <user>', 'AUTH PLAIN as this user first; password from RELAY_AUDIT_PASSWORD')
+    .option('--tests <list>', 'only these probe ids or globs, comma-separated; !id excludes (nmap-*, ehlo-*/*)')
+    .option('--deliver <mailbox>', 'send DATA with a marked test message to this mailbox you control')
+    .option('--json', 'JSON report', false)
+    .option('--junit <file>', 'also write a JUnit XML report (one testcase per probe)')
+    .option('--state <file>', 'keep the result here and print what changed since the last run')
+    .option('--alert-to <addr>', 'mail what changed (a new open path, a new verdict) to this address')
+    .option('--smtp <url>', 'the SMTP server alerts go through: smtp://host:port')
+    .option('--timeout <ms>', 'per connection, reply and SSH login', intOption(100, 600_000), 5000)
+    .option('--concurrency <n>', 'connections open at once against the target', intOption(1, 256), 8)
+    .option('--per-connection <n>', 'probes on one connection, RSET between (1: a new connection per probe)', intOption(1, 100), 1)
+    .option('--ssh-user <user>', 'user for --vantage URLs without one (default: $USER)')
+    .option('--ssh-key <file>', 'private key for SSH vantages (default: ssh-agent)')
+    .option('--known-hosts <file>', 'known_hosts to verify SSH host keys against (default: ~/.ssh/known_hosts)')
+    .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
+    .action((opts: ProbeCommandOptions) => runProbeCommand(opts, io).then(() => undefined));
+
+  program
+    .command('config')
+    .description('say who may relay through a sendmail built from these files; exit 1 when a grant reaches beyond --own')
+    .requiredOption('--mc <file>', 'sendmail.mc')
+    .option('--cf <file>', 'sendmail.cf, checked to be built from the .mc')
+    .option('--access <file>', 'the access map source (text, as given to makemap)')
+    .option('--relay-domains <file>', 'relay-domains (class R)')
+    .option('--local-host-names <file>', 'local-host-names (class w)')
+    .option('--resolver <ip[:port]>', 'resolve listed names with this DNS server')
+    .option('--hosts <file>', 'resolve names with this hosts file instead (as sendmail with hosts: files)')
+    .option('--own <cidr>', 'a network that is yours: grants inside it are expected (repeatable)', collect, [])
+    .option('--client <ip>', 'predict the verdict this client address gets (repeatable)', collect, [])
+    .option('--ext-domain <domain>', 'the external domain of the prediction', 'relay-check.example')
+    .option('--timeout <ms>', 'per DNS query', intOption(100, 60_000), 3000)
+    .option('--json', 'JSON output', false)
+    .action((opts: ConfigCommandOptions) => runConfigCommand(opts, io));
   return program;
 }
 

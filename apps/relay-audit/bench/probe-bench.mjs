@@ -1,0 +1,62 @@
+// Benchmark: relay-audit's full battery from 5 vantages against the test sendmail (started by
+// test/scripts/services.sh), side by side with nmap's smtp-open-relay script from the same
+// source addresses. Run from the repository root after `npm run build`:
+//   node apps/relay-audit/bench/probe-bench.mjs
+// Prints one JSON line per tool. Needs nmap (Debian package) and root (for -S/-e).
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const env = JSON.parse(readFileSync(`${root}.services/env.json`, 'utf8'));
+const cli = `${root}apps/relay-audit/bin/relay-audit.js`;
+const target = `${env.sendmail.host}:${env.sendmail.port}`;
+const sources = [...env.network.rootAddresses, env.network.bridgeAddress];
+const ssh = [
+  `ssh://${env.sshd.user}@${env.sshd.vantage.host}:${env.sshd.vantage.port}`,
+  `ssh://${env.sshd.user}@${env.sshd.host}:${env.sshd.port}`,
+];
+const rounds = Number(process.argv[2] ?? 3);
+
+async function relayAudit(perConnection) {
+  const args = [cli, 'probe', '--per-connection', String(perConnection), '--target', target, '--ext-domain', 'relay-check.example', '--json', '--ssh-key', env.sshd.privateKey, '--known-hosts', env.sshd.knownHosts];
+  for (const s of sources) args.push('--source-ip', s);
+  for (const s of ssh) args.push('--vantage', s);
+  const t0 = performance.now();
+  const { stdout } = await run(process.execPath, args, { maxBuffer: 64 << 20 }).catch((e) => e);
+  const seconds = (performance.now() - t0) / 1000;
+  const report = JSON.parse(stdout);
+  const probes = report.vantages.reduce((n, v) => n + v.probes.length + 1, 0); // + the greeting session
+  return { seconds, probes, vantages: report.vantages.length, verdicts: report.vantages.map((v) => `${v.seen_as?.address}:${v.verdict}`) };
+}
+
+async function nmap() {
+  const t0 = performance.now();
+  const verdicts = [];
+  for (const s of sources) {
+    const { stdout } = await run('nmap', ['-n', '-Pn', '-sT', '-p', String(env.sendmail.port), '-S', s, '-e', env.network.bridge, '--script', '+smtp-open-relay',
+      '--script-args', `smtp-open-relay.domain=relay-check.example,smtp-open-relay.ip=${env.sendmail.host}`, env.sendmail.host]);
+    verdicts.push(`${s}:${/is an open relay/.test(stdout) ? 'open' : 'closed'}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, probes: 16 * sources.length, vantages: sources.length, verdicts };
+}
+
+for (const [name, fn] of [
+  ['relay-audit, a connection per probe', () => relayAudit(1)],
+  ['relay-audit --per-connection 16', () => relayAudit(16)],
+  ['nmap --script +smtp-open-relay', nmap],
+]) {
+  const times = [];
+  let last;
+  for (let i = 0; i < rounds; i++) {
+    last = await fn();
+    times.push(last.seconds);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  console.log(JSON.stringify({ tool: name, vantages: last.vantages, probes: last.probes, median_s: Number(median.toFixed(2)), probes_per_s: Number((last.probes / median).toFixed(1)), verdicts: last.verdicts }));
+}

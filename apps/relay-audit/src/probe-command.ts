@@ -1,0 +1,154 @@
+/**
+ * `relay-audit probe`: options → battery plan → runner → outputs (text/JSON, JUnit, state diff,
+ * alert mail). The IO edge of the probe side.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { UserError, errorMessage, writeJson, type CliIo } from '@toolbox/shared';
+import { buildBattery, selectProbes } from './battery.js';
+import { runBattery, type ProbeReport, type VantageRun } from './probe.js';
+import { diffState, formatDiff, formatProbeText, parseState, stateOf, toJunit, type StateDiff } from './report.js';
+import { openConnector, parseVantages } from './vantage.js';
+import { sendAlert } from './alert.js';
+
+export interface ProbeCommandOptions {
+  target: string;
+  vantage: string[];
+  sourceIp: string[];
+  extDomain?: string;
+  from: string;
+  ehlo: string[];
+  starttls: boolean;
+  auth?: string;
+  tests?: string;
+  deliver?: string;
+  json: boolean;
+  junit?: string;
+  state?: string;
+  alertTo?: string;
+  smtp?: string;
+  timeout: number;
+  concurrency: number;
+  perConnection: number;
+  sshUser?: string;
+  sshKey?: string;
+  knownHosts?: string;
+  hostKeyFingerprint?: string;
+  viaDomain: string[];
+}
+
+/** Exit code when no relay was found but some vantage or probe could not finish. */
+export const EXIT_INCONCLUSIVE = 3;
+
+/** `HOST[:PORT]`, `[IPv6]:PORT`; default port 25. */
+export function parseTarget(value: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(value);
+  if (m === null || (m[1] ?? '') === '') throw new UserError('E_TARGET', `--target '${value}' is not HOST[:PORT]`);
+  const port = m[2] === undefined ? 25 : Number(m[2]);
+  if (!(port >= 1 && port <= 65535)) throw new UserError('E_TARGET', `--target '${value}': port ${port} is out of range 1..65535`);
+  return { host: m[1] ?? '', port };
+}
+
+const RESERVED_TLDS = /\.(test|example|invalid|localhost)$|^(example\.(com|net|org))$/i;
+
+export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Promise<ProbeReport> {
+  const { host, port } = parseTarget(opts.target);
+  if (net.isIP(host) === 0) throw new UserError('E_TARGET', `--target '${opts.target}': give the MTA's IP address (the probe never resolves names, so it cannot reach a host you did not name)`);
+  let extDomain = opts.extDomain;
+  let rcptLocal = 'relaytest';
+  if (opts.deliver !== undefined) {
+    const at = opts.deliver.lastIndexOf('@');
+    if (at <= 0) throw new UserError('E_DELIVER', `--deliver '${opts.deliver}' is not a mailbox (local@domain)`);
+    rcptLocal = opts.deliver.slice(0, at);
+    extDomain = opts.deliver.slice(at + 1);
+  }
+  if (extDomain === undefined) throw new UserError('E_EXT_DOMAIN', '--ext-domain is required: name an external domain you own or a reserved one (relay-check.example, anything under .test)');
+  if (opts.deliver === undefined && !RESERVED_TLDS.test(extDomain)) {
+    throw new UserError('E_EXT_DOMAIN', `--ext-domain '${extDomain}' is not reserved (.test, .example, .invalid): without --deliver the probes name only reserved domains, so no third party is ever addressed`);
+  }
+  if (opts.alertTo !== undefined && opts.smtp === undefined) throw new UserError('E_ALERT', '--alert-to needs --smtp smtp://host:port to send through');
+  const auth = opts.auth === undefined ? undefined : { user: opts.auth, password: io.env.RELAY_AUDIT_PASSWORD ?? '' };
+  if (auth && auth.password === '') throw new UserError('E_AUTH', '--auth needs the password in the environment variable RELAY_AUDIT_PASSWORD (never on the command line)');
+
+  const ehloName = opts.ehlo[0] ?? 'relay-audit.test';
+  const specs = parseVantages(opts.vantage, opts.sourceIp, opts.sshUser ?? io.env.USER ?? 'root');
+  const probesFor = (serverName: string) =>
+    selectProbes(
+      buildBattery({
+        serverName,
+        serverIp: host,
+        extDomain: extDomain ?? '',
+        rcptLocal,
+        fromLocal: opts.from,
+        ehloName,
+        extraEhlo: opts.ehlo.slice(1),
+        viaDomains: opts.viaDomain,
+      }),
+      opts.tests,
+    );
+  // a bad --tests list is a usage error before anything connects
+  probesFor(host);
+  const ssh = {
+    username: opts.sshUser ?? io.env.USER ?? 'root',
+    timeoutMs: opts.timeout,
+    ...(opts.sshKey === undefined ? { agent: io.env.SSH_AUTH_SOCK } : { privateKeyPath: opts.sshKey }),
+    ...(opts.knownHosts === undefined ? {} : { knownHostsPath: opts.knownHosts }),
+    ...(opts.hostKeyFingerprint === undefined ? {} : { hostKeyFingerprint: opts.hostKeyFingerprint }),
+  };
+  if (ssh.knownHostsPath === undefined && ssh.hostKeyFingerprint === undefined && io.env.HOME !== undefined) {
+    Object.assign(ssh, { knownHostsPath: `${io.env.HOME}/.ssh/known_hosts` });
+  }
+  const vantages: VantageRun[] = specs.map((s) => ({ label: s.label, open: () => openConnector(s, ssh) }));
+  const now = new Date();
+  const report = await runBattery(
+    opts.target,
+    vantages,
+    probesFor,
+    {
+      host,
+      port,
+      timeoutMs: opts.timeout,
+      concurrency: opts.concurrency,
+      perConnection: opts.perConnection,
+      starttls: opts.starttls,
+      ...(auth ? { auth } : {}),
+      deliver: opts.deliver !== undefined,
+      ehloName,
+      now: () => new Date(),
+    },
+    (label, message) => io.stderr.write(`relay-audit: vantage ${label}: ${message}\n`),
+  );
+
+  let diff: StateDiff | undefined;
+  if (opts.state !== undefined) {
+    let before = null;
+    try {
+      before = parseState(await readFile(opts.state, 'utf8'), opts.state);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError('E_STATE', errorMessage(err));
+    }
+    const state = stateOf(report, now);
+    diff = diffState(before, state);
+    const tmp = `${opts.state}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+    await rename(tmp, opts.state);
+  }
+  if (opts.junit !== undefined) await writeFile(opts.junit, toJunit(report));
+  if (opts.json) writeJson(io.stdout, diff === undefined ? report : { ...report, changes: diff });
+  else {
+    io.stdout.write(formatProbeText(report));
+    if (diff) io.stdout.write(formatDiff(opts.target, diff));
+  }
+  if (opts.alertTo !== undefined && opts.smtp !== undefined) {
+    const shouldMail = diff === undefined ? report.verdict === 'open' : diff.newlyOpen.length > 0 || (diff.verdict.before !== null && diff.verdict.before !== diff.verdict.now);
+    if (shouldMail) {
+      const subject = `relay-audit: ${opts.target} is ${report.verdict}${diff && diff.newlyOpen.length > 0 ? ` (${diff.newlyOpen.length} new open path${diff.newlyOpen.length === 1 ? '' : 's'})` : ''}`;
+      const text = `${diff ? formatDiff(opts.target, diff) : ''}\n${formatProbeText(report)}`;
+      await sendAlert({ smtpUrl: opts.smtp, to: opts.alertTo, subject, text, timeoutMs: opts.timeout }).catch((err: unknown) => {
+        throw new UserError('E_ALERT', `could not send the alert to ${opts.alertTo ?? ''} through ${opts.smtp ?? ''}: ${errorMessage(err)}`);
+      });
+    }
+  }
+  io.setExitCode(report.verdict === 'open' ? 1 : report.verdict === 'inconclusive' ? EXIT_INCONCLUSIVE : 0);
+  return report;
+}

@@ -1,0 +1,58 @@
+/**
+ * Name resolution for the config audit: a hosts file (what sendmail reads with confHOSTS_FILE and
+ * `hosts files`), or a DNS server the user names. Never the machine's default resolver.
+ */
+import { Resolver as DnsResolver } from 'node:dns/promises';
+import net from 'node:net';
+import { UserError } from '@toolbox/shared';
+import type { Resolver } from './sendmail-config.js';
+
+/** A resolver over hosts-file text: first name on a line is the reverse name, as glibc does. */
+export function hostsResolver(text: string): Resolver {
+  const byName = new Map<string, string[]>();
+  const byAddr = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const fields = raw.replace(/#.*$/, '').trim().split(/\s+/).filter(Boolean);
+    const [addr, ...names] = fields;
+    if (addr === undefined || names.length === 0 || net.isIP(addr) === 0) continue;
+    for (const n of names) {
+      const k = n.toLowerCase().replace(/\.$/, '');
+      byName.set(k, [...(byName.get(k) ?? []), addr]);
+    }
+    byAddr.set(addr, [...(byAddr.get(addr) ?? []), ...names.map((n) => n.toLowerCase())]);
+  }
+  return {
+    forward: (name) => Promise.resolve(byName.get(name.toLowerCase().replace(/\.$/, '')) ?? []),
+    reverse: (ip) => Promise.resolve((byAddr.get(ip) ?? []).slice(0, 1)),
+    mx: () => Promise.resolve([]),
+  };
+}
+
+/** `--resolver IP[:PORT]` (IPv6 as [IP]:PORT). */
+export function parseResolverAddress(value: string): string {
+  const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value) ?? /^([0-9.]+)(?::(\d+))?$/.exec(value);
+  if (m === null || net.isIP(m[1] ?? '') === 0) throw new UserError('E_RESOLVER', `--resolver '${value}' is not IP[:PORT]`);
+  const port = m[2] === undefined ? 53 : Number(m[2]);
+  if (port < 1 || port > 65535) throw new UserError('E_RESOLVER', `--resolver '${value}': port out of range`);
+  return net.isIPv6(m[1] ?? '') ? `[${m[1] ?? ''}]:${port}` : `${m[1] ?? ''}:${port}`;
+}
+
+/** A DNS resolver on one server with a per-query timeout. */
+export function dnsResolver(server: string, timeoutMs: number): Resolver {
+  const r = new DnsResolver({ timeout: timeoutMs, tries: 1 });
+  r.setServers([parseResolverAddress(server)]);
+  const empty = (err: unknown): string[] => {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOTFOUND' || code === 'ENODATA' || code === 'ENONAME') return [];
+    throw new UserError('E_RESOLVER', `resolver ${server}: ${(err as Error).message}`);
+  };
+  return {
+    async forward(name) {
+      const a = await r.resolve4(name).catch(empty);
+      const aaaa = await r.resolve6(name).catch(empty);
+      return [...a, ...aaaa];
+    },
+    reverse: (ip) => r.reverse(ip).catch(empty),
+    mx: async (domain) => (await r.resolveMx(domain).catch(() => [])).map((m) => m.exchange),
+  };
+}

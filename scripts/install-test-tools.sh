@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks use as peers or helpers (the real services'
+# own packages are installed by test/scripts/services.sh). Only what is missing; root needed.
+set -euo pipefail
+PACKAGES=(
+  nmap          # relay-audit: its smtp-open-relay script as a peer
+  swaks         # relay-audit: a second peer for relay verdicts
+  dnsperf       # dnslog: query load on named while the log is rotated
+  librsvg2-bin  # dnslog: rsvg-convert renders the timeline SVG in a test
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-test-tools: apt-get install ${missing[*]}" >&2
+apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,351 @@
+/**
+ * relay-audit against real sendmail. Each scenario runs its OWN sendmail daemon inside the MTA
+ * namespace (tbx-mta, 10.99.0.1, a port of its own), built from its own .mc with its own access,
+ * relay-domains and hosts file, queue-only; the shared sendmail on :25 is never touched. Vantages:
+ * the root-namespace source addresses 10.99.0.21/.22 and the vantage namespace tbx-v1 through its
+ * sshd (10.99.0.11). `config` must predict exactly the verdict `probe` observes from each.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import net from 'node:net';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { services } from './services-env.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../../apps/relay-audit/bin/relay-audit.js', import.meta.url));
+const env = services();
+const MTA = env.sendmail.host; // 10.99.0.1 inside tbx-mta
+const NETNS = env.sendmail.netns;
+const EXT = 'relay-check.example';
+
+const V1 = '10.99.0.11';
+const MX_DOMAIN = 'mx-target.test';
+/** The test's named inside the MTA namespace: :53 on its loopback for sendmail, this port on MTA for config. */
+const DNS_PORT = 2653;
+const SRC21 = '10.99.0.21';
+const SRC22 = '10.99.0.22';
+
+/** The MTA's own hosts file: how it names each vantage (reverse) and what names resolve to (forward). */
+const HOSTS = `127.0.0.1\tlocalhost mta.relay-audit.test ${hostname()}
+::1\tlocalhost
+${MTA}\tmta-ns.relay-audit.test
+${V1}\tv1.partner.test
+${SRC21}\tpartner.test
+${SRC22}\tsrc22.elsewhere.test
+`;
+
+interface Scenario {
+  name: string;
+  port: number;
+  features: string[];
+  relayDomains: string;
+  access: string;
+  /** The verdict each client address must get. */
+  expected: Record<string, 'open' | 'closed'>;
+  /** config's exit code: 1 when a grant reaches beyond loopback. */
+  configExit: number;
+  /** The external domain probed (default relay-check.example); config then resolves through DNS. */
+  ext?: string;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'closed', port: 2601, features: ['relay_hosts_only'], relayDomains: '', access: 'Connect:127.0.0.1\tRELAY\n', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 0 },
+  { name: 'open', port: 2602, features: ['promiscuous_relay'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1 },
+  // the motivating hole: partner.test in relay-domains lets every *.partner.test client relay
+  { name: 'hole', port: 2603, features: [], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1 },
+  // relay_hosts_only closes the subdomains; the domain's own A record (10.99.0.21) still relays
+  { name: 'hosts-only', port: 2604, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'closed', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1 },
+  // and the fix for that: REJECT the address the A record names
+  // relay_based_on_MX: anyone may relay to a domain whose MX points at localhost. (the test's own
+  // named in the MTA namespace serves mx-target.test); relay-check.example has no MX: closed
+  { name: 'mx', port: 2606, features: ['relay_hosts_only', 'relay_based_on_MX'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1, ext: MX_DOMAIN },
+  { name: 'mx-other-domain', port: 2607, features: ['relay_hosts_only', 'relay_based_on_MX'], relayDomains: '', access: '', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 1 },
+  { name: 'a-record-rejected', port: 2605, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: `Connect:${SRC21}\tREJECT\n`, expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 1 },
+];
+
+let root: string;
+const daemons: ChildProcess[] = [];
+
+/** A named inside the MTA namespace serving mx-target.test (MX → localhost.): sendmail's resolver. */
+async function startNamed(): Promise<void> {
+  const dir = join(root, 'named');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'zone'), `$TTL 60
+@ IN SOA ns.${MX_DOMAIN}. hostmaster.${MX_DOMAIN}. 1 60 60 600 60
+@ IN NS ns.${MX_DOMAIN}.
+ns IN A 127.0.0.1
+@ IN MX 10 localhost.
+`);
+  writeFileSync(join(dir, 'named.conf'), `options {
+  directory "${dir}";
+  pid-file "${dir}/named.pid";
+  session-keyfile "${dir}/session.key";
+  listen-on port 53 { 127.0.0.1; };
+  listen-on port ${DNS_PORT} { ${MTA}; };
+  listen-on-v6 { none; };
+  recursion no;
+  dnssec-validation no;
+  notify no;
+};
+controls { };
+zone "${MX_DOMAIN}" { type primary; file "${dir}/zone"; };
+`);
+  const named = spawn('ip', ['netns', 'exec', NETNS, '/usr/sbin/named', '-f', '-c', join(dir, 'named.conf')], { stdio: 'ignore' });
+  daemons.push(named);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: MTA, port: DNS_PORT });
+      s.setTimeout(500, () => {
+        s.destroy();
+        resolve(false);
+      });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (up) return;
+    if (named.exitCode !== null || Date.now() > deadline) throw new Error(`the test named did not start in ${NETNS} (port 53 on its loopback taken?)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function mc(s: Scenario, dir: string): string {
+  const e = join(dir, 'etc');
+  const lines = [
+    'divert(-1)dnl',
+    `# relay-audit test scenario ${s.name}`,
+    'divert(0)dnl',
+    "include(`/usr/share/sendmail/cf/m4/cf.m4')dnl",
+    "OSTYPE(`linux')dnl",
+    "define(`confDOMAIN_NAME', `mta.relay-audit.test')dnl",
+    `define(\`confSERVICE_SWITCH_FILE', \`${e}/service.switch')dnl`,
+    `define(\`confHOSTS_FILE', \`${e}/hosts')dnl`,
+    "define(`confBIND_OPTS', `-DNSRCH -DEFNAMES')dnl",
+    "define(`confDONT_PROBE_INTERFACES', `True')dnl",
+    "define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl",
+    "define(`confDELIVERY_MODE', `queueonly')dnl",
+    "define(`confREFUSE_LA', `999')dnl",
+    "define(`confQUEUE_LA', `999')dnl",
+    "define(`confTO_IDENT', `0s')dnl",
+    `define(\`QUEUE_DIR', \`${dir}/mqueue')dnl`,
+    `define(\`confPID_FILE', \`${dir}/run/sendmail.pid')dnl`,
+    `define(\`STATUS_FILE', \`${dir}/run/statistics')dnl`,
+    `define(\`ALIAS_FILE', \`${e}/aliases')dnl`,
+    `define(\`confCW_FILE', \`${e}/local-host-names')dnl`,
+    `define(\`confCR_FILE', \`${e}/relay-domains')dnl`,
+    `define(\`confHELP_FILE', \`${e}/helpfile')dnl`,
+    "define(`confPRIVACY_FLAGS', `authwarnings,novrfy,noexpn')dnl",
+    "FEATURE(`no_default_msa')dnl",
+    "FEATURE(`nocanonify')dnl",
+    "FEATURE(`accept_unresolvable_domains')dnl",
+    ...s.features.map((f) => `FEATURE(\`${f}')dnl`),
+    `FEATURE(\`access_db', \`hash -T<TMPF> ${e}/access')dnl`,
+    `DAEMON_OPTIONS(\`Family=inet, Name=MTA, Port=${s.port}, Addr=${MTA}')dnl`,
+    "MAILER(`local')dnl",
+    "MAILER(`smtp')dnl",
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs argv in a private mount namespace whose resolver files are this scenario's own copies. */
+function wrapper(dir: string): string {
+  const path = join(dir, 'lo-only');
+  writeFileSync(
+    path,
+    `#!/bin/sh
+# loopback-only resolver files for one test sendmail: $1 is the directory holding them
+exec unshare -m --propagation private sh -c 'for f in resolv.conf hosts nsswitch.conf; do mount --bind "$0/$f" "/etc/$f" || exit 1; done; exec "$@"' "$@"
+`,
+  );
+  chmodSync(path, 0o755);
+  return path;
+}
+
+function greets(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: MTA, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1000, () => done(false));
+    s.once('data', (d: Buffer) => done(d.toString().startsWith('220')));
+    s.once('error', () => done(false));
+  });
+}
+
+async function startScenario(s: Scenario): Promise<void> {
+  if (await greets(s.port)) throw new Error(`${MTA}:${s.port} is already taken; pick another port for scenario ${s.name}`);
+  const dir = join(root, s.name);
+  const e = join(dir, 'etc');
+  for (const d of [e, join(dir, 'run'), join(dir, 'mqueue')]) mkdirSync(d, { recursive: true });
+  chmodSync(join(dir, 'mqueue'), 0o700);
+  writeFileSync(join(e, 'hosts'), HOSTS);
+  writeFileSync(join(e, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+  writeFileSync(join(e, 'nsswitch.conf'), 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nservices: files\nprotocols: files\n');
+  // MX lookups need "dns" in the switch (sendmail skips the name server otherwise); files stay first
+  const hostsSwitch = s.features.includes('relay_based_on_MX') ? 'files dns' : 'files';
+  writeFileSync(join(e, 'service.switch'), `hosts\t${hostsSwitch}\naliases\tfiles\npasswd\tfiles\n`);
+  writeFileSync(join(e, 'aliases'), 'postmaster: root\nMAILER-DAEMON: postmaster\n');
+  writeFileSync(join(e, 'local-host-names'), 'mta.relay-audit.test\n');
+  writeFileSync(join(e, 'helpfile'), '');
+  writeFileSync(join(e, 'relay-domains'), s.relayDomains);
+  writeFileSync(join(e, 'access'), s.access);
+  writeFileSync(join(e, 'sendmail.mc'), mc(s, dir));
+  const { stdout: cf } = await run('m4', [join(e, 'sendmail.mc')], { timeout: 10_000, maxBuffer: 4 << 20 });
+  writeFileSync(join(e, 'sendmail.cf'), cf);
+  const lo = wrapper(dir);
+  const access = readFileSync(join(e, 'access'));
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn(lo, [e, 'makemap', 'hash', join(e, 'access')], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`makemap failed: ${err}`))));
+    p.stdin.end(access);
+  });
+  await run(lo, [e, '/usr/sbin/sendmail-mta', '-C', join(e, 'sendmail.cf'), '-bi'], { timeout: 10_000 });
+  const daemon = spawn('ip', ['netns', 'exec', NETNS, lo, e, '/usr/sbin/sendmail-mta', '-C', join(e, 'sendmail.cf'), '-bD', '-L', `sm-relay-audit-${s.name}`], { stdio: 'ignore' });
+  daemons.push(daemon);
+  const deadline = Date.now() + 15_000;
+  while (!(await greets(s.port))) {
+    if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`the ${s.name} sendmail did not start on ${MTA}:${s.port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[]): Promise<CliRun> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000, maxBuffer: 16 << 20, env: { ...process.env, HOME: root } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const sshArgs = (): string[] => ['--vantage', `ssh://${env.sshd.user}@${env.sshd.vantage.host}:${env.sshd.vantage.port}`, '--ssh-key', env.sshd.privateKey, '--known-hosts', env.sshd.knownHosts];
+
+interface ProbeJson {
+  target: string;
+  verdict: string;
+  vantages: { vantage: string; seen_as: { name: string | null; address: string | null } | null; verdict: string; error?: string; probes: { id: string; class: string; code: number | null; text: string; rcpt_to: string }[] }[];
+}
+
+function probeArgs(s: Scenario, tests: string): string[] {
+  return ['probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC21, '--source-ip', SRC22, ...sshArgs(), '--ext-domain', s.ext ?? EXT, '--tests', tests, '--per-connection', '8', '--json'];
+}
+
+function configArgs(s: Scenario): string[] {
+  const e = join(root, s.name, 'etc');
+  return ['config', '--mc', join(e, 'sendmail.mc'), '--cf', join(e, 'sendmail.cf'), '--access', join(e, 'access'), '--relay-domains', join(e, 'relay-domains'), '--local-host-names', join(e, 'local-host-names'), ...(s.features.includes('relay_based_on_MX') ? ['--resolver', `${MTA}:${DNS_PORT}`] : ['--hosts', join(e, 'hosts')]), '--client', V1, '--client', SRC21, '--client', SRC22, '--ext-domain', s.ext ?? EXT, '--json'];
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'relay-audit-it-'));
+  await startNamed();
+  await Promise.all(SCENARIOS.map(startScenario));
+}, 60_000);
+
+afterAll(async () => {
+  for (const d of daemons) if (d.exitCode === null) d.kill('SIGTERM'); // each its own pid: sendmail and named exec themselves
+  await Promise.all(daemons.map((d) => (d.exitCode === null ? new Promise((r) => d.once('exit', r)) : Promise.resolve())));
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('relay-audit probe and config on real sendmail scenarios', () => {
+  // the core forms on every scenario; the whole battery on the motivating hole below
+  const CORE = 'nmap-01,nmap-12,local-first,ehlo-localhost/nmap-01';
+
+  it.concurrent.each(SCENARIOS.map((s) => [s.name, s] as const))('%s: config predicts exactly what probe observes from each vantage', async (_name, s) => {
+    const [probe, config] = await Promise.all([cli(probeArgs(s, CORE)), cli(configArgs(s))]);
+    const report = JSON.parse(probe.stdout) as ProbeJson;
+    expect(probe.stderr).toBe('');
+    // each vantage is seen by the MTA at the address it was asked for
+    const seen = Object.fromEntries(report.vantages.map((v) => [v.vantage, v.seen_as?.address]));
+    expect(seen).toEqual({ [SRC21]: SRC21, [SRC22]: SRC22, [`ssh://${env.sshd.user}@${env.sshd.vantage.host}:${env.sshd.vantage.port}`]: V1 });
+    const observed = Object.fromEntries(report.vantages.map((v) => [v.seen_as?.address ?? v.vantage, v.verdict]));
+    expect(observed).toEqual(s.expected);
+    const anyOpen = Object.values(s.expected).includes('open');
+    expect(report.verdict).toBe(anyOpen ? 'open' : 'closed');
+    expect(probe.code).toBe(anyOpen ? 1 : 0);
+
+    const audit = JSON.parse(config.stdout) as { predictions: { client: string; relays: boolean; why: string }[]; findings: { code: string }[] };
+    const predicted = Object.fromEntries(audit.predictions.map((p) => [p.client, p.relays ? 'open' : 'closed']));
+    expect(predicted).toEqual(observed);
+    expect(config.code).toBe(s.configExit);
+  }, 60_000);
+
+  it('hole: the whole battery (RSET between probes on shared connections), the findings and the fix they name', async () => {
+    const s = SCENARIOS.find((x) => x.name === 'hole');
+    if (!s) throw new Error('no hole scenario');
+    const probe = await cli(['probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC22, ...sshArgs(), '--ext-domain', EXT, '--per-connection', '16', '--json']);
+    const report = JSON.parse(probe.stdout) as ProbeJson;
+    const v1 = report.vantages.find((v) => v.seen_as?.address === V1);
+    const src22 = report.vantages.find((v) => v.seen_as?.address === SRC22);
+    expect(v1?.seen_as?.name).toBe('v1.partner.test');
+    expect(v1?.probes.length).toBeGreaterThanOrEqual(40);
+    expect(v1?.probes.find((p) => p.id === 'nmap-01')).toMatchObject({ class: 'ACCEPTED_RCPT', code: 250, text: `250 2.1.5 <relaytest@${EXT}>... Recipient ok` });
+    expect(src22?.probes.find((p) => p.id === 'nmap-01')).toMatchObject({ class: 'DENIED', code: 550, text: `550 5.7.1 <relaytest@${EXT}>... Relaying denied` });
+    // no probe of the battery gets through from a vantage the policy refuses
+    expect(src22?.probes.filter((p) => p.class === 'ACCEPTED_RCPT' || p.class === 'ACCEPTED_DATA').map((p) => p.id)).toEqual([]);
+    expect(src22?.verdict).toBe('closed');
+
+    const config = await cli(configArgs(s).filter((a) => a !== '--json'));
+    expect(config.code).toBe(1);
+    expect(config.stdout).toContain(`NAME_GRANT_SUFFIX [high] every host whose DNS name lies inside partner.test may relay (no FEATURE(relay_hosts_only)) (${join(root, 'hole', 'etc', 'relay-domains')}:1)`);
+    expect(config.stdout).toContain("fix: add FEATURE(`relay_hosts_only') to the .mc");
+    expect(config.stdout).toContain(`fix: add Connect:${SRC21} REJECT to the access file, or remove partner.test`);
+    expect(config.stdout).toContain(`client ${V1} (v1.partner.test): RELAYS — name v1.partner.test matches partner.test`);
+  }, 60_000);
+
+  it('agrees with nmap smtp-open-relay and swaks on the motivating hole, vantage by vantage', async () => {
+    const s = SCENARIOS.find((x) => x.name === 'hole');
+    if (!s) throw new Error('no hole scenario');
+    const ours = JSON.parse((await cli(['probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC21, '--source-ip', SRC22, '--ext-domain', EXT, '--tests', 'nmap-*', '--json'])).stdout) as ProbeJson;
+    const verdicts: Record<string, { ours: string; nmap: string; swaks: string }> = {};
+    for (const src of [SRC21, SRC22]) {
+      const nmap = await run('nmap', ['-n', '-Pn', '-sT', '-p', String(s.port), '-S', src, '-e', env.network.bridge, '--script', '+smtp-open-relay', '--script-args', `smtp-open-relay.domain=${EXT},smtp-open-relay.ip=${MTA}`, MTA], { timeout: 30_000 });
+      const swaks = await run('swaks', ['--server', `${MTA}:${s.port}`, '--local-interface', src, '--helo', 'relay-audit.test', '--from', `antispam@${EXT}`, '--to', `relaytest@${EXT}`, '--quit-after', 'RCPT', '--timeout', '5'], { timeout: 30_000 }).then(
+        () => 0,
+        (err: { code?: number }) => err.code ?? -1,
+      );
+      const mine = ours.vantages.find((v) => v.vantage === src);
+      // nmap's count of accepted forms must match ours on the same 16 forms
+      const nmapCount = /open relay \((\d+)\/16 tests\)/.exec(nmap.stdout)?.[1] ?? '0';
+      expect(mine?.probes.filter((p) => p.class === 'ACCEPTED_RCPT').length).toBe(Number(nmapCount));
+      verdicts[src] = { ours: mine?.verdict ?? '?', nmap: /is an open relay/.test(nmap.stdout) ? 'open' : 'closed', swaks: swaks === 0 ? 'open' : swaks === 24 ? 'closed' : `exit ${swaks}` };
+    }
+    expect(verdicts).toEqual({ [SRC21]: { ours: 'open', nmap: 'open', swaks: 'open' }, [SRC22]: { ours: 'closed', nmap: 'closed', swaks: 'closed' } });
+  }, 60_000);
+
+  it('a vantage that is down, or whose host key is wrong, is one line; the others are still probed', async () => {
+    const s = SCENARIOS[0];
+    if (!s) throw new Error('no scenario');
+    const r = await cli([
+      'probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC21,
+      '--vantage', `ssh://root@${env.sshd.vantage.host}:${env.sshd.vantage.port}`, '--ssh-key', env.sshd.privateKey,
+      '--host-key-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      '--ext-domain', EXT, '--tests', 'nmap-01', '--json', '--timeout', '2000',
+    ]);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^relay-audit: vantage ssh://root@${env.sshd.vantage.host.replace(/\./g, '\\.')}:22: .*host key`, 'i'));
+    const report = JSON.parse(r.stdout) as ProbeJson;
+    expect(report.vantages.map((v) => [v.vantage, v.verdict])).toEqual([[SRC21, 'closed'], [`ssh://root@${env.sshd.vantage.host}:22`, 'inconclusive']]);
+    expect(r.code).toBe(3);
+  }, 30_000);
+});
