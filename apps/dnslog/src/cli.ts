@@ -6,7 +6,11 @@ import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@to
 import { runDbInit } from './db-command.js';
 import { runParse } from './parse-command.js';
 import { DEFAULT_DB_URL } from './db-url.js';
-import { runTopReport, type ReportOptions } from './report-command.js';
+import { runPartitions, type PartitionsOptions } from './partitions-command.js';
+import { runPrune, type PruneOptions } from './prune-command.js';
+import { runSearch, runServers, runTimeline, runTopReport, type SearchOptions, type ServersOptions, type TimelineOptions, type TopOptions } from './report-command.js';
+import { runRotate, type RotateCommandOptions } from './rotate-command.js';
+import { runSchedule, type ScheduleCommandOptions } from './schedule-command.js';
 import { runShip, type ShipCommandOptions } from './ship-command.js';
 
 function dbOption(io: CliIo): Option {
@@ -15,18 +19,23 @@ function dbOption(io: CliIo): Option {
   );
 }
 
-function addReport(report: Command, io: CliIo, name: string, summary: string, dim: 'qname' | 'client_ip' | 'qtype'): void {
-  report
+function reportCommand(report: Command, io: CliIo, name: string, summary: string): Command {
+  return report
     .command(name)
     .description(summary)
     .addOption(dbOption(io))
     .option('--since <when>', 'from this time: a duration back from now (1h, 30m, 2d) or a date/time')
     .option('--until <when>', 'up to (not including) this time')
     .option('--server <name>', 'only queries logged by this server')
+    .option('--client <ip|cidr>', 'only queries from this client address or block (192.0.2.0/24, 2001:db8::/32)')
     .option('--limit <n>', 'how many rows', intOption(1, 1_000_000), 20)
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .option('--json', 'JSON output (same as --format json)', false)
-    .action((opts: ReportOptions) => runTopReport(dim, opts, io));
+    .option('--explain', "print the database's query plan instead (MySQL: the partitions read and the index used)", false);
+}
+
+function withCollector(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function buildProgram(io: CliIo): Command {
@@ -72,9 +81,78 @@ ${exitCodeHelp()}`,
     .action((sources: string[], opts: ShipCommandOptions) => runShip(sources, opts, io).then(() => undefined));
 
   const report = program.command('report').description('reports on the shipped queries');
-  addReport(report, io, 'top-names', 'the most queried names', 'qname');
-  addReport(report, io, 'top-clients', 'the clients sending the most queries', 'client_ip');
-  addReport(report, io, 'qtypes', 'queries per type', 'qtype');
+  reportCommand(report, io, 'top-names', 'the most queried names, or registered domains with --by domain')
+    .addOption(new Option('--by <what>', 'count per name, or per registered domain (example.co.uk)').choices(['name', 'domain']).default('name'))
+    .action((opts: TopOptions) => runTopReport('qname', opts, io));
+  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) => runTopReport('client_ip', opts, io));
+  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) => runTopReport('qtype', opts, io));
+  reportCommand(report, io, 'timeline', 'queries per minute, hour or day, per server, as a chart')
+    .addOption(new Option('--per <bucket>', 'time bucket').choices(['minute', 'hour', 'day']).default('hour'))
+    .option('--svg <file>', 'also write the chart as an SVG picture')
+    .option('--html <file>', 'also write the chart as an HTML page')
+    .action((opts: TimelineOptions) => runTimeline(opts, io));
+  reportCommand(report, io, 'search', 'queries whose name matches (newest first)')
+    .option('--like <pattern>', "SQL LIKE pattern on the name ('%.example.com', '_dmarc.%')")
+    .option('--suffix <domain>', 'the domain and every name under it (uses the reversed-name index)')
+    .option('--regex <re>', 'regular expression on the name (case-insensitive)')
+    .action((opts: SearchOptions) => runSearch(opts, io));
+  reportCommand(report, io, 'servers', 'per-server volume and last seen; exit 1 when one stopped shipping')
+    .option('--stale <duration>', 'a server whose newest query is older than this is STALE', '6h')
+    .action((opts: ServersOptions) => runServers(opts, io).then(() => undefined));
+
+  program
+    .command('rotate')
+    .description("rename named's live query log to LOG.YYYYmmddHHMMSS and make named reopen it (no line lost)")
+    .requiredOption('--log <path>', "named's query log file")
+    .option('--rndc <command>', "how to make named reopen its log (BIND 9.18: rndc reconfig; 9.21+: 'rndc closelogs'; or 'kill -HUP PID')")
+    .option('--host <ssh-url>', 'rotate on this server over SSH (ssh://[user@]host[:port]); repeatable', withCollector)
+    .option('--ssh-user <user>', 'user for --host URLs without one (default: $USER)')
+    .option('--ssh-key <file>', 'private key (default: ssh-agent)')
+    .option('--known-hosts <file>', 'known_hosts to verify host keys against (default: ~/.ssh/known_hosts)')
+    .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
+    .option('--json', 'JSON output', false)
+    .addHelpText('after', '\nA lock (LOG.rotate.lock) keeps two rotations apart. If the reopen command fails the renamed file is kept\nand the error says what to run; exit 2.\n')
+    .action((opts: RotateCommandOptions) => runRotate(opts, io).then(() => undefined));
+
+  program
+    .command('schedule')
+    .description('print cron lines (or systemd units) that rotate every N hours, off the hour, staggered per server, then ship')
+    .requiredOption('--log <path>', "named's query log on the servers")
+    .option('--every <hours>', 'hours between rotations (a divisor of 24)', intOption(1, 24), 4)
+    .option('--host <ssh-url>', 'a name server to rotate and ship from over SSH; repeatable (default: this host)', withCollector)
+    .addOption(dbOption(io))
+    .option('--rndc <command>', 'reopen command passed to rotate')
+    .option('--ssh-key <file>', 'private key passed to rotate and ship')
+    .option('--first-minute <m>', 'minute past the hour of the first server', intOption(1, 59), 7)
+    .option('--dnslog <path>', 'dnslog as cron runs it', 'dnslog')
+    .addOption(new Option('--format <format>', 'output').choices(['cron', 'systemd']).default('cron'))
+    .action((opts: ScheduleCommandOptions) => runSchedule(opts, io));
+
+  program
+    .command('partitions')
+    .description('keep MySQL partitions ready ahead of time (idempotent; run it from cron every hour)')
+    .addOption(dbOption(io))
+    .addOption(new Option('--granularity <g>', 'one partition per hour or per day').choices(['hour', 'day']).default('hour'))
+    .option('--ahead <duration>', 'keep partitions ready this far ahead (at least two periods)', '24h')
+    .option('--dry-run', 'print what would be added; change nothing', false)
+    .option('--lock <file>', 'lock file (default: the ship lock of this database)')
+    .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
+    .option('--json', 'JSON output', false)
+    .addHelpText('after', '\nExit codes: 0 ok, 1 rows landed in the catch-all partition (nothing changed, see the warning), 2 error.\n')
+    .action((opts: PartitionsOptions) => runPartitions(opts, io).then(() => undefined));
+
+  program
+    .command('prune')
+    .description('age out data: drop MySQL partitions wholly older than --keep (archived first with --archive); SQLite: delete in batches')
+    .addOption(dbOption(io))
+    .requiredOption('--keep <duration>', 'retention: keep this much (30d, 12w, 48h)')
+    .option('--archive <dir>', 'first write each partition to DIR as gzip JSON lines (header + rows), verified by count')
+    .option('--dry-run', 'print what would be dropped; change nothing', false)
+    .option('--batch <rows>', 'SQLite: rows per delete transaction', intOption(100, 1_000_000), 5000)
+    .option('--lock <file>', 'lock file (default: the ship lock of this database)')
+    .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
+    .option('--json', 'JSON output', false)
+    .action((opts: PruneOptions) => runPrune(opts, io).then(() => undefined));
   program
     .command('parse')
     .description('parse query logs and print one row per query (a table, or NDJSON with --json)')

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import mysqlCore from 'mysql2';
 import mysql from 'mysql2/promise';
 import { UserError, errorMessage } from '@toolbox/shared';
 import type { DbTarget } from './db-url.js';
@@ -72,20 +73,9 @@ export class MysqlStore implements Store {
 
   async connection(): Promise<mysql.Connection> {
     if (this.conn) return this.conn;
-    const s = this.settings;
     try {
       this.conn = await mysql.createConnection({
-        host: s.host,
-        port: s.port,
-        user: s.user,
-        password: s.password,
-        database: s.database,
-        socketPath: s.socketPath,
-        connectTimeout: 10_000,
-        dateStrings: true,
-        supportBigNumbers: true,
-        bigNumberStrings: false,
-        charset: 'utf8mb4',
+        ...this.connectOptions(),
         infileStreamFactory: () => {
           const stream = this.pendingInfile;
           this.pendingInfile = null;
@@ -97,6 +87,34 @@ export class MysqlStore implements Store {
       throw new UserError('E_DB_CONNECT', `cannot connect to ${this.description}: ${errorMessage(err)}`, { cause: err });
     }
     return this.conn;
+  }
+
+  private connectOptions(): mysql.ConnectionOptions {
+    const s = this.settings;
+    return {
+      host: s.host,
+      port: s.port,
+      user: s.user,
+      password: s.password,
+      database: s.database,
+      socketPath: s.socketPath,
+      connectTimeout: 10_000,
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      charset: 'utf8mb4',
+    };
+  }
+
+  /** A second connection (callback API) for streaming a large result while the first one works. */
+  streamingConnection(): Promise<mysqlCore.Connection> {
+    const conn = mysqlCore.createConnection(this.connectOptions());
+    return new Promise((resolve, reject) => {
+      conn.connect((err) => {
+        if (err) reject(new UserError('E_DB_CONNECT', `cannot connect to ${this.description}: ${errorMessage(err)}`, { cause: err }));
+        else resolve(conn);
+      });
+    });
   }
 
   async init(): Promise<SchemaStatus> {

@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { UserError, errorMessage } from '@toolbox/shared';
+import { ipHex } from './ip-range.js';
 import { QUERY_COLUMNS, rowValues } from './row.js';
 import { SCHEMA_VERSION, sqliteSchema } from './schema.js';
 import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
@@ -20,6 +21,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('busy_timeout = 10000');
+      registerFunctions(this.db);
     } catch (err) {
       throw new UserError('E_DB_OPEN', `cannot open SQLite database ${path}: ${errorMessage(err)}`, { cause: err });
     }
@@ -98,4 +100,20 @@ export class SqliteStore implements Store {
     this.db.close();
     return Promise.resolve();
   }
+}
+
+/** What the reports need from SQL that SQLite lacks: `X REGEXP Y` and an address as hex (see ip-range.ts). */
+function registerFunctions(db: Database.Database): void {
+  const cache = new Map<string, RegExp>();
+  db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
+    if (typeof pattern !== 'string' || typeof value !== 'string') return 0;
+    let re = cache.get(pattern);
+    if (!re) {
+      re = new RegExp(pattern, 'i');
+      if (cache.size > 100) cache.clear();
+      cache.set(pattern, re);
+    }
+    return re.test(value) ? 1 : 0;
+  });
+  db.function('dnslog_ip_hex', { deterministic: true }, (ip: unknown) => (typeof ip === 'string' ? ipHex(ip) : null));
 }

@@ -1,36 +1,220 @@
 /** `dnslog report …`: runs one report against the store and prints it. */
-import { writeJson, type CliIo } from '@toolbox/shared';
+import { writeFileSync } from 'node:fs';
+import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { parseClientFilter } from './ip-range.js';
 import { openStore } from './open-store.js';
-import { renderRows, topQuery, type ReportFilter, type ReportFormat, type TopDimension } from './report.js';
-import { parseTimeBound } from './time-range.js';
+import { localWallClock } from './parse-adapter.js';
+import {
+  groupByDomain,
+  renderRows,
+  SERVER_LEDGER_SQL,
+  searchQuery,
+  serverVolumeQuery,
+  timelineQuery,
+  topQuery,
+  type Bucket,
+  type ReportFilter,
+  type ReportFormat,
+  type SqlQuery,
+  type TopDimension,
+} from './report.js';
+import type { Store } from './store.js';
+import { htmlPage, pivot, svgChart, terminalChart, type TimelinePoint } from './timeline-chart.js';
+import { parseDuration, parseTimeBound } from './time-range.js';
 
 export interface ReportOptions {
   db: string;
   since?: string;
   until?: string;
   server?: string;
+  client?: string;
   limit: number;
   format: ReportFormat;
   json: boolean;
+  explain: boolean;
 }
 
-export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server'>, now: Date): ReportFilter {
+export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client'>, now: Date): ReportFilter {
   return {
     since: opts.since === undefined ? undefined : parseTimeBound('--since', opts.since, now),
     until: opts.until === undefined ? undefined : parseTimeBound('--until', opts.until, now),
     server: opts.server,
+    client: opts.client === undefined ? undefined : parseClientFilter(opts.client),
   };
 }
 
-export async function runTopReport(dim: TopDimension, opts: ReportOptions, io: CliIo, now = new Date()): Promise<void> {
-  const filter = reportFilter(opts, now);
+function format(opts: ReportOptions): ReportFormat {
+  return opts.json ? 'json' : opts.format;
+}
+
+/** A database error in a report is about the input (a regex MariaDB rejects…): one line, exit 2. */
+async function select(store: Store, q: SqlQuery): Promise<Record<string, unknown>[]> {
+  try {
+    return await store.select(q.sql, q.params);
+  } catch (err) {
+    const e = err as { sqlMessage?: string; code?: string };
+    if (typeof e.sqlMessage === 'string' || (err instanceof Error && err.constructor.name === 'SqliteError')) {
+      throw new UserError('E_QUERY', `${store.description}: the report query failed: ${e.sqlMessage ?? (err as Error).message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** `--explain`: the database's plan instead of the rows (MySQL: partitions read and index used). */
+async function explain(store: Store, q: SqlQuery, io: CliIo, fmt: ReportFormat): Promise<void> {
+  let rows: Record<string, unknown>[];
+  if (store.dialect === 'mysql') {
+    // MariaDB needs PARTITIONS to show them; MySQL 8 always shows them and rejects the word.
+    rows = await store.select(`EXPLAIN PARTITIONS ${q.sql}`, q.params).catch((err: unknown) => {
+      if ((err as { code?: string }).code !== 'ER_PARSE_ERROR') throw err;
+      return select(store, { sql: `EXPLAIN ${q.sql}`, params: q.params });
+    });
+  } else {
+    rows = await select(store, { sql: `EXPLAIN QUERY PLAN ${q.sql}`, params: q.params });
+  }
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  if (fmt === 'json') writeJson(io.stdout, rows);
+  else io.stdout.write(renderRows(rows, columns, fmt));
+}
+
+async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = openStore(opts.db, io.env);
   try {
-    const q = topQuery(dim, filter, opts.limit);
-    const rows = (await store.select(q.sql, q.params)).map((r) => ({ [dim]: r.value, queries: Number(r.queries) }));
-    if (opts.json || opts.format === 'json') writeJson(io.stdout, rows);
-    else io.stdout.write(renderRows(rows, [dim, 'queries'], opts.format));
+    return await fn(store);
   } finally {
     await store.close();
   }
+}
+
+export interface TopOptions extends ReportOptions {
+  by?: 'name' | 'domain';
+}
+
+export async function runTopReport(dim: TopDimension, opts: TopOptions, io: CliIo, now = new Date()): Promise<void> {
+  const filter = reportFilter(opts, now);
+  const byDomain = opts.by === 'domain';
+  if (byDomain && dim !== 'qname') throw new UserError('E_USAGE', '--by domain applies to top-names only');
+  await withStore(opts, io, async (store) => {
+    const q = topQuery(dim, filter, byDomain ? null : opts.limit, store.dialect);
+    if (opts.explain) return explain(store, q, io, format(opts));
+    const raw = (await select(store, q)).map((r) => ({ value: String(r.value), queries: Number(r.queries) }));
+    if (byDomain) {
+      const rows = groupByDomain(raw, opts.limit);
+      if (format(opts) === 'json') writeJson(io.stdout, rows);
+      else io.stdout.write(renderRows(rows, ['domain', 'queries', 'names'], format(opts)));
+      return;
+    }
+    const rows = raw.map((r) => ({ [dim]: r.value, queries: r.queries }));
+    if (format(opts) === 'json') writeJson(io.stdout, rows);
+    else io.stdout.write(renderRows(rows, [dim, 'queries'], format(opts)));
+  });
+}
+
+export interface TimelineOptions extends ReportOptions {
+  per: Bucket;
+  svg?: string;
+  html?: string;
+}
+
+export async function runTimeline(opts: TimelineOptions, io: CliIo, now = new Date()): Promise<void> {
+  const filter = reportFilter(opts, now);
+  await withStore(opts, io, async (store) => {
+    const q = timelineQuery(filter, opts.per, store.dialect);
+    if (opts.explain) return explain(store, q, io, format(opts));
+    const points: TimelinePoint[] = (await select(store, q)).map((r) => ({ bucket: String(r.bucket), server: String(r.server), queries: Number(r.queries) }));
+    const p = pivot(points);
+    if (opts.svg !== undefined || opts.html !== undefined) {
+      const range = `${filter.since?.slice(0, 16) ?? 'start'} – ${filter.until?.slice(0, 16) ?? 'now'}`;
+      const title = `DNS queries per ${opts.per}, per server (${range})`;
+      const svg = svgChart(p, { title, unit: opts.per });
+      if (opts.svg !== undefined) writeFileSync(opts.svg, svg);
+      if (opts.html !== undefined) writeFileSync(opts.html, htmlPage(title, svg));
+    }
+    const fmt = format(opts);
+    if (fmt === 'json') writeJson(io.stdout, points);
+    else if (fmt === 'csv') io.stdout.write(renderRows(points as unknown as Record<string, unknown>[], ['bucket', 'server', 'queries'], 'csv'));
+    else io.stdout.write(points.length === 0 ? 'no queries in the range\n' : terminalChart(p));
+  });
+}
+
+export interface SearchOptions extends ReportOptions {
+  like?: string;
+  suffix?: string;
+  regex?: string;
+}
+
+export async function runSearch(opts: SearchOptions, io: CliIo, now = new Date()): Promise<void> {
+  if (opts.like === undefined && opts.suffix === undefined && opts.regex === undefined) {
+    throw new UserError('E_USAGE', 'report search: give --like PATTERN, --suffix DOMAIN or --regex RE');
+  }
+  if (opts.regex !== undefined) {
+    try {
+      new RegExp(opts.regex);
+    } catch (err) {
+      throw new UserError('E_REGEX', `--regex '${opts.regex}': ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+    }
+  }
+  if (opts.suffix !== undefined && !/^[^\s]+$/.test(opts.suffix)) throw new UserError('E_USAGE', `--suffix '${opts.suffix}': give a domain like example.com`);
+  const filter = reportFilter(opts, now);
+  await withStore(opts, io, async (store) => {
+    const q = searchQuery(filter, { like: opts.like, suffix: opts.suffix, regex: opts.regex }, opts.limit, store.dialect);
+    if (opts.explain) return explain(store, q, io, format(opts));
+    const rows = await select(store, q);
+    const fmt = format(opts);
+    if (fmt === 'json') writeJson(io.stdout, rows);
+    else io.stdout.write(renderRows(rows, ['qtime', 'server', 'client_ip', 'qname', 'qclass', 'qtype', 'flags'], fmt));
+  });
+}
+
+export interface ServersOptions extends ReportOptions {
+  stale: string;
+}
+
+export interface ServerRow {
+  server: string;
+  queries: number;
+  last_seen: string | null;
+  last_shipped: string | null;
+  files: number;
+  status: 'ok' | 'STALE';
+}
+
+/** Every server the ledger knows, its volume in the range, and whether it stopped shipping. Exit 1 when one is stale. */
+export async function runServers(opts: ServersOptions, io: CliIo, now = new Date()): Promise<ServerRow[]> {
+  const staleMs = parseDuration(opts.stale);
+  if (staleMs === null) throw new UserError('E_USAGE', `--stale '${opts.stale}': expected a duration like 6h or 1d`);
+  const filter = reportFilter(opts, now);
+  const staleBefore = localWallClock(new Date(now.getTime() - staleMs));
+  return withStore(opts, io, async (store) => {
+    const q = serverVolumeQuery(filter, store.dialect);
+    if (opts.explain) {
+      await explain(store, q, io, format(opts));
+      return [];
+    }
+    const volume = new Map((await select(store, q)).map((r) => [String(r.server), Number(r.queries)]));
+    const ledger = await select(store, { sql: SERVER_LEDGER_SQL, params: [] });
+    const rows: ServerRow[] = ledger
+      .map((r) => {
+        const lastSeen = r.last_seen == null ? null : String(r.last_seen).slice(0, 19);
+        return {
+          server: String(r.server),
+          queries: volume.get(String(r.server)) ?? 0,
+          last_seen: lastSeen,
+          last_shipped: r.last_shipped == null ? null : `${String(r.last_shipped).slice(0, 19)}Z`,
+          files: Number(r.files),
+          status: lastSeen === null || lastSeen < staleBefore.slice(0, 19) ? ('STALE' as const) : ('ok' as const),
+        };
+      })
+      .filter((r) => filter.server === undefined || r.server === filter.server)
+      .sort((a, b) => (a.server < b.server ? -1 : 1));
+    const fmt = format(opts);
+    if (fmt === 'json') writeJson(io.stdout, rows);
+    else io.stdout.write(renderRows(rows as unknown as Record<string, unknown>[], ['server', 'queries', 'last_seen', 'last_shipped', 'files', 'status'], fmt));
+    const stale = rows.filter((r) => r.status === 'STALE');
+    if (stale.length > 0) {
+      io.stderr.write(`dnslog: ${stale.length} server(s) with no query newer than ${staleBefore.slice(0, 19)} (--stale ${opts.stale}): ${stale.map((r) => r.server).join(', ')}\n`);
+      io.setExitCode(ExitCode.Findings);
+    }
+    return rows;
+  });
 }

@@ -1,13 +1,19 @@
 /**
  * Reports: parameterised SQL for both stores (no SQL is ever built from user input — only from
- * fixed fragments chosen by the report), and their rendering as a table, JSON or CSV.
+ * fixed fragments chosen by the report and the dialect), and their rendering as a table, JSON or CSV.
+ * Every time bound is a plain `qtime` comparison, so MySQL prunes partitions outside the range.
  */
+import type { ClientFilter } from './ip-range.js';
+import { reverseName } from './row.js';
 import type { SqlParam } from './store.js';
+
+export type Dialect = 'sqlite' | 'mysql';
 
 export interface ReportFilter {
   since?: string;
   until?: string;
   server?: string;
+  client?: ClientFilter;
 }
 
 export type TopDimension = 'qname' | 'client_ip' | 'qtype';
@@ -17,7 +23,9 @@ export interface SqlQuery {
   params: SqlParam[];
 }
 
-export function whereClause(f: ReportFilter): SqlQuery {
+const IP_HEX: Record<Dialect, string> = { mysql: 'HEX(INET6_ATON(client_ip))', sqlite: 'dnslog_ip_hex(client_ip)' };
+
+export function whereClause(f: ReportFilter, dialect: Dialect = 'sqlite', extra: SqlQuery[] = []): SqlQuery {
   const parts: string[] = [];
   const params: SqlParam[] = [];
   if (f.since !== undefined) {
@@ -32,20 +40,121 @@ export function whereClause(f: ReportFilter): SqlQuery {
     parts.push('server = ?');
     params.push(f.server);
   }
+  if (f.client?.kind === 'ip') {
+    parts.push('client_ip = ?');
+    params.push(f.client.ip);
+  } else if (f.client?.kind === 'range') {
+    parts.push(`LENGTH(${IP_HEX[dialect]}) = ? AND ${IP_HEX[dialect]} BETWEEN ? AND ?`);
+    params.push(f.client.hexLength, f.client.lo, f.client.hi);
+  }
+  for (const e of extra) {
+    parts.push(e.sql);
+    params.push(...e.params);
+  }
   return { sql: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
 const DIMENSION_COLUMN: Record<TopDimension, string> = { qname: 'qname', client_ip: 'client_ip', qtype: 'qtype' };
 
-/** The most frequent values of one column, with their share of all queries in the range. */
-export function topQuery(dim: TopDimension, f: ReportFilter, limit: number): SqlQuery {
+/** The most frequent values of one column. Without a limit (null), every value (for regrouping). */
+export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | null, dialect: Dialect = 'sqlite'): SqlQuery {
   const col = DIMENSION_COLUMN[dim];
-  const w = whereClause(f);
+  const w = whereClause(f, dialect);
   return {
-    sql: `SELECT ${col} AS value, COUNT(*) AS queries FROM dns_queries ${w.sql} GROUP BY ${col} ORDER BY queries DESC, value LIMIT ?`,
+    sql: `SELECT ${col} AS value, COUNT(*) AS queries FROM dns_queries ${w.sql} GROUP BY ${col} ORDER BY queries DESC, value${limit === null ? '' : ' LIMIT ?'}`,
+    params: limit === null ? w.params : [...w.params, limit],
+  };
+}
+
+/**
+ * Second-level labels under which names are registered (`example.co.uk`): a short built-in list,
+ * not the whole Public Suffix List.
+ */
+const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'or', 'ne', 'go', 'mil', 'ltd', 'plc', 'nhs', 'gob', 'nom', 'sch']);
+
+/** The registered domain of a name: its last two labels, three under a country code's `co.`/`com.`…. */
+export function registeredDomain(qname: string): string {
+  const labels = qname.toLowerCase().replace(/\.$/, '').split('.');
+  if (labels.length <= 2) return labels.join('.');
+  const tld = labels[labels.length - 1] ?? '';
+  const second = labels[labels.length - 2] ?? '';
+  const take = tld.length === 2 && SECOND_LEVEL.has(second) ? 3 : 2;
+  return labels.slice(-take).join('.');
+}
+
+export function groupByDomain(rows: readonly { value: string; queries: number }[], limit: number): { domain: string; queries: number; names: number }[] {
+  const by = new Map<string, { queries: number; names: number }>();
+  for (const r of rows) {
+    const d = registeredDomain(r.value);
+    const e = by.get(d) ?? { queries: 0, names: 0 };
+    e.queries += r.queries;
+    e.names += 1;
+    by.set(d, e);
+  }
+  return [...by]
+    .map(([domain, e]) => ({ domain, ...e }))
+    .sort((a, b) => b.queries - a.queries || (a.domain < b.domain ? -1 : 1))
+    .slice(0, limit);
+}
+
+export type Bucket = 'minute' | 'hour' | 'day';
+
+const BUCKET_SQL: Record<Dialect, Record<Bucket, string>> = {
+  mysql: {
+    minute: "DATE_FORMAT(qtime, '%Y-%m-%d %H:%i')",
+    hour: "DATE_FORMAT(qtime, '%Y-%m-%d %H:00')",
+    day: "DATE_FORMAT(qtime, '%Y-%m-%d')",
+  },
+  sqlite: { minute: 'substr(qtime, 1, 16)', hour: "substr(qtime, 1, 13) || ':00'", day: 'substr(qtime, 1, 10)' },
+};
+
+export function timelineQuery(f: ReportFilter, bucket: Bucket, dialect: Dialect): SqlQuery {
+  const w = whereClause(f, dialect);
+  const b = BUCKET_SQL[dialect][bucket];
+  return {
+    sql: `SELECT ${b} AS bucket, server, COUNT(*) AS queries FROM dns_queries ${w.sql} GROUP BY bucket, server ORDER BY bucket, server`,
+    params: w.params,
+  };
+}
+
+export interface SearchSpec {
+  like?: string;
+  suffix?: string;
+  regex?: string;
+}
+
+/**
+ * `--suffix example.com`: the name itself or anything under it, as a range on the reversed name
+ * (`moc.elpmaxe.` ≤ qname_rev < `moc.elpmaxe/`), which an index on qname_rev answers directly.
+ */
+export function suffixCondition(suffix: string): SqlQuery {
+  const rev = reverseName(suffix.replace(/^\*?\.+/, '').replace(/\.$/, ''));
+  return { sql: '(qname_rev = ? OR (qname_rev >= ? AND qname_rev < ?))', params: [rev, `${rev}.`, `${rev}/`] };
+}
+
+export function searchQuery(f: ReportFilter, s: SearchSpec, limit: number, dialect: Dialect): SqlQuery {
+  const extra: SqlQuery[] = [];
+  if (s.suffix !== undefined) extra.push(suffixCondition(s.suffix));
+  if (s.like !== undefined) extra.push({ sql: 'qname LIKE ?', params: [s.like] });
+  if (s.regex !== undefined) extra.push({ sql: 'qname REGEXP ?', params: [s.regex] });
+  const w = whereClause(f, dialect, extra);
+  // Left alone, the optimizer walks the primary key backwards for ORDER BY … LIMIT and reads every
+  // row; the reversed-name index reads only the names under the suffix.
+  const hint = s.suffix === undefined ? '' : dialect === 'mysql' ? ' FORCE INDEX (qname_rev)' : ' INDEXED BY dns_queries_qname_rev';
+  return {
+    sql: `SELECT qtime, server, client_ip, qname, qclass, qtype, flags FROM dns_queries${hint} ${w.sql} ORDER BY qtime DESC LIMIT ?`,
     params: [...w.params, limit],
   };
 }
+
+/** Per-server volume in the range. */
+export function serverVolumeQuery(f: ReportFilter, dialect: Dialect): SqlQuery {
+  const w = whereClause(f, dialect);
+  return { sql: `SELECT server, COUNT(*) AS queries, MAX(qtime) AS last_query FROM dns_queries ${w.sql} GROUP BY server`, params: w.params };
+}
+
+/** Every server the ledger knows, with its newest shipped query and its last shipment (cheap: no scan of dns_queries). */
+export const SERVER_LEDGER_SQL = 'SELECT server, MAX(last_time) AS last_seen, MAX(shipped_at) AS last_shipped, COUNT(*) AS files FROM dnslog_files GROUP BY server';
 
 export type ReportFormat = 'table' | 'json' | 'csv';
 

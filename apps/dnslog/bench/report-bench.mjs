@@ -1,0 +1,158 @@
+// Benchmark: reports and retention on a big MariaDB table (hourly partitions over 4 days).
+//
+//   npm run build -w dnslog && node apps/dnslog/bench/report-bench.mjs [rows=1000000] [--keep-db]
+//
+// Needs the test MariaDB (`bash test/scripts/services.sh start`; connection from .services/env.json).
+// Creates database toolbox_bench_report, makes the table with `dnslog db init` and hourly partitions
+// for the last 4 days, bulk-loads `rows` synthetic queries spread evenly over those 4 days (4
+// servers, 2,000 clients, 50,000 names with a skewed popularity), ANALYZEs, then times:
+//   - `top-names --since 1h` and `timeline --since 24h --per hour`: the SQL alone (median of 3) and
+//     the whole CLI run (node start-up included);
+//   - `dnslog prune` dropping the oldest day's 24 partitions, against a DELETE of the next day's
+//     rows (the same number of rows, give or take the random spread), in the same run.
+// 20,000,000 rows (the issue's figure) take several minutes to load on a 2-core machine.
+import { Buffer } from 'node:buffer';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import { listPartitions } from '../dist/partition-admin.js';
+import { planPrune, pruneStatements } from '../dist/partitions.js';
+import { timelineQuery, topQuery } from '../dist/report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
+const DNSLOG = join(here, '..', 'bin', 'dnslog.js');
+const ROWS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 1_000_000);
+const KEEP_DB = process.argv.includes('--keep-db');
+const env = JSON.parse(readFileSync(join(root, '.services', 'env.json'), 'utf8'));
+const m = env.mariadb;
+const DB = 'toolbox_bench_report';
+const URL = `mysql://${m.user}@${m.host}:${m.port}/${DB}?option-file=${m.clientCnf}`;
+const run = promisify(execFile);
+
+let seed = 0x2545f491;
+function rand() {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+const wall = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+const pname = (d) => `p${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}${pad(d.getHours())}`;
+const NAMES = Array.from({ length: 50_000 }, (_, i) => [`host${i}.example.com`, `www.site${i}.example.net`, `_dmarc.d${i}.example.org`, `cdn-${i}.static.example.co.uk`][i % 4]);
+const CLIENTS = Array.from({ length: 2000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${1 + (i % 200)}`);
+const TYPES = ['A', 'A', 'A', 'AAAA', 'AAAA', 'MX', 'TXT', 'HTTPS', 'PTR', 'NS'];
+const SERVERS = ['ns1', 'ns2', 'ns3', 'ns4'];
+
+const password = readFileSync(m.passwordFile, 'utf8').trim();
+const admin = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password, dateStrings: true });
+await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+await admin.query(`CREATE DATABASE ${DB}`);
+await admin.query(`USE ${DB}`);
+const dnslog = (args) => run(process.execPath, [DNSLOG, ...args], { maxBuffer: 64 << 20 });
+
+await dnslog(['db', 'init', '--db', URL]);
+// Hourly partitions from 4 days ago: drop db init's (empty) daily ones, split p_start and p_future.
+const now = new Date();
+const start = new Date(now.getTime() - 4 * 86_400_000);
+start.setMinutes(0, 0, 0);
+const [parts] = await admin.query("SELECT PARTITION_NAME AS n, PARTITION_DESCRIPTION AS d FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' ORDER BY PARTITION_ORDINAL_POSITION", [DB]);
+for (const p of parts) if (p.n.startsWith('p2')) await admin.query(`ALTER TABLE dns_queries DROP PARTITION ${p.n}`);
+const pStartBound = new Date(String(parts[0].d).replace(/'/g, '').replace(' ', 'T'));
+const split = [`PARTITION p_start VALUES LESS THAN ('${wall(start).slice(0, 19)}')`];
+for (let t = start.getTime(); t < pStartBound.getTime(); t += 3_600_000) {
+  const s = new Date(t);
+  split.push(`PARTITION ${pname(s)} VALUES LESS THAN ('${wall(new Date(t + 3_600_000)).slice(0, 19)}')`);
+}
+await admin.query(`ALTER TABLE dns_queries REORGANIZE PARTITION p_start INTO (${split.join(', ')})`);
+await dnslog(['partitions', '--db', URL, '--granularity', 'hour', '--ahead', '3h', '--lock', join(here, '.bench.lock')]);
+
+// Load: rows in time order, streamed through LOAD DATA LOCAL INFILE.
+const span = now.getTime() - start.getTime() - 60_000;
+function* tsv() {
+  let buf = '';
+  for (let i = 0; i < ROWS; i++) {
+    const t = new Date(start.getTime() + Math.floor((i / ROWS) * span));
+    const name = NAMES[Math.floor(NAMES.length * rand() ** 3)];
+    const rev = [...name].reverse().join('');
+    buf += `${wall(t)}\t${SERVERS[i % 4]}\t${CLIENTS[Math.floor(rand() * CLIENTS.length)]}\t${name}\t${rev}\tIN\t${TYPES[Math.floor(rand() * TYPES.length)]}\t+E(0)K\t1\t0\t0\t0\t0\t1\t${i + 1}\n`;
+    if (buf.length > 1 << 20) {
+      yield Buffer.from(buf);
+      buf = '';
+    }
+  }
+  if (buf) yield Buffer.from(buf);
+}
+const loader = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password, database: DB, infileStreamFactory: () => Readable.from(tsv()) });
+let t0 = performance.now();
+await loader.query(
+  "LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE dns_queries FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (qtime, server, client_ip, qname, qname_rev, qclass, qtype, flags, rd, tcp, do_bit, cd, is_signed, file_id, line_no)",
+);
+const loadS = (performance.now() - t0) / 1000;
+await loader.end();
+await admin.query('ANALYZE TABLE dns_queries');
+const [[size]] = await admin.query("SELECT SUM(DATA_LENGTH + INDEX_LENGTH) AS bytes, COUNT(*) AS parts FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'", [DB]);
+console.log(`loaded ${ROWS} rows over 4 days in ${loadS.toFixed(1)} s (${Math.round(ROWS / loadS)} rows/s); ${size.parts} partitions, ${(Number(size.bytes) / 2 ** 20).toFixed(0)} MiB`);
+
+async function sqlMedian(q) {
+  const times = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await admin.query(q.sql, q.params);
+    times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[1];
+}
+async function cli(args) {
+  const t = performance.now();
+  await dnslog(args);
+  return performance.now() - t;
+}
+const since1h = wall(new Date(Date.now() - 3_600_000));
+const since24h = wall(new Date(Date.now() - 86_400_000));
+const topSql = await sqlMedian(topQuery('qname', { since: since1h }, 20, 'mysql'));
+const topCli = await cli(['report', 'top-names', '--since', '1h', '--db', URL]);
+const tlSql = await sqlMedian(timelineQuery({ since: since24h }, 'hour', 'mysql'));
+const tlCli = await cli(['report', 'timeline', '--since', '24h', '--per', 'hour', '--db', URL]);
+const node = await cli(['--version']);
+console.log(`top-names --since 1h            SQL ${topSql.toFixed(0)} ms   CLI ${topCli.toFixed(0)} ms`);
+console.log(`timeline --since 24h --per hour SQL ${tlSql.toFixed(0)} ms   CLI ${tlCli.toFixed(0)} ms`);
+console.log(`(node start-up alone, dnslog --version: ${node.toFixed(0)} ms)`);
+
+// Retention: the oldest whole day as 24 partitions, dropped by dnslog prune; the next day DELETEd.
+const day1 = new Date(start.getTime());
+day1.setHours(24, 0, 0, 0);
+const day2 = new Date(day1.getTime() + 86_400_000);
+const day3 = new Date(day2.getTime() + 86_400_000);
+const count = async (a, b) => Number((await admin.query('SELECT COUNT(*) AS n FROM dns_queries WHERE qtime >= ? AND qtime < ?', [wall(a), wall(b)]))[0][0].n);
+const rowsDay1 = await count(day1, day2);
+const rowsBefore = await count(start, day2);
+// The statements dnslog prune runs (its own planner), timed alone: the CLI's node start-up is
+// measured above and says nothing about the database.
+t0 = performance.now();
+const plan = planPrune(await listPartitions(admin, DB), wall(day2));
+const stmts = pruneStatements(plan.drop);
+const stmtMs = [];
+for (const s of stmts) {
+  const t = performance.now();
+  await admin.query(s);
+  stmtMs.push(`${s.split(' ').slice(3, 5).join(' ')}${s.includes(',') ? ` (${s.split(',').length} partitions)` : ''} ${(performance.now() - t).toFixed(0)} ms`);
+}
+const pruneMs = performance.now() - t0;
+const dropped = plan.drop.length;
+const rowsDay2 = await count(day2, day3);
+t0 = performance.now();
+await admin.query('DELETE FROM dns_queries WHERE qtime >= ? AND qtime < ?', [wall(day2), wall(day3)]);
+const deleteMs = performance.now() - t0;
+console.log(`prune: ${dropped} partitions older than ${wall(day2).slice(0, 16)} (${rowsBefore} rows, ${rowsDay1} of them in the oldest whole day), ${stmts.length} statements: ${pruneMs.toFixed(0)} ms [${stmtMs.join('; ')}]`);
+console.log(`DELETE of the next day's ${rowsDay2} rows: ${deleteMs.toFixed(0)} ms`);
+
+if (!KEEP_DB) await admin.query(`DROP DATABASE ${DB}`);
+await admin.end();

@@ -1,0 +1,64 @@
+/**
+ * The MySQL/MariaDB side of partition management: reading the table's partitions, and the lock
+ * that keeps `partitions`, `prune` and `ship` apart.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type mysql from 'mysql2/promise';
+import { acquireLock, isUserError, UserError, type LockHandle } from '@toolbox/shared';
+import { parseDescription, type PartitionInfo } from './partitions.js';
+
+export async function listPartitions(conn: mysql.Connection, label: string): Promise<PartitionInfo[]> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    `SELECT PARTITION_NAME AS name, PARTITION_METHOD AS method, PARTITION_DESCRIPTION AS description,
+            TABLE_ROWS AS \`rows\`, DATA_LENGTH + INDEX_LENGTH AS bytes
+       FROM information_schema.PARTITIONS
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dns_queries'
+      ORDER BY PARTITION_ORDINAL_POSITION`,
+  );
+  if (rows.length === 0) throw new UserError('E_NO_TABLE', `${label}: no dns_queries table; create it with dnslog db init --db …`);
+  if (rows[0]?.name === null || rows[0]?.name === undefined) {
+    throw new UserError(
+      'E_NOT_PARTITIONED',
+      `${label}: dns_queries is not partitioned (made by an older dnslog); migrate it with ` +
+        `ALTER TABLE dns_queries PARTITION BY RANGE COLUMNS (qtime) (PARTITION p_start VALUES LESS THAN ('<oldest day>'), PARTITION p_future VALUES LESS THAN (MAXVALUE)) ` +
+        `(it copies the table once; the primary key must start with qtime), then run dnslog partitions`,
+    );
+  }
+  return rows.map((r) => ({
+    name: String(r.name),
+    lessThan: parseDescription(r.description === null ? null : String(r.description)),
+    rows: Number(r.rows ?? 0),
+    bytes: Number(r.bytes ?? 0),
+  }));
+}
+
+/** The newest row of one partition: one step down the primary key, however big the partition. */
+export async function partitionNewest(conn: mysql.Connection, name: string): Promise<string | null> {
+  if (!/^p[0-9A-Za-z_]+$/.test(name)) throw new Error(`bad partition name ${name}`);
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT MAX(qtime) AS newest FROM dns_queries PARTITION (${name})`);
+  const v = rows[0]?.newest as unknown;
+  return v === null || v === undefined ? null : String(v);
+}
+
+/** Exact row count and time span of one partition (its name comes from information_schema). */
+export async function partitionSpan(conn: mysql.Connection, name: string): Promise<{ rows: number; oldest: string | null; newest: string | null }> {
+  if (!/^p[0-9A-Za-z_]+$/.test(name)) throw new Error(`bad partition name ${name}`);
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    `SELECT COUNT(*) AS n, MIN(qtime) AS oldest, MAX(qtime) AS newest FROM dns_queries PARTITION (${name})`,
+  );
+  const r = rows[0];
+  return { rows: Number(r?.n ?? 0), oldest: r?.oldest == null ? null : String(r.oldest), newest: r?.newest == null ? null : String(r.newest) };
+}
+
+/** Takes the lock, waiting up to `waitMs` for a running ship to finish (cron runs overlap). */
+export async function acquireLockWaiting(path: string, waitMs: number): Promise<LockHandle> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return acquireLock(path);
+    } catch (err) {
+      if (!isUserError(err) || err.code !== 'E_LOCKED' || Date.now() >= deadline) throw err;
+      await sleep(Math.min(500, Math.max(1, deadline - Date.now())));
+    }
+  }
+}

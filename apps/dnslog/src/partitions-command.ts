@@ -1,0 +1,92 @@
+/**
+ * `dnslog partitions`: keeps hourly or daily partitions ready ahead of time by splitting the empty
+ * catch-all. Idempotent (a second run adds nothing) and safe from cron: it takes the ship lock.
+ */
+import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import type { MysqlStore } from './db-mysql.js';
+import { openStore } from './open-store.js';
+import { acquireLockWaiting, listPartitions, partitionSpan } from './partition-admin.js';
+import { checkLayout, MAX_PARTITIONS, planPartitions, type Granularity, type NewPartition } from './partitions.js';
+import { MYSQL_CATCHALL_PARTITION } from './schema.js';
+import { defaultLockPath } from './ship-command.js';
+import { parseDuration } from './time-range.js';
+
+export interface PartitionsOptions {
+  db: string;
+  granularity: Granularity;
+  ahead: string;
+  dryRun: boolean;
+  lock?: string;
+  lockWait: number;
+  json: boolean;
+}
+
+export interface PartitionsResult {
+  db: string;
+  added: NewPartition[];
+  partitions: number;
+  limit: number;
+  coveredUntil: string | null;
+  catchAllRows: number;
+  dryRun: boolean;
+}
+
+export function mysqlOnly(store: { dialect: string; description: string }, command: string): asserts store is MysqlStore {
+  if (store.dialect !== 'mysql') {
+    throw new UserError('E_USAGE', `${command}: ${store.description} is SQLite, which has no partitions; ${command} works on mysql:// databases`);
+  }
+}
+
+export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = new Date()): Promise<PartitionsResult> {
+  const aheadMs = parseDuration(opts.ahead);
+  if (aheadMs === null) throw new UserError('E_USAGE', `--ahead '${opts.ahead}': expected a duration like 24h or 3d`);
+  const store = openStore(opts.db, io.env);
+  const lock = await acquireLockWaiting(opts.lock ?? defaultLockPath(opts.db), opts.lockWait * 1000);
+  try {
+    mysqlOnly(store, 'dnslog partitions');
+    const conn = await store.connection();
+    const parts = await listPartitions(conn, store.description);
+    checkLayout(parts, store.description);
+    const catchAll = await partitionSpan(conn, MYSQL_CATCHALL_PARTITION);
+    const plan = planPartitions({ parts, now, granularity: opts.granularity, aheadMs });
+    const result: PartitionsResult = {
+      db: store.description,
+      added: [],
+      partitions: parts.length,
+      limit: MAX_PARTITIONS,
+      coveredUntil: plan.coveredUntil,
+      catchAllRows: catchAll.rows,
+      dryRun: opts.dryRun,
+    };
+    if (catchAll.rows > 0) {
+      // Splitting a non-empty catch-all copies its rows under a table lock: refuse, loudly.
+      io.stderr.write(
+        `dnslog: WARNING: ${catchAll.rows} row(s) landed in the catch-all partition ${MYSQL_CATCHALL_PARTITION} ` +
+          `(${catchAll.oldest} to ${catchAll.newest}): partitions were not kept ahead of the data. ` +
+          `No partition was added (REORGANIZE would copy those rows under a lock). Reports and prune treat them as one partition; ` +
+          `move them at a quiet time: ALTER TABLE dns_queries REORGANIZE PARTITION ${MYSQL_CATCHALL_PARTITION} INTO (…), then run dnslog partitions from cron every hour\n`,
+      );
+      io.setExitCode(ExitCode.Findings);
+    } else if (!opts.dryRun) {
+      for (const stmt of plan.statements) await conn.query(stmt);
+      result.added = plan.add;
+      result.partitions = plan.total;
+    } else {
+      result.added = plan.add;
+      result.partitions = plan.total;
+    }
+    if (opts.json) writeJson(io.stdout, result);
+    else {
+      const verb = opts.dryRun ? 'would add' : 'added';
+      for (const p of result.added) io.stdout.write(`${verb} ${p.name} [${p.start}, ${p.lessThan})\n`);
+      io.stdout.write(
+        `${store.description}: ${result.added.length} partition(s) ${verb}; ${result.partitions} of at most ${MAX_PARTITIONS}; ` +
+          `bounded partitions until ${result.coveredUntil ?? '-'}; catch-all ${catchAll.rows === 0 ? 'empty' : `holds ${catchAll.rows} row(s)`}\n`,
+      );
+    }
+    return result;
+  } finally {
+    await store.close();
+    lock.release();
+  }
+}

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { checkLayout, parseDescription, planPartitions, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
+
+const part = (name: string, lessThan: string | null, rows = 0): PartitionInfo => ({ name, lessThan, rows, bytes: 16384 });
+const layout = [part('p_start', '2026-11-25 00:00:00'), part('p2026112500', '2026-11-25 10:00:00'), part('p_future', null)];
+const now = new Date(2026, 10, 25, 9, 41);
+
+describe('planPartitions', () => {
+  it('splits the catch-all into hourly partitions named by their start, two ahead at least', () => {
+    const plan = planPartitions({ parts: layout, now, granularity: 'hour', aheadMs: 0 });
+    expect(plan.add.map((p) => p.name)).toEqual(['p2026112510', 'p2026112511']);
+    expect(plan.statements).toEqual([
+      "ALTER TABLE dns_queries REORGANIZE PARTITION p_future INTO (PARTITION p2026112510 VALUES LESS THAN ('2026-11-25 11:00:00'), " +
+        "PARTITION p2026112511 VALUES LESS THAN ('2026-11-25 12:00:00'), PARTITION p_future VALUES LESS THAN (MAXVALUE))",
+    ]);
+    expect(plan.coveredUntil).toBe('2026-11-25 12:00:00');
+  });
+
+  it('covers --ahead, and is idempotent once it has', () => {
+    const plan = planPartitions({ parts: layout, now, granularity: 'hour', aheadMs: 24 * 3_600_000 });
+    expect(plan.add).toHaveLength(24);
+    expect(plan.add.at(-1)).toEqual({ name: 'p2026112609', start: '2026-11-26 09:00:00', lessThan: '2026-11-26 10:00:00' });
+    const after = [...layout.slice(0, -1), ...plan.add.map((p) => part(p.name, p.lessThan)), part('p_future', null)];
+    expect(planPartitions({ parts: after, now, granularity: 'hour', aheadMs: 24 * 3_600_000 }).statements).toEqual([]);
+  });
+
+  it('makes daily partitions aligned to midnight after an unaligned bound', () => {
+    const plan = planPartitions({ parts: layout, now, granularity: 'day', aheadMs: 0 });
+    expect(plan.add.map((p) => [p.name, p.lessThan])).toEqual([
+      ['p2026112510', '2026-11-26 00:00:00'],
+      ['p2026112600', '2026-11-27 00:00:00'],
+      ['p2026112700', '2026-11-28 00:00:00'],
+    ]);
+  });
+
+  it("refuses to go over MySQL's partition limit", () => {
+    expect(() => planPartitions({ parts: layout, now, granularity: 'hour', aheadMs: 400 * 86_400_000 })).toThrow(
+      'dns_queries would have 9603 partitions, over the limit of 8192: prune old data first (dnslog prune --keep …) or use --granularity day',
+    );
+  });
+
+  it('insists on the catch-all and on names it can put in DDL', () => {
+    expect(() => checkLayout(layout.slice(0, 2), 'db')).toThrow('the last partition must be the catch-all p_future');
+    expect(() => checkLayout([part('x; DROP TABLE t', '2026-01-01 00:00:00'), part('p_future', null)], 'db')).toThrow("unexpected partition name 'x; DROP TABLE t'");
+  });
+
+  it('reads information_schema descriptions', () => {
+    expect(parseDescription("'2026-11-26 00:00:00'")).toBe('2026-11-26 00:00:00');
+    expect(parseDescription('MAXVALUE')).toBeNull();
+  });
+});
+
+describe('planPrune', () => {
+  const parts = [part('p_start', '2026-11-20 00:00:00'), part('p2026112000', '2026-11-21 00:00:00'), part('p2026112100', '2026-11-22 00:00:00'), part('p_future', null)];
+
+  it('drops only partitions wholly older than the cutoff; one that straddles it is kept', () => {
+    const plan = planPrune(parts, '2026-11-21 12:00:00.000');
+    expect(plan.drop.map((p) => p.name)).toEqual(['p_start', 'p2026112000']);
+    expect(plan.keep.map((p) => p.name)).toEqual(['p2026112100', 'p_future']);
+  });
+
+  it('keeps a partition whose bound is one millisecond past the cutoff', () => {
+    expect(planPrune(parts, '2026-11-20 23:59:59.999').drop.map((p) => p.name)).toEqual(['p_start']);
+    expect(planPrune(parts, '2026-11-21 00:00:00.000').drop.map((p) => p.name)).toEqual(['p_start', 'p2026112000']);
+  });
+
+  it('never drops the catch-all, and empties the first partition instead of dropping it', () => {
+    expect(planPrune(parts, '2099-01-01 00:00:00').keep.map((p) => p.name)).toEqual(['p_future']);
+    expect(pruneStatements(planPrune(parts, '2026-11-22 00:00:00').drop)).toEqual([
+      'ALTER TABLE dns_queries TRUNCATE PARTITION p_start',
+      'ALTER TABLE dns_queries DROP PARTITION p2026112000, p2026112100',
+    ]);
+    expect(pruneStatements([part('p2026112000', '2026-11-21 00:00:00')])).toEqual(['ALTER TABLE dns_queries DROP PARTITION p2026112000']);
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * Partition planning for the MySQL/MariaDB table: pure functions from "what partitions exist, and
+ * what time it is" to the DDL that keeps partitions ready ahead of time (`dnslog partitions`) and
+ * the partitions retention may drop (`dnslog prune`). Times are the servers' wall clock, handled
+ * as UTC dates so that no zone arithmetic is ever applied.
+ */
+import { UserError } from '@toolbox/shared';
+import { MYSQL_CATCHALL_PARTITION, MYSQL_FIRST_PARTITION, boundaryLiteral, partitionName } from './schema.js';
+
+/** MySQL's hard limit on partitions per table. */
+export const MAX_PARTITIONS = 8192;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+export type Granularity = 'hour' | 'day';
+
+export interface PartitionInfo {
+  name: string;
+  /** Exclusive upper bound `YYYY-MM-DD HH:MM:SS`, or null for MAXVALUE. */
+  lessThan: string | null;
+  /** information_schema's estimate. */
+  rows: number;
+  bytes: number;
+}
+
+export interface NewPartition {
+  name: string;
+  start: string;
+  lessThan: string;
+}
+
+export interface PartitionPlan {
+  add: NewPartition[];
+  /** The statement that adds them (none when nothing is missing). */
+  statements: string[];
+  /** Partitions after the plan (catch-all included). */
+  total: number;
+  /** First time not covered by a bounded partition after the plan. */
+  coveredUntil: string | null;
+}
+
+const NAME = /^p[0-9A-Za-z_]+$/;
+
+/** A wall-clock Date (its UTC fields are the wall-clock fields) from a `YYYY-MM-DD HH:MM:SS` text. */
+export function wallDate(text: string): Date {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2}))?/.exec(text);
+  if (!m) throw new Error(`not a partition boundary: ${text}`);
+  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)));
+}
+
+/** The local wall clock of `now` as a wall-clock Date. */
+export function wallNow(now: Date): Date {
+  return new Date(Date.UTC(now.getFullYear(), now.getMonth(), now.getDate(), now.getHours(), now.getMinutes(), now.getSeconds()));
+}
+
+export function granularityMs(g: Granularity): number {
+  return g === 'hour' ? HOUR_MS : DAY_MS;
+}
+
+function floorTo(t: number, step: number): number {
+  return Math.floor(t / step) * step;
+}
+
+/** information_schema's PARTITION_DESCRIPTION (`'2026-11-26 00:00:00'` or `MAXVALUE`) → lessThan. */
+export function parseDescription(desc: string | null): string | null {
+  if (desc === null || desc === 'MAXVALUE') return null;
+  return desc.replace(/^'|'$/g, '');
+}
+
+/** Checks names (they go into DDL as identifiers) and that the table ends with the catch-all. */
+export function checkLayout(parts: readonly PartitionInfo[], table: string): void {
+  for (const p of parts) {
+    if (!NAME.test(p.name)) throw new UserError('E_PARTITION', `${table}: unexpected partition name '${p.name}'; dnslog only manages p… partitions`);
+  }
+  const last = parts[parts.length - 1];
+  if (!last || last.lessThan !== null || last.name !== MYSQL_CATCHALL_PARTITION) {
+    throw new UserError(
+      'E_PARTITION',
+      `${table}: the last partition must be the catch-all ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE); ` +
+        `add it with ALTER TABLE dns_queries ADD PARTITION (PARTITION ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE))`,
+    );
+  }
+}
+
+export interface PlanPartitionsInput {
+  parts: readonly PartitionInfo[];
+  now: Date;
+  granularity: Granularity;
+  aheadMs: number;
+  maxPartitions?: number;
+}
+
+/**
+ * Partitions to split off the (empty) catch-all so that the current period and the periods up to
+ * `now + ahead` — at least two beyond the current one — each have their own partition.
+ */
+export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
+  const step = granularityMs(input.granularity);
+  const bounded = input.parts.filter((p) => p.lessThan !== null);
+  const lastEnd = bounded.length > 0 ? Math.max(...bounded.map((p) => wallDate(p.lessThan ?? '').getTime())) : null;
+  const current = floorTo(wallNow(input.now).getTime(), step);
+  const ahead = Math.max(2, Math.ceil(input.aheadMs / step));
+  const target = current + (1 + ahead) * step;
+  const add: NewPartition[] = [];
+  let start = lastEnd ?? current;
+  while (start < target) {
+    const end = floorTo(start, step) + step;
+    add.push({ name: partitionName(new Date(start)), start: boundaryLiteral(new Date(start)), lessThan: boundaryLiteral(new Date(end)) });
+    start = end;
+  }
+  const total = input.parts.length + add.length;
+  const max = input.maxPartitions ?? MAX_PARTITIONS;
+  if (total > max) {
+    throw new UserError(
+      'E_PARTITION_LIMIT',
+      `dns_queries would have ${total} partitions, over the limit of ${max}: prune old data first (dnslog prune --keep …) or use --granularity day`,
+    );
+  }
+  const statements =
+    add.length === 0
+      ? []
+      : [
+          `ALTER TABLE dns_queries REORGANIZE PARTITION ${MYSQL_CATCHALL_PARTITION} INTO (${add
+            .map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${p.lessThan}')`)
+            .join(', ')}, PARTITION ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE))`,
+        ];
+  const coveredUntil = add.length > 0 ? (add[add.length - 1]?.lessThan ?? null) : lastEnd === null ? null : boundaryLiteral(new Date(lastEnd));
+  return { add, statements, total, coveredUntil };
+}
+
+export interface PrunePlan {
+  cutoff: string;
+  /** Wholly older than the cutoff: dropped (the first partition is emptied with TRUNCATE instead). */
+  drop: PartitionInfo[];
+  keep: PartitionInfo[];
+}
+
+/**
+ * Partitions whose every possible row is older than `cutoff` (their upper bound is at or before it).
+ * A partition that straddles the cutoff is kept whole: retention never removes a newer row.
+ */
+export function planPrune(parts: readonly PartitionInfo[], cutoff: string): PrunePlan {
+  const cut = wallDate(cutoff).getTime();
+  const drop: PartitionInfo[] = [];
+  const keep: PartitionInfo[] = [];
+  for (const p of parts) {
+    if (p.lessThan !== null && wallDate(p.lessThan).getTime() <= cut) drop.push(p);
+    else keep.push(p);
+  }
+  return { cutoff, drop, keep };
+}
+
+/**
+ * DDL for the partitions of a prune plan: one DROP for all of them (one metadata change), and the
+ * first partition, which anchors the range, emptied with TRUNCATE instead of dropped.
+ */
+export function pruneStatements(parts: readonly PartitionInfo[]): string[] {
+  for (const p of parts) if (!NAME.test(p.name)) throw new Error(`bad partition name ${p.name}`);
+  const drop = parts.filter((p) => p.name !== MYSQL_FIRST_PARTITION).map((p) => p.name);
+  const out: string[] = [];
+  if (parts.some((p) => p.name === MYSQL_FIRST_PARTITION)) out.push(`ALTER TABLE dns_queries TRUNCATE PARTITION ${MYSQL_FIRST_PARTITION}`);
+  if (drop.length > 0) out.push(`ALTER TABLE dns_queries DROP PARTITION ${drop.join(', ')}`);
+  return out;
+}

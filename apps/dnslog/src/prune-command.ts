@@ -1,0 +1,201 @@
+/**
+ * `dnslog prune --keep DURATION`: ages data out. MySQL: drops every partition wholly older than the
+ * cutoff (a metadata operation, however many rows it holds), each archived and verified first with
+ * `--archive`. SQLite: deletes in bounded batches, each its own short transaction, so a running ship
+ * is never held up for long.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { formatBytes, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
+import type { MysqlStore } from './db-mysql.js';
+import type { SqliteStore } from './db-sqlite.js';
+import { openStore } from './open-store.js';
+import { localWallClock } from './parse-adapter.js';
+import { acquireLockWaiting, listPartitions, partitionNewest, partitionSpan } from './partition-admin.js';
+import { checkLayout, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
+import { QUERY_COLUMNS } from './row.js';
+import { MYSQL_FIRST_PARTITION } from './schema.js';
+import { defaultLockPath } from './ship-command.js';
+import { parseDuration } from './time-range.js';
+
+export interface PruneOptions {
+  db: string;
+  keep: string;
+  archive?: string;
+  dryRun: boolean;
+  batch: number;
+  lock?: string;
+  lockWait: number;
+  json: boolean;
+}
+
+export interface PruneAction {
+  /** Partition name (MySQL) or `rows before <cutoff>` (SQLite). */
+  target: string;
+  rows: number;
+  /** The server's estimate (information_schema), not a count. */
+  rowsEstimated: boolean;
+  bytes: number | null;
+  action: 'drop' | 'truncate' | 'delete';
+  archive: string | null;
+  done: boolean;
+}
+
+export interface PruneResult {
+  db: string;
+  cutoff: string;
+  dryRun: boolean;
+  actions: PruneAction[];
+  kept: { rows: number; bytes: number; estimated: boolean };
+}
+
+const COLUMNS_SQL = QUERY_COLUMNS.join(', ');
+
+export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()): Promise<PruneResult> {
+  const keepMs = parseDuration(opts.keep);
+  if (keepMs === null || keepMs <= 0) throw new UserError('E_USAGE', `--keep '${opts.keep}': expected a duration like 30d, 12w or 48h`);
+  const cutoff = localWallClock(new Date(now.getTime() - keepMs));
+  if (opts.archive !== undefined && !opts.dryRun) mkdirSync(opts.archive, { recursive: true });
+  const store = openStore(opts.db, io.env);
+  const lock = await acquireLockWaiting(opts.lock ?? defaultLockPath(opts.db), opts.lockWait * 1000);
+  try {
+    const result =
+      store.dialect === 'mysql'
+        ? await pruneMysql(store as MysqlStore, cutoff, opts, io)
+        : await pruneSqlite(store as SqliteStore, cutoff, opts, io);
+    if (opts.json) writeJson(io.stdout, result);
+    else {
+      const k = result.kept;
+      io.stdout.write(
+        `${result.db}: ${opts.dryRun ? 'would keep' : 'kept'} ${k.estimated ? '~' : ''}${k.rows} row(s), ${formatBytes(k.bytes)} ` +
+          `from ${cutoff} on (retention ${opts.keep})\n`,
+      );
+    }
+    return result;
+  } finally {
+    await store.close();
+    lock.release();
+  }
+}
+
+function actionLine(a: PruneAction, dryRun: boolean): string {
+  const verb = dryRun ? `would ${a.action}` : a.action === 'drop' ? 'dropped' : a.action === 'truncate' ? 'truncated' : 'deleted';
+  return `${verb} ${a.target}: ${a.rowsEstimated ? '~' : ''}${a.rows} row(s)${a.bytes === null ? '' : `, ${formatBytes(a.bytes)}`}${a.archive ? `; archive ${a.archive}` : ''}`;
+}
+
+async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions, io: CliIo): Promise<PruneResult> {
+  const conn = await store.connection();
+  const parts = await listPartitions(conn, store.description);
+  checkLayout(parts, store.description);
+  const plan = planPrune(parts, cutoff);
+  const actions: PruneAction[] = [];
+  const targets: PartitionInfo[] = [];
+  for (const p of plan.drop) {
+    // By its bound every row is older than the cutoff; checked anyway (one index step), before anything is dropped.
+    const newest = await partitionNewest(conn, p.name);
+    if (newest !== null && newest >= cutoff) {
+      throw new UserError('E_PRUNE', `${p.name} holds a row from ${newest}, newer than the cutoff ${cutoff}; nothing dropped`);
+    }
+    if (p.name === MYSQL_FIRST_PARTITION && newest === null) continue;
+    // Exact counts only when archiving (they are verified); otherwise the server's estimate, so
+    // that prune never reads the rows it drops.
+    const rows = opts.archive !== undefined ? (await partitionSpan(conn, p.name)).rows : newest === null ? 0 : p.rows;
+    targets.push(p);
+    actions.push({
+      target: p.name,
+      rows,
+      rowsEstimated: opts.archive === undefined && rows > 0,
+      bytes: p.bytes,
+      action: p.name === MYSQL_FIRST_PARTITION ? 'truncate' : 'drop',
+      archive: opts.archive !== undefined && rows > 0 ? join(opts.archive, `dns_queries.${p.name}.jsonl.gz`) : null,
+      done: false,
+    });
+  }
+  if (!opts.dryRun && targets.length > 0) {
+    for (const [i, a] of actions.entries()) {
+      const p = targets[i];
+      if (a.archive === null || p === undefined) continue;
+      const header: ArchiveHeader = {
+        format: ARCHIVE_FORMAT,
+        version: 1,
+        table: 'dns_queries',
+        source: p.name,
+        until: p.lessThan ?? '',
+        columns: QUERY_COLUMNS,
+        rows: a.rows,
+        createdAt: new Date().toISOString(),
+      };
+      await writeArchive(a.archive, header, mysqlRows(store, p.name));
+    }
+    for (const stmt of pruneStatements(targets)) await conn.query(stmt);
+    for (const a of actions) a.done = true;
+  }
+  if (!opts.json) for (const a of actions) io.stdout.write(`${actionLine(a, opts.dryRun)}\n`);
+  const kept = plan.keep.reduce((acc, p) => ({ rows: acc.rows + p.rows, bytes: acc.bytes + p.bytes }), { rows: 0, bytes: 0 });
+  return { db: store.description, cutoff, dryRun: opts.dryRun, actions, kept: { ...kept, estimated: true } };
+}
+
+/** A partition's rows as arrays, streamed (a second connection, so memory stays flat). */
+async function* mysqlRows(store: MysqlStore, partition: string): AsyncGenerator<unknown[]> {
+  const conn = await store.streamingConnection();
+  try {
+    const stream = conn
+      .query({ sql: `SELECT ${COLUMNS_SQL} FROM dns_queries PARTITION (${partition}) ORDER BY qtime, file_id, line_no`, rowsAsArray: true })
+      .stream() as Readable;
+    for await (const row of stream) yield row as unknown[];
+  } finally {
+    conn.end();
+  }
+}
+
+async function pruneSqlite(store: SqliteStore, cutoff: string, opts: PruneOptions, io: CliIo): Promise<PruneResult> {
+  const db = store.db;
+  const count = (db.prepare('SELECT COUNT(*) AS n FROM dns_queries WHERE qtime < ?').get(cutoff) as { n: number }).n;
+  const action: PruneAction = {
+    target: `rows before ${cutoff}`,
+    rows: count,
+    rowsEstimated: false,
+    bytes: null,
+    action: 'delete',
+    archive: opts.archive !== undefined && count > 0 ? join(opts.archive, `dns_queries.before-${cutoff.replace(/[^0-9]/g, '').slice(0, 14)}.jsonl.gz`) : null,
+    done: false,
+  };
+  if (!opts.dryRun && count > 0) {
+    if (action.archive !== null) {
+      const header: ArchiveHeader = {
+        format: ARCHIVE_FORMAT,
+        version: 1,
+        table: 'dns_queries',
+        source: action.target,
+        until: cutoff,
+        columns: QUERY_COLUMNS,
+        rows: count,
+        createdAt: new Date().toISOString(),
+      };
+      const stmt = db.prepare(`SELECT ${COLUMNS_SQL} FROM dns_queries WHERE qtime < ? ORDER BY qtime`).raw(true);
+      async function* rows(): AsyncGenerator<unknown[]> {
+        for (const r of stmt.iterate(cutoff)) yield r as unknown[];
+      }
+      await writeArchive(action.archive, header, rows());
+    }
+    const del = db.prepare('DELETE FROM dns_queries WHERE rowid IN (SELECT rowid FROM dns_queries WHERE qtime < ? LIMIT ?)');
+    let deleted = 0;
+    for (;;) {
+      const n = del.run(cutoff, opts.batch).changes;
+      deleted += n;
+      if (n < opts.batch) break;
+      // Let a ship waiting on the write lock in between batches.
+      await new Promise((r) => setImmediate(r));
+    }
+    action.rows = deleted;
+    action.done = true;
+  }
+  const actions = count > 0 ? [action] : [];
+  if (!opts.json) for (const a of actions) io.stdout.write(`${actionLine(a, opts.dryRun)}\n`);
+  const keptRows = (db.prepare('SELECT COUNT(*) AS n FROM dns_queries WHERE qtime >= ?').get(cutoff) as { n: number }).n;
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  const pages = Number(db.pragma('page_count', { simple: true })) - Number(db.pragma('freelist_count', { simple: true }));
+  return { db: store.description, cutoff, dryRun: opts.dryRun, actions, kept: { rows: keptRows, bytes: pages * pageSize, estimated: false } };
+}

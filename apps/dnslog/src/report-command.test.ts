@@ -1,0 +1,145 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '@toolbox/shared';
+import { buildProgram } from './cli.js';
+import { SqliteStore } from './db-sqlite.js';
+import { localWallClock } from './parse-adapter.js';
+import { sampleRow } from './testing/sample-row.js';
+import type { ParsedLine } from './store.js';
+
+let dir: string;
+let db: string;
+
+async function run(...args: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  let code = 0;
+  const io = { stdout, stderr, env: {}, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+  const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', ...args], io);
+  return { exit, out, err };
+}
+
+const ago = (ms: number) => localWallClock(new Date(Date.now() - ms));
+const H = 3_600_000;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dnslog-report-'));
+  db = `sqlite:${join(dir, 'db.sqlite')}`;
+  const store = new SqliteStore(join(dir, 'db.sqlite'));
+  await store.init();
+  const rows: [string, string, string, string][] = [
+    [ago(10 * 60_000), '192.0.2.10', 'www.example.com', 'A'],
+    [ago(20 * 60_000), '192.0.2.11', 'mail.example.com', 'MX'],
+    [ago(30 * 60_000), '198.51.100.1', 'www.example.com', 'AAAA'],
+    [ago(3 * H), '192.0.2.10', 'example.com', 'A'],
+    [ago(3 * H), '192.0.2.10', 'notexample.com', 'A'],
+    [ago(50 * H), '2001:db8::5', 'old.example.org', 'TXT'],
+  ];
+  async function* items(server: string): AsyncGenerator<ParsedLine> {
+    let n = 0;
+    for (const [time, clientIp, qname, qtype] of rows) yield { kind: 'row', lineNo: ++n, row: sampleRow({ time, clientIp, qname, qtype }) };
+    if (server === 'ns2') yield { kind: 'row', lineNo: ++n, row: sampleRow({ time: ago(9 * H), qname: 'ns2-only.example.net' }) };
+  }
+  await store.loadFile({ server: 'ns1', path: '/q.1', size: 1, sha256: 'a' }, items('ns1'));
+  await store.loadFile({ server: 'ns2', path: '/q.2', size: 1, sha256: 'b' }, items('ns2'));
+  await store.close();
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('dnslog report on SQLite', () => {
+  it('top-names within --since, and grouped by registered domain', async () => {
+    const r = await run('report', 'top-names', '--db', db, '--since', '1h', '--server', 'ns1', '--json');
+    expect(JSON.parse(r.out)).toEqual([
+      { qname: 'www.example.com', queries: 2 },
+      { qname: 'mail.example.com', queries: 1 },
+    ]);
+    const d = await run('report', 'top-names', '--db', db, '--by', 'domain', '--format', 'csv');
+    expect(d.out).toBe('domain,queries,names\nexample.com,8,3\nexample.org,2,1\nnotexample.com,2,1\nexample.net,1,1\n');
+  });
+
+  it('top-clients for a CIDR block, IPv4 and IPv6', async () => {
+    const r = await run('report', 'top-clients', '--db', db, '--client', '192.0.2.0/24', '--json');
+    expect(JSON.parse(r.out)).toEqual([
+      { client_ip: '192.0.2.10', queries: 6 },
+      { client_ip: '192.0.2.11', queries: 2 },
+    ]);
+    const v6 = await run('report', 'top-clients', '--db', db, '--client', '2001:db8::/32', '--json');
+    expect(JSON.parse(v6.out)).toEqual([{ client_ip: '2001:db8::5', queries: 2 }]);
+  });
+
+  it('search by suffix finds the domain and names under it, not lookalikes', async () => {
+    const r = await run('report', 'search', '--db', db, '--suffix', 'example.com', '--server', 'ns1', '--json');
+    expect((JSON.parse(r.out) as { qname: string }[]).map((x) => x.qname).sort()).toEqual(['example.com', 'mail.example.com', 'www.example.com', 'www.example.com']);
+    const re = await run('report', 'search', '--db', db, '--regex', '^(mail|old)\\.', '--server', 'ns1', '--format', 'csv');
+    expect(re.out.split('\n').slice(1, -1).map((l) => l.split(',')[3])).toEqual(['mail.example.com', 'old.example.org']);
+    const like = await run('report', 'search', '--db', db, '--like', 'www.%', '--server', 'ns2', '--json');
+    expect(JSON.parse(like.out)).toHaveLength(2);
+    const plan = await run('report', 'search', '--db', db, '--suffix', 'example.com', '--explain', '--json');
+    expect(JSON.stringify(JSON.parse(plan.out))).toContain('USING INDEX dns_queries_qname_rev');
+  });
+
+  it('timeline per hour draws a bar chart and an SVG', async () => {
+    const svg = join(dir, 't.svg');
+    const r = await run('report', 'timeline', '--db', db, '--since', '4h', '--per', 'hour', '--svg', svg);
+    expect(r.exit).toBe(0);
+    expect(r.out.split('\n')[0]).toMatch(/^time +ns1 +ns2 +total$/);
+    expect(r.out).toContain('█');
+    expect(readFileSync(svg, 'utf8')).toContain('<polyline');
+  });
+
+  it('servers: volume and last seen; a server that stopped shipping is STALE, exit 1', async () => {
+    const r = await run('report', 'servers', '--db', db, '--stale', '1h', '--json');
+    expect(r.exit).toBe(0);
+    expect((JSON.parse(r.out) as { server: string; queries: number; status: string }[]).map((s) => [s.server, s.queries, s.status])).toEqual([
+      ['ns1', 6, 'ok'],
+      ['ns2', 7, 'ok'],
+    ]);
+    const late = await run('report', 'servers', '--db', db, '--stale', '5m');
+    expect(late.exit).toBe(1);
+    expect(late.err).toMatch(/^dnslog: 2 server\(s\) with no query newer than .* \(--stale 5m\): ns1, ns2\n$/);
+  });
+
+  it('bad input: one line, exit 2', async () => {
+    for (const [args, msg] of [
+      [['report', 'top-names', '--since', 'yesterday'], "dnslog: --since 'yesterday': expected a duration like 1h, 30m, 2d or a time like 2026-11-25 09:00\n"],
+      [['report', 'search', '--regex', '(a'], "dnslog: --regex '(a': /(a/: Unterminated group\n"],
+      [['report', 'search'], 'dnslog: report search: give --like PATTERN, --suffix DOMAIN or --regex RE\n'],
+      [['report', 'top-clients', '--client', '300.1.1.1'], "dnslog: --client '300.1.1.1': expected an IP address or a CIDR block like 192.0.2.0/24 or 2001:db8::/32\n"],
+    ] as const) {
+      const r = await run(...args, '--db', db);
+      expect(r.exit).toBe(2);
+      expect(r.err).toBe(msg);
+    }
+  });
+});
+
+describe('dnslog prune on SQLite', () => {
+  it('archives then deletes, in batches, only rows older than the cutoff', async () => {
+    const dry = await run('prune', '--db', db, '--keep', '2h', '--dry-run');
+    expect(dry.out.split('\n')[0]).toMatch(/^would delete rows before .*: 7 row\(s\)$/);
+    const archive = join(dir, 'archive');
+    const r = await run('prune', '--db', db, '--keep', '2h', '--archive', archive, '--batch', '100', '--json');
+    expect(r.exit).toBe(0);
+    const res = JSON.parse(r.out) as { actions: { rows: number; archive: string }[]; kept: { rows: number } };
+    expect(res.actions[0]?.rows).toBe(7);
+    expect(res.kept.rows).toBe(6);
+    const { readArchiveCount } = await import('./archive.js');
+    expect((await readArchiveCount(res.actions[0]?.archive ?? '')).rows).toBe(7);
+    const left = await run('report', 'top-names', '--db', db, '--json', '--limit', '100');
+    expect((JSON.parse(left.out) as { queries: number }[]).reduce((a, b) => a + b.queries, 0)).toBe(6);
+  });
+
+  it('refuses a retention that does not parse, and partitions on SQLite', async () => {
+    expect((await run('prune', '--db', db, '--keep', 'forever')).err).toBe("dnslog: --keep 'forever': expected a duration like 30d, 12w or 48h\n");
+    const p = await run('partitions', '--db', db);
+    expect(p.exit).toBe(2);
+    expect(p.err).toContain('is SQLite, which has no partitions');
+  });
+});

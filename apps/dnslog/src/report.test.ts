@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { groupByDomain, registeredDomain, searchQuery, suffixCondition, timelineQuery, topQuery, whereClause } from './report.js';
+
+describe('report SQL', () => {
+  it('binds every user value as a parameter', () => {
+    const hostile = "x' OR 1=1 --";
+    const q = whereClause({ since: '2026-11-25 09:00:00.000', server: hostile, client: { kind: 'ip', ip: hostile } }, 'mysql');
+    expect(q.sql).toBe('WHERE qtime >= ? AND server = ? AND client_ip = ?');
+    expect(q.params).toEqual(['2026-11-25 09:00:00.000', hostile, hostile]);
+    const s = searchQuery({}, { like: hostile, regex: hostile }, 5, 'mysql');
+    expect(s.sql).not.toContain(hostile);
+    expect(s.params).toEqual([hostile, hostile, 5]);
+  });
+
+  it('makes a suffix search a range on the reversed name, using its index', () => {
+    expect(suffixCondition('Example.COM.')).toEqual({ sql: '(qname_rev = ? OR (qname_rev >= ? AND qname_rev < ?))', params: ['moc.elpmaxe', 'moc.elpmaxe.', 'moc.elpmaxe/'] });
+    expect(searchQuery({}, { suffix: 'example.com' }, 5, 'mysql').sql).toContain('FROM dns_queries FORCE INDEX (qname_rev) WHERE');
+    expect(searchQuery({}, { suffix: 'example.com' }, 5, 'sqlite').sql).toContain('INDEXED BY dns_queries_qname_rev');
+  });
+
+  it('filters a CIDR block by hex keys of equal width', () => {
+    const q = whereClause({ client: { kind: 'range', lo: '0A000000', hi: '0AFFFFFF', hexLength: 8 } }, 'mysql');
+    expect(q.sql).toBe('WHERE LENGTH(HEX(INET6_ATON(client_ip))) = ? AND HEX(INET6_ATON(client_ip)) BETWEEN ? AND ?');
+    expect(q.params).toEqual([8, '0A000000', '0AFFFFFF']);
+  });
+
+  it('buckets the timeline per dialect', () => {
+    expect(timelineQuery({}, 'hour', 'mysql').sql).toContain("DATE_FORMAT(qtime, '%Y-%m-%d %H:00') AS bucket");
+    expect(timelineQuery({}, 'minute', 'sqlite').sql).toContain('substr(qtime, 1, 16) AS bucket');
+    expect(topQuery('qname', {}, null).sql).not.toContain('LIMIT');
+  });
+
+  it('groups names by registered domain', () => {
+    expect(registeredDomain('www.example.com')).toBe('example.com');
+    expect(registeredDomain('a.b.example.co.uk.')).toBe('example.co.uk');
+    expect(registeredDomain('localhost')).toBe('localhost');
+    expect(
+      groupByDomain(
+        [
+          { value: 'www.example.com', queries: 5 },
+          { value: 'mail.example.com', queries: 4 },
+          { value: 'x.example.org', queries: 6 },
+        ],
+        10,
+      ),
+    ).toEqual([
+      { domain: 'example.com', queries: 9, names: 2 },
+      { domain: 'example.org', queries: 6, names: 1 },
+    ]);
+  });
+});

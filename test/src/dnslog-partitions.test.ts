@@ -1,0 +1,214 @@
+/**
+ * `dnslog partitions` and `dnslog prune` against a real MariaDB: hourly partitions split off the
+ * empty catch-all, idempotent; a loud refusal when rows landed in the catch-all; MySQL's partition
+ * limit; the lock; a table that is not partitioned; prune that drops only wholly older partitions,
+ * archiving and verifying them first.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { services } from './services-env.js';
+
+const svc = services();
+const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
+const db = `toolbox_dnslog_parts_${process.pid}`;
+const oldDb = `toolbox_dnslog_unparted_${process.pid}`;
+const url = (name: string) => `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${name}?option-file=${svc.mariadb.clientCnf}`;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let work: string;
+let lock: string;
+
+function dnslog(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [DNSLOG, ...args], { timeout: 120_000, env: { ...process.env, DNSLOG_DB_PASSWORD: undefined } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let conn: mysql.Connection;
+const p2 = (n: number) => String(n).padStart(2, '0');
+/** Wall clock text as dnslog stores it. */
+const wall = (d: Date) => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.000`;
+const pname = (d: Date, h = d.getHours()) => `p${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}${p2(h)}`;
+const today = new Date(new Date().setHours(0, 0, 0, 0));
+const yesterday = new Date(today.getTime() - 86_400_000);
+
+async function partitions(): Promise<{ name: string; desc: string }[]> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    "SELECT PARTITION_NAME AS name, PARTITION_DESCRIPTION AS `desc` FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' ORDER BY PARTITION_ORDINAL_POSITION",
+    [db],
+  );
+  return rows.map((r) => ({ name: String(r.name), desc: String(r.desc) }));
+}
+
+async function insert(times: Date[], qname = 'x.example.com'): Promise<void> {
+  let line = Math.floor(Math.random() * 1e9);
+  for (const t of times) {
+    await conn.query(
+      "INSERT INTO dns_queries (qtime, server, client_ip, qname, qname_rev, qclass, qtype, flags, rd, tcp, do_bit, cd, is_signed, file_id, line_no) VALUES (?, 'ns1', '192.0.2.1', ?, ?, 'IN', 'A', '+', 1, 0, 0, 0, 0, 1, ?)",
+      [wall(t), qname, [...qname].reverse().join(''), line++],
+    );
+  }
+}
+
+async function count(sql: string): Promise<number> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(sql);
+  return Number(Object.values(rows[0] ?? {})[0]);
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'dnslog-parts-'));
+  lock = join(work, 'ship.lock');
+  const password = readFileSync(svc.mariadb.passwordFile, 'utf8').trim();
+  conn = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password, dateStrings: true });
+  await conn.query(`CREATE DATABASE ${db}`);
+  await conn.query(`CREATE DATABASE ${oldDb}`);
+  await conn.query(`CREATE TABLE ${oldDb}.dns_queries (qtime DATETIME(3) NOT NULL, qname VARCHAR(255) NOT NULL)`);
+  const init = await dnslog(['db', 'init', '--db', url(db)]);
+  expect(init.code).toBe(0);
+  await conn.query(`USE ${db}`);
+  // Start from "partitions until today 00:00": drop the daily partitions db init made from today on.
+  const ahead = (await partitions()).filter((p) => p.name.startsWith('p2') && p.name >= pname(today, 0)).map((p) => p.name);
+  for (const name of ahead) await conn.query(`ALTER TABLE dns_queries DROP PARTITION ${name}`);
+});
+
+afterAll(async () => {
+  await conn?.query(`DROP DATABASE IF EXISTS ${db}`);
+  await conn?.query(`DROP DATABASE IF EXISTS ${oldDb}`);
+  await conn?.end();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('dnslog partitions', () => {
+  it('splits the empty catch-all into hourly partitions named by their start, up to --ahead; a second run adds nothing', async () => {
+    const before = (await partitions()).map((p) => p.name);
+    expect(before).toEqual(['p_start', pname(yesterday, 0), 'p_future']);
+    const dry = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--dry-run', '--lock', lock]);
+    expect(dry.code).toBe(0);
+    expect((await partitions()).map((p) => p.name)).toEqual(before);
+
+    const r = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--lock', lock, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const hour = new Date().getHours();
+    const after = await partitions();
+    const hourly = after.filter((p) => p.name.startsWith(pname(today, 0).slice(0, 9)));
+    // From today 00:00 to the current hour plus three ahead, each an hour long, named by its start.
+    expect(hourly.length).toBe(hour + 4);
+    expect(hourly[0]).toEqual({ name: pname(today, 0), desc: `'${wall(new Date(today.getTime() + 3_600_000)).slice(0, 19)}'` });
+    expect(after.at(-1)).toEqual({ name: 'p_future', desc: 'MAXVALUE' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ catchAllRows: 0, limit: 8192, partitions: after.length });
+
+    const again = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--lock', lock]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(': 0 partition(s) added;');
+    expect((await partitions()).length).toBe(after.length);
+  });
+
+  it('warns loudly and changes nothing when rows landed in the catch-all', async () => {
+    const far = new Date(Date.now() + 400 * 86_400_000);
+    await insert([far, far]);
+    const before = await partitions();
+    const r = await dnslog(['partitions', '--db', url(db), '--ahead', '30d', '--lock', lock]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dnslog: WARNING: 2 row\(s\) landed in the catch-all partition p_future \(.+\): partitions were not kept ahead of the data\. No partition was added/);
+    expect(await partitions()).toEqual(before);
+    await conn.query('DELETE FROM dns_queries WHERE qtime > NOW() + INTERVAL 100 DAY');
+  });
+
+  it("stays under MySQL's 8192-partition limit: refuses, adds nothing", async () => {
+    const before = await partitions();
+    const r = await dnslog(['partitions', '--db', url(db), '--ahead', '400d', '--lock', lock]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^dnslog: dns_queries would have \d+ partitions, over the limit of 8192: prune old data first/);
+    expect(await partitions()).toEqual(before);
+  });
+
+  it('takes the ship lock: waits for it, then gives up with one line', async () => {
+    writeFileSync(lock, `${process.pid}\n`);
+    try {
+      const r = await dnslog(['partitions', '--db', url(db), '--lock', lock, '--lock-wait', '1']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`dnslog: lock ${lock} is held by running process ${process.pid}; wait for it to finish, or stop PID ${process.pid}\n`);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  });
+
+  it('a table that is not partitioned: says so and how to migrate, drops nothing', async () => {
+    for (const cmd of [['partitions'], ['prune', '--keep', '1d']]) {
+      const r = await dnslog([...cmd, '--db', url(oldDb), '--lock', lock]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^dnslog: mysql:\/\/.+: dns_queries is not partitioned \(made by an older dnslog\); migrate it with ALTER TABLE dns_queries PARTITION BY RANGE COLUMNS \(qtime\)/);
+      expect(r.stderr.split('\n')).toHaveLength(2);
+    }
+  });
+});
+
+async function archiveLines(path: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const l of createInterface({ input: createReadStream(path).pipe(createGunzip()), crlfDelay: Infinity })) out.push(l);
+  return out;
+}
+
+describe('dnslog prune', () => {
+  it('archives, verifies and drops only partitions wholly older than the retention; says what it keeps', async () => {
+    const old = new Date(yesterday.getTime() - 2 * 86_400_000 + 3_600_000); // in p_start
+    const y1 = new Date(yesterday.getTime() + 5 * 3_600_000);
+    const y2 = new Date(yesterday.getTime() + 23 * 3_600_000);
+    const recent = new Date(Date.now() - 30_000);
+    await insert([old, y1, y2, y2]);
+    await insert([recent, recent, recent]);
+    const minutes = Math.max(1, Math.floor((Date.now() - today.getTime()) / 60_000));
+    const keep = `${minutes}m`; // the cutoff falls just after today 00:00
+
+    const dry = await dnslog(['prune', '--db', url(db), '--keep', keep, '--dry-run', '--archive', join(work, 'arch'), '--lock', lock]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.split('\n').slice(0, 2)).toEqual([
+      expect.stringMatching(/^would truncate p_start: 1 row\(s\), .*; archive .*dns_queries\.p_start\.jsonl\.gz$/),
+      expect.stringMatching(new RegExp(`^would drop ${pname(yesterday, 0)}: 3 row\\(s\\)`)),
+    ]);
+    expect(existsSync(join(work, 'arch'))).toBe(false);
+    expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(7);
+
+    const r = await dnslog(['prune', '--db', url(db), '--keep', keep, '--archive', join(work, 'arch'), '--lock', lock, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout) as { actions: { target: string; rows: number; action: string; archive: string; done: boolean }[]; kept: { rows: number; bytes: number } };
+    expect(res.actions.map((a) => [a.target, a.action, a.rows, a.done])).toEqual([
+      ['p_start', 'truncate', 1, true],
+      [pname(yesterday, 0), 'drop', 3, true],
+    ]);
+    expect(res.kept.bytes).toBeGreaterThan(0);
+    const names = (await partitions()).map((p) => p.name);
+    expect(names).not.toContain(pname(yesterday, 0));
+    expect(names[0]).toBe('p_start');
+    // Newer rows untouched, older rows gone, and each archive holds its rows after a header.
+    expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(3);
+    const lines = await archiveLines(res.actions[1]?.archive ?? '');
+    const header = JSON.parse(lines[0] ?? '{}') as { format: string; rows: number; source: string; columns: string[] };
+    expect(header).toMatchObject({ format: 'dnslog-archive', rows: 3, source: pname(yesterday, 0) });
+    expect(lines.slice(1).filter((l) => l !== '')).toHaveLength(3);
+    const first = JSON.parse(lines[1] ?? '[]') as unknown[];
+    expect(first[header.columns.indexOf('qtime')]).toBe(wall(y1));
+
+    const again = await dnslog(['prune', '--db', url(db), '--keep', keep, '--lock', lock]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/: kept ~\d+ row\(s\), .* from .* on \(retention \d+m\)\n$/);
+    expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(3);
+  });
+});
