@@ -1,10 +1,16 @@
 /**
  * mx-check command line: commander wiring only; the work lives in the modules beside this file.
  */
-import { Command } from 'commander';
-import { exitCodeHelp, packageVersion, runCli, type CliIo } from '@toolbox/shared';
+import { Command, Option } from 'commander';
+import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { runHosts, type HostsCommandOptions } from './hosts-command.js';
+import { runMxCheck, type MxCommandOptions } from './mx-command.js';
+import { domainProblem, normalizeName } from './names.js';
+import { noMailRecords, noMailZoneText } from './suggest.js';
 
-export function buildProgram(_io: CliIo): Command {
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+export function buildProgram(io: CliIo): Command {
   const program = new Command('mx-check')
     .description(
       'Inspect domains MX records: null MX, MX to localhost or private addresses, broken forms.',
@@ -12,10 +18,51 @@ export function buildProgram(_io: CliIo): Command {
     .version(packageVersion(import.meta.url))
     .option('--debug', 'print stack traces of internal errors')
     .showHelpAfterError('(run mx-check --help for usage)')
+    .argument('[domain...]', 'domains to check (and/or --file)')
+    .option('-f, --file <list>', 'read domains from a file, one per line (# comments, blank lines ignored); - is stdin')
+    .option('--resolver <ip[:port]>', 'ask this resolver (repeat to compare views); default: the nameservers of --resolv-conf', collect)
+    .option('--resolv-conf <file>', 'resolv.conf to take resolvers from', '/etc/resolv.conf')
+    .addOption(new Option('--resolution <how>', 'how exchange addresses are found: dns (ask the resolver) or system (getaddrinfo: /etc/hosts counts)').choices(['dns', 'system']).default('dns'))
+    .option('--json', 'one JSON object per domain per line', false)
+    .option('--concurrency <n>', 'domains checked at once', intOption(1, 4096), 64)
+    .option('--timeout <ms>', 'timeout of each DNS attempt', intOption(1, 600_000), 2000)
+    .option('--retries <n>', 'attempts after the first one, across the resolvers', intOption(0, 20), 2)
+    .addOption(new Option('--fail-on <level>', 'exit 1 when a domain reaches this verdict').choices(['warn', 'fail']).default('fail'))
+    .option('--treat-as-global <cidr>', 'count this range as public addresses (repeatable; for tests and labs)', collect)
     .addHelpText('after', `
+Verdicts: ok (a usable target, no findings), warn (usable target, with findings), no_mail (null MX
+only), fail (no usable target, or a contradiction such as "." beside other MX), error (a lookup
+failed). --fail-on warn also counts warnings beside a null MX.
+
 mx-check tells, for one domain or a list of thousands, which domains take mail, which declare
 none (RFC 7505 null MX), which point mail at localhost or a private address, and which are broken.
-${exitCodeHelp()}`);
+${exitCodeHelp()}
+Exit 2 also when no resolver gave a single answer.`)
+    .action((domains: string[], opts: MxCommandOptions) => runMxCheck(domains, opts, io));
+
+  program
+    .command('hosts')
+    .description('names a hosts file aliases to loopback, and the aliases that cut off something that matters')
+    .option('--hosts-file <path>', 'hosts file to read', '/etc/hosts')
+    .option('--resolv-conf <file>', 'resolv.conf whose name servers and search domains matter', '/etc/resolv.conf')
+    .option('--json', 'JSON output', false)
+    .addHelpText('after', '\nExit codes: 0 no dangerous alias, 1 an alias cuts off the machine\'s own name, its gateway or a name server, 2 usage.\n')
+    .action((opts: HostsCommandOptions) => runHosts(opts, io));
+
+  program
+    .command('suggest')
+    .description('zone records for a domain (--no-mail: declare it mail-less the standard way)')
+    .argument('<domain>', 'the domain')
+    .option('--no-mail', 'records that say the domain receives and sends no mail')
+    .option('--json', 'JSON output', false)
+    .action((domain: string, opts: { mail: boolean; json: boolean }) => {
+      if (opts.mail !== false) throw new UserError('E_USAGE', 'suggest needs --no-mail (the only suggestion there is so far)');
+      const problem = domainProblem(domain);
+      if (problem !== null) throw new UserError('E_DOMAIN', `'${domain}' is not a domain: ${problem}`);
+      const d = normalizeName(domain);
+      if (opts.json) writeJson(io.stdout, { domain: d, records: noMailRecords(d) });
+      else io.stdout.write(noMailZoneText(d));
+    });
   return program;
 }
 

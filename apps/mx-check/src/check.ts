@@ -1,0 +1,279 @@
+/**
+ * Gathers the facts about each domain (MX, then the exchanges' addresses, the registrable domain
+ * of names that do not exist, SPF beside a null MX) through a resolver, classifies them, and
+ * compares views when several resolvers are given. Bounded concurrency; results in input order.
+ */
+import { lookup as systemLookup } from 'node:dns/promises';
+import type { Answer, RecordType } from 'dns-packet';
+import type { Cidr } from './address.js';
+import {
+  classifyDomain,
+  mxRecordText,
+  type AddressLookup,
+  type Classification,
+  type DomainFacts,
+  type Finding,
+  type LookupStatus,
+  type MxRecord,
+  type MxView,
+  type Verdict,
+} from './classify-mx.js';
+import type { ListEntry } from './domain-list.js';
+import { isLocalhostName, isIpLiteral, normalizeName, registrableDomain, specialUseTld } from './names.js';
+import { DnsTimeoutError, type DnsResolver, type DnsResponse } from './resolver.js';
+
+export interface CheckResult {
+  domain: string;
+  verdict: Verdict;
+  findings: Finding[];
+  mx: MxView[];
+  resolver: string;
+  ms: number;
+  views?: { resolver: string; verdict: Verdict; mx: MxView[] }[];
+}
+
+export interface CheckOptions {
+  resolvers: readonly DnsResolver[];
+  resolution: 'dns' | 'system';
+  concurrency: number;
+  timeoutMs: number;
+  treatAsGlobal: readonly Cidr[];
+  /** Injected for tests of --resolution system; defaults to getaddrinfo through node:dns. */
+  systemLookup?: (name: string) => Promise<{ address: string }[]>;
+  now?: () => number;
+}
+
+const MAX_CNAME_HOPS = 8;
+const CACHE_LIMIT = 10_000;
+
+/** One resolver's view, with a cache of questions so that shared exchanges are asked once. */
+class Gatherer {
+  private readonly cache = new Map<string, Promise<DnsResponse>>();
+
+  constructor(
+    readonly resolver: DnsResolver,
+    private readonly opts: CheckOptions,
+  ) {}
+
+  ask(name: string, type: RecordType): Promise<DnsResponse> {
+    // each domain's own MX and TXT are asked once (the list is de-duplicated): cache only what
+    // domains share, exchanges and registrable domains, so that memory stays bounded
+    if (type === 'MX' || type === 'TXT') return this.resolver.query(name, type);
+    const key = `${type} ${name}`;
+    let p = this.cache.get(key);
+    if (!p) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      p = this.resolver.query(name, type);
+      this.cache.set(key, p);
+    }
+    return p;
+  }
+
+  async facts(domain: string): Promise<DomainFacts> {
+    const exchanges = new Map<string, AddressLookup>();
+    const missingDomains = new Set<string>();
+    const facts: DomainFacts = { domain, mx: { status: 'ok', records: [] }, exchanges, missingDomains };
+    let mx: DnsResponse;
+    try {
+      mx = await this.ask(domain, 'MX');
+    } catch (err) {
+      facts.mx = { status: 'error', records: [], error: errText(err) };
+      return facts;
+    }
+    if (mx.rcode === 'NXDOMAIN') {
+      facts.mx = { status: 'nxdomain', records: [] };
+      return facts;
+    }
+    if (mx.rcode !== 'NOERROR') {
+      facts.mx = { status: 'error', records: [], error: `${mx.rcode} from ${mx.server}` };
+      return facts;
+    }
+    const records: MxRecord[] = mx.answers
+      .filter((a): a is Answer & { type: 'MX' } => a.type === 'MX')
+      .map((a) => ({ preference: a.data.preference ?? 0, exchange: a.data.exchange }));
+    facts.mx = { status: records.length > 0 ? 'ok' : 'nodata', records };
+    if (records.length === 0) {
+      facts.implicit = await this.addresses(domain);
+      return facts;
+    }
+    const names = [...new Set(records.map((r) => normalizeName(r.exchange)).filter((n) => n !== '' && n !== '.'))];
+    const asks = names
+      .filter((n) => !isIpLiteral(n) && !isLocalhostName(n) && specialUseTld(n) === null)
+      .map(async (n) => {
+        const look = await this.addresses(n);
+        exchanges.set(n, look);
+        const final = look.cname[look.cname.length - 1] ?? n;
+        const reg = registrableDomain(final);
+        if (look.status === 'nxdomain' && reg !== registrableDomain(domain) && (await this.isMissing(reg))) missingDomains.add(reg);
+      });
+    if (records.some((r) => r.exchange === '' || r.exchange === '.')) asks.push(this.spf(domain).then((s) => void (facts.spf = s)));
+    await Promise.all(asks);
+    return facts;
+  }
+
+  private async isMissing(name: string): Promise<boolean> {
+    try {
+      return (await this.ask(name, 'SOA')).rcode === 'NXDOMAIN';
+    } catch {
+      return false;
+    }
+  }
+
+  private async spf(domain: string): Promise<string[]> {
+    try {
+      const r = await this.ask(domain, 'TXT');
+      return r.answers
+        .filter((a): a is Answer & { type: 'TXT' } => a.type === 'TXT')
+        .map((a) => (Array.isArray(a.data) ? a.data : [a.data]).map((d) => d.toString()).join(''))
+        .filter((t) => /^v=spf1(\s|$)/i.test(t));
+    } catch {
+      return [];
+    }
+  }
+
+  /** A and AAAA of a name, following CNAMEs (also across answers) up to a limit. */
+  async addresses(name: string): Promise<AddressLookup> {
+    if (this.opts.resolution === 'system') return this.systemAddresses(name);
+    const cname: string[] = [];
+    let current = name;
+    for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
+      const [a, aaaa] = await Promise.all([settle(this.ask(current, 'A')), settle(this.ask(current, 'AAAA'))]);
+      const ok = [a, aaaa].filter((r): r is DnsResponse => !(r instanceof Error) && (r.rcode === 'NOERROR' || r.rcode === 'NXDOMAIN'));
+      const failed = [a, aaaa].filter((r) => r instanceof Error || (r.rcode !== 'NOERROR' && r.rcode !== 'NXDOMAIN'));
+      const answers = ok.flatMap((r) => r.answers);
+      let final = current;
+      for (let i = 0; i < MAX_CNAME_HOPS; i++) {
+        const c = answers.find((x) => x.type === 'CNAME' && normalizeName(x.name) === final);
+        if (!c || c.type !== 'CNAME') break;
+        final = normalizeName(c.data);
+        cname.push(final);
+      }
+      const addresses = [
+        ...new Set(
+          answers
+            .filter((x): x is Answer & { type: 'A' | 'AAAA'; data: string } => (x.type === 'A' || x.type === 'AAAA') && normalizeName(x.name) === final)
+            .map((x) => x.data),
+        ),
+      ];
+      if (addresses.length > 0) return { status: 'ok', addresses, cname };
+      if (isLocalhostName(final)) return { status: 'ok', addresses: [], cname };
+      if (failed.length > 0) {
+        const why = failed.map((f) => (f instanceof Error ? f.message : `${f.rcode} from ${f.server}`)).join('; ');
+        return { status: 'error', addresses: [], cname, error: why };
+      }
+      if (final !== current && ok.every((r) => r.rcode === 'NOERROR')) {
+        current = final;
+        continue;
+      }
+      const status: LookupStatus = ok.some((r) => r.rcode === 'NXDOMAIN') ? 'nxdomain' : 'nodata';
+      return { status, addresses: [], cname };
+    }
+    return { status: 'error', addresses: [], cname, error: `more than ${MAX_CNAME_HOPS} CNAMEs in a row` };
+  }
+
+  private async systemAddresses(name: string): Promise<AddressLookup> {
+    const look = this.opts.systemLookup ?? ((n: string) => systemLookup(n, { all: true, verbatim: true }));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DnsTimeoutError(`getaddrinfo(${name}) gave no answer within ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+      });
+      const found = await Promise.race([look(name), timeout]);
+      return { status: 'ok', addresses: [...new Set(found.map((f) => f.address))], cname: [] };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOTFOUND') return { status: 'nxdomain', addresses: [], cname: [] };
+      if (code === 'ENODATA') return { status: 'nodata', addresses: [], cname: [] };
+      return { status: 'error', addresses: [], cname: [], error: errText(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function settle<T>(p: Promise<T>): Promise<T | Error> {
+  return p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What the records look like to compare views: MX set and the addresses of each target. */
+function signature(mx: readonly MxView[]): string {
+  return mx
+    .map((m) => `${m.preference} ${m.exchange} [${[...m.addresses].sort().join(',')}]`)
+    .sort()
+    .join('; ');
+}
+
+/** Invalid input becomes a result of its own: a clear message, verdict error. */
+export function invalidResult(entry: ListEntry): CheckResult {
+  return {
+    domain: entry.input,
+    verdict: 'error',
+    findings: [{ code: 'INVALID_NAME', severity: 'fail', record: null, detail: `not a domain: ${entry.problem ?? 'invalid'}` }],
+    mx: [],
+    resolver: '',
+    ms: 0,
+  };
+}
+
+/** Checks every entry, at most `concurrency` at once, and hands results over in input order. */
+export async function checkDomains(
+  entries: readonly ListEntry[],
+  opts: CheckOptions,
+  onResult: (r: CheckResult) => void,
+): Promise<void> {
+  const now = opts.now ?? (() => performance.now());
+  const gatherers = opts.resolvers.map((r) => new Gatherer(r, opts));
+  const done = new Map<number, CheckResult>();
+  let nextOut = 0;
+  let nextIn = 0;
+  const flush = () => {
+    for (let r = done.get(nextOut); r; r = done.get(nextOut)) {
+      done.delete(nextOut++);
+      onResult(r);
+    }
+  };
+  const one = async (entry: ListEntry): Promise<CheckResult> => {
+    if (entry.domain === null) return invalidResult(entry);
+    const started = now();
+    const views = await Promise.all(
+      gatherers.map(async (g) => ({ g, c: classifyDomain(await g.facts(entry.domain as string), opts.treatAsGlobal) })),
+    );
+    const first = views[0] as { g: Gatherer; c: Classification };
+    const result: CheckResult = {
+      domain: entry.domain,
+      verdict: first.c.verdict,
+      findings: first.c.findings,
+      mx: first.c.mx,
+      resolver: first.g.resolver.label,
+      ms: Math.round(now() - started),
+    };
+    if (views.length > 1) {
+      result.views = views.map((v) => ({ resolver: v.g.resolver.label, verdict: v.c.verdict, mx: v.c.mx }));
+      const base = signature(first.c.mx);
+      const differing = views.slice(1).filter((v) => signature(v.c.mx) !== base || v.c.verdict !== first.c.verdict);
+      if (differing.length > 0) {
+        const show = (v: { g: Gatherer; c: Classification }) =>
+          `${v.g.resolver.label}: ${v.c.verdict}, ${v.c.mx.map((m) => `${mxRecordText(m)} [${m.addresses.join(',')}]`).join(' ') || 'no MX'}`;
+        result.findings = [
+          ...result.findings,
+          { code: 'VIEWS_DIFFER', severity: 'warn', record: null, detail: `resolvers disagree: ${[first, ...differing].map(show).join(' | ')}` },
+        ];
+        if (result.verdict === 'ok') result.verdict = 'warn';
+      }
+    }
+    return result;
+  };
+  const worker = async () => {
+    while (nextIn < entries.length) {
+      const i = nextIn++;
+      done.set(i, await one(entries[i] as ListEntry));
+      flush();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, entries.length)) }, worker));
+  flush();
+}

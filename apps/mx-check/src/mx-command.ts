@@ -1,0 +1,125 @@
+/**
+ * The main command: reads the list, sets up resolvers, runs the checks, prints, and sets the exit
+ * code (0 nothing reaches --fail-on, 1 something does, 2 usage or no resolver answered).
+ */
+import { readFile } from 'node:fs/promises';
+import { ExitCode, UserError, writeJsonLine, type CliIo } from '@toolbox/shared';
+import { parseCidr, type Cidr } from './address.js';
+import { checkDomains, type CheckResult } from './check.js';
+import { verdictRank, type Verdict } from './classify-mx.js';
+import { buildDomainList, parseListText } from './domain-list.js';
+import { jsonObject, summaryLine, TABLE_HEADER, tableRow } from './output.js';
+import { DnsResolver, parseResolvConf, parseServer, type ServerAddr } from './resolver.js';
+
+export interface MxCommandOptions {
+  file?: string;
+  resolver?: string[];
+  resolvConf: string;
+  resolution: 'dns' | 'system';
+  json: boolean;
+  concurrency: number;
+  timeout: number;
+  retries: number;
+  failOn: 'warn' | 'fail';
+  treatAsGlobal?: string[];
+}
+
+export interface MxCommandDeps {
+  readStdin?: () => Promise<string>;
+  systemLookup?: (name: string) => Promise<{ address: string }[]>;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}
+
+async function resolverServers(opts: MxCommandOptions): Promise<ServerAddr[][]> {
+  if (opts.resolver && opts.resolver.length > 0) {
+    return opts.resolver.map((r) => {
+      const s = parseServer(r);
+      if (!s) throw new UserError('E_RESOLVER', `--resolver '${r}' is not IP[:PORT] (an IPv6 address with a port is written [::1]:5353)`);
+      return [s];
+    });
+  }
+  let text: string;
+  try {
+    text = await readFile(opts.resolvConf, 'utf8');
+  } catch (err) {
+    throw new UserError('E_RESOLV_CONF', `cannot read ${opts.resolvConf}: ${(err as Error).message}; give --resolver IP[:PORT]`);
+  }
+  const servers = parseResolvConf(text);
+  if (servers.length === 0) throw new UserError('E_RESOLV_CONF', `${opts.resolvConf} has no nameserver line; give --resolver IP[:PORT]`);
+  // the resolv.conf servers are one resolver with fail-over, not views to compare
+  return [servers];
+}
+
+export async function runMxCheck(names: readonly string[], opts: MxCommandOptions, io: CliIo, deps: MxCommandDeps = {}): Promise<void> {
+  const treatAsGlobal: Cidr[] = (opts.treatAsGlobal ?? []).map((t) => {
+    const c = parseCidr(t);
+    if (!c) throw new UserError('E_CIDR', `--treat-as-global '${t}' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)`);
+    return c;
+  });
+  const all = [...names];
+  if (opts.file !== undefined) {
+    let text: string;
+    try {
+      text = opts.file === '-' ? await (deps.readStdin ?? (() => readAll(process.stdin)))() : await readFile(opts.file, 'utf8');
+    } catch (err) {
+      throw new UserError('E_LIST', `cannot read the domain list ${opts.file}: ${(err as Error).message}`);
+    }
+    all.push(...parseListText(text));
+  }
+  const list = buildDomainList(all);
+  if (list.entries.length === 0) {
+    throw new UserError('E_NO_DOMAINS', `no domains to check: give DOMAIN arguments or --file LIST (${opts.file ?? 'no list'} had none)`);
+  }
+  for (const [name, n] of list.duplicates) io.stderr.write(`mx-check: ${name} given ${n} times: checked once\n`);
+  for (const e of list.entries) if (e.problem !== null) io.stderr.write(`mx-check: '${e.input}' is not a domain: ${e.problem}\n`);
+
+  const resolvers = (await resolverServers(opts)).map(
+    (servers) => new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries }),
+  );
+  const started = performance.now();
+  const counts = new Map<Verdict, number>();
+  let worst = 0;
+  let anyWarnFinding = false;
+  if (!opts.json) io.stdout.write(`${TABLE_HEADER}\n`);
+  try {
+    await checkDomains(
+      list.entries,
+      {
+        resolvers,
+        resolution: opts.resolution,
+        concurrency: opts.concurrency,
+        timeoutMs: opts.timeout,
+        treatAsGlobal,
+        systemLookup: deps.systemLookup,
+      },
+      (r: CheckResult) => {
+        counts.set(r.verdict, (counts.get(r.verdict) ?? 0) + 1);
+        worst = Math.max(worst, verdictRank(r.verdict));
+        if (r.findings.some((f) => f.severity !== 'info')) anyWarnFinding = true;
+        if (opts.json) writeJsonLine(io.stdout, jsonObject(r));
+        else io.stdout.write(tableRow(r));
+      },
+    );
+  } finally {
+    for (const r of resolvers) r.close();
+  }
+  if (!opts.json) io.stdout.write(`${summaryLine(counts, list.entries.length, (performance.now() - started) / 1000)}\n`);
+
+  const asked = resolvers.filter((r) => r.stats.queries > 0);
+  const silent = asked.filter((r) => r.stats.answered === 0);
+  if (asked.length > 0 && silent.length === asked.length) {
+    const ignored = silent.reduce((n, r) => n + r.stats.garbage + r.stats.unexpected + r.stats.mismatched, 0);
+    io.stderr.write(
+      `mx-check: no resolver answered (${silent.map((r) => r.label).join(', ')}: ${silent.reduce((n, r) => n + r.stats.timeouts, 0)} queries timed out${ignored > 0 ? `, ${ignored} bad answers ignored` : ''})\n`,
+    );
+    io.setExitCode(ExitCode.Usage);
+    return;
+  }
+  const threshold = opts.failOn === 'warn' ? 1 : 2;
+  if (worst >= threshold || (threshold === 1 && anyWarnFinding)) io.setExitCode(ExitCode.Findings);
+}
