@@ -7,6 +7,8 @@ PACKAGES=(
   swaks         # relay-audit: a second peer for relay verdicts
   dnsperf       # dnslog: query load on named while the log is rotated
   librsvg2-bin  # dnslog: rsvg-convert renders the timeline SVG in a test
+  adns-tools    # mx-check benchmark: adnshost as a bulk-lookup peer
+  time          # benchmarks: /usr/bin/time for peak RSS
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
