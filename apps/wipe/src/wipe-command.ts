@@ -1,0 +1,472 @@
+/**
+ * The wipe job: inspect and refuse, show and confirm, then per target (in parallel) write each pass,
+ * flush it, verify it from the medium, and record it all in the report.
+ */
+import { constants, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { createProgress, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared';
+import { probeDirectRead } from './aligned.js';
+import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from './device.js';
+import { newStreamKey, type StreamKey } from './keystream.js';
+import { describeSource, hexBytes, planBytes, type PassSource, type WipePlan } from './plan-wipe.js';
+import {
+  formatReport,
+  mbPerSecond,
+  resumePoint,
+  targetVerification,
+  type PassRecord,
+  type TargetRecord,
+  type WipeReport,
+} from './report.js';
+import { assessTarget } from './safety.js';
+import { verifyPass } from './verify.js';
+import { writePass, type PassIo } from './write-pass.js';
+
+export type WriteMode = 'auto' | 'direct' | 'buffered';
+
+export interface WipeDeps {
+  io: CliIo;
+  stdin: Readable;
+  signal: AbortSignal;
+  version: string;
+  now?: () => Date;
+}
+
+export interface WipeOptions {
+  targets: string[];
+  plan: WipePlan | null;
+  yes: boolean;
+  dryRun: boolean;
+  json: boolean;
+  reportFile: string | null;
+  remove: boolean;
+  resume: string | null;
+  writeMode: WriteMode;
+  chunk?: number;
+}
+
+interface Prepared {
+  info: TargetInfo;
+  record: TargetRecord;
+  /** Per pass: where to start writing (bytes already done). */
+  sources: PassSource[];
+  keys: (StreamKey | null)[];
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EIO: 'I/O error (the device failed or disappeared)',
+  ENOSPC: 'no space left',
+  EROFS: 'read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENXIO: 'no such device (it disappeared)',
+  ENODEV: 'no such device (it disappeared)',
+};
+
+function errText(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  return `${code ? `${code} ` : ''}${ERRNO_TEXT[code] ?? err.message}`;
+}
+
+function sourceFromRecord(p: PassRecord): PassSource {
+  if (p.pattern === 'random') return { kind: 'random' };
+  return { kind: 'pattern', bytes: Uint8Array.from(p.pattern.split(' ').map((x) => parseInt(x, 16))) };
+}
+
+/** A report file: a JSON report, or --json output whose last 'report' line holds it. */
+export async function loadReport(file: string): Promise<WipeReport> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UserError('E_RESUME', `cannot read report ${file}: ${errText(err as NodeJS.ErrnoException)}`);
+  }
+  const candidates = [text, ...text.split('\n').reverse()];
+  for (const c of candidates) {
+    try {
+      const v = JSON.parse(c) as Partial<WipeReport> & { event?: string; report?: WipeReport };
+      const r = v.event === 'report' && v.report ? v.report : v;
+      if (r.tool === 'wipe' && Array.isArray(r.targets)) return r as WipeReport;
+    } catch {
+      // not this line
+    }
+  }
+  throw new UserError('E_RESUME', `${file} is not a wipe report`);
+}
+
+function expectedAnswer(info: TargetInfo): string {
+  return info.block?.name ?? path.basename(info.resolved);
+}
+
+async function describeTarget(info: TargetInfo, warnings: string[]): Promise<string> {
+  const lines = [`${info.path}${info.isSymlink ? ` -> ${info.resolved}` : ''}: ${info.kind === 'block' ? 'block device' : 'regular file'}, ${info.sizeBytes} bytes (${formatBytes(info.sizeBytes)})`];
+  const b = info.block;
+  if (b) {
+    if (b.model || b.serial) lines.push(`  model ${b.model ?? '-'}, serial ${b.serial ?? '-'}`);
+    if (b.backingFile) lines.push(`  loop device backed by ${b.backingFile}`);
+    if (b.partitions.length > 0) lines.push(`  partitions: ${b.partitions.map((x) => x.name).join(', ')}`);
+  }
+  const names = [info.resolved, ...(b?.partitions.map((x) => `/dev/${x.name}`) ?? [])];
+  const seen: string[] = [];
+  for (const n of names) {
+    const sig = await probeSignatures(n);
+    if (sig === null) {
+      seen.push('(blkid not installed: signatures unknown)');
+      break;
+    }
+    const what = [sig.TYPE && `${sig.TYPE}${sig.LABEL ? ` "${sig.LABEL}"` : ''}`, sig.PTTYPE && `${sig.PTTYPE} partition table`].filter(Boolean);
+    if (what.length > 0) seen.push(`${path.basename(n)}: ${what.join(', ')}`);
+  }
+  lines.push(`  signatures seen: ${seen.length > 0 ? seen.join('; ') : 'none'}`);
+  for (const w of warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n');
+}
+
+/** Asks one question per call over a single reader, so piped answers for several targets all arrive. */
+function lineReader(stdin: Readable, signal: AbortSignal): { ask: (prompt: string, out: CliIo['stderr']) => Promise<string | null>; close: () => void } {
+  const rl = createInterface({ input: stdin, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
+  let closed = false;
+  const close = (): void => {
+    if (!closed) rl.close();
+    closed = true;
+  };
+  const ask = async (prompt: string, out: CliIo['stderr']): Promise<string | null> => {
+    out.write(prompt);
+    const interrupted = new Promise<never>((_, reject) => {
+      const onAbort = (): void => reject(new UserError('E_INTERRUPTED', 'interrupted at the question; nothing written', { exitCode: 130 }));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const next = await Promise.race([lines.next(), interrupted]);
+    return next.done ? null : String(next.value).trim();
+  };
+  return { ask, close };
+}
+
+/** Opens a target for writing: O_EXCL on block devices, so that the kernel refuses one in use. */
+async function openForWrite(info: TargetInfo, direct: boolean): Promise<PassIo> {
+  const isBlock = info.kind === 'block';
+  const flags = constants.O_RDWR | (isBlock ? constants.O_EXCL : 0);
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(info.resolved, flags);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EBUSY') {
+      throw new UserError('E_BUSY', `${info.path}: the kernel refuses exclusive access (EBUSY): it is in use — mounted, swap, or held — even though no mount, swap or holder was found`);
+    }
+    if (e.code === 'EROFS') throw new UserError('E_READONLY', `${info.path} is read-only (EROFS)`);
+    if (e.code === 'EACCES' || e.code === 'EPERM') throw new UserError('E_PERM', `${info.path}: permission denied (run as root?)`);
+    throw new UserError('E_OPEN', `${info.path}: cannot open for writing: ${errText(e)}`);
+  }
+  const align = Math.max(512, info.block?.logicalBlockSize ?? 4096);
+  let directFh: fsp.FileHandle | null = null;
+  if (direct) {
+    try {
+      directFh = await fsp.open(info.resolved, constants.O_WRONLY | constants.O_DIRECT);
+    } catch {
+      directFh = null; // the filesystem does not do O_DIRECT: the page cache and fdatasync it is
+    }
+  }
+  return { fh, direct: directFh, align };
+}
+
+/** sysfs size × 512 must agree with the device: a read just before the end works, at the end gets 0. */
+async function checkBlockSize(fh: fsp.FileHandle, info: TargetInfo): Promise<void> {
+  const size = info.sizeBytes;
+  if (size === 0) return;
+  const buf = Buffer.alloc(512);
+  const before = await fh.read(buf, 0, 512, size - 512);
+  const after = await fh.read(buf, 0, 512, size);
+  if (before.bytesRead !== 512 || after.bytesRead !== 0) {
+    throw new UserError('E_SIZE', `${info.path}: sysfs says ${size} bytes but the device ends elsewhere (read ${before.bytesRead} bytes before that end, ${after.bytesRead} after); refusing`);
+  }
+}
+
+function newRecord(info: TargetInfo, plan: WipePlan, warnings: string[], keys: (StreamKey | null)[], now: Date): TargetRecord {
+  return {
+    target: info.path,
+    resolved: info.resolved,
+    kind: info.kind === 'block' ? 'block' : 'file',
+    model: info.block?.model ?? null,
+    serial: info.block?.serial ?? null,
+    sizeBytes: info.sizeBytes,
+    rotational: info.block?.rotational ?? null,
+    method: plan.method,
+    sanitization: 'Clear',
+    writeMode: 'page cache',
+    passes: plan.passes.map((p, i) => ({
+      index: p.index,
+      pattern: p.source.kind === 'random' ? 'random' : hexBytes(p.source.bytes),
+      random: keys[i] ?? null,
+      verifyPlanned: p.verify,
+      bytesWritten: 0,
+      status: 'not started',
+      seconds: 0,
+      mbPerSecond: 0,
+      verify: null,
+    })),
+    verification: 'not run',
+    outcome: 'failed',
+    error: null,
+    removed: false,
+    warnings,
+    startedAt: now.toISOString(),
+    endedAt: now.toISOString(),
+  };
+}
+
+const ASSUMED_RATE = { rotational: 150e6, flash: 500e6 };
+
+function estimateSeconds(info: TargetInfo, plan: WipePlan): number {
+  const b = planBytes(plan, info.sizeBytes);
+  const rate = info.block?.rotational ? ASSUMED_RATE.rotational : ASSUMED_RATE.flash;
+  return (b.write + b.verify) / rate;
+}
+
+export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> {
+  const { io } = deps;
+  const now = deps.now ?? (() => new Date());
+  const say = (s: string): void => void (opts.json ? io.stderr : io.stdout).write(`${s}\n`);
+  const startedAt = now();
+
+  let resumed: WipeReport | null = null;
+  let targets = opts.targets;
+  if (opts.resume) {
+    resumed = await loadReport(opts.resume);
+    if (targets.length === 0) {
+      targets = resumed.targets.filter((t) => resumePoint(t) !== null).map((t) => t.target);
+      if (targets.length === 0) throw new UserError('E_RESUME', `${opts.resume}: the report says every wipe in it is complete; nothing to resume`);
+    }
+  }
+  if (targets.length === 0) throw new UserError('E_USAGE', 'no target given (wipe TARGET..., or --list-methods)');
+
+  const sys = await readSystemState();
+  const infos = await Promise.all(targets.map((t) => inspectTarget(t)));
+  const prepared: Prepared[] = [];
+  const refusals: string[] = [];
+  let firstCode = '';
+  for (const info of infos) {
+    const a = assessTarget(info, sys);
+    for (const r of a.refusals) {
+      refusals.push(r.reason);
+      firstCode ||= r.code;
+    }
+    if (a.refusals.length > 0) continue;
+
+    let plan: WipePlan;
+    let keys: (StreamKey | null)[];
+    let record: TargetRecord;
+    if (resumed) {
+      const old = resumed.targets.find((t) => t.target === info.path || t.resolved === info.resolved);
+      if (!old) throw new UserError('E_RESUME', `${info.path} is not in the report ${opts.resume ?? ''}`);
+      if (old.sizeBytes !== info.sizeBytes || (old.serial ?? null) !== (info.block?.serial ?? null)) {
+        throw new UserError('E_RESUME', `${info.path} is not the target of the report (size or serial differ: ${old.sizeBytes} vs ${info.sizeBytes})`);
+      }
+      if (!resumePoint(old)) throw new UserError('E_RESUME', `${info.path}: the report says this wipe is complete; nothing to resume`);
+      plan = {
+        method: old.method,
+        passes: old.passes.map((p) => ({ index: p.index, source: sourceFromRecord(p), verify: p.verifyPlanned })),
+        verify: 'last',
+      };
+      keys = old.passes.map((p) => p.random);
+      record = { ...old, warnings: a.warnings, error: null, passes: old.passes.map((p) => ({ ...p })) };
+    } else {
+      if (!opts.plan) throw new Error('no plan');
+      plan = opts.plan;
+      keys = plan.passes.map((p) => (p.source.kind === 'random' ? newStreamKey() : null));
+      record = newRecord(info, plan, a.warnings, keys, startedAt);
+    }
+    prepared.push({ info, record, sources: plan.passes.map((p) => p.source), keys });
+  }
+  if (refusals.length > 0) {
+    for (const r of refusals.slice(0, -1)) io.stderr.write(`wipe: ${oneLine(r)}\n`);
+    throw new UserError(firstCode, `${refusals[refusals.length - 1] ?? ''}${refusals.length > 1 ? ` (${refusals.length} refusals; nothing written)` : ' (nothing written)'}`);
+  }
+
+  for (const p of prepared) {
+    say(await describeTarget(p.info, p.record.warnings));
+    const rp = resumePoint(p.record);
+    say(`  plan: ${p.record.method}, ${p.record.passes.length} pass(es):`);
+    for (const pass of p.record.passes) {
+      say(`    pass ${pass.index}: ${pass.pattern === 'random' ? describeSource({ kind: 'random' }) : pass.pattern}${pass.verifyPlanned ? ', then verify' : ''}`);
+    }
+    if (resumed && rp) say(`  resuming at pass ${rp.passIndex}, offset ${rp.offset}`);
+    if (opts.dryRun) {
+      const plan: WipePlan = { method: p.record.method, passes: p.record.passes.map((x) => ({ index: x.index, source: sourceFromRecord(x), verify: x.verifyPlanned })), verify: 'last' };
+      const b = planBytes(plan, p.info.sizeBytes);
+      say(`  would write ${b.write} bytes and read back ${b.verify}; estimated ${Math.ceil(estimateSeconds(p.info, plan))} s at an assumed ${p.info.block?.rotational ? '150' : '500'} MB/s`);
+    }
+  }
+  if (opts.dryRun) {
+    say('dry run: nothing written');
+    return;
+  }
+
+  if (!opts.yes) {
+    const { ask, close } = lineReader(deps.stdin, deps.signal);
+    try {
+      for (const p of prepared) {
+        const want = expectedAnswer(p.info);
+        const answer = await ask(`Type '${want}' to destroy all data on ${p.info.resolved}: `, io.stderr);
+        if (answer !== want && answer !== p.info.resolved) {
+          throw new UserError('E_NOT_CONFIRMED', `${p.info.path}: not confirmed (typed ${answer === null ? 'nothing' : `'${answer}'`}, expected '${want}'); nothing written`);
+        }
+      }
+    } finally {
+      close();
+    }
+  }
+
+  // Open everything first: a refusal from the kernel (EBUSY) stops the run before any byte is written.
+  const opened: PassIo[] = [];
+  try {
+    for (const p of prepared) {
+      const pio = await openForWrite(p.info, opts.writeMode === 'direct' || (opts.writeMode === 'auto' && p.info.kind === 'block'));
+      opened.push(pio);
+      if (p.info.kind === 'block') await checkBlockSize(pio.fh, p.info);
+    }
+  } catch (err) {
+    for (const o of opened) {
+      await o.fh.close();
+      await o.direct?.close();
+    }
+    throw err;
+  }
+
+  const results = await Promise.all(prepared.map((p, i) => wipeOne(p, opened[i] as PassIo, opts, deps, now)));
+  const report: WipeReport = {
+    tool: 'wipe',
+    version: deps.version,
+    standard: 'NIST SP 800-88 Rev. 1',
+    host: os.hostname(),
+    operator: io.env.SUDO_USER ?? io.env.USER ?? os.userInfo().username,
+    startedAt: (resumed?.startedAt ?? startedAt.toISOString()),
+    endedAt: now().toISOString(),
+    // A resumed report keeps its targets that were already complete, in their order.
+    targets: resumed ? resumed.targets.map((old) => results.find((r) => r.target === old.target) ?? old) : results,
+  };
+  if (opts.reportFile) await fsp.writeFile(opts.reportFile, `${JSON.stringify(report, null, 2)}\n`);
+  if (opts.json) writeJsonLine(io.stdout, { event: 'report', report });
+  else io.stdout.write(formatReport(report));
+
+  for (const t of results) {
+    if (t.outcome === 'verify-failed') {
+      io.stderr.write(`wipe: ${t.target}: verification failed: ${t.passes.reduce((n, x) => n + (x.verify?.mismatchedBytes ?? 0), 0)} bytes differ\n`);
+      io.setExitCode(1);
+    } else if (t.outcome === 'interrupted') {
+      io.stderr.write(`wipe: ${t.target}: interrupted; ${opts.reportFile ? `continue with --resume ${opts.reportFile}` : 'rerun with --report FILE to be able to --resume'}\n`);
+      io.setExitCode(130);
+    } else if (t.outcome === 'failed') {
+      io.stderr.write(`wipe: ${t.target}: ${oneLine(t.error ?? 'failed')} (the report says which bytes were overwritten)\n`);
+      io.setExitCode(2);
+    }
+  }
+}
+
+async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDeps, now: () => Date): Promise<TargetRecord> {
+  const { record: rec, info } = p;
+  const { io, signal } = deps;
+  const size = info.sizeBytes;
+  const label = info.block?.name ?? path.basename(info.resolved);
+  const progressMode = opts.json ? 'json' : undefined;
+  const progressStream = opts.json ? io.stdout : io.stderr;
+  rec.writeMode = pio.direct ? 'O_DIRECT' : 'page cache';
+  const probe = await probeDirectRead(info.resolved, pio.align, size);
+  const start = resumePoint(rec);
+  let stopped = false;
+  try {
+    for (const pass of rec.passes) {
+      if (!start || pass.index < start.passIndex) continue;
+      const source = p.sources[pass.index - 1] as PassSource;
+      const key = p.keys[pass.index - 1] ?? null;
+      if (pass.status !== 'done') {
+        const from = pass.index === start.passIndex ? Math.min(start.offset, size) : 0;
+        const bar = createProgress({ label: `${label} pass ${pass.index}/${rec.passes.length} ${pass.pattern}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
+        bar.update(from);
+        const t0 = performance.now();
+        const out = await writePass({ io: pio, size, source, key, start: from, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk });
+        bar.finish();
+        const secs = (performance.now() - t0) / 1000 + pass.seconds;
+        pass.bytesWritten = out.done;
+        pass.seconds = Math.round(secs * 1000) / 1000;
+        pass.mbPerSecond = mbPerSecond(out.done, secs);
+        if (out.error) {
+          pass.status = out.done > 0 ? 'partial' : 'failed';
+          rec.outcome = 'failed';
+          rec.error = `pass ${pass.index} stopped at byte ${out.done} of ${size}: ${errText(out.error)}`;
+          stopped = true;
+          break;
+        }
+        if (out.interrupted) {
+          pass.status = out.done > 0 ? 'partial' : 'not started';
+          rec.outcome = 'interrupted';
+          rec.error = `interrupted in pass ${pass.index} at byte ${out.done} of ${size}`;
+          stopped = true;
+          break;
+        }
+        pass.status = 'done';
+      }
+      if (pass.verifyPlanned && pass.verify?.result !== 'match') {
+        const bar = createProgress({ label: `${label} verify ${pass.index}/${rec.passes.length}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
+        const t0 = performance.now();
+        const v = await verifyPass({ path: info.resolved, size, source, key, direct: probe.ok, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk });
+        bar.finish();
+        const secs = (performance.now() - t0) / 1000;
+        pass.verify = {
+          readMode: v.direct ? 'O_DIRECT' : 'page cache',
+          readModeNote: probe.ok ? null : probe.reason,
+          result: v.error ? 'error' : v.interrupted ? 'interrupted' : v.mismatchedBytes > 0 ? 'mismatch' : 'match',
+          checkedBytes: v.checked,
+          mismatchedBytes: v.mismatchedBytes,
+          firstMismatchOffsets: v.firstMismatches,
+          seconds: Math.round(secs * 1000) / 1000,
+          mbPerSecond: mbPerSecond(v.checked, secs),
+          error: v.error ? errText(v.error) : null,
+        };
+        if (!probe.ok && !rec.warnings.includes(probe.reason)) {
+          rec.warnings.push(`verification read through the page cache, not from the medium: ${probe.reason}`);
+        }
+        if (v.error) {
+          rec.outcome = 'failed';
+          rec.error = `verification of pass ${pass.index} failed at byte ${v.checked}: ${errText(v.error)}`;
+          stopped = true;
+          break;
+        }
+        if (v.interrupted) {
+          rec.outcome = 'interrupted';
+          rec.error = `interrupted while verifying pass ${pass.index}`;
+          stopped = true;
+          break;
+        }
+      }
+    }
+    rec.verification = targetVerification(rec.passes);
+    if (!stopped) {
+      rec.outcome = rec.verification === 'failed' ? 'verify-failed' : 'wiped';
+      rec.error = null;
+    }
+  } finally {
+    await pio.fh.close();
+    await pio.direct?.close();
+  }
+  if (rec.outcome === 'wiped' && opts.remove && info.kind === 'file') {
+    await removeFile(info.resolved);
+    rec.removed = true;
+  }
+  rec.endedAt = now().toISOString();
+  return rec;
+}
+
+/** --remove: truncate (so the size is gone too), rename to a random name (so the name is), unlink. */
+async function removeFile(file: string): Promise<void> {
+  await fsp.truncate(file, 0);
+  const renamed = path.join(path.dirname(file), randomBytes(8).toString('hex'));
+  await fsp.rename(file, renamed);
+  await fsp.unlink(renamed);
+}

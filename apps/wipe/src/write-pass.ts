@@ -1,0 +1,155 @@
+/**
+ * One pass over a target: large aligned buffers, positional writes with two in flight, no per-byte
+ * work in the loop (a pattern buffer is filled once; a random pass is AES-CTR output), then
+ * fdatasync. Stops cleanly after the writes in flight when the signal fires.
+ */
+import type { promises as fsp } from 'node:fs';
+import { alignedBuffer } from './aligned.js';
+import { keystreamAt, type StreamKey } from './keystream.js';
+import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
+
+export const DEFAULT_CHUNK = 4 << 20;
+/** Writes (and reads) in flight: 4 × 4 MiB measured fastest here, for files and loop devices alike. */
+export const DEPTH = 4;
+
+export interface PassIo {
+  /** Buffered descriptor (always present); the tail of a file that is not block-aligned goes here. */
+  fh: fsp.FileHandle;
+  /** O_DIRECT descriptor for the aligned body, when direct writes are on. */
+  direct: fsp.FileHandle | null;
+  /** Alignment for direct writes (the logical block size, at least 512). */
+  align: number;
+}
+
+export interface PassOutcome {
+  /** Bytes from `start` on that are written (and, unless `error`, flushed). */
+  done: number;
+  interrupted: boolean;
+  error: NodeJS.ErrnoException | null;
+}
+
+export interface WritePassOptions {
+  io: PassIo;
+  size: number;
+  source: PassSource;
+  key: StreamKey | null;
+  /** Resume point (bytes already written by an earlier run). */
+  start: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number) => void;
+  chunk?: number;
+}
+
+/** The bytes a pass puts at [offset, offset + length): shared by the writer and the verifier. */
+export class PassData {
+  readonly chunk: number;
+  private readonly pattern: Buffer | null;
+  private readonly patternPhase: number;
+  private readonly memory: (size: number) => Buffer;
+
+  constructor(
+    private readonly source: PassSource,
+    private readonly key: StreamKey | null,
+    start: number,
+    chunk = DEFAULT_CHUNK,
+    memory: (size: number) => Buffer = alignedBuffer,
+  ) {
+    this.memory = memory;
+    if (source.kind === 'pattern') {
+      // A chunk that is a multiple of the pattern length keeps every chunk at the start's phase.
+      this.chunk = chunkSizeFor(source.bytes.length, chunk);
+      this.pattern = memory(this.chunk);
+      this.patternPhase = start % source.bytes.length;
+      fillPattern(this.pattern, source.bytes, start);
+    } else {
+      if (!key) throw new Error('random pass without a key');
+      this.chunk = chunk;
+      this.pattern = null;
+      this.patternPhase = 0;
+    }
+  }
+
+  /** Expected bytes at `offset`, at the pattern's phase for that offset. */
+  at(offset: number, length: number): Buffer {
+    if (this.pattern && this.source.kind === 'pattern') {
+      if (offset % this.source.bytes.length === this.patternPhase && length <= this.pattern.length) {
+        return this.pattern.subarray(0, length);
+      }
+      // Off the usual chunk grid (a file's unaligned tail after direct writes): fill afresh.
+      const buf = this.memory(length);
+      fillPattern(buf, this.source.bytes, offset);
+      return buf;
+    }
+    return keystreamAt(this.key as StreamKey, offset, length);
+  }
+}
+
+async function writeFully(fh: fsp.FileHandle, buf: Buffer, pos: number): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
+    if (bytesWritten <= 0) {
+      const e = new Error(`short write at offset ${pos + off}`) as NodeJS.ErrnoException;
+      e.code = 'EIO';
+      throw e;
+    }
+    off += bytesWritten;
+  }
+}
+
+export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
+  const data = new PassData(o.source, o.key, o.start, o.chunk);
+  const { io } = o;
+  // Direct writes cover whole aligned blocks; the file tail (if any) goes through the page cache.
+  const directEnd = io.direct ? Math.floor(o.size / io.align) * io.align : 0;
+  const staging = o.source.kind === 'random' && io.direct ? Array.from({ length: DEPTH }, () => alignedBuffer(data.chunk)) : [];
+  const inflight: { end: number; p: Promise<void> }[] = [];
+  let done = o.start;
+  let issued = o.start;
+  let error: NodeJS.ErrnoException | null = null;
+  let n = 0;
+
+  const settleOldest = async (): Promise<void> => {
+    const head = inflight.shift();
+    if (!head) return;
+    try {
+      await head.p;
+      if (!error) done = head.end;
+    } catch (err) {
+      error ??= err as NodeJS.ErrnoException;
+    }
+    o.onProgress?.(done);
+  };
+
+  while (issued < o.size && !error && !o.signal?.aborted) {
+    if (inflight.length >= DEPTH) {
+      await settleOldest();
+      continue;
+    }
+    const pos = issued;
+    let len = Math.min(data.chunk, o.size - pos);
+    let fh = io.fh;
+    if (io.direct && pos % io.align === 0 && pos < directEnd) {
+      len = Math.min(len, directEnd - pos);
+      fh = io.direct;
+    }
+    let buf = data.at(pos, len);
+    if (fh === io.direct && staging.length > 0) {
+      const slot = staging[n++ % staging.length] as Buffer;
+      buf.copy(slot);
+      buf = slot.subarray(0, len);
+    }
+    inflight.push({ end: pos + len, p: writeFully(fh, buf, pos) });
+    issued = pos + len;
+  }
+  while (inflight.length > 0) await settleOldest();
+  if (!error) {
+    try {
+      await io.fh.datasync();
+      if (io.direct) await io.direct.datasync();
+    } catch (err) {
+      error = err as NodeJS.ErrnoException;
+    }
+  }
+  return { done, interrupted: !error && done < o.size, error };
+}

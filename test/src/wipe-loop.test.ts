@@ -1,0 +1,189 @@
+/**
+ * wipe on real loop devices (root and losetup needed): every byte afterwards, refusals for a mounted
+ * and a swapped-on device, and Ctrl-C with --resume. Every loop device, mount and swap this file
+ * creates is undone in afterEach, whatever happened; nothing else is touched.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const WIPE = fileURLToPath(new URL('../../apps/wipe/bin/wipe.js', import.meta.url));
+const isRoot = process.getuid?.() === 0 && spawnSync('losetup', ['--version']).status === 0;
+
+let dir = '';
+const loops: string[] = [];
+const mounts: string[] = [];
+const swaps: string[] = [];
+
+function makeLoop(size: number, fill?: number): { dev: string; file: string } {
+  const file = join(dir, `backing-${loops.length}.img`);
+  if (fill === undefined) {
+    writeFileSync(file, '');
+    truncateSync(file, size);
+  } else {
+    writeFileSync(file, Buffer.alloc(size, fill));
+  }
+  const dev = execFileSync('losetup', ['-f', '--show', file]).toString().trim();
+  loops.push(dev);
+  return { dev, file };
+}
+
+function wipe(args: string[]) {
+  const r = spawnSync(process.execPath, [WIPE, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 60_000 });
+  return { exit: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** The device's bytes read with O_DIRECT by dd, independently of wipe. */
+function readDevice(dev: string, size: number): Buffer {
+  const out = execFileSync('dd', [`if=${dev}`, 'iflag=direct', 'bs=1M', 'status=none'], { maxBuffer: size + (1 << 20) });
+  expect(out.length).toBe(size);
+  return out;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'wipe-loop-'));
+});
+
+afterEach(() => {
+  for (const s of swaps.splice(0)) spawnSync('swapoff', [s]);
+  for (const m of mounts.splice(0)) spawnSync('umount', [m]);
+  for (const l of loops.splice(0)) spawnSync('losetup', ['-d', l]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!isRoot)('wipe on loop devices', () => {
+  it('leaves every byte of a device whose size is no multiple of the buffer holding the last pass', () => {
+    const size = 24 * 1024 * 1024 + 7 * 512;
+    const { dev, file } = makeLoop(size, 0xee);
+    const r = wipe(['--yes', dev]);
+    expect(r.err).toBe('');
+    expect(r.exit).toBe(0);
+    expect(r.out).toContain(`target    ${dev} [block]`);
+    expect(r.out).toMatch(/pass {2}2 {2}0xAA +done +25169408 B .* verify match via O_DIRECT/);
+    const want = Buffer.alloc(size, 0xaa);
+    expect(readDevice(dev, size).equals(want)).toBe(true);
+    const backing = readFileSync(file);
+    expect(backing.length).toBe(size);
+    expect(backing.equals(want)).toBe(true);
+  });
+
+  it('keeps a 3-byte pattern in phase across every buffer to the last byte', () => {
+    const size = 9 * 1024 * 1024 + 512;
+    const { dev } = makeLoop(size, 0);
+    const r = wipe(['--yes', '--pattern', '0x92', '0x49', '0x24', dev]);
+    expect(r.exit).toBe(0);
+    const got = readDevice(dev, size);
+    const p = [0x92, 0x49, 0x24];
+    let bad = -1;
+    for (let i = 0; i < size; i++) {
+      if (got[i] !== p[i % 3]) {
+        bad = i;
+        break;
+      }
+    }
+    expect(bad).toBe(-1);
+  });
+
+  it('refuses a mounted device, names the mount point and leaves the filesystem alone', () => {
+    const { dev } = makeLoop(32 << 20);
+    execFileSync('mkfs.ext4', ['-q', '-L', 'wipetest', dev]);
+    const mp = join(dir, 'mnt');
+    mkdirSync(mp);
+    execFileSync('mount', [dev, mp]);
+    mounts.push(mp);
+    const r = wipe(['--yes', '--json', dev]);
+    expect(r.exit).toBe(2);
+    expect(r.err).toBe(`wipe: ${dev} is mounted: ${basename(dev)} on ${mp} (unmount first) (nothing written)\n`);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'E_MOUNTED' } });
+    expect(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'LABEL', dev]).toString().trim()).toBe('wipetest');
+  });
+
+  it('refuses an active swap device', () => {
+    const { dev } = makeLoop(16 << 20);
+    execFileSync('mkswap', ['-q', dev]);
+    execFileSync('swapon', [dev]);
+    swaps.push(dev);
+    const r = wipe(['--yes', '--json', dev]);
+    expect(r.exit).toBe(2);
+    expect(r.err).toBe(`wipe: ${dev} is active swap: ${basename(dev)} (swapoff first) (nothing written)\n`);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'E_SWAP' } });
+    expect(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'TYPE', dev]).toString().trim()).toBe('swap');
+  });
+
+  it('is refused by the kernel (O_EXCL, EBUSY) when something holds the device that sysfs does not show', () => {
+    const { dev } = makeLoop(8 << 20, 0xee);
+    const holder = openSync(dev, constants.O_RDONLY | constants.O_EXCL);
+    try {
+      const r = wipe(['--yes', dev]);
+      expect(r.exit).toBe(2);
+      expect(r.err).toContain(`wipe: ${dev}: the kernel refuses exclusive access (EBUSY)`);
+    } finally {
+      closeSync(holder);
+    }
+    expect(readDevice(dev, 8 << 20).equals(Buffer.alloc(8 << 20, 0xee))).toBe(true);
+  });
+
+  it('refuses a read-only device', () => {
+    const file = join(dir, 'ro.img');
+    writeFileSync(file, Buffer.alloc(4 << 20, 0xee));
+    const dev = execFileSync('losetup', ['-f', '--show', '-r', file]).toString().trim();
+    loops.push(dev);
+    const r = wipe(['--yes', dev]);
+    expect(r.exit).toBe(2);
+    expect(r.err).toBe(`wipe: ${dev} is read-only (sysfs ro=1) (nothing written)\n`);
+  });
+
+  it('says so when verification cannot bypass the page cache (ramfs has no O_DIRECT)', () => {
+    const mp = join(dir, 'ramfs');
+    mkdirSync(mp);
+    execFileSync('mount', ['-t', 'ramfs', 'ramfs', mp]);
+    mounts.push(mp);
+    const f = join(mp, 'x.img');
+    writeFileSync(f, Buffer.alloc(10_000, 1));
+    const r = wipe(['--yes', '--json', f]);
+    expect(r.exit).toBe(0);
+    const report = JSON.parse(r.out.trim().split('\n').at(-1) ?? '{}') as {
+      report: { targets: { warnings: string[]; passes: { verify: { readMode: string; readModeNote: string; result: string } | null }[] }[] };
+    };
+    const t = report.report.targets[0];
+    expect(t?.passes[1]?.verify).toEqual(expect.objectContaining({ readMode: 'page cache', result: 'match', readModeNote: 'O_DIRECT open failed (EINVAL): the filesystem does not support it' }));
+    expect(t?.warnings).toContain('verification read through the page cache, not from the medium: O_DIRECT open failed (EINVAL): the filesystem does not support it');
+    expect(readFileSync(f).equals(Buffer.alloc(10_000, 0xaa))).toBe(true);
+  });
+
+  it('stops on Ctrl-C with exit 130 and a report of how far it got; --resume finishes the job', async () => {
+    const size = 128 << 20;
+    const { dev } = makeLoop(size);
+    const report = join(dir, 'cert.json');
+    const child = spawn(process.execPath, [WIPE, '--yes', '--json', '--passes', '2', '--report', report, dev], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exit = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"event":"progress"') && !child.killed) child.kill('SIGINT');
+      });
+      child.on('close', (code) => resolve(code));
+    });
+    expect(exit).toBe(130);
+    expect(err).toContain(`wipe: ${dev}: interrupted; continue with --resume ${report}`);
+    const saved = JSON.parse(readFileSync(report, 'utf8')) as { targets: { outcome: string; passes: { status: string; bytesWritten: number }[] }[] };
+    const t = saved.targets[0];
+    expect(t?.outcome).toBe('interrupted');
+    const notDone = t?.passes.filter((p) => p.status !== 'done') ?? [];
+    expect(notDone.length).toBeGreaterThan(0);
+    expect(notDone.every((p) => p.bytesWritten < size)).toBe(true);
+
+    const again = wipe(['--yes', '--resume', report]);
+    expect(again.err).toBe('');
+    expect(again.exit).toBe(0);
+    const done = JSON.parse(readFileSync(report, 'utf8')) as typeof saved;
+    expect(done.targets[0]?.outcome).toBe('wiped');
+    expect(done.targets[0]?.passes.every((p) => p.status === 'done' && p.bytesWritten === size)).toBe(true);
+    expect(readDevice(dev, size).equals(Buffer.alloc(size, 0xaa))).toBe(true);
+  });
+});
