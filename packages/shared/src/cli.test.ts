@@ -113,3 +113,20 @@ describe('oneLine', () => {
     expect(oneLine('bad file a\nb')).toBe('bad file a\\nb');
   });
 });
+
+describe('processIo', () => {
+  it('ends quietly when the reader goes away (tool | head)', async () => {
+    const { spawn } = await import('node:child_process');
+    // The child runs the compiled module (Node 20 cannot strip types); turbo builds before testing.
+    const mod = new URL('../dist/cli.js', import.meta.url).pathname;
+    const script = `const { processIo } = await import(${JSON.stringify(mod)}); const io = processIo();
+      const line = 'x'.repeat(1000) + '\\n'; const write = () => { while (io.stdout.write(line)); io.stdout.once('drain', write); }; write();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+  });
+});

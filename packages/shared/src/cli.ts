@@ -20,7 +20,20 @@ export interface RunResult {
   exitCode: number;
 }
 
+/**
+ * A reader that goes away (`tool … | head`) makes the next write fail with EPIPE: that is the
+ * reader's choice, not an error worth a stack trace. Stop quietly, as `cat` would.
+ */
+function quietOnEpipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok);
+  });
+}
+
 export function processIo(): CliIo & { exitCode(): number } {
+  quietOnEpipe(process.stdout);
+  quietOnEpipe(process.stderr);
   let code: number = ExitCode.Ok;
   return {
     stdout: process.stdout,

@@ -10,12 +10,19 @@ import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { Duplex, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import ssh2 from 'ssh2';
+import type Ssh2Module from 'ssh2';
 import type { Client as Ssh2Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { UserError, errorMessage } from './errors.js';
 import { shellCommand, shellQuote } from './shell-quote.js';
 
-const { Client } = ssh2;
+/**
+ * ssh2 is loaded on first use: importing it costs about 0.2 s, which every start of every tool
+ * would pay, SSH or not.
+ */
+let ssh2Module: Promise<typeof Ssh2Module> | null = null;
+function loadSsh2(): Promise<typeof Ssh2Module> {
+  return (ssh2Module ??= import('ssh2').then((m) => m.default));
+}
 
 export interface SshOptions {
   host: string;
@@ -509,7 +516,7 @@ async function loadPrivateKey(path: string, target: Target): Promise<Buffer> {
   } catch (err) {
     throw new UserError('E_SSH_KEY', `${target.label}: cannot read private key ${path}: ${errorMessage(err)}`, { cause: err });
   }
-  const parsed = ssh2.utils.parseKey(data);
+  const parsed = (await loadSsh2()).utils.parseKey(data);
   if (parsed instanceof Error) {
     const hint = /passphrase/i.test(parsed.message) ? ' (passphrase-protected keys are not supported: load it into ssh-agent)' : '';
     throw new UserError('E_SSH_KEY', `${target.label}: ${path} is not a usable private key: ${parsed.message}${hint}`, { cause: parsed });
@@ -572,16 +579,18 @@ export async function sshConnect(opts: SshOptions): Promise<SshConnection> {
     readyTimeoutMs: config.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS,
     authMethods: authMethods(opts),
   };
-  return openConnection(config, ctx, (key) => verifyHostKey(policy, key, target));
+  const { Client } = await loadSsh2();
+  return openConnection(() => new Client(), config, ctx, (key) => verifyHostKey(policy, key, target));
 }
 
 function openConnection(
+  newClient: () => Ssh2Client,
   config: ConnectConfig,
   ctx: ConnectErrorContext,
   verify: (key: Buffer) => UserError | null,
 ): Promise<SshConnection> {
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = newClient();
     const connection = new SshConnection(client, ctx.label);
     let refusal: UserError | null = null;
     let isSettled = false;
