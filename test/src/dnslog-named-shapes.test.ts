@@ -3,14 +3,14 @@
  * views, TSIG-signed queries, ECS, ISO-8601 times, IPv6, and every flag dig can set. A private named
  * with its own configuration runs for this file only.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
 
 const run = promisify(execFile);
 const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
@@ -18,16 +18,7 @@ const SECRET = Buffer.from('toolbox-test-tsig-secret-0123456789').toString('base
 
 let dir: string;
 let port: number;
-let named: ChildProcess;
-
-/** A free port on loopback for both UDP and TCP (checked by binding TCP; named binds both). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
+let named: PrivateNamed | undefined;
 
 function conf(): string {
   const zone = (file: string) => `zone "example.test" { type primary; file "${file}"; };`;
@@ -63,27 +54,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-named-'));
   port = await freePort();
   writeFileSync(join(dir, 'zone'), '$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n* IN A 127.0.0.1\n* IN TXT "x"\n* IN MX 10 ns1\n* IN AAAA ::1\n');
-  writeFileSync(join(dir, 'named.conf'), conf());
-  await run('named-checkconf', [join(dir, 'named.conf')]);
-  named = spawn('/usr/sbin/named', ['-f', '-c', join(dir, 'named.conf')], { stdio: 'ignore' });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await run('dig', ['-p', String(port), '@127.0.0.1', '+tries=1', '+time=1', 'ns1.example.test', 'A'], { timeout: 5_000 });
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`private named did not answer on port ${port}: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  named = await startPrivateNamed({ dir, conf: conf(), port, probe: ['ns1.example.test', 'A'] });
 });
 
 afterAll(async () => {
-  if (named && named.exitCode === null) {
-    const exited = new Promise((r) => named.on('exit', r));
-    named.kill('SIGTERM');
-    await exited;
-  }
+  await named?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,14 +4,14 @@
  * queries sent — not one lost. The copy-then-truncate method, run the same way, loses lines.
  * A private named (own config, own rndc key, free loopback ports) so the shared log is untouched.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
 import { services } from './services-env.js';
 
 const run = promisify(execFile);
@@ -21,7 +21,7 @@ const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.m
 let dir: string;
 let port: number;
 let rndcPort: number;
-let named: ChildProcess;
+let named: PrivateNamed;
 let log: string;
 let rndc: string;
 
@@ -39,14 +39,6 @@ function dnslog(args: string[], timeout = 60_000): Promise<Run> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-rotate-'));
   port = await freePort();
@@ -54,9 +46,14 @@ beforeAll(async () => {
   log = join(dir, 'query.log');
   await run('rndc-confgen', ['-a', '-A', 'hmac-sha256', '-k', 'rotate-test', '-c', join(dir, 'rndc.key')], { timeout: 10_000 });
   writeFileSync(join(dir, 'zone'), '$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n* IN A 127.0.0.1\n');
-  writeFileSync(
-    join(dir, 'named.conf'),
-    `include "${dir}/rndc.key";
+  writeFileSync(join(dir, 'rndc.conf'), `include "${dir}/rndc.key";\noptions { default-key rotate-test; default-server 127.0.0.1; default-port ${rndcPort}; };\n`);
+  rndc = `rndc -c ${join(dir, 'rndc.conf')} reconfig`;
+  named = await startPrivateNamed({
+    dir,
+    port,
+    probe: ['ns1.rotate.test', 'A'],
+    ready: () => run('rndc', ['-c', join(dir, 'rndc.conf'), 'status'], { timeout: 5_000 }),
+    conf: `include "${dir}/rndc.key";
 controls { inet 127.0.0.1 port ${rndcPort} allow { 127.0.0.1; } keys { rotate-test; }; };
 options {
   directory "${dir}"; pid-file "${dir}/named.pid"; session-keyfile "${dir}/session.key";
@@ -71,32 +68,13 @@ logging {
 };
 zone "rotate.test" { type primary; file "${dir}/zone"; };
 `,
-  );
-  writeFileSync(join(dir, 'rndc.conf'), `include "${dir}/rndc.key";\noptions { default-key rotate-test; default-server 127.0.0.1; default-port ${rndcPort}; };\n`);
-  rndc = `rndc -c ${join(dir, 'rndc.conf')} reconfig`;
-  await run('named-checkconf', [join(dir, 'named.conf')]);
-  named = spawn('/usr/sbin/named', ['-f', '-c', join(dir, 'named.conf')], { stdio: 'ignore' });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await run('dig', ['-p', String(port), '@127.0.0.1', '+tries=1', '+time=1', 'ns1.rotate.test', 'A'], { timeout: 5_000 });
-      await run('rndc', ['-c', join(dir, 'rndc.conf'), 'status'], { timeout: 5_000 });
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`private named did not answer on port ${port}: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  });
   // One query per line, distinct names so that every logged line can be told apart.
   writeFileSync(join(dir, 'queries.txt'), Array.from({ length: 5000 }, (_, i) => `q${i}.rotate.test A\n`).join(''));
 });
 
 afterAll(async () => {
-  if (named && named.exitCode === null) {
-    const exited = new Promise((r) => named.on('exit', r));
-    named.kill('SIGTERM');
-    await exited;
-  }
+  await named?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -219,7 +197,7 @@ describe('dnslog rotate under continuous load', () => {
 
   it('refuses to run while another rotation holds the lock', async () => {
     rmSync(`${log}.rotate.lock`, { recursive: true, force: true });
-    writeFileSync(`${log}.rotate.lock`, `${named.pid ?? 1}\n`);
+    writeFileSync(`${log}.rotate.lock`, `${named.pid}\n`);
     try {
       const r = await dnslog(['rotate', '--log', log, '--rndc', rndc]);
       expect(r.code).toBe(2);

@@ -3,29 +3,21 @@
  * test name (and every name that does not exist) is answered on loopback, serves one domain per
  * finding code and verdict. The built CLI is run as a user would run it.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
 
 const run = promisify(execFile);
 const MXCHECK = fileURLToPath(new URL('../../apps/mx-check/bin/mx-check.js', import.meta.url));
 
 let dir: string;
 let port: number;
-let named: ChildProcess;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
+let named: PrivateNamed | undefined;
 
 const BIG = Array.from({ length: 90 }, (_, i) => `big.test. MX ${i} mx${i}.big.test.`).join('\n');
 
@@ -135,28 +127,12 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'root.zone'), ROOT_ZONE);
   // a zone named cannot load: BIND answers SERVFAIL for it
   writeFileSync(join(dir, 'broken.zone'), '$TTL 300\n@ IN SOA ns1 hostmaster ( 1 3600\n');
-  writeFileSync(join(dir, 'named.conf'), conf());
-  await run('named-checkconf', [join(dir, 'named.conf')]);
   await run('named-checkzone', ['-i', 'local', '.', join(dir, 'root.zone')]);
-  named = spawn('/usr/sbin/named', ['-f', '-c', join(dir, 'named.conf')], { stdio: 'ignore' });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await run('dig', ['-p', String(port), '@127.0.0.1', '+tries=1', '+time=1', 'ok.test', 'MX'], { timeout: 5_000 });
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`private named did not answer on port ${port}: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  named = await startPrivateNamed({ dir, conf: conf(), port, probe: ['ok.test', 'MX'] });
 });
 
 afterAll(async () => {
-  if (named && named.exitCode === null) {
-    const exited = new Promise((r) => named.on('exit', r));
-    named.kill('SIGTERM');
-    await exited;
-  }
+  await named?.stop();
   if (!process.env.MXKEEP) rmSync(dir, { recursive: true, force: true });
 });
 

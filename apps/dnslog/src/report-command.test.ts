@@ -1,9 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '@toolbox/shared';
+import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { SqliteStore } from './db-sqlite.js';
 import { localWallClock } from './parse-adapter.js';
@@ -14,16 +13,9 @@ let dir: string;
 let db: string;
 
 async function run(...args: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  let code = 0;
-  const io = { stdout, stderr, env: {}, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+  const io = createMemoryIo();
   const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', ...args], io);
-  return { exit, out, err };
+  return { exit, out: io.out(), err: io.err() };
 }
 
 const ago = (ms: number) => localWallClock(new Date(Date.now() - ms));

@@ -1,29 +1,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { Answer } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '@toolbox/shared';
+import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { loopbackAliases, parseHosts, parseProcRoute } from './hosts.js';
 import { runMxCheck } from './mx-command.js';
 import { startFakeDns, type FakeDns } from './testing/fake-dns.js';
 
-function capture() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const got = { out: '', err: '', code: 0 };
-  stdout.on('data', (d: Buffer) => (got.out += d.toString()));
-  stderr.on('data', (d: Buffer) => (got.err += d.toString()));
-  const io = { stdout, stderr, env: {}, setExitCode: (c: number) => void (got.code = Math.max(got.code, c)), exitCode: () => got.code };
-  return { io, got };
-}
-
 async function run(...args: string[]) {
-  const { io, got } = capture();
+  const io = createMemoryIo();
   const exit = await runCli('mx-check', buildProgram, ['node', 'mx-check', ...args], io);
-  return { exit, out: got.out, err: got.err };
+  return { exit, out: io.out(), err: io.err() };
 }
 
 const MX = (name: string, preference: number, exchange: string): Answer => ({ type: 'MX', name, ttl: 60, data: { preference, exchange } });
@@ -173,15 +162,15 @@ describe('mx-check cli', () => {
   });
 
   it('--resolution system takes exchange addresses from getaddrinfo (a hosts alias counts)', async () => {
-    const { io, got } = capture();
+    const io = createMemoryIo();
     await runMxCheck(
       ['good.test'],
       { resolver: [`127.0.0.1:${dns.port}`], resolvConf: '', resolution: 'system', json: true, concurrency: 4, timeout: 300, retries: 0, failOn: 'fail', treatAsGlobal: ['192.0.2.0/24'] },
       io,
       { systemLookup: (n) => Promise.resolve(n === 'mx.good.test' ? [{ address: '127.0.0.1' }] : []) },
     );
-    expect(JSON.parse(got.out) as unknown).toMatchObject({ verdict: 'fail', findings: [{ code: 'MX_LOCALHOST', detail: 'mx.good.test has address 127.0.0.1 (loopback)' }] });
-    expect(got.code).toBe(1);
+    expect(JSON.parse(io.out()) as unknown).toMatchObject({ verdict: 'fail', findings: [{ code: 'MX_LOCALHOST', detail: 'mx.good.test has address 127.0.0.1 (loopback)' }] });
+    expect(io.exitCode()).toBe(1);
   });
 
   it('suggest --no-mail prints the standard records and explains the legacy form', async () => {

@@ -2,23 +2,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '@toolbox/shared';
+import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { startNotSmtp, startScriptedMta, type ScriptedMta } from './testing/scripted-mta.js';
 
 async function run(...args: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  let code = 0;
-  const io = { stdout, stderr, env: { RELAY_AUDIT_PASSWORD: 'pw' }, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+  const io = createMemoryIo({ RELAY_AUDIT_PASSWORD: 'pw' });
   const exit = await runCli('relay-audit', buildProgram, ['node', 'relay-audit', ...args], io);
-  return { exit, out, err };
+  return { exit, out: io.out(), err: io.err() };
 }
 
 interface Report {

@@ -3,23 +3,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '@toolbox/shared';
+import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram, splitPatternTokens } from './cli.js';
 import type { WipeReport } from './report.js';
 
 async function run(args: string[], opts: { stdin?: string; signal?: AbortSignal } = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const io = createMemoryIo({ USER: 'tester' });
   const stdin = new PassThrough();
   stdin.end(opts.stdin ?? '');
-  let code = 0;
-  const io = { stdout, stderr, env: { USER: 'tester' }, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
   const exit = await runCli('wipe', (i) => buildProgram(i, { stdin, signal: opts.signal }), ['node', 'wipe', ...args], io);
-  return { exit, out, err };
+  return { exit, out: io.out(), err: io.err() };
 }
 
 let dir = '';
@@ -120,17 +113,11 @@ describe('wipe cli', () => {
     const f = target();
     const ac = new AbortController();
     const stdin = new PassThrough(); // never answers
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let err = '';
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    stdout.resume();
-    let code = 0;
-    const io = { stdout, stderr, env: {}, setExitCode: (c: number) => void (code = Math.max(code, c)), exitCode: () => code };
+    const io = createMemoryIo();
     setTimeout(() => ac.abort(), 50);
     const exit = await runCli('wipe', (i) => buildProgram(i, { stdin, signal: ac.signal }), ['node', 'wipe', f], io);
     expect(exit).toBe(130);
-    expect(err).toContain('wipe: interrupted at the question; nothing written\n');
+    expect(io.err()).toContain('wipe: interrupted at the question; nothing written\n');
     expect(readFileSync(f).every((b) => b === 0xee)).toBe(true);
   });
 
