@@ -23,7 +23,12 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', URL: 'readonly' },
+      // Node's globals, for scripts and benchmarks
+      globals: Object.fromEntries(
+        ['process', 'console', 'URL', 'Buffer', 'performance', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'AbortController', 'TextEncoder', 'TextDecoder'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
     },
   },
 );
