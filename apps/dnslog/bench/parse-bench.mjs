@@ -8,19 +8,12 @@
 // file), then times both parsers on the same lines. Prints lines/s (wall clock and CPU time of this
 // process, which is steadier on a busy machine) and the ratio.
 import { createParseContext, parseQueryLine } from '../dist/parse-querylog.js';
+import { mulberry32 } from './prng.mjs';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const RUNS = Number(process.argv[3] ?? 5);
 
-// Deterministic PRNG (mulberry32) so that every run sees the same corpus.
-let seed = 0x9e3779b9;
-function rand() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(0x9e3779b9);
 const pick = (arr) => arr[Math.floor(rand() * arr.length)];
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 

@@ -23,6 +23,7 @@ import mysql from 'mysql2/promise';
 import { listPartitions } from '../dist/partition-admin.js';
 import { planPrune, pruneStatements } from '../dist/partitions.js';
 import { timelineQuery, topQuery } from '../dist/report.js';
+import { mulberry32 } from './prng.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -35,14 +36,7 @@ const DB = 'toolbox_bench_report';
 const URL = `mysql://${m.user}@${m.host}:${m.port}/${DB}?option-file=${m.clientCnf}`;
 const run = promisify(execFile);
 
-let seed = 0x2545f491;
-function rand() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(0x2545f491);
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 const wall = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 const pname = (d) => `p${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}${pad(d.getHours())}`;
