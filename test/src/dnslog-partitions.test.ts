@@ -4,40 +4,27 @@
  * limit; the lock; a table that is not partitioned; prune that drops only wholly older partitions,
  * archiving and verifying them first.
  */
-import { execFile } from 'node:child_process';
+import { runTool, type ToolRun } from './run-tool.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from './services-env.js';
 
 const svc = services();
-const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
 const db = `toolbox_dnslog_parts_${process.pid}`;
 const oldDb = `toolbox_dnslog_unparted_${process.pid}`;
 const url = (name: string) => `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${name}?option-file=${svc.mariadb.clientCnf}`;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let work: string;
 let lock: string;
 
-function dnslog(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DNSLOG, ...args], { timeout: 120_000, env: { ...process.env, DNSLOG_DB_PASSWORD: undefined } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 let conn: mysql.Connection;
 const p2 = (n: number) => String(n).padStart(2, '0');

@@ -4,34 +4,22 @@
  * right answers (CIDR clients through INET6_ATON, MariaDB's REGEXP, registered domains); the
  * timeline's SVG is a valid picture.
  */
+import { runTool, type ToolRun } from './run-tool.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from './services-env.js';
 
 const svc = services();
-const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
 const db = `toolbox_dnslog_report_${process.pid}`;
 const url = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function dnslog(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DNSLOG, ...args], { timeout: 120_000, env: { ...process.env, DNSLOG_DB_PASSWORD: undefined } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 let conn: mysql.Connection;
 let work: string;

@@ -4,11 +4,11 @@
  * queries sent — not one lost. The copy-then-truncate method, run the same way, loses lines.
  * A private named (own config, own rndc key, free loopback ports) so the shared log is untouched.
  */
+import { runTool, type ToolRun } from './run-tool.js';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
@@ -16,7 +16,6 @@ import { services } from './services-env.js';
 
 const run = promisify(execFile);
 const svc = services();
-const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
 
 let dir: string;
 let port: number;
@@ -31,13 +30,7 @@ interface Run {
   stderr: string;
 }
 
-function dnslog(args: string[], timeout = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DNSLOG, ...args], { timeout }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const dnslog = (args: string[], timeout = 60_000): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: timeout });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-rotate-'));

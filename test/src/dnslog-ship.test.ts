@@ -2,6 +2,7 @@
  * dnslog end to end against the real thing: named writes the query log, dnslog ships it into
  * MariaDB (LOAD DATA) and SQLite, locally and over SSH from the real sshd.
  */
+import { runTool, type ToolRun } from './run-tool.js';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,19 +20,9 @@ const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.m
 const db = `toolbox_dnslog_${process.pid}`;
 const mysqlUrl = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function dnslog(args: string[], timeout = 120_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DNSLOG, ...args], { timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, DNSLOG_DB_PASSWORD: undefined } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const dnslog = (args: string[], timeout = 120_000): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: timeout, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 let work: string;
 let conn: mysql.Connection;

@@ -3,6 +3,7 @@
  * test name (and every name that does not exist) is answered on loopback, serves one domain per
  * finding code and verdict. The built CLI is run as a user would run it.
  */
+import { runTool, type ToolRun } from './run-tool.js';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,15 +105,7 @@ interface Result {
   ms: number;
 }
 
-async function mxCheck(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [MXCHECK, ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const mxCheck = (args: string[]): Promise<ToolRun> => runTool('mx-check', args, { timeoutMs: 30_000 });
 
 const common = () => ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '1000', '--retries', '1'];
 

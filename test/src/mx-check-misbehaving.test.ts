@@ -3,17 +3,13 @@
  * server on loopback): drops, garbage, wrong IDs, SERVFAIL, silence. Every domain must still get a
  * verdict, quickly, and the exit code must say what happened.
  */
-import { execFile } from 'node:child_process';
+import { runTool, type ToolRun } from './run-tool.js';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import dnsPacket from 'dns-packet';
 import type { Answer, Packet } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 
-const run = promisify(execFile);
-const MXCHECK = fileURLToPath(new URL('../../apps/mx-check/bin/mx-check.js', import.meta.url));
 
 type Mode = 'drop-first-fifth' | 'garbage' | 'wrong-id' | 'servfail' | 'silent';
 
@@ -60,15 +56,7 @@ async function start(mode: Mode): Promise<Bad> {
   return state;
 }
 
-async function mxCheck(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [MXCHECK, ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const mxCheck = (args: string[]): Promise<ToolRun> => runTool('mx-check', args, { timeoutMs: 30_000 });
 
 const domains = (n: number) => Array.from({ length: n }, (_, i) => `d${i}.example.test`);
 const verdicts = (stdout: string) => stdout.trim().split('\n').map((l) => (JSON.parse(l) as { verdict: string }).verdict);

@@ -5,18 +5,17 @@
  * the root-namespace source addresses 10.99.0.21/.22 and the vantage namespace tbx-v1 through its
  * sshd (10.99.0.11). `config` must predict exactly the verdict `probe` observes from each.
  */
+import { runTool, type ToolRun } from './run-tool.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from './services-env.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../../apps/relay-audit/bin/relay-audit.js', import.meta.url));
 const env = services();
 const MTA = env.sendmail.host; // 10.99.0.1 inside tbx-mta
 const NETNS = env.sendmail.netns;
@@ -220,22 +219,8 @@ async function startScenario(s: Scenario): Promise<void> {
   }
 }
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function cli(args: string[]): Promise<CliRun> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000, maxBuffer: 16 << 20, env: { ...process.env, HOME: root } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const cli = (args: string[]): Promise<ToolRun> => runTool('relay-audit', args, { env: { HOME: root } });
 
 const sshArgs = (): string[] => ['--vantage', `ssh://${env.sshd.user}@${env.sshd.vantage.host}:${env.sshd.vantage.port}`, '--ssh-key', env.sshd.privateKey, '--known-hosts', env.sshd.knownHosts];
 
