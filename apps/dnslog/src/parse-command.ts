@@ -64,21 +64,11 @@ export const JSON_KEYS = [
   'signer',
 ] as const;
 
-const TABLE_COLUMNS = [
-  'line',
-  'time',
-  'client_ip',
-  'client_port',
-  'view',
-  'qname',
-  'qclass',
-  'qtype',
-  'flags',
-  'dest_ip',
-  'dest_port',
-  'ecs',
-  'signer',
-] as const;
+/** The flags decoded into their own keys: the table shows the raw flags field instead. */
+const DECODED_FLAG_KEYS: readonly string[] = ['rd', 'edns', 'tcp', 'do', 'cd', 'signed', 'cookie'];
+
+/** Table columns: the NDJSON keys without the decoded flags (tableRow writes them in this order). */
+const TABLE_COLUMNS = JSON_KEYS.filter((k) => !DECODED_FLAG_KEYS.includes(k));
 
 /** `YYYY-MM-DD HH:MM:SS.mmm` → ISO `YYYY-MM-DDTHH:MM:SS.mmm` (still local, no zone). */
 function isoLocal(time: string | null): string | null {
