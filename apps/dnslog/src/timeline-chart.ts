@@ -1,7 +1,24 @@
 /**
  * Timeline pictures: a pivot (one row per time bucket, one column per server), drawn as bars in
- * the terminal and as an SVG line chart (generated here: plain SVG 1.1, no library, no script).
+ * the terminal and, for reports, as an SVG line chart rendered by Apache ECharts on the server side
+ * (its SVG renderer in SSR mode: no browser, no canvas, no script in the output).
  */
+import { LineChart, type LineSeriesOption } from 'echarts/charts';
+import {
+  GridComponent,
+  LegendComponent,
+  TitleComponent,
+  type GridComponentOption,
+  type LegendComponentOption,
+  type TitleComponentOption,
+} from 'echarts/components';
+import { init, use, type ComposeOption } from 'echarts/core';
+import { SVGRenderer } from 'echarts/renderers';
+
+use([LineChart, GridComponent, LegendComponent, TitleComponent, SVGRenderer]);
+
+export type ChartOption = ComposeOption<LineSeriesOption | GridComponentOption | LegendComponentOption | TitleComponentOption>;
+export type ChartBucket = 'minute' | 'hour' | 'day';
 
 export interface TimelinePoint {
   bucket: string;
@@ -55,84 +72,167 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** 1, 2, 5 × 10^n steps so that about `n` grid lines span `max`. */
-export function niceStep(max: number, n = 5): number {
-  if (max <= 0) return 1;
-  const raw = max / n;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const f = raw / mag;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+/** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
+export const COLORS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#F0E442'];
+
+const STEP_MS: Record<ChartBucket, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** A bucket (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM`) as milliseconds, the wall clock read as UTC. */
+export function bucketTime(bucket: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?/.exec(bucket);
+  if (!m) throw new Error(`not a timeline bucket: ${JSON.stringify(bucket)}`);
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0));
 }
 
-/** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
-const COLORS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#F0E442', '#000000'];
+const dayOf = (t: number) => new Date(t).toISOString().slice(0, 10);
+const hourOf = (t: number) => new Date(t).toISOString().slice(11, 16);
+
+export interface Series {
+  /** Bucket starts in ms (wall clock as UTC), every bucket from the first to the last. */
+  times: number[];
+  servers: string[];
+  /** counts[serverIndex][timeIndex] */
+  counts: number[][];
+}
+
+/**
+ * The pivot on a time axis. Buckets without any query are not in the report's rows; they are added
+ * here as zeros, so that a line does not bridge an outage as if queries had gone on.
+ */
+export function timeSeries(p: Pivot, per: ChartBucket): Series {
+  const step = STEP_MS[per];
+  const known = new Map(p.buckets.map((b, i) => [bucketTime(b), i]));
+  const sorted = [...known.keys()].sort((a, b) => a - b);
+  const first = sorted[0];
+  const last = sorted[sorted.length - 1];
+  let times = sorted;
+  // A minute chart over a year would have half a million points: past that, only the known buckets.
+  if (first !== undefined && last !== undefined && (last - first) / step <= 50_000) {
+    times = [];
+    for (let t = first; t <= last; t += step) times.push(t);
+    times = [...new Set([...times, ...sorted])].sort((a, b) => a - b);
+  }
+  const counts = p.servers.map((_, si) => times.map((t) => {
+    const bi = known.get(t);
+    return bi === undefined ? 0 : (p.counts[bi]?.[si] ?? 0);
+  }));
+  return { times, servers: p.servers, counts };
+}
 
 function compact(n: number): string {
-  if (n >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
-  return String(n);
+  if (Math.abs(n) >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
+  if (Math.abs(n) >= 1e4) return `${+(n / 1e3).toFixed(1)}k`;
+  return n.toLocaleString('en-US');
 }
 
-/** An SVG line chart: queries per bucket, one line per server, time labels on the x axis. */
-export function svgChart(p: Pivot, opts: { title: string; unit: string; width?: number; height?: number }): string {
-  const W = opts.width ?? 960;
-  const H = opts.height ?? 420;
-  const m = { left: 70, right: 170, top: 50, bottom: 70 };
-  const pw = W - m.left - m.right;
-  const ph = H - m.top - m.bottom;
-  const max = Math.max(1, ...p.counts.flat());
-  const step = niceStep(max);
-  const top = Math.ceil(max / step) * step;
-  const n = p.buckets.length;
-  const x = (i: number) => m.left + (n <= 1 ? pw / 2 : (i * pw) / (n - 1));
-  const y = (v: number) => m.top + ph - (v / top) * ph;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
-    `<text x="${m.left}" y="28" font-size="16" font-weight="bold" fill="#222">${esc(opts.title)}</text>`,
-  );
-  for (let v = 0; v <= top; v += step) {
-    out.push(
-      `<line x1="${m.left}" x2="${m.left + pw}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e3e3e3"/>`,
-      `<text x="${m.left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${compact(v)}</text>`,
-    );
-  }
-  // About 12 labels at most, on the buckets themselves.
-  const every = Math.max(1, Math.ceil(n / 12));
-  for (let i = 0; i < n; i += every) {
-    const label = p.buckets[i] ?? '';
-    const [day = '', time = ''] = label.split(' ');
-    out.push(
-      `<line x1="${x(i).toFixed(1)}" x2="${x(i).toFixed(1)}" y1="${m.top + ph}" y2="${m.top + ph + 5}" stroke="#555"/>`,
-      `<text x="${x(i).toFixed(1)}" y="${m.top + ph + 19}" text-anchor="middle" fill="#333">${esc(time || day)}</text>`,
-    );
-    if (time && (i === 0 || (p.buckets[i - every] ?? '').split(' ')[0] !== day)) {
-      out.push(`<text x="${x(i).toFixed(1)}" y="${m.top + ph + 35}" text-anchor="middle" fill="#777">${esc(day)}</text>`);
+export interface ChartOptions {
+  per: ChartBucket;
+  /** The report's range (wall clock, `YYYY-MM-DD HH:MM…`); the data's own range where absent. */
+  since?: string;
+  until?: string;
+  width?: number;
+  height?: number;
+}
+
+/** The title's second line: the range and the totals. */
+export function chartSubtitle(s: Series, opts: ChartOptions): string {
+  const total = s.counts.flat().reduce((a, b) => a + b, 0);
+  const first = s.times[0];
+  const last = s.times[s.times.length - 1];
+  const show = (t: number) => (opts.per === 'day' ? dayOf(t) : `${dayOf(t)} ${hourOf(t)}`);
+  const from = opts.since?.slice(0, 16) ?? (first === undefined ? 'start' : show(first));
+  const to = opts.until?.slice(0, 16) ?? (last === undefined ? 'now' : show(last + STEP_MS[opts.per]));
+  if (s.times.length === 0) return `${from} – ${to} (server wall clock) · no queries in the range`;
+  const servers = s.servers.length === 1 ? '1 server' : `${s.servers.length} servers`;
+  return `${from} – ${to} (server wall clock) · ${total.toLocaleString('en-US')} queries, ${servers}`;
+}
+
+/** The ECharts option: one line per server, hours on a time axis, the date under each midnight. */
+export function chartOption(p: Pivot, opts: ChartOptions): ChartOption {
+  const s = timeSeries(p, opts.per);
+  const totals = new Map(s.servers.map((name, si) => [name, (s.counts[si] ?? []).reduce((a, b) => a + b, 0)]));
+  const spansDays = s.times.length > 0 && dayOf(s.times[0] ?? 0) !== dayOf(s.times[s.times.length - 1] ?? 0);
+  const label = (value: number, index: number): string => {
+    if (opts.per === 'day') {
+      const day = dayOf(value);
+      return index === 0 || day.endsWith('-01-01') ? `${day.slice(5)}\n{date|${day.slice(0, 4)}}` : day.slice(5);
     }
+    const hm = hourOf(value);
+    return index === 0 || (spansDays && hm === '00:00') ? `${hm}\n{date|${dayOf(value)}}` : hm;
+  };
+  const font = { fontFamily: 'DejaVu Sans, Verdana, sans-serif' };
+  return {
+    animation: false,
+    useUTC: true,
+    backgroundColor: '#ffffff',
+    color: COLORS,
+    textStyle: font,
+    title: {
+      text: `DNS queries per ${opts.per}, per server`,
+      subtext: chartSubtitle(s, opts),
+      left: 16,
+      top: 10,
+      textStyle: { fontSize: 17, color: '#222222' },
+      subtextStyle: { fontSize: 13, color: '#555555' },
+    },
+    legend: {
+      top: 62,
+      left: 16,
+      itemWidth: 22,
+      itemGap: 24,
+      textStyle: { fontSize: 13, color: '#222222' },
+      formatter: (name: string) => `${name} (${(totals.get(name) ?? 0).toLocaleString('en-US')})`,
+    },
+    grid: { left: 78, right: 40, top: 100, bottom: 52 },
+    xAxis: {
+      type: 'time',
+      minInterval: STEP_MS[opts.per],
+      splitNumber: 10,
+      // A single bucket gets one bucket of room on each side (ECharts would otherwise span a day or more).
+      min: s.times.length === 1 ? (s.times[0] ?? 0) - STEP_MS[opts.per] : s.times[0],
+      max: s.times.length === 1 ? (s.times[0] ?? 0) + STEP_MS[opts.per] : s.times[s.times.length - 1],
+      axisLabel: {
+        formatter: label,
+        fontSize: 12,
+        color: '#333333',
+        hideOverlap: true,
+        showMinLabel: true,
+        rich: { date: { fontSize: 11, color: '#777777', padding: [4, 0, 0, 0] } },
+      },
+      splitLine: { show: true, lineStyle: { color: '#eeeeee' } },
+    },
+    yAxis: {
+      type: 'value',
+      minInterval: 1,
+      name: `queries per ${opts.per}`,
+      nameLocation: 'middle',
+      nameGap: 56,
+      nameTextStyle: { fontSize: 13, color: '#333333' },
+      axisLabel: { formatter: compact, fontSize: 12, color: '#333333' },
+      splitLine: { lineStyle: { color: '#e3e3e3' } },
+    },
+    series: s.servers.map((name, si) => ({
+      type: 'line',
+      name,
+      data: s.times.map((t, i) => [t, s.counts[si]?.[i] ?? 0]),
+      showSymbol: s.times.length <= 48,
+      symbol: 'circle',
+      symbolSize: 5,
+      lineStyle: { width: 2 },
+      emphasis: { disabled: true },
+    })),
+  };
+}
+
+/** The chart as a standalone SVG document (ECharts' SVG renderer, server-side, no animation). */
+export function svgChart(p: Pivot, opts: ChartOptions): string {
+  const chart = init(null, null, { renderer: 'svg', ssr: true, width: opts.width ?? 1000, height: opts.height ?? 480 });
+  try {
+    chart.setOption(chartOption(p, opts));
+    return `${chart.renderToSVGString()}\n`;
+  } finally {
+    chart.dispose();
   }
-  out.push(
-    `<line x1="${m.left}" x2="${m.left + pw}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="#555"/>`,
-    `<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#555"/>`,
-    `<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle" fill="#333">time (server wall clock)</text>`,
-    `<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">queries per ${esc(opts.unit)}</text>`,
-  );
-  p.servers.forEach((s, si) => {
-    const color = COLORS[si % COLORS.length] ?? '#000';
-    const pts = p.buckets.map((_, i) => `${x(i).toFixed(1)},${y(p.counts[i]?.[si] ?? 0).toFixed(1)}`);
-    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round" points="${pts.join(' ')}"/>`);
-    if (n <= 60) for (const pt of pts) {
-      const [cx, cy] = pt.split(',');
-      out.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${color}"/>`);
-    }
-    const ly = m.top + 10 + si * 20;
-    out.push(
-      `<line x1="${m.left + pw + 20}" x2="${m.left + pw + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`,
-      `<text x="${m.left + pw + 50}" y="${ly + 4}" fill="#222">${esc(s)}</text>`,
-    );
-  });
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
 }
 
 export function htmlPage(title: string, svg: string): string {
