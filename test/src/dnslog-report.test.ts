@@ -72,6 +72,10 @@ beforeAll(async () => {
     "INSERT INTO dnslog_files (server, path, size, sha256, shipped_at, last_time) VALUES ('ns1', '/a', 1, 'a', NOW(), ?), ('ns2', '/b', 1, 'b', NOW(), ?), ('ns3', '/c', 1, 'c', NOW() - INTERVAL 3 DAY, ?)",
     [`${T} 00:40:00.000`, `${T} 00:10:00.000`, `${day(new Date(yesterday.getTime() - 3 * 86_400_000))} 12:00:00.000`],
   );
+  // The rows went in by hand, not through ship: count the rollups from them.
+  const rb = await dnslog(['db', 'rebuild-rollups', '--db', url, '--lock', join(work, 'lock'), '--json']);
+  expect(rb.stderr).toBe('');
+  expect(JSON.parse(rb.stdout)).toMatchObject({ rows: 8 });
 });
 
 afterAll(async () => {
@@ -80,7 +84,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-type Plan = { partitions: string | null; key: string | null; type: string }[];
+type Plan = { table: string; partitions: string | null; key: string | null; type: string }[];
 
 async function plan(args: string[]): Promise<Plan> {
   const r = await dnslog(['report', ...args, '--db', url, '--explain', '--json']);
@@ -103,12 +107,24 @@ describe('dnslog report on MariaDB', () => {
       ['search', '--suffix', 'example.com'],
       ['servers'],
     ];
-    const plans = await Promise.all(reports.map((args) => plan([...args, '--since', since, '--until', until])));
+    const plans = await Promise.all(reports.map((args) => plan([...args, '--raw', '--since', since, '--until', until])));
     reports.forEach((args, i) => expect({ args, partitions: plans[i]?.[0]?.partitions }).toEqual({ args, partitions: inRange }));
     // Without --until the range is open towards the future, but nothing older is read.
-    const open = (await plan(['top-names', '--since', '1h']))[0]?.partitions ?? '';
+    const open = (await plan(['top-names', '--raw', '--since', '1h']))[0]?.partitions ?? '';
     expect(open).not.toContain('p_start');
     expect(open).not.toContain(pname(yesterday, 0));
+  });
+
+  it('reads whole hours from the rollups and only the partial ones at the edges from the rows, in their partitions', async () => {
+    for (const args of [['top-names'], ['top-clients'], ['qtypes'], ['timeline', '--per', 'hour'], ['servers']]) {
+      const p = await plan([...args, '--since', `${Y} 22:30:30`, '--until', `${T} 00:30:30`]);
+      const raw = p.filter((r) => r.table === 'dns_queries');
+      expect({ args, raw: raw.map((r) => r.partitions).sort() }).toEqual({ args, raw: [pname(yesterday, 0), pname(today, 0)] });
+      expect(p.some((r) => r.table.startsWith('dns_rollup_'))).toBe(true);
+    }
+    // Aligned bounds: no row is read at all.
+    const aligned = await plan(['top-names', '--since', since, '--until', until]);
+    expect(aligned.filter((r) => r.table === 'dns_queries')).toEqual([]);
   });
 
   it('answers a suffix search from the reversed-name index, not a scan', async () => {
@@ -147,6 +163,29 @@ describe('dnslog report on MariaDB', () => {
     const csv = await dnslog(['report', 'qtypes', '--db', url, '--since', since, '--until', until, '--format', 'csv']);
     expect(csv.stdout).toBe('qtype,queries\nA,3\nAAAA,1\nMX,1\nTXT,1\n');
   });
+
+  it('gives the same answers from the rollups as from the rows, for ranges cutting through hours', async () => {
+    const json = async (args: string[]) => {
+      const r = await dnslog(['report', ...args, '--db', url, '--json', '--limit', '100']);
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout) as unknown;
+    };
+    const ranges = [
+      ['--since', `${Y} 23:15`, '--until', `${T} 00:35`],
+      ['--since', `${Y} 23:20`],
+      ['--until', `${T} 00:15:30`],
+      ['--since', `${Y} 04:59:59.999`, '--until', `${T} 00:20:00.001`],
+    ];
+    let compared = 0;
+    for (const range of ranges) {
+      for (const args of [['top-names'], ['top-clients'], ['qtypes'], ['timeline', '--per', 'minute'], ['timeline', '--per', 'day'], ['top-names', '--server', 'ns1']]) {
+        const viaRollups = await json([...args, ...range]);
+        expect({ args, range, viaRollups }).toEqual({ args, range, viaRollups: await json([...args, ...range, '--raw']) });
+        compared++;
+      }
+    }
+    expect(compared).toBe(24);
+  }, 240_000);
 
   it('servers: volume in the range and last seen; the one that stopped shipping stands out, exit 1', async () => {
     const r = await dnslog(['report', 'servers', '--db', url, '--since', since, '--until', until, '--stale', '2d']);

@@ -3,7 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared';
-import { runDbInit } from './db-command.js';
+import { runDbInit, runDbRebuildRollups } from './db-command.js';
 import { runParse } from './parse-command.js';
 import { DEFAULT_DB_URL } from './db-url.js';
 import { runPartitions, type PartitionsOptions } from './partitions-command.js';
@@ -31,7 +31,8 @@ function reportCommand(report: Command, io: CliIo, name: string, summary: string
     .option('--limit <n>', 'how many rows', intOption(1, 1_000_000), 20)
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .option('--json', 'JSON output (same as --format json)', false)
-    .option('--explain', "print the database's query plan instead (MySQL: the partitions read and the index used)", false);
+    .option('--explain', "print the database's query plan instead (MySQL: the partitions read and the index used)", false)
+    .option('--raw', 'count from the query rows even where the rollup tables could answer', false);
 }
 
 function withCollector(value: string, previous: string[] | undefined): string[] {
@@ -59,6 +60,12 @@ ${exitCodeHelp()}`,
     .addOption(dbOption(io))
     .option('--json', 'JSON output', false)
     .action((opts: { db: string; json: boolean }) => runDbInit(opts.db, opts.json, io));
+  db.command('rebuild-rollups')
+    .description('count the rollup tables again from the stored rows (after rows were changed by hand); takes the ship lock')
+    .addOption(dbOption(io))
+    .option('--lock <file>', 'lock file (default: the one ship uses)')
+    .option('--json', 'JSON output', false)
+    .action((opts: { db: string; json: boolean; lock?: string }) => runDbRebuildRollups(opts.db, opts.json, io, opts.lock));
 
   program
     .command('ship')

@@ -14,7 +14,8 @@ import { UserError, errorMessage } from '@toolbox/shared';
 import type { DbTarget } from './db-url.js';
 import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
-import { SCHEMA_VERSION, mysqlSchema } from './schema.js';
+import { ROLLUP_TABLES } from './rollup.js';
+import { SCHEMA_VERSION, mysqlSchema, rollupBackfill } from './schema.js';
 import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
@@ -117,27 +118,54 @@ export class MysqlStore implements Store {
     });
   }
 
-  async init(): Promise<SchemaStatus> {
+  async schemaVersion(): Promise<number> {
     const conn = await this.connection();
     const [tables] = await conn.query<mysql.RowDataPacket[]>(
       "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_meta'",
     );
-    let version = 0;
-    if (tables.length > 0) {
-      const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT value FROM dnslog_meta WHERE name = 'schema_version'");
-      version = rows[0] ? Number(rows[0].value) : 0;
-    }
+    if (tables.length === 0) return 0;
+    const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT value FROM dnslog_meta WHERE name = 'schema_version'");
+    return rows[0] ? Number(rows[0].value) : 0;
+  }
+
+  async init(): Promise<SchemaStatus> {
+    const conn = await this.connection();
+    const version = await this.schemaVersion();
     if (version > SCHEMA_VERSION) {
       throw new UserError('E_SCHEMA_NEWER', `${this.description} has schema version ${version}, newer than this dnslog (${SCHEMA_VERSION}): upgrade dnslog`);
     }
     const today = this.now();
     const firstDay = new Date(Date.UTC(today.getFullYear(), today.getMonth(), today.getDate()) - 86_400_000);
     for (const stmt of mysqlSchema(firstDay, 4)) await conn.query(stmt);
-    await conn.query(
-      "INSERT INTO dnslog_meta (name, value) VALUES ('schema_version', ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
-      [String(SCHEMA_VERSION)],
-    );
+    // DDL commits on its own; the back-fill and the new version are one transaction, so a migration
+    // killed halfway is simply done again.
+    await conn.beginTransaction();
+    try {
+      if (version > 0 && version < 2) await recountRollups(conn);
+      await conn.query(
+        "INSERT INTO dnslog_meta (name, value) VALUES ('schema_version', ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+        [String(SCHEMA_VERSION)],
+      );
+      await conn.commit();
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    }
     return { version: SCHEMA_VERSION, created: version === 0 };
+  }
+
+  async rebuildRollups(): Promise<number> {
+    const conn = await this.connection();
+    await conn.beginTransaction();
+    try {
+      await recountRollups(conn);
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT COALESCE(SUM(queries), 0) AS n FROM dns_rollup_minute');
+      await conn.commit();
+      return Number(rows[0]?.n ?? 0);
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    }
   }
 
   async findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
@@ -150,7 +178,7 @@ export class MysqlStore implements Store {
     return r ? { id: Number(r.id), server: String(r.server), path: String(r.path), sha256: String(r.sha256), rows: Number(r.rows), rejects: Number(r.rejects), shippedAt: String(r.shippedAt) } : null;
   }
 
-  async loadFile(meta: FileMeta, lines: AsyncIterable<ParsedLine>): Promise<FileLoad> {
+  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad> {
     const conn = await this.connection();
     const counter = new LoadCounter();
     // Rejects are spooled to a temporary file while the rows stream (one connection carries one
@@ -165,7 +193,7 @@ export class MysqlStore implements Store {
         [meta.server, meta.path, meta.size, meta.sha256, utcNowText()],
       );
       const fileId = ins.insertId;
-      this.pendingInfile = Readable.from(tsvChunks(lines, meta.server, fileId, counter, spool), { objectMode: false });
+      this.pendingInfile = Readable.from(tsvChunks(batches, meta.server, fileId, counter, spool), { objectMode: false });
       await conn.query(LOAD_ROWS_SQL);
       spool.end();
       await finished(spool);
@@ -173,6 +201,7 @@ export class MysqlStore implements Store {
         this.pendingInfile = createReadStream(spoolPath);
         await conn.query(LOAD_REJECTS_SQL);
       }
+      await upsertRollups(conn, meta.server, counter);
       await conn.execute('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?', [
         counter.rows,
         counter.rejects,
@@ -204,30 +233,60 @@ export class MysqlStore implements Store {
   }
 }
 
+/** Empties the rollups and counts them again from dns_queries (inside the caller's transaction). */
+async function recountRollups(conn: mysql.Connection): Promise<void> {
+  for (const t of Object.values(ROLLUP_TABLES)) await conn.query(`DELETE FROM ${t}`);
+  for (const stmt of rollupBackfill('mysql')) await conn.query(stmt);
+}
+
+/** Rollup rows per multi-row INSERT. */
+const ROLLUP_BATCH = 1000;
+
+/** Adds one file's counts to the rollups (multi-row upserts, values escaped by the driver). */
+async function upsertRollups(conn: mysql.Connection, server: string, counter: LoadCounter): Promise<void> {
+  const tables: [string, string, [string, string, number][]][] = [
+    [ROLLUP_TABLES.minute, 'qtype', counter.rollup.minuteRows()],
+    [ROLLUP_TABLES.names, 'qname', counter.rollup.nameRows()],
+    [ROLLUP_TABLES.clients, 'client_ip', counter.rollup.clientRows()],
+  ];
+  for (const [table, column, rows] of tables) {
+    for (let i = 0; i < rows.length; i += ROLLUP_BATCH) {
+      const values = rows.slice(i, i + ROLLUP_BATCH).map(([bucket, key, n]) => [bucket, server, key, n]);
+      await conn.query(
+        `INSERT INTO ${table} (bucket, server, ${column}, queries) VALUES ? ON DUPLICATE KEY UPDATE queries = queries + VALUES(queries)`,
+        [values],
+      );
+    }
+  }
+}
+
 /**
  * The rows of one file as TSV chunks for LOAD DATA; rejects go to `spool` as TSV of
  * (file_id, line_no, reason, line) with the line's original bytes.
  */
 async function* tsvChunks(
-  lines: AsyncIterable<ParsedLine>,
+  batches: AsyncIterable<readonly ParsedLine[]>,
   server: string,
   fileId: number,
   counter: LoadCounter,
   spool: NodeJS.WritableStream,
 ): AsyncGenerator<Buffer> {
   let buf = '';
-  for await (const item of lines) {
-    if (item.kind === 'row') {
-      buf += tsvLine(rowValues(item.row, server, fileId, item.lineNo));
-      counter.row(item.row.time);
-      if (buf.length >= CHUNK_BYTES) {
-        yield Buffer.from(buf, 'utf8');
-        buf = '';
+  for await (const batch of batches) {
+    let rejects = '';
+    for (const item of batch) {
+      if (item.kind === 'row') {
+        buf += tsvLine(rowValues(item.row, server, fileId, item.lineNo));
+        counter.row(item.row);
+      } else {
+        counter.reject(item.reason);
+        rejects += tsvLine([fileId, item.lineNo, item.reason, item.line]);
       }
-    } else {
-      counter.reject(item.reason);
-      const ok = spool.write(Buffer.from(tsvLine([fileId, item.lineNo, item.reason, item.line]), 'latin1'));
-      if (!ok) await new Promise((r) => spool.once('drain', r));
+    }
+    if (rejects !== '' && !spool.write(Buffer.from(rejects, 'latin1'))) await new Promise((r) => spool.once('drain', r));
+    if (buf.length >= CHUNK_BYTES) {
+      yield Buffer.from(buf, 'utf8');
+      buf = '';
     }
   }
   if (buf.length > 0) yield Buffer.from(buf, 'utf8');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from './db-sqlite.js';
+import { SCHEMA_VERSION } from './schema.js';
 import { sampleRow } from './testing/sample-row.js';
 import type { ParsedLine } from './store.js';
 
@@ -17,18 +18,19 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function* items(list: ParsedLine[]): AsyncGenerator<ParsedLine> {
-  for (const i of list) yield i;
+/** The lines in batches of two, as a ship hands them over. */
+async function* items(list: ParsedLine[]): AsyncGenerator<ParsedLine[]> {
+  for (let i = 0; i < list.length; i += 2) yield list.slice(i, i + 2);
 }
 
 const meta = { server: 'ns1', path: '/var/log/named/query.log.1', size: 123, sha256: 'a'.repeat(64) };
 
 describe('SqliteStore', () => {
   it('creates the schema once and records its version', async () => {
-    expect(await store.init()).toEqual({ version: 1, created: true });
-    expect(await store.init()).toEqual({ version: 1, created: false });
+    expect(await store.init()).toEqual({ version: SCHEMA_VERSION, created: true });
+    expect(await store.init()).toEqual({ version: SCHEMA_VERSION, created: false });
     const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['dns_queries', 'dnslog_files', 'dnslog_meta', 'dnslog_rejects']);
+    expect(tables).toEqual(['dns_queries', 'dns_rollup_clients', 'dns_rollup_minute', 'dns_rollup_names', 'dnslog_files', 'dnslog_meta', 'dnslog_rejects']);
   });
 
   it('loads rows, rejects and the ledger entry together', async () => {
@@ -58,8 +60,8 @@ describe('SqliteStore', () => {
 
   it('rolls everything back when the stream fails midway', async () => {
     await store.init();
-    async function* failing(): AsyncGenerator<ParsedLine> {
-      yield { kind: 'row', lineNo: 1, row: sampleRow() };
+    async function* failing(): AsyncGenerator<ParsedLine[]> {
+      yield [{ kind: 'row', lineNo: 1, row: sampleRow() }];
       throw new Error('connection dropped');
     }
     await expect(store.loadFile(meta, failing())).rejects.toThrow('connection dropped');

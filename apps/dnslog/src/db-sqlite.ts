@@ -6,7 +6,8 @@ import Database from 'better-sqlite3';
 import { UserError, errorMessage } from '@toolbox/shared';
 import { ipHex } from './ip-range.js';
 import { QUERY_COLUMNS, rowValues } from './row.js';
-import { SCHEMA_VERSION, sqliteSchema } from './schema.js';
+import { ROLLUP_TABLES } from './rollup.js';
+import { SCHEMA_VERSION, rollupBackfill, sqliteSchema } from './schema.js';
 import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 export class SqliteStore implements Store {
@@ -21,19 +22,22 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('busy_timeout = 10000');
+      this.db.pragma('cache_size = -32768');
       registerFunctions(this.db);
     } catch (err) {
       throw new UserError('E_DB_OPEN', `cannot open SQLite database ${path}: ${errorMessage(err)}`, { cause: err });
     }
   }
 
-  init(): Promise<SchemaStatus> {
+  schemaVersion(): Promise<number> {
     const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dnslog_meta'").get();
-    let version = 0;
-    if (hasMeta) {
-      const r = this.db.prepare("SELECT value FROM dnslog_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
-      version = r ? Number(r.value) : 0;
-    }
+    if (!hasMeta) return Promise.resolve(0);
+    const r = this.db.prepare("SELECT value FROM dnslog_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+    return Promise.resolve(r ? Number(r.value) : 0);
+  }
+
+  async init(): Promise<SchemaStatus> {
+    const version = await this.schemaVersion();
     if (version > SCHEMA_VERSION) {
       throw new UserError(
         'E_SCHEMA_NEWER',
@@ -42,11 +46,27 @@ export class SqliteStore implements Store {
     }
     this.db.transaction(() => {
       for (const stmt of sqliteSchema()) this.db.exec(stmt);
+      // Version 1 had no rollups: count the rows already stored, in the same transaction.
+      if (version > 0 && version < 2) this.recountRollups();
       this.db
         .prepare("INSERT INTO dnslog_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .run(String(SCHEMA_VERSION));
     })();
-    return Promise.resolve({ version: SCHEMA_VERSION, created: version === 0 });
+    return { version: SCHEMA_VERSION, created: version === 0 };
+  }
+
+  private recountRollups(): void {
+    for (const t of Object.values(ROLLUP_TABLES)) this.db.exec(`DELETE FROM ${t}`);
+    for (const stmt of rollupBackfill('sqlite')) this.db.exec(stmt);
+  }
+
+  rebuildRollups(): Promise<number> {
+    return Promise.resolve(
+      this.db.transaction(() => {
+        this.recountRollups();
+        return Number(this.db.prepare('SELECT COALESCE(SUM(queries), 0) FROM dns_rollup_minute').pluck().get());
+      }).immediate(),
+    );
   }
 
   findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
@@ -58,7 +78,7 @@ export class SqliteStore implements Store {
     return Promise.resolve(r ?? null);
   }
 
-  async loadFile(meta: FileMeta, lines: AsyncIterable<ParsedLine>): Promise<FileLoad> {
+  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad> {
     const db = this.db;
     const insertFile = db.prepare(
       'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
@@ -67,6 +87,15 @@ export class SqliteStore implements Store {
       `INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`,
     );
     const insertReject = db.prepare('INSERT INTO dnslog_rejects (file_id, line_no, reason, line) VALUES (?, ?, ?, ?)');
+    const upsertMinute = db.prepare(
+      'INSERT INTO dns_rollup_minute (bucket, server, qtype, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries',
+    );
+    const upsertName = db.prepare(
+      'INSERT INTO dns_rollup_names (bucket, server, qname, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries',
+    );
+    const upsertClient = db.prepare(
+      'INSERT INTO dns_rollup_clients (bucket, server, client_ip, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries',
+    );
     const finishFile = db.prepare(
       'UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?',
     );
@@ -74,15 +103,20 @@ export class SqliteStore implements Store {
     db.exec('BEGIN IMMEDIATE');
     try {
       const fileId = Number(insertFile.run(meta.server, meta.path, meta.size, meta.sha256, utcNowText()).lastInsertRowid);
-      for await (const item of lines) {
-        if (item.kind === 'row') {
-          insertRow.run(rowValues(item.row, meta.server, fileId, item.lineNo));
-          counter.row(item.row.time);
-        } else {
-          insertReject.run(fileId, item.lineNo, item.reason, Buffer.from(item.line, 'latin1'));
-          counter.reject(item.reason);
+      for await (const batch of batches) {
+        for (const item of batch) {
+          if (item.kind === 'row') {
+            insertRow.run(rowValues(item.row, meta.server, fileId, item.lineNo));
+            counter.row(item.row);
+          } else {
+            insertReject.run(fileId, item.lineNo, item.reason, Buffer.from(item.line, 'latin1'));
+            counter.reject(item.reason);
+          }
         }
       }
+      for (const [bucket, qtype, n] of counter.rollup.minuteRows()) upsertMinute.run(bucket, meta.server, qtype, n);
+      for (const [bucket, qname, n] of counter.rollup.nameRows()) upsertName.run(bucket, meta.server, qname, n);
+      for (const [bucket, ip, n] of counter.rollup.clientRows()) upsertClient.run(bucket, meta.server, ip, n);
       finishFile.run(counter.rows, counter.rejects, counter.firstTime, counter.lastTime, fileId);
       db.exec('COMMIT');
       return counter.result(fileId);

@@ -17,15 +17,20 @@ export interface RawLine {
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
-export async function* readLines(
+/**
+ * The lines of a byte stream, one batch per chunk read (a whole chunk's lines at a time, so that a
+ * million-line file costs thousands of awaits, not millions).
+ */
+export async function* readLineBatches(
   source: AsyncIterable<Buffer | string>,
   maxLineBytes = DEFAULT_MAX_LINE_BYTES,
-): AsyncGenerator<RawLine> {
+): AsyncGenerator<RawLine[]> {
   let carry = '';
   let lineNo = 0;
   let inLongLine = false;
   for await (const chunk of source) {
     const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const batch: RawLine[] = [];
     let start = 0;
     let nl = text.indexOf('\n');
     while (nl !== -1) {
@@ -33,7 +38,7 @@ export async function* readLines(
       carry = '';
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (!inLongLine) lineNo++;
-      yield { lineNo, text: line, unterminated: false, tooLong: inLongLine };
+      batch.push({ lineNo, text: line, unterminated: false, tooLong: inLongLine });
       inLongLine = false;
       start = nl + 1;
       nl = text.indexOf('\n', start);
@@ -41,13 +46,22 @@ export async function* readLines(
     carry += text.slice(start);
     while (carry.length > maxLineBytes) {
       if (!inLongLine) lineNo++;
-      yield { lineNo, text: carry.slice(0, maxLineBytes), unterminated: false, tooLong: true };
+      batch.push({ lineNo, text: carry.slice(0, maxLineBytes), unterminated: false, tooLong: true });
       carry = carry.slice(maxLineBytes);
       inLongLine = true;
     }
+    if (batch.length > 0) yield batch;
   }
   if (carry !== '') {
     if (!inLongLine) lineNo++;
-    yield { lineNo, text: carry, unterminated: true, tooLong: inLongLine };
+    yield [{ lineNo, text: carry, unterminated: true, tooLong: inLongLine }];
   }
+}
+
+/** The same lines one at a time. */
+export async function* readLines(
+  source: AsyncIterable<Buffer | string>,
+  maxLineBytes = DEFAULT_MAX_LINE_BYTES,
+): AsyncGenerator<RawLine> {
+  for await (const batch of readLineBatches(source, maxLineBytes)) yield* batch;
 }

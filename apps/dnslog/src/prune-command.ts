@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { ResultSetHeader } from 'mysql2';
 import { formatBytes, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
 import type { MysqlStore } from './db-mysql.js';
@@ -15,6 +16,7 @@ import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
 import { acquireLockWaiting, listPartitions, partitionNewest, partitionSpan } from './partition-admin.js';
 import { checkLayout, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
+import { ROLLUP_TABLES } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
 import { defaultLockPath } from './ship-command.js';
@@ -132,9 +134,30 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
     for (const stmt of pruneStatements(targets)) await conn.query(stmt);
     for (const a of actions) a.done = true;
   }
+  if (!opts.dryRun) await pruneMysqlRollups(conn, plan.drop);
   if (!opts.json) for (const a of actions) io.stdout.write(`${actionLine(a, opts.dryRun)}\n`);
   const kept = plan.keep.reduce((acc, p) => ({ rows: acc.rows + p.rows, bytes: acc.bytes + p.bytes }), { rows: 0, bytes: 0 });
   return { db: store.description, cutoff, dryRun: opts.dryRun, actions, kept: { ...kept, estimated: true } };
+}
+
+/** Rollup rows per DELETE, so that no statement holds its locks for long. */
+const ROLLUP_DELETE_BATCH = 10_000;
+
+/**
+ * The rollups' counts for the time the dropped partitions covered: every bucket before the end of
+ * the newest partition wholly older than the cutoff (dropped now or by an earlier run, which makes
+ * a prune killed between the drop and this step whole again when re-run).
+ */
+async function pruneMysqlRollups(conn: Awaited<ReturnType<MysqlStore['connection']>>, whollyOld: readonly PartitionInfo[]): Promise<void> {
+  const bounds = whollyOld.map((p) => p.lessThan).filter((b): b is string => b !== null);
+  if (bounds.length === 0) return;
+  const boundary = bounds.reduce((a, b) => (a > b ? a : b));
+  for (const table of Object.values(ROLLUP_TABLES)) {
+    for (;;) {
+      const [r] = await conn.query<ResultSetHeader>(`DELETE FROM ${table} WHERE bucket < ? LIMIT ${ROLLUP_DELETE_BATCH}`, [boundary]);
+      if (r.affectedRows < ROLLUP_DELETE_BATCH) break;
+    }
+  }
 }
 
 /** A partition's rows as arrays, streamed (a second connection, so memory stays flat). */
@@ -180,10 +203,27 @@ async function pruneSqlite(store: SqliteStore, cutoff: string, opts: PruneOption
       }
       await writeArchive(action.archive, header, rows());
     }
-    const del = db.prepare('DELETE FROM dns_queries WHERE rowid IN (SELECT rowid FROM dns_queries WHERE qtime < ? LIMIT ?)');
+    // Each batch deletes its rows and takes their counts off the rollups in one transaction.
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS dnslog_prune_batch (rid INTEGER PRIMARY KEY)');
+    const pick = db.prepare('INSERT INTO dnslog_prune_batch (rid) SELECT rowid FROM dns_queries WHERE qtime < ? LIMIT ?');
+    const batchRows = 'SELECT * FROM dns_queries WHERE rowid IN (SELECT rid FROM dnslog_prune_batch)';
+    const subtract = [
+      `UPDATE dns_rollup_minute AS r SET queries = r.queries - d.n FROM (SELECT substr(qtime, 1, 16) || ':00' AS bucket, server, qtype, COUNT(*) AS n FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.qtype = d.qtype`,
+      `UPDATE dns_rollup_names AS r SET queries = r.queries - d.n FROM (SELECT substr(qtime, 1, 13) || ':00:00' AS bucket, server, qname, COUNT(*) AS n FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.qname = d.qname`,
+      `UPDATE dns_rollup_clients AS r SET queries = r.queries - d.n FROM (SELECT substr(qtime, 1, 13) || ':00:00' AS bucket, server, client_ip, COUNT(*) AS n FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.client_ip = d.client_ip`,
+      ...Object.values(ROLLUP_TABLES).map((t) => `DELETE FROM ${t} WHERE queries <= 0`),
+    ].map((sql) => db.prepare(sql));
+    const del = db.prepare('DELETE FROM dns_queries WHERE rowid IN (SELECT rid FROM dnslog_prune_batch)');
+    const clear = db.prepare('DELETE FROM dnslog_prune_batch');
+    const batch = db.transaction((limit: number) => {
+      clear.run();
+      pick.run(cutoff, limit);
+      for (const s of subtract) s.run();
+      return del.run().changes;
+    });
     let deleted = 0;
     for (;;) {
-      const n = del.run(cutoff, opts.batch).changes;
+      const n = batch(opts.batch);
       deleted += n;
       if (n < opts.batch) break;
       // Let a ship waiting on the write lock in between batches.

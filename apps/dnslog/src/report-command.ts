@@ -32,6 +32,8 @@ export interface ReportOptions {
   format: ReportFormat;
   json: boolean;
   explain: boolean;
+  /** Count from the rows even where rollups could answer (to check them, or compare speed). */
+  raw?: boolean;
 }
 
 export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client'>, now: Date): ReportFilter {
@@ -77,10 +79,15 @@ async function explain(store: Store, q: SqlQuery, io: CliIo, fmt: ReportFormat):
   else io.stdout.write(renderRows(rows, columns, fmt));
 }
 
-async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store) => Promise<T>): Promise<T> {
+/** Whether the database keeps rollups (schema version 2 on): reports read them when they can. */
+async function hasRollups(store: Store): Promise<boolean> {
+  return (await store.schemaVersion()) >= 2;
+}
+
+async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store, rollups: boolean) => Promise<T>): Promise<T> {
   const store = openStore(opts.db, io.env);
   try {
-    return await fn(store);
+    return await fn(store, !opts.raw && (await hasRollups(store)));
   } finally {
     await store.close();
   }
@@ -94,8 +101,8 @@ export async function runTopReport(dim: TopDimension, opts: TopOptions, io: CliI
   const filter = reportFilter(opts, now);
   const byDomain = opts.by === 'domain';
   if (byDomain && dim !== 'qname') throw new UserError('E_USAGE', '--by domain applies to top-names only');
-  await withStore(opts, io, async (store) => {
-    const q = topQuery(dim, filter, byDomain ? null : opts.limit, store.dialect);
+  await withStore(opts, io, async (store, rollups) => {
+    const q = topQuery(dim, filter, byDomain ? null : opts.limit, store.dialect, rollups);
     if (opts.explain) return explain(store, q, io, format(opts));
     const raw = (await select(store, q)).map((r) => ({ value: String(r.value), queries: Number(r.queries) }));
     if (byDomain) {
@@ -118,15 +125,15 @@ export interface TimelineOptions extends ReportOptions {
 
 export async function runTimeline(opts: TimelineOptions, io: CliIo, now = new Date()): Promise<void> {
   const filter = reportFilter(opts, now);
-  await withStore(opts, io, async (store) => {
-    const q = timelineQuery(filter, opts.per, store.dialect);
+  await withStore(opts, io, async (store, rollups) => {
+    const q = timelineQuery(filter, opts.per, store.dialect, rollups);
     if (opts.explain) return explain(store, q, io, format(opts));
     const points: TimelinePoint[] = (await select(store, q)).map((r) => ({ bucket: String(r.bucket), server: String(r.server), queries: Number(r.queries) }));
     const p = pivot(points);
     if (opts.svg !== undefined || opts.html !== undefined) {
       const range = `${filter.since?.slice(0, 16) ?? 'start'} – ${filter.until?.slice(0, 16) ?? 'now'}`;
       const title = `DNS queries per ${opts.per}, per server (${range})`;
-      const svg = svgChart(p, { title, unit: opts.per });
+      const svg = svgChart(p, { per: opts.per, since: filter.since, until: filter.until });
       if (opts.svg !== undefined) writeFileSync(opts.svg, svg);
       if (opts.html !== undefined) writeFileSync(opts.html, htmlPage(title, svg));
     }
@@ -185,8 +192,8 @@ export async function runServers(opts: ServersOptions, io: CliIo, now = new Date
   if (staleMs === null) throw new UserError('E_USAGE', `--stale '${opts.stale}': expected a duration like 6h or 1d`);
   const filter = reportFilter(opts, now);
   const staleBefore = localWallClock(new Date(now.getTime() - staleMs));
-  return withStore(opts, io, async (store) => {
-    const q = serverVolumeQuery(filter, store.dialect);
+  return withStore(opts, io, async (store, rollups) => {
+    const q = serverVolumeQuery(filter, store.dialect, rollups);
     if (opts.explain) {
       await explain(store, q, io, format(opts));
       return [];

@@ -4,6 +4,7 @@
  * Every time bound is a plain `qtime` comparison, so MySQL prunes partitions outside the range.
  */
 import type { ClientFilter } from './ip-range.js';
+import { ROLLUP_TABLES, planRange, type RollupUnit } from './rollup.js';
 import { reverseName } from './row.js';
 import type { SqlParam } from './store.js';
 
@@ -56,13 +57,82 @@ export function whereClause(f: ReportFilter, dialect: Dialect = 'sqlite', extra:
 
 const DIMENSION_COLUMN: Record<TopDimension, string> = { qname: 'qname', client_ip: 'client_ip', qtype: 'qtype' };
 
-/** The most frequent values of one column. Without a limit (null), every value (for regrouping). */
-export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | null, dialect: Dialect = 'sqlite'): SqlQuery {
+/** Which rollup answers a count by this dimension, at what granularity. */
+const DIMENSION_ROLLUP: Record<TopDimension, { table: string; unit: RollupUnit }> = {
+  qname: { table: ROLLUP_TABLES.names, unit: 'hour' },
+  client_ip: { table: ROLLUP_TABLES.clients, unit: 'hour' },
+  qtype: { table: ROLLUP_TABLES.minute, unit: 'minute' },
+};
+
+/** Rollups can answer a report unless it filters on something they do not keep (the client). */
+export function rollupsApply(f: ReportFilter, rollups: boolean): boolean {
+  return rollups && f.client === undefined;
+}
+
+/**
+ * The parts of a rolled-up count: `SELECT <rollupSelect> FROM <table> WHERE bucket in range GROUP BY
+ * <groupBy>` for the whole buckets, and `SELECT <rawSelect> FROM dns_queries WHERE qtime in an edge
+ * GROUP BY <groupBy>` for each partial bucket, to be summed by the caller's outer query.
+ */
+function rollupParts(
+  f: ReportFilter,
+  dialect: Dialect,
+  unit: RollupUnit,
+  table: string,
+  rollupSelect: string,
+  rawSelect: string,
+  groupBy: string,
+): SqlQuery[] {
+  const plan = planRange(f.since, f.until, unit);
+  const parts: SqlQuery[] = [];
+  if (plan.rollup) {
+    const conds: string[] = [];
+    const params: SqlParam[] = [];
+    if (plan.rollup.from !== undefined) {
+      conds.push('bucket >= ?');
+      params.push(plan.rollup.from);
+    }
+    if (plan.rollup.to !== undefined) {
+      conds.push('bucket < ?');
+      params.push(plan.rollup.to);
+    }
+    if (f.server !== undefined) {
+      conds.push('server = ?');
+      params.push(f.server);
+    }
+    const where = conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '';
+    parts.push({ sql: `SELECT ${rollupSelect} FROM ${table}${where} GROUP BY ${groupBy}`, params });
+  }
+  for (const edge of plan.raw) {
+    const w = whereClause({ ...f, since: edge.since, until: edge.until }, dialect);
+    parts.push({ sql: `SELECT ${rawSelect} FROM dns_queries ${w.sql} GROUP BY ${groupBy}`, params: w.params });
+  }
+  return parts;
+}
+
+function union(parts: readonly SqlQuery[]): SqlQuery {
+  return { sql: parts.map((p) => p.sql).join(' UNION ALL '), params: parts.flatMap((p) => p.params) };
+}
+
+/**
+ * The most frequent values of one column. Without a limit (null), every value (for regrouping).
+ * With `rollups`, whole hours (minutes for qtype) are read from the rollups and only the partial
+ * ones at the edges of the range from the rows.
+ */
+export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | null, dialect: Dialect = 'sqlite', rollups = false): SqlQuery {
   const col = DIMENSION_COLUMN[dim];
+  const tail = `ORDER BY queries DESC, value${limit === null ? '' : ' LIMIT ?'}`;
+  const tailParams = limit === null ? [] : [limit];
+  if (rollupsApply(f, rollups)) {
+    const r = DIMENSION_ROLLUP[dim];
+    const u = union(rollupParts(f, dialect, r.unit, r.table, `${col} AS value, SUM(queries) AS n`, `${col} AS value, COUNT(*) AS n`, col));
+    const collate = dim === 'qname' && dialect === 'sqlite' ? ' COLLATE NOCASE' : '';
+    return { sql: `SELECT value, SUM(n) AS queries FROM (${u.sql}) x GROUP BY value${collate} ${tail}`, params: [...u.params, ...tailParams] };
+  }
   const w = whereClause(f, dialect);
   return {
-    sql: `SELECT ${col} AS value, COUNT(*) AS queries FROM dns_queries ${w.sql} GROUP BY ${col} ORDER BY queries DESC, value${limit === null ? '' : ' LIMIT ?'}`,
-    params: limit === null ? w.params : [...w.params, limit],
+    sql: `SELECT ${col} AS value, COUNT(*) AS queries FROM dns_queries ${w.sql} GROUP BY ${col} ${tail}`,
+    params: [...w.params, ...tailParams],
   };
 }
 
@@ -99,18 +169,32 @@ export function groupByDomain(rows: readonly { value: string; queries: number }[
 
 export type Bucket = 'minute' | 'hour' | 'day';
 
-const BUCKET_SQL: Record<Dialect, Record<Bucket, string>> = {
-  mysql: {
-    minute: "DATE_FORMAT(qtime, '%Y-%m-%d %H:%i')",
-    hour: "DATE_FORMAT(qtime, '%Y-%m-%d %H:00')",
-    day: "DATE_FORMAT(qtime, '%Y-%m-%d')",
-  },
-  sqlite: { minute: 'substr(qtime, 1, 16)', hour: "substr(qtime, 1, 13) || ':00'", day: 'substr(qtime, 1, 10)' },
-};
+/** The bucket label of a time column (`qtime`, or a rollup's `bucket`). */
+function bucketSql(dialect: Dialect, bucket: Bucket, column: string): string {
+  if (dialect === 'mysql') {
+    const fmt = { minute: '%Y-%m-%d %H:%i', hour: '%Y-%m-%d %H:00', day: '%Y-%m-%d' }[bucket];
+    return `DATE_FORMAT(${column}, '${fmt}')`;
+  }
+  return { minute: `substr(${column}, 1, 16)`, hour: `substr(${column}, 1, 13) || ':00'`, day: `substr(${column}, 1, 10)` }[bucket];
+}
 
-export function timelineQuery(f: ReportFilter, bucket: Bucket, dialect: Dialect): SqlQuery {
+export function timelineQuery(f: ReportFilter, bucket: Bucket, dialect: Dialect, rollups = false): SqlQuery {
+  if (rollupsApply(f, rollups)) {
+    const u = union(
+      rollupParts(
+        f,
+        dialect,
+        'minute',
+        ROLLUP_TABLES.minute,
+        `${bucketSql(dialect, bucket, 'bucket')} AS b, server, SUM(queries) AS n`,
+        `${bucketSql(dialect, bucket, 'qtime')} AS b, server, COUNT(*) AS n`,
+        'b, server',
+      ),
+    );
+    return { sql: `SELECT b AS bucket, server, SUM(n) AS queries FROM (${u.sql}) x GROUP BY b, server ORDER BY b, server`, params: u.params };
+  }
   const w = whereClause(f, dialect);
-  const b = BUCKET_SQL[dialect][bucket];
+  const b = bucketSql(dialect, bucket, 'qtime');
   return {
     sql: `SELECT ${b} AS bucket, server, COUNT(*) AS queries FROM dns_queries ${w.sql} GROUP BY bucket, server ORDER BY bucket, server`,
     params: w.params,
@@ -148,7 +232,11 @@ export function searchQuery(f: ReportFilter, s: SearchSpec, limit: number, diale
 }
 
 /** Per-server volume in the range. */
-export function serverVolumeQuery(f: ReportFilter, dialect: Dialect): SqlQuery {
+export function serverVolumeQuery(f: ReportFilter, dialect: Dialect, rollups = false): SqlQuery {
+  if (rollupsApply(f, rollups)) {
+    const u = union(rollupParts(f, dialect, 'minute', ROLLUP_TABLES.minute, 'server, SUM(queries) AS n', 'server, COUNT(*) AS n', 'server'));
+    return { sql: `SELECT server, SUM(n) AS queries FROM (${u.sql}) x GROUP BY server`, params: u.params };
+  }
   const w = whereClause(f, dialect);
   return { sql: `SELECT server, COUNT(*) AS queries, MAX(qtime) AS last_query FROM dns_queries ${w.sql} GROUP BY server`, params: w.params };
 }

@@ -4,7 +4,8 @@
  * every line that did not parse, verbatim, with its reason; `dnslog_meta` records the schema version.
  */
 
-export const SCHEMA_VERSION = 1;
+/** 1: rows, ledger, rejects. 2: rollup tables (rollup.ts), back-filled from the rows on migration. */
+export const SCHEMA_VERSION = 2;
 
 /** First partition boundary: rows older than this land in the first partition, never fail a load. */
 export const MYSQL_FIRST_PARTITION = 'p_start';
@@ -65,6 +66,38 @@ export function sqliteSchema(): string[] {
        line BLOB NOT NULL,
        PRIMARY KEY (file_id, line_no)
      )`,
+    `CREATE TABLE IF NOT EXISTS dns_rollup_minute (
+       bucket TEXT NOT NULL,
+       server TEXT NOT NULL,
+       qtype TEXT NOT NULL,
+       queries INTEGER NOT NULL,
+       PRIMARY KEY (bucket, server, qtype)
+     ) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS dns_rollup_names (
+       bucket TEXT NOT NULL,
+       server TEXT NOT NULL,
+       qname TEXT NOT NULL COLLATE NOCASE,
+       queries INTEGER NOT NULL,
+       PRIMARY KEY (bucket, server, qname)
+     ) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS dns_rollup_clients (
+       bucket TEXT NOT NULL,
+       server TEXT NOT NULL,
+       client_ip TEXT NOT NULL,
+       queries INTEGER NOT NULL,
+       PRIMARY KEY (bucket, server, client_ip)
+     ) WITHOUT ROWID`,
+  ];
+}
+
+/** Fills the rollups from the rows already stored (migration to version 2); run after emptying them. */
+export function rollupBackfill(dialect: 'sqlite' | 'mysql'): string[] {
+  const minute = dialect === 'mysql' ? "DATE_FORMAT(qtime, '%Y-%m-%d %H:%i:00')" : "substr(qtime, 1, 16) || ':00'";
+  const hour = dialect === 'mysql' ? "DATE_FORMAT(qtime, '%Y-%m-%d %H:00:00')" : "substr(qtime, 1, 13) || ':00:00'";
+  return [
+    `INSERT INTO dns_rollup_minute (bucket, server, qtype, queries) SELECT ${minute}, server, qtype, COUNT(*) FROM dns_queries GROUP BY 1, 2, 3`,
+    `INSERT INTO dns_rollup_names (bucket, server, qname, queries) SELECT ${hour}, server, MIN(qname), COUNT(*) FROM dns_queries GROUP BY 1, 2, qname`,
+    `INSERT INTO dns_rollup_clients (bucket, server, client_ip, queries) SELECT ${hour}, server, client_ip, COUNT(*) FROM dns_queries GROUP BY 1, 2, 3`,
   ];
 }
 
@@ -148,5 +181,26 @@ export function mysqlSchema(firstDay: Date, days: number): string[] {
        line MEDIUMBLOB NOT NULL,
        PRIMARY KEY (file_id, line_no)
      ) ENGINE=InnoDB`,
+    `CREATE TABLE IF NOT EXISTS dns_rollup_minute (
+       bucket DATETIME NOT NULL,
+       server VARCHAR(255) NOT NULL,
+       qtype VARCHAR(16) CHARACTER SET ascii NOT NULL,
+       queries BIGINT UNSIGNED NOT NULL,
+       PRIMARY KEY (bucket, server, qtype)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS dns_rollup_names (
+       bucket DATETIME NOT NULL,
+       server VARCHAR(255) NOT NULL,
+       qname VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
+       queries BIGINT UNSIGNED NOT NULL,
+       PRIMARY KEY (bucket, server, qname)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS dns_rollup_clients (
+       bucket DATETIME NOT NULL,
+       server VARCHAR(255) NOT NULL,
+       client_ip VARCHAR(64) CHARACTER SET ascii NOT NULL,
+       queries BIGINT UNSIGNED NOT NULL,
+       PRIMARY KEY (bucket, server, client_ip)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   ];
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { UserError, errorMessage } from '@toolbox/shared';
-import { readLines, type RawLine } from './line-reader.js';
+import { readLineBatches, type RawLine } from './line-reader.js';
 import { isGzipName, type LogFile, type LogSource } from './sources.js';
 import type { FileLoad, ParsedLine, Store } from './store.js';
 
@@ -88,7 +88,7 @@ async function* parsedLines(
   expectedSha: string,
   parse: (raw: RawLine) => ParsedLine,
   onBytes: (n: number) => void,
-): AsyncGenerator<ParsedLine> {
+): AsyncGenerator<ParsedLine[]> {
   const { tap, digest } = hashingTap(onBytes);
   raw.on('error', (err) => tap.destroy(err));
   let body: Readable = raw.pipe(tap);
@@ -98,7 +98,7 @@ async function* parsedLines(
     body = tap.pipe(gunzip);
   }
   try {
-    for await (const line of readLines(body)) yield parse(line);
+    for await (const batch of readLineBatches(body)) yield batch.map(parse);
   } catch (err) {
     throw new UserError('E_READ', `${file.server}:${file.path}: ${errorMessage(err)}`, { cause: err });
   }

@@ -54,9 +54,12 @@ export function splitGlob(pattern: string): { dir: string; glob: string } {
   return { dir, glob: basename(pattern) };
 }
 
+/** Read size for local files: large reads, few awaits. */
+const READ_CHUNK = 64 * 1024;
+
 async function sha256OfFile(path: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK })) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -127,7 +130,7 @@ function localFile(server: string, path: string, size: number, mtimeMs: number):
     size,
     mtimeMs,
     sha256: () => sha256OfFile(path),
-    openRaw: () => Promise.resolve(createReadStream(path)),
+    openRaw: () => Promise.resolve(createReadStream(path, { highWaterMark: READ_CHUNK })),
     async moveTo(dir: string) {
       const target = resolve(dirname(path), dir);
       await mkdir(target, { recursive: true });

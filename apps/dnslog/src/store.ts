@@ -2,6 +2,7 @@
  * What a store does, whichever database is behind it. A file's rows, its rejects and its ledger
  * entry are committed in one transaction: after a crash a file is either wholly loaded or not at all.
  */
+import { RollupAccumulator } from './rollup.js';
 import type { QueryRow } from './row.js';
 
 export type SqlParam = string | number | null;
@@ -47,9 +48,13 @@ export interface Store {
   readonly description: string;
   /** Creates the schema, or checks/migrates it; records the version. */
   init(): Promise<SchemaStatus>;
+  /** Recounts the rollup tables from the stored rows, in one transaction; returns the rows counted. */
+  rebuildRollups(): Promise<number>;
+  /** The schema version recorded in the database (0: none yet). */
+  schemaVersion(): Promise<number>;
   findShipped(server: string, sha256: string): Promise<ShippedFile | null>;
-  /** Loads one file in one transaction, ledger entry included. */
-  loadFile(meta: FileMeta, lines: AsyncIterable<ParsedLine>): Promise<FileLoad>;
+  /** Loads one file in one transaction, ledger entry included; its lines come in batches. */
+  loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad>;
   /** Runs a read-only, parameterised query (reports). */
   select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
   readonly dialect: 'sqlite' | 'mysql';
@@ -64,7 +69,12 @@ export class LoadCounter {
   firstTime: string | null = null;
   lastTime: string | null = null;
 
-  row(time: string): void {
+  /** The file's rollup rows, written with its rows. */
+  readonly rollup = new RollupAccumulator();
+
+  row(row: QueryRow): void {
+    const time = row.time;
+    this.rollup.add(row);
     this.rows++;
     if (this.firstTime === null || time < this.firstTime) this.firstTime = time;
     if (this.lastTime === null || time > this.lastTime) this.lastTime = time;

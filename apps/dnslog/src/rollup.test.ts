@@ -1,0 +1,202 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createMemoryIo, runCli } from '@toolbox/shared';
+import { buildProgram } from './cli.js';
+import { SqliteStore } from './db-sqlite.js';
+import { localWallClock } from './parse-adapter.js';
+import { serverVolumeQuery, timelineQuery, topQuery, type Bucket, type ReportFilter, type TopDimension } from './report.js';
+import { RollupAccumulator, hourBucket, minuteBucket, planRange } from './rollup.js';
+import { sampleRow } from './testing/sample-row.js';
+import type { ParsedLine } from './store.js';
+
+describe('planRange', () => {
+  it('splits a range into whole buckets and the partial edges', () => {
+    expect(planRange('2026-11-25 09:41:07.123', '2026-11-25 12:05:00.000', 'hour')).toEqual({
+      rollup: { from: '2026-11-25 10:00:00', to: '2026-11-25 12:00:00' },
+      raw: [
+        { since: '2026-11-25 09:41:07.123', until: '2026-11-25 10:00:00.000' },
+        { since: '2026-11-25 12:00:00.000', until: '2026-11-25 12:05:00.000' },
+      ],
+    });
+  });
+
+  it('needs no raw rows when the bounds are aligned, and none at an open end', () => {
+    expect(planRange('2026-11-25 09:00:00.000', '2026-11-25 11:00:00.000', 'hour')).toEqual({
+      rollup: { from: '2026-11-25 09:00:00', to: '2026-11-25 11:00:00' },
+      raw: [],
+    });
+    expect(planRange('2026-11-25 09:30:00.000', undefined, 'minute')).toEqual({ rollup: { from: '2026-11-25 09:30:00' }, raw: [] });
+    expect(planRange(undefined, undefined, 'hour')).toEqual({ rollup: {}, raw: [] });
+    expect(planRange(undefined, '2026-11-25 09:30:00.001', 'minute')).toEqual({
+      rollup: { to: '2026-11-25 09:30:00' },
+      raw: [{ since: '2026-11-25 09:30:00.000', until: '2026-11-25 09:30:00.001' }],
+    });
+  });
+
+  it('reads only raw rows when the range holds no whole bucket', () => {
+    expect(planRange('2026-11-25 09:10:00.000', '2026-11-25 09:50:00.000', 'hour')).toEqual({
+      rollup: null,
+      raw: [{ since: '2026-11-25 09:10:00.000', until: '2026-11-25 09:50:00.000' }],
+    });
+    // crossing midnight and a month end
+    expect(planRange('2026-11-30 23:59:59.999', '2026-12-01 00:00:00.000', 'minute').rollup).toBeNull();
+  });
+});
+
+describe('RollupAccumulator', () => {
+  it('counts per minute and type, per hour and name (case-insensitive), per hour and client', () => {
+    const acc = new RollupAccumulator();
+    const rows = [
+      sampleRow({ time: '2026-11-25 09:41:07.123', qname: 'WWW.example.com', qtype: 'A', clientIp: '192.0.2.1' }),
+      sampleRow({ time: '2026-11-25 09:41:59.999', qname: 'www.EXAMPLE.com', qtype: 'A', clientIp: '192.0.2.1' }),
+      sampleRow({ time: '2026-11-25 09:42:00.000', qname: 'www.example.com', qtype: 'AAAA', clientIp: '2001:db8::1' }),
+      sampleRow({ time: '2026-11-25 10:00:00.000', qname: 'www.example.com', qtype: 'A', clientIp: '192.0.2.1' }),
+    ];
+    for (const r of rows) acc.add(r);
+    expect(acc.minuteRows().sort()).toEqual([
+      ['2026-11-25 09:41:00', 'A', 2],
+      ['2026-11-25 09:42:00', 'AAAA', 1],
+      ['2026-11-25 10:00:00', 'A', 1],
+    ]);
+    expect(acc.nameRows()).toEqual([
+      ['2026-11-25 09:00:00', 'WWW.example.com', 3],
+      ['2026-11-25 10:00:00', 'www.example.com', 1],
+    ]);
+    expect(acc.clientRows().sort()).toEqual([
+      ['2026-11-25 09:00:00', '192.0.2.1', 2],
+      ['2026-11-25 09:00:00', '2001:db8::1', 1],
+      ['2026-11-25 10:00:00', '192.0.2.1', 1],
+    ]);
+    expect(minuteBucket('2026-11-25 09:41:07.123')).toBe('2026-11-25 09:41:00');
+    expect(hourBucket('2026-11-25 09:41:07.123')).toBe('2026-11-25 09:00:00');
+  });
+});
+
+// ---- rollup reports against the rows, on a real SQLite file -------------------------------------
+
+/** Deterministic PRNG (mulberry32), so a failure can be replayed. */
+function prng(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const H = 3_600_000;
+let dir: string;
+let store: SqliteStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dnslog-rollup-'));
+  store = new SqliteStore(join(dir, 'db.sqlite'));
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const NAMES = ['www.example.com', 'WWW.Example.com', 'mail.example.com', 'a.b.example.org', 'x\\032y.example.net', 'version.bind'];
+const CLIENTS = ['192.0.2.1', '192.0.2.2', '198.51.100.7', '2001:db8::1', '::1'];
+const TYPES = ['A', 'AAAA', 'MX', 'TXT', 'HTTPS'];
+
+/** Loads `files` files of random queries spread over the last `hours` hours, per server. */
+async function loadRandom(rand: () => number, now: number, hours: number, files: number): Promise<void> {
+  for (let f = 0; f < files; f++) {
+    const server = f % 2 === 0 ? 'ns1' : 'ns2';
+    const batch: ParsedLine[] = [];
+    for (let i = 1; i <= 400; i++) {
+      const time = localWallClock(new Date(now - Math.floor(rand() * hours * H)));
+      const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)] as T;
+      batch.push({ kind: 'row', lineNo: i, row: sampleRow({ time, qname: pick(NAMES), clientIp: pick(CLIENTS), qtype: pick(TYPES) }) });
+    }
+    await store.loadFile({ server, path: `/q.${f}`, size: 1, sha256: `h${f}` }, (async function* () {
+      yield batch.slice(0, 150);
+      yield batch.slice(150);
+    })());
+  }
+}
+
+/** Query results as a comparable, order-independent list (names compared case-insensitively, as SQL groups them). */
+async function answer(q: { sql: string; params: (string | number | null)[] }): Promise<string[]> {
+  const rows = await store.select(q.sql, q.params);
+  return rows.map((r) => Object.entries(r).map(([k, v]) => `${k}=${k === 'value' ? String(v).toLowerCase() : String(v)}`).join(' ')).sort();
+}
+
+async function expectRollupsMatchRows(rand: () => number, now: number, ranges: number): Promise<number> {
+  let checked = 0;
+  for (let i = 0; i < ranges; i++) {
+    const at = (h: number) => localWallClock(new Date(now - h * H));
+    const a = rand() * 60;
+    const b = rand() * 60;
+    // Some bounds open, some aligned to the hour or the minute, most anywhere.
+    const align = (t: string) => (rand() < 0.2 ? `${t.slice(0, 13)}:00:00.000` : rand() < 0.2 ? `${t.slice(0, 16)}:00.000` : t);
+    const f: ReportFilter = {
+      since: rand() < 0.15 ? undefined : align(at(Math.max(a, b))),
+      until: rand() < 0.15 ? undefined : align(at(Math.min(a, b))),
+      server: rand() < 0.3 ? 'ns2' : undefined,
+    };
+    for (const dim of ['qname', 'client_ip', 'qtype'] as TopDimension[]) {
+      expect(await answer(topQuery(dim, f, null, 'sqlite', true)), `${dim} ${JSON.stringify(f)}`).toEqual(await answer(topQuery(dim, f, null, 'sqlite', false)));
+    }
+    for (const per of ['minute', 'hour', 'day'] as Bucket[]) {
+      expect(await answer(timelineQuery(f, per, 'sqlite', true)), `${per} ${JSON.stringify(f)}`).toEqual(await answer(timelineQuery(f, per, 'sqlite', false)));
+    }
+    expect(await answer(serverVolumeQuery(f, 'sqlite', true))).toEqual(
+      (await answer(serverVolumeQuery(f, 'sqlite', false))).map((r) => r.replace(/ last_query=\S+ \S+$/, '')),
+    );
+    checked++;
+  }
+  return checked;
+}
+
+describe('rollups on SQLite', () => {
+  it('give the same answers as the rows, for any range, after several files', async () => {
+    await store.init();
+    const rand = prng(0x5eed);
+    const now = Date.now();
+    await loadRandom(rand, now, 60, 6);
+    const total = await store.select('SELECT SUM(queries) AS n FROM dns_rollup_minute', []);
+    expect(total[0]?.n).toBe(2400);
+    expect(await expectRollupsMatchRows(rand, now, 40)).toBe(40);
+  });
+
+  it('are filled from the rows already stored when a version-1 database is migrated', async () => {
+    await store.init();
+    const rand = prng(7);
+    const now = Date.now();
+    await loadRandom(rand, now, 30, 2);
+    // What a version-1 database looked like: no rollup tables.
+    for (const t of ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients']) store.db.exec(`DROP TABLE ${t}`);
+    store.db.exec("UPDATE dnslog_meta SET value = '1' WHERE key = 'schema_version'");
+    expect(await store.schemaVersion()).toBe(1);
+    await store.init();
+    expect(await store.schemaVersion()).toBe(2);
+    const n = await store.select('SELECT SUM(queries) AS n FROM dns_rollup_names', []);
+    expect(n[0]?.n).toBe(800);
+    expect(await expectRollupsMatchRows(rand, now, 15)).toBe(15);
+  });
+
+  it('stay equal to the rows after prune deletes in batches up to a cutoff in the middle of an hour', async () => {
+    await store.init();
+    const rand = prng(99);
+    const now = Date.now();
+    await loadRandom(rand, now, 60, 4);
+    await store.close();
+    const io = createMemoryIo();
+    const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', 'prune', '--db', `sqlite:${join(dir, 'db.sqlite')}`, '--keep', '1777m', '--batch', '100', '--json'], io);
+    expect(io.err()).toBe('');
+    expect(exit).toBe(0);
+    store = new SqliteStore(join(dir, 'db.sqlite'));
+    const rows = Number((await store.select('SELECT COUNT(*) AS n FROM dns_queries', []))[0]?.n);
+    expect(rows).toBeGreaterThan(0);
+    expect(rows).toBeLessThan(1600);
+    expect(Number((await store.select('SELECT SUM(queries) AS n FROM dns_rollup_clients', []))[0]?.n)).toBe(rows);
+    expect(await expectRollupsMatchRows(rand, now, 15)).toBe(15);
+  });
+});
