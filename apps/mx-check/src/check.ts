@@ -20,7 +20,7 @@ import {
 } from './classify-mx.js';
 import type { ListEntry } from './domain-list.js';
 import { isLocalhostName, isIpLiteral, normalizeName, registrableDomain, specialUseTld } from './names.js';
-import { DnsTimeoutError, type DnsResolver, type DnsResponse } from './resolver.js';
+import { DnsInterruptedError, DnsTimeoutError, type DnsResolver, type DnsResponse } from './resolver.js';
 
 export interface CheckResult {
   domain: string;
@@ -41,14 +41,55 @@ export interface CheckOptions {
   /** Injected for tests of --resolution system; defaults to getaddrinfo through node:dns. */
   systemLookup?: (name: string) => Promise<{ address: string }[]>;
   now?: () => number;
+  /**
+   * Once aborted, no new domain is started and no new query is sent; the domains in flight end
+   * with the answers to queries already sent (bounded by the timeout) or are counted as not checked.
+   */
+  signal?: AbortSignal;
+}
+
+/** What checkDomains did: `checked` results were handed over, the others were not checked. */
+export interface CheckSummary {
+  checked: number;
+  notChecked: number;
+  isInterrupted: boolean;
 }
 
 const MAX_CNAME_HOPS = 8;
 const CACHE_LIMIT = 10_000;
 
-/** One resolver's view, with a cache of questions so that shared exchanges are asked once. */
+/**
+ * Lookups that many domains share, asked once: a lookup in flight is joined, not asked again. The
+ * oldest entry goes when the cache is full, so that memory stays bounded on any list.
+ */
+class SharedLookups<T> {
+  private readonly entries = new Map<string, Promise<T>>();
+
+  constructor(private readonly limit: number) {}
+
+  get(key: string, lookup: () => Promise<T>): Promise<T> {
+    let p = this.entries.get(key);
+    if (!p) {
+      if (this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value as string);
+      p = lookup();
+      this.entries.set(key, p);
+    }
+    return p;
+  }
+}
+
+/** An interruption is no finding about the domain: it leaves the domain unchecked. */
+function rethrowInterrupted(err: unknown): void {
+  if (err instanceof DnsInterruptedError) throw err;
+}
+
+/**
+ * One resolver's view. Each domain's own MX, TXT and addresses are asked once (the list is
+ * de-duplicated); what domains share, exchanges and registrable domains, is cached.
+ */
 class Gatherer {
-  private readonly cache = new Map<string, Promise<DnsResponse>>();
+  private readonly exchangeLookups = new SharedLookups<AddressLookup>(CACHE_LIMIT);
+  private readonly missingLookups = new SharedLookups<boolean>(CACHE_LIMIT);
 
   constructor(
     readonly resolver: DnsResolver,
@@ -56,17 +97,7 @@ class Gatherer {
   ) {}
 
   ask(name: string, type: RecordType): Promise<DnsResponse> {
-    // each domain's own MX and TXT are asked once (the list is de-duplicated): cache only what
-    // domains share, exchanges and registrable domains, so that memory stays bounded
-    if (type === 'MX' || type === 'TXT') return this.resolver.query(name, type);
-    const key = `${type} ${name}`;
-    let p = this.cache.get(key);
-    if (!p) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-      p = this.resolver.query(name, type);
-      this.cache.set(key, p);
-    }
-    return p;
+    return this.resolver.query(name, type);
   }
 
   async facts(domain: string): Promise<DomainFacts> {
@@ -77,6 +108,7 @@ class Gatherer {
     try {
       mx = await this.ask(domain, 'MX');
     } catch (err) {
+      rethrowInterrupted(err);
       facts.mx = { status: 'error', records: [], error: errText(err) };
       return facts;
     }
@@ -100,7 +132,7 @@ class Gatherer {
     const asks = names
       .filter((n) => !isIpLiteral(n) && !isLocalhostName(n) && specialUseTld(n) === null)
       .map(async (n) => {
-        const look = await this.addresses(n);
+        const look = await this.exchangeLookups.get(n, () => this.addresses(n));
         exchanges.set(n, look);
         const final = look.cname[look.cname.length - 1] ?? n;
         const reg = registrableDomain(final);
@@ -111,12 +143,15 @@ class Gatherer {
     return facts;
   }
 
-  private async isMissing(name: string): Promise<boolean> {
-    try {
-      return (await this.ask(name, 'SOA')).rcode === 'NXDOMAIN';
-    } catch {
-      return false;
-    }
+  private isMissing(name: string): Promise<boolean> {
+    return this.missingLookups.get(name, async () => {
+      try {
+        return (await this.ask(name, 'SOA')).rcode === 'NXDOMAIN';
+      } catch (err) {
+        rethrowInterrupted(err);
+        return false;
+      }
+    });
   }
 
   private async spf(domain: string): Promise<string[]> {
@@ -126,7 +161,8 @@ class Gatherer {
         .filter((a): a is Answer & { type: 'TXT' } => a.type === 'TXT')
         .map((a) => (Array.isArray(a.data) ? a.data : [a.data]).map((d) => d.toString()).join(''))
         .filter((t) => /^v=spf1(\s|$)/i.test(t));
-    } catch {
+    } catch (err) {
+      rethrowInterrupted(err);
       return [];
     }
   }
@@ -138,6 +174,8 @@ class Gatherer {
     let current = name;
     for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
       const [a, aaaa] = await Promise.all([settle(this.ask(current, 'A')), settle(this.ask(current, 'AAAA'))]);
+      rethrowInterrupted(a);
+      rethrowInterrupted(aaaa);
       const ok = [a, aaaa].filter((r): r is DnsResponse => !(r instanceof Error) && (r.rcode === 'NOERROR' || r.rcode === 'NXDOMAIN'));
       const failed = [a, aaaa].filter((r) => r instanceof Error || (r.rcode !== 'NOERROR' && r.rcode !== 'NXDOMAIN'));
       const answers = ok.flatMap((r) => r.answers);
@@ -172,6 +210,7 @@ class Gatherer {
   }
 
   private async systemAddresses(name: string): Promise<AddressLookup> {
+    if (this.opts.signal?.aborted) throw new DnsInterruptedError(`getaddrinfo(${name}) not called: interrupted`);
     const look = this.opts.systemLookup ?? ((n: string) => systemLookup(n, { all: true, verbatim: true }));
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -219,29 +258,57 @@ export function invalidResult(entry: ListEntry): CheckResult {
   };
 }
 
-/** Checks every entry, at most `concurrency` at once, and hands results over in input order. */
+/**
+ * Checks every entry, at most `concurrency` at once, and hands results over in input order; at
+ * most `outputWindow` results wait for an earlier, slower domain, so memory stays bounded. When
+ * `signal` is aborted, the results obtained are still handed over (in input order, skipping the
+ * domains that could not be finished) and the summary says how many were not checked.
+ */
 export async function checkDomains(
   entries: readonly ListEntry[],
   opts: CheckOptions,
   onResult: (r: CheckResult) => void,
-): Promise<void> {
+): Promise<CheckSummary> {
   const now = opts.now ?? (() => performance.now());
   const gatherers = opts.resolvers.map((r) => new Gatherer(r, opts));
-  const done = new Map<number, CheckResult>();
+  const outputWindow = Math.max(1024, opts.concurrency * 4);
+  // null: not checked (interrupted)
+  const done = new Map<number, CheckResult | null>();
   let nextOut = 0;
   let nextIn = 0;
-  const flush = () => {
-    for (let r = done.get(nextOut); r; r = done.get(nextOut)) {
-      done.delete(nextOut++);
-      onResult(r);
-    }
+  let checked = 0;
+  let waiting: (() => void)[] = [];
+  const wakeWaiting = () => {
+    const w = waiting;
+    waiting = [];
+    for (const wake of w) wake();
   };
-  const one = async (entry: ListEntry): Promise<CheckResult> => {
+  const flush = () => {
+    const before = nextOut;
+    while (done.has(nextOut)) {
+      const r = done.get(nextOut);
+      done.delete(nextOut++);
+      if (r) {
+        checked++;
+        onResult(r);
+      }
+    }
+    if (nextOut !== before) wakeWaiting();
+  };
+  const isAborted = () => opts.signal?.aborted === true;
+  opts.signal?.addEventListener('abort', wakeWaiting, { once: true });
+  const one = async (entry: ListEntry): Promise<CheckResult | null> => {
     if (entry.domain === null) return invalidResult(entry);
     const started = now();
-    const views = await Promise.all(
-      gatherers.map(async (g) => ({ g, c: classifyDomain(await g.facts(entry.domain as string), opts.treatAsGlobal) })),
-    );
+    let views: { g: Gatherer; c: Classification }[];
+    try {
+      views = await Promise.all(
+        gatherers.map(async (g) => ({ g, c: classifyDomain(await g.facts(entry.domain as string), opts.treatAsGlobal) })),
+      );
+    } catch (err) {
+      if (err instanceof DnsInterruptedError) return null;
+      throw err;
+    }
     const first = views[0] as { g: Gatherer; c: Classification };
     const result: CheckResult = {
       domain: entry.domain,
@@ -268,12 +335,21 @@ export async function checkDomains(
     return result;
   };
   const worker = async () => {
-    while (nextIn < entries.length) {
+    while (nextIn < entries.length && !isAborted()) {
+      if (nextIn - nextOut >= outputWindow) {
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        continue;
+      }
       const i = nextIn++;
       done.set(i, await one(entries[i] as ListEntry));
       flush();
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, entries.length)) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, entries.length)) }, worker));
+  } finally {
+    opts.signal?.removeEventListener('abort', wakeWaiting);
+  }
   flush();
+  return { checked, notChecked: entries.length - checked, isInterrupted: checked < entries.length };
 }

@@ -2,7 +2,7 @@
  * mx-check command line: commander wiring only; the work lives in the modules beside this file.
  */
 import { Command, Option } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { ExitCode, exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { runHosts, type HostsCommandOptions } from './hosts-command.js';
 import { runMxCheck, type MxCommandOptions } from './mx-command.js';
 import { domainProblem, normalizeName } from './names.js';
@@ -10,7 +10,12 @@ import { noMailRecords, noMailZoneText } from './suggest.js';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-export function buildProgram(io: CliIo): Command {
+export interface ProgramDeps {
+  /** Aborted on the first Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+export function buildProgram(io: CliIo, deps: ProgramDeps = {}): Command {
   const program = new Command('mx-check')
     .description(
       'Inspect domains MX records: null MX, MX to localhost or private addresses, broken forms.',
@@ -24,7 +29,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--resolv-conf <file>', 'resolv.conf to take resolvers from', '/etc/resolv.conf')
     .addOption(new Option('--resolution <how>', 'how exchange addresses are found: dns (ask the resolver) or system (getaddrinfo: /etc/hosts counts)').choices(['dns', 'system']).default('dns'))
     .option('--json', 'one JSON object per domain per line', false)
-    .option('--concurrency <n>', 'domains checked at once', intOption(1, 4096), 64)
+    .option('--concurrency <n>', 'domains checked at once', intOption(1, 4096), 256)
     .option('--timeout <ms>', 'timeout of each DNS attempt', intOption(1, 600_000), 2000)
     .option('--retries <n>', 'attempts after the first one, across the resolvers', intOption(0, 20), 2)
     .addOption(new Option('--fail-on <level>', 'exit 1 when a domain reaches this verdict').choices(['warn', 'fail']).default('fail'))
@@ -36,9 +41,9 @@ failed). --fail-on warn also counts warnings beside a null MX.
 
 mx-check tells, for one domain or a list of thousands, which domains take mail, which declare
 none (RFC 7505 null MX), which point mail at localhost or a private address, and which are broken.
-${exitCodeHelp()}
+${exitCodeHelp([[130, 'interrupted (Ctrl-C): the results obtained are printed']])}
 Exit 2 also when no resolver gave a single answer.`)
-    .action((domains: string[], opts: MxCommandOptions) => runMxCheck(domains, opts, io));
+    .action((domains: string[], opts: MxCommandOptions) => runMxCheck(domains, opts, io, { signal: deps.signal }));
 
   program
     .command('hosts')
@@ -67,5 +72,19 @@ Exit 2 also when no resolver gave a single answer.`)
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
-  process.exitCode = await runCli('mx-check', buildProgram, argv);
+  const ac = new AbortController();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) {
+      process.stderr.write('mx-check: interrupted again: exiting now\n');
+      process.exit(ExitCode.Interrupted);
+    }
+    process.stderr.write('mx-check: interrupted: no new queries; waiting for those in flight (Ctrl-C again to stop at once)\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    process.exitCode = await runCli('mx-check', (io) => buildProgram(io, { signal: ac.signal }), argv);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }

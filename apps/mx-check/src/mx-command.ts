@@ -1,11 +1,13 @@
 /**
  * The main command: reads the list, sets up resolvers, runs the checks, prints, and sets the exit
- * code (0 nothing reaches --fail-on, 1 something does, 2 usage or no resolver answered).
+ * code (0 nothing reaches --fail-on, 1 something does, 2 usage or no resolver answered, 130
+ * interrupted: the results obtained are printed, and how many domains were not checked).
  */
 import { readFile } from 'node:fs/promises';
-import { ExitCode, UserError, writeJsonLine, type CliIo } from '@toolbox/shared';
+import type { Writable } from 'node:stream';
+import { ExitCode, UserError, type CliIo } from '@toolbox/shared';
 import { parseCidr, type Cidr } from './address.js';
-import { checkDomains, type CheckResult } from './check.js';
+import { checkDomains, type CheckResult, type CheckSummary } from './check.js';
 import { verdictRank, type Verdict } from './classify-mx.js';
 import { buildDomainList, parseListText } from './domain-list.js';
 import { jsonObject, summaryLine, TABLE_HEADER, tableRow } from './output.js';
@@ -27,6 +29,34 @@ export interface MxCommandOptions {
 export interface MxCommandDeps {
   readStdin?: () => Promise<string>;
   systemLookup?: (name: string) => Promise<{ address: string }[]>;
+  /** Aborted on Ctrl-C: no new query is sent, the results obtained are printed, exit 130. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Result lines go out in one write per turn of the event loop (a burst of answers), not one system
+ * call per domain; every write holds whole lines, so output cut short stays valid JSON lines.
+ */
+function lineBatcher(out: Writable): { write(text: string): void; flush(): void } {
+  let buffered = '';
+  let isScheduled = false;
+  const flush = () => {
+    isScheduled = false;
+    if (buffered === '') return;
+    const text = buffered;
+    buffered = '';
+    out.write(text);
+  };
+  return {
+    write(text: string) {
+      buffered += text;
+      if (!isScheduled) {
+        isScheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -79,15 +109,17 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
   for (const e of list.entries) if (e.problem !== null) io.stderr.write(`mx-check: '${e.input}' is not a domain: ${e.problem}\n`);
 
   const resolvers = (await resolverServers(opts)).map(
-    (servers) => new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries }),
+    (servers) => new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal }),
   );
   const started = performance.now();
   const counts = new Map<Verdict, number>();
   let worst = 0;
   let anyWarnFinding = false;
   if (!opts.json) io.stdout.write(`${TABLE_HEADER}\n`);
+  const lines = lineBatcher(io.stdout);
+  let summary: CheckSummary;
   try {
-    await checkDomains(
+    summary = await checkDomains(
       list.entries,
       {
         resolvers,
@@ -96,19 +128,25 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
         timeoutMs: opts.timeout,
         treatAsGlobal,
         systemLookup: deps.systemLookup,
+        signal: deps.signal,
       },
       (r: CheckResult) => {
         counts.set(r.verdict, (counts.get(r.verdict) ?? 0) + 1);
         worst = Math.max(worst, verdictRank(r.verdict));
         if (r.findings.some((f) => f.severity !== 'info')) anyWarnFinding = true;
-        if (opts.json) writeJsonLine(io.stdout, jsonObject(r));
-        else io.stdout.write(tableRow(r));
+        lines.write(opts.json ? `${JSON.stringify(jsonObject(r))}\n` : tableRow(r));
       },
     );
   } finally {
+    lines.flush();
     for (const r of resolvers) r.close();
   }
-  if (!opts.json) io.stdout.write(`${summaryLine(counts, list.entries.length, (performance.now() - started) / 1000)}\n`);
+  if (!opts.json) io.stdout.write(`${summaryLine(counts, summary.checked, (performance.now() - started) / 1000)}\n`);
+  if (summary.isInterrupted) {
+    io.stderr.write(`mx-check: interrupted: ${summary.checked} of ${list.entries.length} domain(s) checked, ${summary.notChecked} not checked\n`);
+    io.setExitCode(ExitCode.Interrupted);
+    return;
+  }
 
   const asked = resolvers.filter((r) => r.stats.queries > 0);
   const silent = asked.filter((r) => r.stats.answered === 0);

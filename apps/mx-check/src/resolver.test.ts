@@ -1,6 +1,6 @@
 import type { Answer } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DnsResolver, DnsTimeoutError, parseResolvConf, parseServer } from './resolver.js';
+import { DnsInterruptedError, DnsResolver, DnsTimeoutError, parseResolvConf, parseServer } from './resolver.js';
 import { startFakeDns, type FakeDns, type FakeDnsOptions } from './testing/fake-dns.js';
 
 const A = (name: string, data: string): Answer => ({ type: 'A', name, ttl: 60, data });
@@ -109,5 +109,30 @@ describe('DnsResolver against an in-process server', () => {
     await expect(r.query('b.test', 'A')).rejects.toThrow(/looks dead/);
     expect(Date.now() - t1).toBeLessThan(150);
     expect(r.unanswering).toEqual([`127.0.0.1:${server?.port}`]);
+  });
+
+  it('queries asked while the socket is still connecting each get their own answer (no ID shared)', async () => {
+    // 2,000 random IDs taken at once collide ~30 times in 65,536: each must still be unique
+    const names = Array.from({ length: 2000 }, (_, i) => `h${i}.test`);
+    const records = Object.fromEntries(names.map((n, i) => [n, [A(n, `192.0.${i >> 8}.${i & 255}`)]]));
+    const r = await setup({ records }, 1000, 3);
+    const answers = await Promise.all(names.map((n) => r.query(n, 'A')));
+    expect(answers.map((x) => x.answers[0]?.name)).toEqual(names);
+    expect(r.stats).toMatchObject({ queries: 2000, timeouts: 0, mismatched: 0 });
+  });
+
+  it('once interrupted, sends no retry and no new query, and an unanswered query ends as interrupted', async () => {
+    server = await startFakeDns({ records: { 'a.test': [A('a.test', '192.0.2.1')] }, behaviour: (name) => (name === 'slow.test' ? 'silent' : 'answer') });
+    const ac = new AbortController();
+    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 100, retries: 3, signal: ac.signal });
+    expect((await resolver.query('a.test', 'A')).answers).toHaveLength(1);
+    const pending = resolver.query('slow.test', 'A');
+    ac.abort();
+    await expect(pending).rejects.toThrow(new DnsInterruptedError('slow.test A not asked: interrupted'));
+    await expect(resolver.query('a.test', 'AAAA')).rejects.toThrow(DnsInterruptedError);
+    expect(server.udpQueries).toBe(2);
+    expect(resolver.stats).toMatchObject({ queries: 2, attempts: 2, timeouts: 0 });
+    // an interruption is not the resolver's silence: it is not taken for dead
+    expect(resolver.unanswering).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * A stub resolver over dns-packet: UDP with one socket per address family, TCP when the answer is
+ * A stub resolver over dns-packet: UDP with one connected socket per server and many queries in
+ * flight on it (told apart by their IDs), TCP when the answer is
  * truncated, a timeout per attempt, retries across the configured servers, answers matched on the
  * server, the ID and the question (anything else is counted and ignored), and a dead-server
  * shortcut so that a resolver that never answers gives errors quickly instead of hanging.
@@ -64,12 +65,25 @@ export class DnsTimeoutError extends Error {
   }
 }
 
+/** The query was not sent, or not sent again, because the run was interrupted. */
+export class DnsInterruptedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DnsInterruptedError';
+  }
+}
+
 export interface ResolverOptions {
   servers: readonly ServerAddr[];
   /** Per attempt, ms. */
   timeoutMs: number;
   /** Attempts after the first. */
   retries: number;
+  /**
+   * Once aborted, no new query and no new attempt is sent (they reject with DnsInterruptedError);
+   * attempts already sent still take their answer until their timeout.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ResolverStats {
@@ -93,25 +107,41 @@ interface Pending {
   servers: Set<string>;
   /** Garbage seen carrying this query's ID (for the error message). */
   garbage: number;
-  resolve: (p: DecodedPacket, from: ServerAddr) => void;
+  resolve: (p: DecodedPacket, from: KnownServer) => void;
+}
+
+interface KnownServer {
+  addr: ServerAddr;
+  label: string;
+}
+
+interface ServerSocket extends KnownServer {
+  socket: dgram.Socket;
+  /** Until the socket is connected; null afterwards. */
+  connecting: Promise<void> | null;
+  /** connect() failed (no route to the server): attempts through it are lost, as on the wire. */
+  isBroken: boolean;
 }
 
 const EDNS_PAYLOAD = 1232;
 
 export class DnsResolver {
   readonly stats: ResolverStats = { queries: 0, attempts: 0, tcpFallbacks: 0, timeouts: 0, garbage: 0, unexpected: 0, mismatched: 0, answered: 0 };
-  private readonly sockets = new Map<4 | 6, dgram.Socket>();
+  private readonly sockets = new Map<string, ServerSocket>();
   private readonly pending = new Map<number, Pending>();
   private readonly answeredBy = new Set<string>();
   private readonly deadServers = new Set<string>();
   private closed = false;
 
+  private readonly servers: readonly KnownServer[];
+
   constructor(private readonly opts: ResolverOptions) {
     if (opts.servers.length === 0) throw new Error('DnsResolver needs at least one server');
+    this.servers = opts.servers.map((addr) => ({ addr, label: serverLabel(addr) }));
   }
 
   get label(): string {
-    return this.opts.servers.map(serverLabel).join(',');
+    return this.servers.map((s) => s.label).join(',');
   }
 
   /** Servers that never gave one valid answer while queries to them timed out. */
@@ -119,38 +149,46 @@ export class DnsResolver {
     return [...this.deadServers];
   }
 
-  /** One question; resolves with any rcode the server gave, rejects with DnsTimeoutError. */
+  /**
+   * One question; resolves with any rcode the server gave, rejects with DnsTimeoutError, or with
+   * DnsInterruptedError once the signal is aborted and no answer came.
+   */
   async query(name: string, type: RecordType): Promise<DnsResponse> {
+    this.throwIfInterrupted(name, type);
     this.stats.queries++;
-    const servers = this.opts.servers;
-    const alive = servers.filter((s) => !this.deadServers.has(serverLabel(s)));
+    const alive = this.servers.filter((s) => !this.deadServers.has(s.label));
     if (alive.length === 0) {
       throw new DnsTimeoutError(`no answer from ${this.label} (earlier queries timed out; the resolver looks dead)`);
     }
+    // the ID is taken now, for all attempts: another query must not pick it while this one waits
     const id = this.allocateId();
+    const pending: Pending = { id, name, type, servers: new Set(), garbage: 0, resolve: () => undefined };
+    this.pending.set(id, pending);
     let garbageSeen = 0;
     let tcpError = '';
     let last: DnsResponse | null = null;
     try {
       for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
-        const server = alive[attempt % alive.length] as ServerAddr;
-        const got = await this.udpAttempt(id, name, type, server);
+        if (attempt > 0) this.throwIfInterrupted(name, type);
+        const server = alive[attempt % alive.length] as KnownServer;
+        const got = await this.udpAttempt(pending, server);
         garbageSeen = got.garbage;
         if (!got.packet) continue;
         let packet = got.packet;
         const from = got.from;
         let tcp = false;
         if ((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) {
+          this.throwIfInterrupted(name, type);
           this.stats.tcpFallbacks++;
           try {
-            packet = await this.tcpQuery(name, type, from);
+            packet = await this.tcpQuery(name, type, from.addr);
             tcp = true;
           } catch (err) {
             tcpError = err instanceof Error ? err.message : String(err);
             continue;
           }
         }
-        last = { rcode: (packet as DecodedPacket & { rcode?: string }).rcode ?? 'NOERROR', answers: packet.answers ?? [], authorities: packet.authorities ?? [], server: serverLabel(from), tcp };
+        last = { rcode: (packet as DecodedPacket & { rcode?: string }).rcode ?? 'NOERROR', answers: packet.answers ?? [], authorities: packet.authorities ?? [], server: from.label, tcp };
         // a SERVFAIL or REFUSED may be one server's trouble: try again, keep it if nothing better comes
         if (last.rcode === 'SERVFAIL' || last.rcode === 'REFUSED') continue;
         return last;
@@ -159,18 +197,24 @@ export class DnsResolver {
       this.pending.delete(id);
     }
     if (last) return last;
+    // interrupted while waiting: the retries were cut short, so the silence is no verdict
+    this.throwIfInterrupted(name, type);
     this.stats.timeouts++;
-    for (const s of alive) if (!this.answeredBy.has(serverLabel(s))) this.deadServers.add(serverLabel(s));
+    for (const s of alive) if (!this.answeredBy.has(s.label)) this.deadServers.add(s.label);
     const extra = (garbageSeen > 0 ? `; ${garbageSeen} undecodable answer(s) ignored` : '') + (tcpError ? `; truncated over UDP, and over TCP: ${tcpError}` : '');
     throw new DnsTimeoutError(
-      `no answer for ${name} ${type} from ${alive.map(serverLabel).join(',')} in ${this.opts.retries + 1} attempt(s) of ${this.opts.timeoutMs} ms${extra}`,
+      `no answer for ${name} ${type} from ${alive.map((s) => s.label).join(',')} in ${this.opts.retries + 1} attempt(s) of ${this.opts.timeoutMs} ms${extra}`,
     );
   }
 
   close(): void {
     this.closed = true;
-    for (const s of this.sockets.values()) s.close();
+    for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
+  }
+
+  private throwIfInterrupted(name: string, type: RecordType): void {
+    if (this.opts.signal?.aborted) throw new DnsInterruptedError(`${name} ${type} not asked: interrupted`);
   }
 
   private allocateId(): number {
@@ -180,24 +224,47 @@ export class DnsResolver {
     }
   }
 
-  private socket(family: 4 | 6): dgram.Socket {
-    let s = this.sockets.get(family);
+  /**
+   * One socket per server, connected: the kernel then skips the route lookup on every send and
+   * hands us only that server's datagrams; hundreds of queries share it, told apart by their IDs.
+   */
+  private socket(server: KnownServer): ServerSocket {
+    const s = this.sockets.get(server.label);
     if (s) return s;
     // a burst of answers to hundreds of queries in flight must not overflow the default ~200 KiB
     // buffer while the event loop is busy (the kernel caps this at net.core.rmem_max)
-    s = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', recvBufferSize: 4 << 20 });
-    s.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    // a send error (no route, ICMP) must not crash the process; the attempt times out instead
-    s.on('error', () => undefined);
-    s.unref();
-    this.sockets.set(family, s);
-    return s;
+    const socket = dgram.createSocket({ type: net.isIPv6(server.addr.host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
+    const entry: ServerSocket = { ...server, socket, connecting: null, isBroken: false };
+    socket.on('message', (msg) => this.onMessage(msg, entry));
+    // a send error (no route, ICMP port unreachable) must not crash the process; the attempt times out instead
+    socket.on('error', () => undefined);
+    socket.unref();
+    entry.connecting = new Promise<void>((resolve) => {
+      const onConnectError = () => {
+        // the next attempt tries to connect again
+        entry.isBroken = true;
+        entry.connecting = null;
+        if (this.sockets.get(server.label) === entry) this.sockets.delete(server.label);
+        socket.close();
+        resolve();
+      };
+      socket.once('error', onConnectError);
+      socket.connect(server.addr.port, server.addr.host, () => {
+        socket.off('error', onConnectError);
+        entry.connecting = null;
+        resolve();
+      });
+    });
+    this.sockets.set(server.label, entry);
+    return entry;
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const from = serverLabel({ host: rinfo.address, port: rinfo.port });
+  private onMessage(msg: Buffer, via: ServerSocket): void {
+    // the socket is connected: the kernel only hands over datagrams from its server
+    const from = via.label;
     const id = msg.length >= 2 ? msg.readUInt16BE(0) : -1;
     const p = this.pending.get(id);
+    // the ID may be that of a query asked of another server
     if (!p || !p.servers.has(from)) {
       this.stats.unexpected++;
       return;
@@ -217,23 +284,17 @@ export class DnsResolver {
     }
     this.stats.answered++;
     this.answeredBy.add(from);
-    p.resolve(packet, { host: rinfo.address, port: rinfo.port });
+    p.resolve(packet, via);
   }
 
-  private udpAttempt(
-    id: number,
-    name: string,
-    type: RecordType,
-    server: ServerAddr,
-  ): Promise<{ packet: DecodedPacket | null; from: ServerAddr; garbage: number }> {
-    if (this.closed) return Promise.reject(new Error('resolver closed'));
+  private async udpAttempt(entry: Pending, server: KnownServer): Promise<{ packet: DecodedPacket | null; from: KnownServer; garbage: number }> {
+    if (this.closed) throw new Error('resolver closed');
+    const via = this.socket(server);
+    if (via.connecting) await via.connecting;
+    if (this.closed) throw new Error('resolver closed');
     this.stats.attempts++;
-    const family = net.isIPv6(server.host) ? 6 : 4;
-    const socket = this.socket(family);
     return new Promise((resolve) => {
-      const existing = this.pending.get(id);
-      const entry: Pending = existing ?? { id, name, type, servers: new Set(), garbage: 0, resolve: () => undefined };
-      entry.servers.add(serverLabel(server));
+      entry.servers.add(via.label);
       const timer = setTimeout(() => {
         entry.resolve = () => undefined;
         resolve({ packet: null, from: server, garbage: entry.garbage });
@@ -243,8 +304,7 @@ export class DnsResolver {
         entry.resolve = () => undefined;
         resolve({ packet, from, garbage: entry.garbage });
       };
-      this.pending.set(id, entry);
-      socket.send(encodeQuery(id, name, type), server.port, server.host);
+      if (!via.isBroken) via.socket.send(encodeQuery(entry.id, entry.name, entry.type));
     });
   }
 

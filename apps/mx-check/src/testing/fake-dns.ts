@@ -48,7 +48,8 @@ export async function startFakeDns(opts: FakeDnsOptions): Promise<FakeDns> {
   const random = opts.random ?? Math.random;
   const behaviour = opts.behaviour ?? (() => 'answer' as const);
   for (let tries = 0; ; tries++) {
-    const udp = dgram.createSocket('udp4');
+    // room for a burst of a few thousand queries (the kernel caps it at net.core.rmem_max)
+    const udp = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
     await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
     const port = udp.address().port;
     const tcp = net.createServer();
