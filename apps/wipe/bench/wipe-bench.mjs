@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
@@ -94,7 +95,10 @@ function benchTarget(path, label) {
 }
 
 try {
-  console.log(`wipe-bench: ${size / MiB} MiB target in ${dir}, best of ${reps}; node ${process.version}`);
+  console.log(`wipe-bench: ${size / MiB} MiB target in ${dir}, best of ${reps}; node ${process.version}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  // The floor under wipe's fixed cost: starting Node itself, in this environment, doing nothing.
+  const floor = best(() => timed('node', ['-e', '0']));
+  console.log(`node -e 0 (start-up alone): ${(floor.secs * 1000).toFixed(0)} ms`);
   fillFile(patternFile, size, 0x55);
   fillFile(target, size, 0x00);
   execFileSync('sync');
@@ -122,6 +126,7 @@ try {
     const ratio = wall === null ? '' : `${(wall / rate).toFixed(2)}x / ${(pass / rate).toFixed(2)}x`;
     console.log(`${String(t).padEnd(13)} ${op.padEnd(6)} ${tool.padEnd(46)} ${rate.toFixed(0).padStart(7)}   ${ratio}`);
   }
+  console.log(`load at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 } finally {
   if (loop) spawnSync('losetup', ['-d', loop]);
   rmSync(dir, { recursive: true, force: true });

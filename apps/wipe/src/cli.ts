@@ -3,7 +3,7 @@
  */
 import type { Readable } from 'node:stream';
 import { Command, Option } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared/cli';
 import { describeSource, METHODS, parsePatternSpec, planWipe, type VerifyMode } from './plan-wipe.js';
 import { runWipe, type WriteMode } from './wipe-command.js';
 

@@ -243,15 +243,16 @@ export async function readSystemState(): Promise<SystemState> {
     }
   }
   const mountedSourceIds = new Map<string, string>();
-  for (const m of mounts) {
-    if (!m.source.startsWith('/dev/')) continue;
-    try {
-      const st = await fsp.stat(m.source, { bigint: true });
-      if (st.isBlockDevice()) mountedSourceIds.set(majMinOf(st.rdev), m.mountPoint);
-    } catch {
-      // stale source names are matched by number through majMin instead
-    }
-  }
+  const sources = mounts.filter((m) => m.source.startsWith('/dev/'));
+  // One stat per mount, all at once: a host with many mounts should not pay for each in turn.
+  const stats = await Promise.all(
+    // stale source names are matched by number through majMin instead
+    sources.map((m) => fsp.stat(m.source, { bigint: true }).catch(() => null)),
+  );
+  sources.forEach((m, i) => {
+    const st = stats[i];
+    if (st?.isBlockDevice()) mountedSourceIds.set(majMinOf(st.rdev), m.mountPoint);
+  });
   const rootDevices = new Set<string>();
   const root = mounts.find((m) => m.mountPoint === '/');
   if (root) {

@@ -2,7 +2,7 @@
  * Pure planning: a method name or pattern spec becomes the list of passes to write, and a pattern
  * becomes bytes in a buffer at the right phase for any offset of the target.
  */
-import { UserError } from '@toolbox/shared';
+import { UserError } from '@toolbox/shared/cli';
 
 export type PassSource = { kind: 'pattern'; bytes: Uint8Array } | { kind: 'random' };
 

@@ -2,7 +2,7 @@
  * The sanitization report: what a NIST SP 800-88 certificate of sanitization records, as JSON (for
  * --report and --resume) and as text (printed at the end).
  */
-import { formatBytes } from '@toolbox/shared';
+import { formatBytes } from '@toolbox/shared/cli';
 
 export interface VerifyRecord {
   /** How the bytes were read back. */

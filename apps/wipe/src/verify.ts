@@ -4,12 +4,22 @@
  */
 import { constants, promises as fsp } from 'node:fs';
 import { alignedBuffer } from './aligned.js';
-import type { StreamKey } from './keystream.js';
-import type { PassSource } from './plan-wipe.js';
-import { DEFAULT_CHUNK, PassData } from './write-pass.js';
+import { keystreamAt, type StreamKey } from './keystream.js';
+import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
+import { DEFAULT_CHUNK } from './write-pass.js';
 
-/** Reads in flight: two kept the device busy while one is compared; more only added contention. */
-const DEPTH = 2;
+/**
+ * A pattern is compared in windows of about this size against one small block that stays in the
+ * CPU cache, so that the compare streams only the bytes read, not a second chunk-sized copy.
+ */
+const COMPARE_WINDOW = 64 << 10;
+
+/**
+ * Reads kept in flight while the previous chunk is compared. Two keep a disk busy (on a 2 GiB file
+ * here 1541 MB/s against 1227 with one, dd iflag=direct 1565); on a page-cached loop device one
+ * was ~10 % faster, but a real medium is what verification is for.
+ */
+const READS_IN_FLIGHT = 2;
 
 export const MAX_MISMATCH_OFFSETS = 10;
 
@@ -47,10 +57,45 @@ export function diffOffsets(actual: Uint8Array, expected: Uint8Array, base: numb
   return count;
 }
 
+/** Compares what was read at a target offset with what the pass wrote there. */
+type Checker = (actual: Buffer, offset: number, out: VerifyOutcome) => void;
+
+function patternChecker(bytes: Uint8Array): Checker {
+  const n = bytes.length;
+  const window = chunkSizeFor(n, COMPARE_WINDOW, 1);
+  // One pattern length more than a window: the window at `phase` holds the pattern from that phase.
+  const block = Buffer.allocUnsafe(window + n);
+  fillPattern(block, bytes, 0);
+  return (actual, offset, out) => {
+    const phase = offset % n;
+    for (let o = 0; o < actual.length; o += window) {
+      const m = Math.min(window, actual.length - o);
+      if (block.compare(actual, o, o + m, phase, phase + m) !== 0) {
+        out.mismatchedBytes += diffOffsets(actual.subarray(o, o + m), block.subarray(phase, phase + m), offset + o, out.firstMismatches, MAX_MISMATCH_OFFSETS);
+      }
+    }
+  };
+}
+
+function keystreamChecker(key: StreamKey): Checker {
+  return (actual, offset, out) => {
+    const expected = keystreamAt(key, offset, actual.length);
+    if (!actual.equals(expected)) {
+      out.mismatchedBytes += diffOffsets(actual, expected, offset, out.firstMismatches, MAX_MISMATCH_OFFSETS);
+    }
+  };
+}
+
 export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
-  const data = new PassData(o.source, o.key, 0, o.chunk ?? DEFAULT_CHUNK);
   const out: VerifyOutcome = { checked: 0, mismatchedBytes: 0, firstMismatches: [], interrupted: false, error: null, direct: o.direct };
-  const bufs = Array.from({ length: DEPTH }, () => alignedBuffer(data.chunk));
+  let check: Checker;
+  if (o.source.kind === 'pattern') check = patternChecker(o.source.bytes);
+  else if (o.key) check = keystreamChecker(o.key);
+  else throw new Error('random pass without a key');
+  // Whole 4 KiB blocks, as O_DIRECT wants; the checkers handle any pattern phase at any offset.
+  const chunk = chunkSizeFor(1, o.chunk ?? DEFAULT_CHUNK);
+  // One buffer more than reads in flight: the one being compared.
+  const bufs = Array.from({ length: READS_IN_FLIGHT + 1 }, () => alignedBuffer(chunk));
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(o.path, constants.O_RDONLY | (o.direct ? constants.O_DIRECT : 0));
@@ -58,38 +103,35 @@ export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
     out.error = err as NodeJS.ErrnoException;
     return out;
   }
-  // Reads run DEPTH ahead into their own aligned buffers; comparison goes in order, so a buffer is
-  // only reused once its bytes have been compared.
-  const inflight: { pos: number; want: number; buf: Buffer; p: Promise<{ bytesRead: number }> }[] = [];
+  // Reads run ahead in order into their own buffers; a buffer is reused only once its bytes have
+  // been compared.
+  type Read = { pos: number; want: number; buf: Buffer; p: Promise<{ bytesRead: number }> };
   let next = 0;
   let slot = 0;
+  const inflight: Read[] = [];
   const issue = (): void => {
+    if (next >= o.size || o.signal?.aborted) return;
     const pos = next;
-    const want = Math.min(data.chunk, o.size - pos);
+    const want = Math.min(chunk, o.size - pos);
     // O_DIRECT wants an aligned length; the last block of a file reads short at EOF.
-    const ask = o.direct ? Math.min(data.chunk, Math.ceil(want / 4096) * 4096) : want;
-    const buf = bufs[slot++ % DEPTH] as Buffer;
+    const ask = o.direct ? Math.min(chunk, Math.ceil(want / 4096) * 4096) : want;
+    const buf = bufs[slot++ % bufs.length] as Buffer;
     const p = fh.read(buf, 0, ask, pos);
-    p.catch(() => undefined); // awaited in order below; this only keeps an early rejection from going unhandled
-    inflight.push({ pos, want, buf, p });
+    p.catch(() => undefined); // awaited below; this only keeps an early rejection from going unhandled
     next = pos + want;
+    inflight.push({ pos, want, buf, p });
   };
+  for (let i = 0; i < READS_IN_FLIGHT; i++) issue();
   try {
-    for (;;) {
-      while (inflight.length < DEPTH && next < o.size && !o.signal?.aborted) issue();
-      const head = inflight.shift();
-      if (!head) break;
+    for (let head = inflight.shift(); head; head = inflight.shift()) {
       const { bytesRead } = await head.p;
       if (bytesRead < head.want) {
         const e = new Error(`short read at offset ${head.pos + bytesRead}: the target ends before its size`) as NodeJS.ErrnoException;
         e.code = 'EIO';
         throw e;
       }
-      const actual = head.buf.subarray(0, head.want);
-      const expected = data.at(head.pos, head.want);
-      if (!actual.equals(expected)) {
-        out.mismatchedBytes += diffOffsets(actual, expected, head.pos, out.firstMismatches, MAX_MISMATCH_OFFSETS);
-      }
+      issue(); // into a buffer other than head's, which stays intact while it is compared
+      check(head.buf.subarray(0, head.want), head.pos, out);
       out.checked = head.pos + head.want;
       o.onProgress?.(out.checked);
     }

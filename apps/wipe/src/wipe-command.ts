@@ -5,10 +5,8 @@
 import { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { createProgress, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared';
+import { createProgress, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared/cli';
 import { probeDirectRead } from './aligned.js';
 import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from './device.js';
 import { newStreamKey, type StreamKey } from './keystream.js';
@@ -102,7 +100,15 @@ function expectedAnswer(info: TargetInfo): string {
   return info.block?.name ?? path.basename(info.resolved);
 }
 
-async function describeTarget(info: TargetInfo, warnings: string[]): Promise<string> {
+type Signatures = Record<string, string> | null;
+
+/** blkid of the target and each partition, started together (blkid only reads). */
+function probeTargetSignatures(info: TargetInfo): Promise<Signatures[]> {
+  const names = [info.resolved, ...(info.block?.partitions.map((x) => `/dev/${x.name}`) ?? [])];
+  return Promise.all(names.map((n) => probeSignatures(n)));
+}
+
+async function describeTarget(info: TargetInfo, warnings: string[], signatures: Promise<Signatures[]>): Promise<string> {
   const lines = [`${info.path}${info.isSymlink ? ` -> ${info.resolved}` : ''}: ${info.kind === 'block' ? 'block device' : 'regular file'}, ${info.sizeBytes} bytes (${formatBytes(info.sizeBytes)})`];
   const b = info.block;
   if (b) {
@@ -111,9 +117,10 @@ async function describeTarget(info: TargetInfo, warnings: string[]): Promise<str
     if (b.partitions.length > 0) lines.push(`  partitions: ${b.partitions.map((x) => x.name).join(', ')}`);
   }
   const names = [info.resolved, ...(b?.partitions.map((x) => `/dev/${x.name}`) ?? [])];
+  const sigs = await signatures;
   const seen: string[] = [];
-  for (const n of names) {
-    const sig = await probeSignatures(n);
+  for (const [i, n] of names.entries()) {
+    const sig = sigs[i] ?? null;
     if (sig === null) {
       seen.push('(blkid not installed: signatures unknown)');
       break;
@@ -128,7 +135,8 @@ async function describeTarget(info: TargetInfo, warnings: string[]): Promise<str
 
 /** Asks one question per call over a single reader, so piped answers for several targets all arrive. */
 function lineReader(stdin: Readable, signal: AbortSignal): { ask: (prompt: string, out: CliIo['stderr']) => Promise<string | null>; close: () => void } {
-  const rl = createInterface({ input: stdin, terminal: false });
+  // Loaded here: with --yes (scripts, the benchmark) nothing is asked and readline is not needed.
+  const rl = process.getBuiltinModule('node:readline').createInterface({ input: stdin, terminal: false });
   const lines = rl[Symbol.asyncIterator]();
   let closed = false;
   const close = (): void => {
@@ -246,8 +254,12 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   }
   if (targets.length === 0) throw new UserError('E_USAGE', 'no target given (wipe TARGET..., or --list-methods)');
 
-  const sys = await readSystemState();
-  const infos = await Promise.all(targets.map((t) => inspectTarget(t)));
+  // Start-up is a fixed cost on every run: the independent reads and blkid run side by side.
+  const inspected = Promise.all(targets.map((t) => inspectTarget(t)));
+  const probed = inspected.then((list) => new Map(
+    list.filter((i) => i.kind === 'block' || i.kind === 'file').map((i) => [i, probeTargetSignatures(i)] as const),
+  ));
+  const [sys, infos, signatures] = await Promise.all([readSystemState(), inspected, probed]);
   const prepared: Prepared[] = [];
   const refusals: string[] = [];
   let firstCode = '';
@@ -290,7 +302,7 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   }
 
   for (const p of prepared) {
-    say(await describeTarget(p.info, p.record.warnings));
+    say(await describeTarget(p.info, p.record.warnings, signatures.get(p.info) ?? probeTargetSignatures(p.info)));
     const rp = resumePoint(p.record);
     say(`  plan: ${p.record.method}, ${p.record.passes.length} pass(es):`);
     for (const pass of p.record.passes) {
@@ -377,7 +389,10 @@ async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDe
   const progressMode = opts.json ? 'json' : undefined;
   const progressStream = opts.json ? io.stdout : io.stderr;
   rec.writeMode = pio.direct ? 'O_DIRECT' : 'page cache';
-  const probe = await probeDirectRead(info.resolved, pio.align, size);
+  // Only a verification reads back; a run without one need not probe O_DIRECT reads.
+  const probe = rec.passes.some((x) => x.verifyPlanned)
+    ? await probeDirectRead(info.resolved, pio.align, size)
+    : { ok: false as const, reason: 'no verification planned' };
   const start = resumePoint(rec);
   let stopped = false;
   try {
@@ -466,7 +481,7 @@ async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDe
 /** --remove: truncate (so the size is gone too), rename to a random name (so the name is), unlink. */
 async function removeFile(file: string): Promise<void> {
   await fsp.truncate(file, 0);
-  const renamed = path.join(path.dirname(file), randomBytes(8).toString('hex'));
+  const renamed = path.join(path.dirname(file), process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex'));
   await fsp.rename(file, renamed);
   await fsp.unlink(renamed);
 }

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newStreamKey, keystreamAt } from './keystream.js';
 import { fillPattern, type PassSource } from './plan-wipe.js';
 import { verifyPass } from './verify.js';
-import { writePass } from './write-pass.js';
+import { FLUSH_EVERY, writePass } from './write-pass.js';
 
 let dir = '';
 beforeEach(() => {
@@ -65,6 +65,22 @@ describe('writePass + verifyPass on files', () => {
     await fh.close();
     const v = await verifyPass({ path: file, size, source: pat(0x55), key: null, direct: false, chunk: 16384 });
     expect(v).toMatchObject({ checked: size, mismatchedBytes: 3, firstMismatches: [70_001, 70_002, 99_999] });
+  });
+
+  it('finds bytes out of phase of a 3-byte pattern across chunk and compare-window edges', async () => {
+    const file = path.join(dir, 'p.img');
+    const size = 300_001;
+    const good = expected(size, [0x92, 0x49, 0x24]);
+    // A byte that holds the pattern's next byte instead: wrong only by phase.
+    const bad = Buffer.from(good);
+    for (const at of [4095, 4096, 65_537, 200_000]) bad[at] = good[at + 1] as number;
+    writeFileSync(file, bad);
+    // 4096 is no multiple of 3, so each chunk starts at another phase.
+    const v = await verifyPass({ path: file, size, source: pat(0x92, 0x49, 0x24), key: null, direct: false, chunk: 4096 });
+    expect(v).toMatchObject({ checked: size, mismatchedBytes: 4, firstMismatches: [4095, 4096, 65_537, 200_000], error: null });
+    writeFileSync(file, good);
+    const ok = await verifyPass({ path: file, size, source: pat(0x92, 0x49, 0x24), key: null, direct: false, chunk: 4096 });
+    expect(ok).toMatchObject({ checked: size, mismatchedBytes: 0, firstMismatches: [] });
   });
 
   it('writes and verifies a random pass that it can regenerate from its key', async () => {
@@ -126,6 +142,53 @@ describe('writePass + verifyPass on files', () => {
     expect(out.interrupted).toBe(false);
     expect(out.error?.code).toBe('EIO');
     expect(written).toEqual([0, 4096, 8192]);
+  });
+
+  it('survives a later write failing while an earlier one is still in flight (ENOSPC on a full loop backing store)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const slowFirst = {
+        write: async (_b: Buffer, _o: number, len: number, pos: number) => {
+          if (pos === 0) {
+            await new Promise((r) => setTimeout(r, 50));
+            return { bytesWritten: len };
+          }
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        },
+        datasync: async () => {},
+      } as unknown as FileHandle;
+      const out = await writePass({ io: { fh: slowFirst, direct: null, align: 4096 }, size: 10 * 4096, source: pat(0x55), key: null, start: 0, chunk: 4096 });
+      await new Promise((r) => setTimeout(r, 10));
+      expect(out.done).toBe(4096);
+      expect(out.error?.code).toBe('ENOSPC');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('flushes behind the writes every FLUSH_EVERY bytes, and a failing flush (EIO) stops the pass', async () => {
+    const size = 2 * FLUSH_EVERY + (8 << 20);
+    let flushes = 0;
+    let failFlush = false;
+    const fake = {
+      write: async (_b: Buffer, _o: number, len: number) => ({ bytesWritten: len }),
+      datasync: async () => {
+        flushes++;
+        if (failFlush) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      },
+    } as unknown as FileHandle;
+    const ok = await writePass({ io: { fh: fake, direct: null, align: 4096 }, size, source: pat(0x55), key: null, start: 0 });
+    expect(ok).toEqual({ done: size, interrupted: false, error: null });
+    expect(flushes).toBe(3); // after 256 MiB, after 512 MiB, and the final one
+    flushes = 0;
+    failFlush = true;
+    const bad = await writePass({ io: { fh: fake, direct: null, align: 4096 }, size, source: pat(0x55), key: null, start: 0 });
+    expect(bad.error?.code).toBe('EIO');
+    expect(bad.done).toBeLessThan(size);
+    expect(flushes).toBe(1);
   });
 
   it('stops after the writes in flight when the signal fires and says how far it got', async () => {

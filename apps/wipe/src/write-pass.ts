@@ -11,6 +11,13 @@ import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
 export const DEFAULT_CHUNK = 4 << 20;
 /** Writes (and reads) in flight: 4 × 4 MiB measured fastest here, for files and loop devices alike. */
 export const DEPTH = 4;
+/**
+ * Start writeback every this many bytes instead of leaving it all to the final fdatasync: the
+ * kernel only starts on its own past vm.dirty_background_ratio (GBs on a big machine), so a pass
+ * would otherwise first fill the page cache and then wait for the whole flush. One flush at a time,
+ * not waited for, beside the writes; measured 10–20 % faster on a 2 GiB file here.
+ */
+export const FLUSH_EVERY = 256 << 20;
 
 export interface PassIo {
   /** Buffered descriptor (always present); the tail of a file that is not block-aligned goes here. */
@@ -108,6 +115,19 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
   let issued = o.start;
   let error: NodeJS.ErrnoException | null = null;
   let n = 0;
+  let flushing: Promise<void> | null = null;
+  let flushedUpTo = o.start;
+  const flushBehind = (fh: fsp.FileHandle): void => {
+    if (flushing || issued - flushedUpTo < FLUSH_EVERY) return;
+    flushedUpTo = issued;
+    flushing = fh.datasync().then(
+      () => void (flushing = null),
+      (err: unknown) => {
+        error ??= err as NodeJS.ErrnoException;
+        flushing = null;
+      },
+    );
+  };
 
   const settleOldest = async (): Promise<void> => {
     const head = inflight.shift();
@@ -139,10 +159,15 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
       buf.copy(slot);
       buf = slot.subarray(0, len);
     }
-    inflight.push({ end: pos + len, p: writeFully(fh, buf, pos) });
+    const p = writeFully(fh, buf, pos);
+    // Awaited in order by settleOldest; a later write failing first (ENOSPC, EIO) must not go unhandled.
+    p.catch(() => undefined);
+    inflight.push({ end: pos + len, p });
     issued = pos + len;
+    flushBehind(fh);
   }
   while (inflight.length > 0) await settleOldest();
+  await flushing;
   if (!error) {
     try {
       await io.fh.datasync();
