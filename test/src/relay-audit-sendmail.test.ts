@@ -49,13 +49,15 @@ interface Scenario {
   configExit: number;
   /** The external domain probed (default relay-check.example); config then resolves through DNS. */
   ext?: string;
+  /** A submission (MSA) daemon of the same sendmail on this port, requiring AUTH (M=Ea, sendmail's default MSA). */
+  msaPort?: number;
 }
 
 const SCENARIOS: Scenario[] = [
   { name: 'closed', port: 2601, features: ['relay_hosts_only'], relayDomains: '', access: 'Connect:127.0.0.1\tRELAY\n', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 0 },
   { name: 'open', port: 2602, features: ['promiscuous_relay'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1 },
   // the motivating hole: partner.test in relay-domains lets every *.partner.test client relay
-  { name: 'hole', port: 2603, features: [], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1 },
+  { name: 'hole', port: 2603, features: [], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1, msaPort: 2613 },
   // relay_hosts_only closes the subdomains; the domain's own A record (10.99.0.21) still relays
   { name: 'hosts-only', port: 2604, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'closed', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1 },
   // and the fix for that: REJECT the address the A record names
@@ -147,6 +149,7 @@ function mc(s: Scenario, dir: string): string {
     ...s.features.map((f) => `FEATURE(\`${f}')dnl`),
     `FEATURE(\`access_db', \`hash -T<TMPF> ${e}/access')dnl`,
     `DAEMON_OPTIONS(\`Family=inet, Name=MTA, Port=${s.port}, Addr=${MTA}')dnl`,
+    ...(s.msaPort === undefined ? [] : [`DAEMON_OPTIONS(\`Family=inet, Name=MSA, Port=${s.msaPort}, Addr=${MTA}, M=Ea')dnl`]),
     "MAILER(`local')dnl",
     "MAILER(`smtp')dnl",
   ];
@@ -181,7 +184,9 @@ function greets(port: number): Promise<boolean> {
 }
 
 async function startScenario(s: Scenario): Promise<void> {
-  if (await greets(s.port)) throw new Error(`${MTA}:${s.port} is already taken; pick another port for scenario ${s.name}`);
+  for (const port of [s.port, ...(s.msaPort === undefined ? [] : [s.msaPort])]) {
+    if (await greets(port)) throw new Error(`${MTA}:${port} is already taken; pick another port for scenario ${s.name}`);
+  }
   const dir = join(root, s.name);
   const e = join(dir, 'etc');
   for (const d of [e, join(dir, 'run'), join(dir, 'mqueue')]) mkdirSync(d, { recursive: true });
@@ -227,7 +232,7 @@ const sshArgs = (): string[] => ['--vantage', `ssh://${env.sshd.user}@${env.sshd
 interface ProbeJson {
   target: string;
   verdict: string;
-  vantages: { vantage: string; seen_as: { name: string | null; address: string | null } | null; verdict: string; error?: string; probes: { id: string; class: string; code: number | null; text: string; rcpt_to: string }[] }[];
+  vantages: { vantage: string; seen_as: { name: string | null; address: string | null } | null; verdict: string; error?: string; ports: { port: number; tls: string; status: string }[]; probes: { id: string; port: number; stage: string; class: string; code: number | null; text: string; rcpt_to: string }[] }[];
 }
 
 function probeArgs(s: Scenario, tests: string): string[] {
@@ -274,11 +279,22 @@ describe('relay-audit probe and config on real sendmail scenarios', () => {
     expect(config.code).toBe(s.configExit);
   }, 60_000);
 
-  it('hole: the whole battery (RSET between probes on shared connections), the findings and the fix they name', async () => {
+  it('hole: the whole battery (RSET between probes on shared connections) on the MTA and submission ports, the findings and the fix they name', async () => {
     const s = SCENARIOS.find((x) => x.name === 'hole');
     if (!s) throw new Error('no hole scenario');
-    const probe = await cli(['probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC22, ...sshArgs(), '--ext-domain', EXT, '--per-connection', '16', '--json']);
+    if (s.msaPort === undefined) throw new Error('the hole scenario has an MSA port');
+    const probe = await cli(['probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC22, ...sshArgs(), '--ext-domain', EXT, '--per-connection', '16', '--submission-ports', `${s.msaPort},587,465/tls`, '--json']);
     const report = JSON.parse(probe.stdout) as ProbeJson;
+    expect(probe.stderr).toBe('');
+    // the submission ports: the MSA greets and gets the battery; nothing listens on 587 or 465 here (noted, not an error)
+    for (const v of report.vantages) {
+      expect(v.ports.map((p) => [p.port, p.tls, p.status])).toEqual([[s.port, 'none', 'probed'], [s.msaPort, 'none', 'probed'], [587, 'none', 'closed'], [465, 'implicit', 'closed']]);
+      const onMsa = v.probes.filter((p) => p.port === s.msaPort);
+      expect(onMsa.length).toBe(v.probes.filter((p) => p.port === s.port).length);
+      // without AUTH the MSA takes no mail at all, from the vantage that relays on port 25 too
+      expect(new Set(onMsa.map((p) => p.class))).toEqual(new Set(['NEEDS_AUTH']));
+      expect(onMsa.find((p) => p.id === 'nmap-01')).toMatchObject({ stage: 'MAIL', code: 530 });
+    }
     const v1 = report.vantages.find((v) => v.seen_as?.address === V1);
     const src22 = report.vantages.find((v) => v.seen_as?.address === SRC22);
     expect(v1?.seen_as?.name).toBe('v1.partner.test');

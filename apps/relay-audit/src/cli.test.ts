@@ -9,14 +9,16 @@ import { startNotSmtp, startScriptedMta, type ScriptedMta } from './testing/scri
 
 async function run(...args: string[]) {
   const io = createMemoryIo({ RELAY_AUDIT_PASSWORD: 'pw' });
-  const exit = await runCli('relay-audit', buildProgram, ['node', 'relay-audit', ...args], io);
+  // hermetic: the submission-port sweep only where a test injects its own ports
+  const sweep = args[0] === 'probe' && !args.includes('--submission-ports') ? ['--submission-ports', 'none'] : [];
+  const exit = await runCli('relay-audit', buildProgram, ['node', 'relay-audit', ...args, ...sweep], io);
   return { exit, out: io.out(), err: io.err() };
 }
 
 interface Report {
   target: string;
   verdict: string;
-  vantages: { vantage: string; seen_as: { address: string | null } | null; verdict: string; error?: string; probes: { id: string; ehlo: string; mail_from: string; rcpt_to: string; code: number | null; text: string; class: string; stage: string }[] }[];
+  vantages: { vantage: string; seen_as: { address: string | null } | null; verdict: string; error?: string; ports: { port: number; tls: string; status: string; note?: string }[]; probes: { id: string; port: number; ehlo: string; mail_from: string; rcpt_to: string; code: number | null; text: string; class: string; stage: string }[] }[];
   changes?: { newlyOpen: string[]; closedSince: string[]; changed: boolean };
 }
 
@@ -82,7 +84,7 @@ describe('relay-audit probe against a scripted MTA', () => {
     expect(v?.vantage).toBe('local');
     expect(v?.seen_as?.address).toBe('127.0.0.1');
     expect(v?.probes.find((p) => p.id === 'nmap-01')).toEqual({
-      id: 'nmap-01', ehlo: 'relay-audit.test', mail_from: '', rcpt_to: 'relaytest@relay-check.example', stage: 'RCPT', code: 550, text: '550 5.7.1 Relaying denied', class: 'DENIED',
+      id: 'nmap-01', port: m.port, ehlo: 'relay-audit.test', mail_from: '', rcpt_to: 'relaytest@relay-check.example', stage: 'RCPT', code: 550, text: '550 5.7.1 Relaying denied', class: 'DENIED',
     });
     // the form smtp-server cannot parse is a protocol error, not a refusal of relaying
     expect(v?.probes.find((p) => p.id === 'nmap-09')?.class).toBe('PROTOCOL_ERROR');
@@ -137,7 +139,8 @@ describe('relay-audit probe against a scripted MTA', () => {
   });
 
   it('a server that drops mid-dialogue: CONN_LOST at RCPT, verdict inconclusive, exit 3', async () => {
-    const m = await mta(() => null, { dropOnRcpt: true });
+    // lock-step, so the MAIL answer comes before the RCPT that the server drops on
+    const m = await mta(() => null, { dropOnRcpt: true, pipelining: false });
     const r = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01,nmap-02', '--json');
     const report = JSON.parse(r.out) as Report;
     expect(report.vantages[0]?.probes.map((p) => [p.id, p.stage, p.class])).toEqual([
@@ -146,6 +149,71 @@ describe('relay-audit probe against a scripted MTA', () => {
     ]);
     expect(report.verdict).toBe('inconclusive');
     expect(r.exit).toBe(3);
+  });
+
+  it('pipelines MAIL, RCPT and QUIT in one write where PIPELINING is advertised, and waits for each answer where not', async () => {
+    const piped = await mta(denyExternal);
+    const r = await run('probe', '--target', `127.0.0.1:${piped.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01,local-first', '--json');
+    expect((JSON.parse(r.out) as Report).vantages[0]?.probes.map((p) => [p.id, p.stage, p.code])).toEqual([['nmap-01', 'RCPT', 550], ['local-first', 'RCPT', 550]]);
+    const readOf = (m: ScriptedMta, prefix: string) => m.lines.filter((l) => l.line.startsWith(prefix)).map((l) => l.read);
+    const [mail1, mail2] = readOf(piped, 'MAIL FROM');
+    // the last probe's group: MAIL, both RCPTs of local-first, QUIT, in one read
+    expect(piped.lines.filter((l) => l.read === mail2).map((l) => l.line.split(':')[0])).toEqual(['MAIL FROM', 'RCPT TO', 'RCPT TO', 'QUIT']);
+    expect(piped.lines.filter((l) => l.read === mail1).map((l) => l.line.split(':')[0])).toEqual(['MAIL FROM', 'RCPT TO', 'QUIT']);
+    expect(readOf(piped, 'EHLO').some((n) => n === mail1 || n === mail2)).toBe(false);
+
+    const lockStep = await mta(denyExternal, { pipelining: false });
+    const l = await run('probe', '--target', `127.0.0.1:${lockStep.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--json');
+    expect((JSON.parse(l.out) as Report).vantages[0]?.probes[0]).toMatchObject({ stage: 'RCPT', code: 550, class: 'DENIED' });
+    const reads = ['MAIL FROM', 'RCPT TO', 'QUIT'].map((c) => readOf(lockStep, c).at(-1));
+    expect(new Set(reads).size).toBe(3);
+  });
+
+  it('sweeps the submission ports: each probe names its port, implicit TLS on /tls, a closed port is noted and not an error', async () => {
+    const target = await mta(denyExternal);
+    const submission = await mta(() => null);
+    const implicit = await mta(() => null, { implicitTls: true });
+    const gone = net.createServer();
+    await new Promise<void>((res) => gone.listen(0, '127.0.0.1', res));
+    const closedPort = (gone.address() as net.AddressInfo).port;
+    await new Promise((res) => gone.close(res));
+    const dir = tmp();
+    const args = ['probe', '--target', `127.0.0.1:${target.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01,nmap-02', '--submission-ports', `${submission.port},${implicit.port}/tls,${closedPort}`];
+    const r = await run(...args, '--json', '--state', join(dir, 'state.json'));
+    expect(r.err).toBe('');
+    const report = JSON.parse(r.out) as Report & { port: number };
+    expect(report.port).toBe(target.port);
+    const v = report.vantages[0];
+    expect(v?.ports.map(({ port, tls, status }) => [port, tls, status])).toEqual([
+      [target.port, 'none', 'probed'],
+      [submission.port, 'none', 'probed'],
+      [implicit.port, 'implicit', 'probed'],
+      [closedPort, 'none', 'closed'],
+    ]);
+    expect(v?.ports[3]?.note).toMatch(new RegExp(`^127\\.0\\.0\\.1:${closedPort}: .*ECONNREFUSED`));
+    expect(v?.probes.map((p) => [p.port, p.id, p.class])).toEqual([
+      [target.port, 'nmap-01', 'DENIED'],
+      [target.port, 'nmap-02', 'DENIED'],
+      [submission.port, 'nmap-01', 'ACCEPTED_RCPT'],
+      [submission.port, 'nmap-02', 'ACCEPTED_RCPT'],
+      [implicit.port, 'nmap-01', 'ACCEPTED_RCPT'],
+      [implicit.port, 'nmap-02', 'ACCEPTED_RCPT'],
+    ]);
+    // the relay on the submission ports is what makes the verdict
+    expect(report.verdict).toBe('open');
+    expect(report.changes?.newlyOpen).toEqual([`local nmap-01 port ${submission.port}`, `local nmap-01 port ${implicit.port}`, `local nmap-02 port ${submission.port}`, `local nmap-02 port ${implicit.port}`].sort());
+    expect(implicit.rcpts).toEqual(['relaytest@relay-check.example', 'relaytest@relay-check.example']);
+    expect(r.exit).toBe(1);
+
+    const text = await run(...args);
+    expect(text.out).toContain(`    2 probes: DENIED 2\n    port ${submission.port}: 2 probes: ACCEPTED_RCPT 2\n    port ${implicit.port} (TLS): 2 probes: ACCEPTED_RCPT 2\n    port ${closedPort}: closed — 127.0.0.1:${closedPort}: `);
+    expect(text.out).toContain(`    OPEN nmap-01 port ${submission.port}: EHLO relay-audit.test MAIL FROM:<> RCPT TO:<relaytest@relay-check.example> → 250 Accepted\n`);
+  });
+
+  it('a bad --submission-ports list is one line, exit 2', async () => {
+    const r = await run('probe', '--target', '127.0.0.1', '--ext-domain', 'x.test', '--submission-ports', '587,465/ssl');
+    expect(r.err).toBe("relay-audit: --submission-ports '587,465/ssl': '465/ssl' is not PORT or PORT/tls (1..65535), and 'none' turns the sweep off\n");
+    expect(r.exit).toBe(2);
   });
 
   it('a banner that is not SMTP, and a target that does not answer: one line each, exit 3', async () => {

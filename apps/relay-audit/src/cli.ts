@@ -43,6 +43,7 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--smtp <url>', 'the SMTP server alerts go through: smtp://host:port')
     .option('--timeout <ms>', 'per connection, reply and SSH login', intOption(100, 600_000), 5000)
     .option('--concurrency <n>', 'connections open at once against the target', intOption(1, 256), 8)
+    .option('--submission-ports <list>', "also probe these ports of the target when they accept a connection: PORT or PORT/tls (TLS from the first byte), comma-separated; 'none' for only the target's port", '587,465/tls')
     .option('--per-connection <n>', 'probes on one connection, RSET between (1: a new connection per probe)', intOption(1, 100), 1)
     .option('--ssh-user <user>', 'user for --vantage URLs without one (default: $USER)')
     .option('--ssh-key <file>', 'private key for SSH vantages (default: ssh-agent)')

@@ -6,7 +6,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { UserError, errorMessage, writeJson, type CliIo } from '@toolbox/shared';
 import { buildBattery, selectProbes } from './battery.js';
-import { runBattery, type ProbeReport, type VantageRun } from './probe.js';
+import { runBattery, type PortSpec, type ProbeReport, type VantageRun } from './probe.js';
 import { diffState, formatDiff, formatProbeText, parseState, stateOf, toJunit, type StateDiff } from './report.js';
 import { openConnector, parseVantages } from './vantage.js';
 import { sendAlert } from './alert.js';
@@ -35,6 +35,8 @@ export interface ProbeCommandOptions {
   knownHosts?: string;
   hostKeyFingerprint?: string;
   viaDomain: string[];
+  /** `PORT[/tls],…` or `none`: submission ports swept besides the target's. */
+  submissionPorts: string;
 }
 
 /** Exit code when no relay was found but some vantage or probe could not finish. */
@@ -49,10 +51,22 @@ export function parseTarget(value: string): { host: string; port: number } {
   return { host: m[1] ?? '', port };
 }
 
+/** `587,465/tls` → port specs; `none` → no sweep. `/tls` is TLS from the first byte (RFC 8314). */
+export function parsePortList(value: string): PortSpec[] {
+  if (value.trim() === 'none') return [];
+  return value.split(',').map((item) => {
+    const m = /^\s*(\d+)(\/tls)?\s*$/.exec(item);
+    const port = Number(m?.[1]);
+    if (m === null || !(port >= 1 && port <= 65535)) throw new UserError('E_PORTS', `--submission-ports '${value}': '${item}' is not PORT or PORT/tls (1..65535), and 'none' turns the sweep off`);
+    return { port, implicitTls: m[2] !== undefined };
+  });
+}
+
 const RESERVED_TLDS = /\.(test|example|invalid|localhost)$|^(example\.(com|net|org))$/i;
 
 export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Promise<ProbeReport> {
   const { host, port } = parseTarget(opts.target);
+  const submissionPorts = parsePortList(opts.submissionPorts);
   if (net.isIP(host) === 0) throw new UserError('E_TARGET', `--target '${opts.target}': give the MTA's IP address (the probe never resolves names, so it cannot reach a host you did not name)`);
   let extDomain = opts.extDomain;
   let rcptLocal = 'relaytest';
@@ -107,6 +121,9 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     {
       host,
       port,
+      // the target's own port 465 speaks TLS from the first byte too
+      implicitTls: port === 465 || submissionPorts.some((p) => p.port === port && p.implicitTls),
+      submissionPorts,
       timeoutMs: opts.timeout,
       concurrency: opts.concurrency,
       perConnection: opts.perConnection,

@@ -1,16 +1,20 @@
 /**
- * Runs the battery: per vantage, one greeting session (to record how the MTA sees the vantage), then
- * every probe on its own connection, with bounded concurrency per target. Stops at RCPT (RSET, QUIT)
- * unless a delivery mailbox is given.
+ * Runs the battery: per vantage and per port (the target's, then the submission ports that accept a
+ * connection), one greeting session (to record how the MTA sees the vantage), then every probe on its
+ * own connection, with bounded concurrency per target. Where the server advertises PIPELINING, a
+ * probe's MAIL, RCPT and RSET/QUIT go in one write. Stops at RCPT (RSET, QUIT) unless a delivery
+ * mailbox is given.
  */
 import { errorMessage } from '@toolbox/shared';
 import type { Probe } from './battery.js';
 import { classifyReply, overallVerdict, seenAs, verdictOf, type ProbeClass, type Stage, type Verdict } from './classify.js';
-import { SmtpClient, type SmtpReply } from './smtp-client.js';
+import { SmtpClient, wrapTls, type SmtpReply } from './smtp-client.js';
 import type { Connector } from './vantage.js';
 
 export interface ProbeResult {
   id: string;
+  /** The target port this probe used. */
+  port: number;
   ehlo: string;
   mail_from: string;
   rcpt_to: string;
@@ -28,11 +32,36 @@ export interface VantageResult {
   verdict: Verdict;
   /** Why the vantage could not be probed at all (SSH down, no SMTP banner, …). */
   error?: string;
+  /** Each port tried from this vantage: the target's, then the submission ports. */
+  ports: PortResult[];
   probes: ProbeResult[];
 }
 
+/** A port of the target as one vantage found it. */
+export interface PortResult {
+  port: number;
+  tls: 'implicit' | 'none';
+  /** `probed`: it greeted and the battery ran; `closed`: it did not accept a connection or did not greet (noted, not an error). */
+  status: 'probed' | 'closed';
+  note?: string;
+}
+
+/** A port to probe beside the target's own: 587 (submission), 465 (implicit TLS). */
+export interface PortSpec {
+  port: number;
+  implicitTls: boolean;
+}
+
+/** The submission ports swept by default (RFC 6409, RFC 8314). */
+export const SUBMISSION_PORTS: readonly PortSpec[] = [
+  { port: 587, implicitTls: false },
+  { port: 465, implicitTls: true },
+];
+
 export interface ProbeReport {
   target: string;
+  /** The target's own port; probes on any other port are on a submission port. */
+  port: number;
   verdict: Verdict;
   vantages: VantageResult[];
 }
@@ -40,6 +69,10 @@ export interface ProbeReport {
 export interface RunOptions {
   host: string;
   port: number;
+  /** TLS from the first byte (port 465), before the banner. */
+  implicitTls?: boolean;
+  /** Ports swept besides `port` when they accept a connection (injectable for tests). */
+  submissionPorts?: readonly PortSpec[];
   timeoutMs: number;
   /** Connections open at once against the target, over all vantages. */
   concurrency: number;
@@ -96,10 +129,25 @@ async function expect2xx(stage: Stage, p: Promise<SmtpReply>): Promise<SmtpReply
 }
 
 /** Connects, reads the banner, EHLO (HELO when EHLO is refused), STARTTLS and AUTH as asked. */
-async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<{ smtp: SmtpClient; ehloReply: SmtpReply; banner: SmtpReply }> {
+interface Session {
+  smtp: SmtpClient;
+  ehloReply: SmtpReply;
+  banner: SmtpReply;
+  /** The server advertised PIPELINING (RFC 2920) in its last EHLO reply. */
+  pipelining: boolean;
+}
+
+async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<Session> {
   let stream;
   try {
     stream = await connector.connect(o.host, o.port, o.timeoutMs);
+    if (o.implicitTls === true) {
+      const raw = stream;
+      stream = await wrapTls(raw, o.host, o.timeoutMs).catch((err: unknown) => {
+        raw.destroy();
+        throw err;
+      });
+    }
   } catch (err) {
     throw new StageError('CONNECT', null, errorMessage(err));
   }
@@ -115,7 +163,8 @@ async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<
     });
     if (ehloReply.code >= 500) ehloReply = await expect2xx('EHLO', smtp.command(`HELO ${ehlo}`));
     else if (ehloReply.code !== 250) throw new StageError('EHLO', ehloReply, ehloReply.text);
-    if (o.starttls) {
+    // on an implicit-TLS port the session is in TLS already
+    if (o.starttls && o.implicitTls !== true) {
       await expect2xx('EHLO', smtp.command('STARTTLS'));
       await smtp.startTls(o.host);
       ehloReply = await expect2xx('EHLO', smtp.command(`EHLO ${ehlo}`));
@@ -124,7 +173,7 @@ async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<
       const token = Buffer.from(`\0${o.auth.user}\0${o.auth.password}`).toString('base64');
       await expect2xx('EHLO', smtp.command(`AUTH PLAIN ${token}`));
     }
-    return { smtp, ehloReply, banner };
+    return { smtp, ehloReply, banner, pipelining: /^250[- ]PIPELINING\s*$/im.test(ehloReply.text) };
   } catch (err) {
     smtp.close();
     throw err;
@@ -146,8 +195,12 @@ function marked(probe: Probe, vantage: string, when: Date): string {
 /** Attempts for a probe whose connection was lost before its RCPT reply (a throttle, a busy server). */
 const ATTEMPTS = 3;
 
-function failure(probe: Probe, err: unknown): ProbeResult {
-  const base = { id: probe.id, ehlo: probe.ehlo, mail_from: probe.mailFrom, rcpt_to: probe.rcptTo };
+function baseOf(probe: Probe, o: RunOptions): Pick<ProbeResult, 'id' | 'port' | 'ehlo' | 'mail_from' | 'rcpt_to'> {
+  return { id: probe.id, port: o.port, ehlo: probe.ehlo, mail_from: probe.mailFrom, rcpt_to: probe.rcptTo };
+}
+
+function failure(probe: Probe, err: unknown, o: RunOptions): ProbeResult {
+  const base = baseOf(probe, o);
   if (err instanceof StageError) {
     const code = err.reply?.code ?? null;
     const finite = code !== null && Number.isFinite(code);
@@ -156,29 +209,50 @@ function failure(probe: Probe, err: unknown): ProbeResult {
   return { ...base, stage: 'CONNECT', code: null, text: errorMessage(err), class: 'CONN_LOST' };
 }
 
-/** One MAIL/RCPT transaction on an open session, ended by RSET. Throws StageError when the connection is lost. */
-async function transact(smtp: SmtpClient, probe: Probe, label: string, o: RunOptions): Promise<ProbeResult> {
-  const base = { id: probe.id, ehlo: probe.ehlo, mail_from: probe.mailFrom, rcpt_to: probe.rcptTo };
-  const step = (stage: Stage, line: string): Promise<SmtpReply> =>
-    smtp.command(line).catch((err: unknown) => {
-      throw new StageError(stage, null, errorMessage(err));
-    });
-  const mail = await step('MAIL', `MAIL FROM:${bracket(probe.mailFrom)}`);
+/**
+ * One MAIL/RCPT transaction on an open session. Not the last on its connection: ended by RSET. The
+ * last: followed by QUIT, in the same write when the server pipelines and nothing is delivered.
+ * Throws StageError when the connection is lost before the answer.
+ */
+async function transact(session: Session, probe: Probe, label: string, o: RunOptions, isLast: boolean): Promise<ProbeResult> {
+  const { smtp } = session;
+  const base = baseOf(probe, o);
+  const lost = (stage: Stage) => (err: unknown): never => {
+    throw new StageError(stage, null, errorMessage(err));
+  };
+  const rcptLines = [...(probe.localFirst === undefined ? [] : [`RCPT TO:<${probe.localFirst}>`]), `RCPT TO:${bracket(probe.rcptTo)}`];
+  const mailLine = `MAIL FROM:${bracket(probe.mailFrom)}`;
+  let mailReply: Promise<SmtpReply>;
+  let rcptReplies: Promise<SmtpReply>[] | null = null;
+  let ended = false;
+  if (session.pipelining) {
+    // RFC 2920: MAIL and RCPT may stand inside a group; QUIT may end one. DATA needs the RCPT answer first.
+    const tail = o.deliver ? [] : isLast ? ['QUIT'] : ['RSET'];
+    const replies = smtp.pipeline([mailLine, ...rcptLines, ...tail]);
+    mailReply = replies[0] ?? Promise.reject(new Error('no reply'));
+    rcptReplies = replies.slice(1, 1 + rcptLines.length);
+    ended = tail.length > 0;
+  } else {
+    mailReply = smtp.command(mailLine);
+  }
+  const mail = await mailReply.catch(lost('MAIL'));
   if (mail.code === 421) throw new StageError('MAIL', mail, mail.text);
   let result: ProbeResult;
   if (mail.code >= 300) {
+    // a pipelined RCPT after a refused MAIL only says "need MAIL": the MAIL answer is the result
     result = { ...base, stage: 'MAIL', code: mail.code, text: mail.text, class: classifyReply('MAIL', mail.code, mail.text) };
   } else {
-    if (probe.localFirst !== undefined) await step('RCPT', `RCPT TO:<${probe.localFirst}>`);
-    const rcpt = await step('RCPT', `RCPT TO:${bracket(probe.rcptTo)}`);
+    let rcpt: SmtpReply | undefined;
+    for (const [i, line] of rcptLines.entries()) {
+      rcpt = await (rcptReplies?.[i] ?? smtp.command(line)).catch(lost('RCPT'));
+    }
+    if (rcpt === undefined) throw new Error('no RCPT sent');
     if (rcpt.code === 421) throw new StageError('RCPT', rcpt, rcpt.text);
     result = { ...base, stage: 'RCPT', code: rcpt.code, text: rcpt.text, class: classifyReply('RCPT', rcpt.code, rcpt.text) };
     if (o.deliver && rcpt.code >= 200 && rcpt.code < 300) {
-      const go = await step('DATA', 'DATA');
+      const go = await smtp.command('DATA').catch(lost('DATA'));
       if (go.code === 354) {
-        const end = await smtp.data(marked(probe, label, o.now())).catch((err: unknown) => {
-          throw new StageError('DATA', null, errorMessage(err));
-        });
+        const end = await smtp.data(marked(probe, label, o.now())).catch(lost('DATA'));
         result.data = { code: end.code, text: end.text };
         if (end.code >= 200 && end.code < 300) Object.assign(result, { stage: 'DATA', class: 'ACCEPTED_DATA' });
       } else {
@@ -186,8 +260,9 @@ async function transact(smtp: SmtpClient, probe: Probe, label: string, o: RunOpt
       }
     }
   }
-  // the result is recorded; a server that drops at RSET only costs the next probe a reconnect
-  await smtp.command('RSET').catch(() => undefined);
+  // the result is recorded; a server that drops at RSET only costs the next probe a reconnect.
+  // The last probe's QUIT is sent by the caller (or went in the group above) and never waited for.
+  if (!ended && !isLast) await smtp.command('RSET').catch(() => undefined);
   return result;
 }
 
@@ -199,22 +274,27 @@ async function transact(smtp: SmtpClient, probe: Probe, label: string, o: RunOpt
  */
 export async function runProbes(connector: Connector, probes: readonly Probe[], o: RunOptions, perConnection = 1): Promise<ProbeResult[]> {
   const results: ProbeResult[] = [];
-  let session: { smtp: SmtpClient; used: number } | null = null;
-  for (const probe of probes) {
+  let session: (Session & { used: number }) | null = null;
+  for (const [index, probe] of probes.entries()) {
     let result: ProbeResult | null = null;
     for (let attempt = 1; result === null; attempt++) {
       try {
         if (session === null || session.used >= perConnection) {
           if (session) await session.smtp.quit();
-          session = { smtp: (await open(connector, probe.ehlo, o)).smtp, used: 0 };
+          session = { ...(await open(connector, probe.ehlo, o)), used: 0 };
         }
         session.used++;
-        result = await transact(session.smtp, probe, connector.label, o);
+        const isLast = session.used >= perConnection || index === probes.length - 1;
+        result = await transact(session, probe, connector.label, o, isLast);
+        if (isLast) {
+          await session.smtp.quit();
+          session = null;
+        }
       } catch (err) {
         session?.smtp.close();
         session = null;
         const refusedAtConnect = err instanceof StageError && err.reply !== null && Number.isFinite(err.reply.code) && err.reply.code !== 421;
-        if (attempt >= ATTEMPTS || refusedAtConnect) result = failure(probe, err);
+        if (attempt >= ATTEMPTS || refusedAtConnect) result = failure(probe, err, o);
         else await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
@@ -249,7 +329,21 @@ export interface VantageRun {
   open(): Promise<Connector>;
 }
 
-/** Every vantage, every probe; vantages that fail do not stop the others. */
+/** Probes that share an EHLO name, `per` to a connection. */
+function chunked(probes: readonly Probe[], per: number): Probe[][] {
+  const chunks: Probe[][] = [];
+  for (const p of probes) {
+    const last = chunks[chunks.length - 1];
+    if (last && last.length < per && last[0]?.ehlo === p.ehlo) last.push(p);
+    else chunks.push([p]);
+  }
+  return chunks;
+}
+
+/**
+ * Every vantage, every probe, on the target's port and on each submission port that greets;
+ * vantages that fail do not stop the others, and a submission port that is closed is noted.
+ */
 export async function runBattery(
   target: string,
   vantages: readonly VantageRun[],
@@ -258,32 +352,46 @@ export async function runBattery(
   onVantageError: (label: string, message: string) => void,
 ): Promise<ProbeReport> {
   const limit = limiter(o.concurrency);
+  // the submission ports' first contact has slots of its own: a port that drops SYNs holds one for
+  // the whole --timeout, and must not stall the probes meanwhile
+  const limitPortChecks = limiter(o.concurrency);
+  const per = Math.max(1, o.perConnection ?? 1);
+  const main: PortSpec = { port: o.port, implicitTls: o.implicitTls ?? false };
+  const extra = (o.submissionPorts ?? []).filter((p) => p.port !== o.port);
   const results = await Promise.all(
     vantages.map(async (v): Promise<VantageResult> => {
       let connector: Connector | null = null;
       try {
         connector = await v.open();
         const c = connector;
-        const { seen, serverName } = await limit(() => greet(c, o));
-        const probes = probesFor(serverName);
-        const per = Math.max(1, o.perConnection ?? 1);
-        // chunks of probes that share an EHLO name; each chunk is one connection's worth
-        const chunks: Probe[][] = [];
-        for (const p of probes) {
-          const last = chunks[chunks.length - 1];
-          if (last && last.length < per && last[0]?.ehlo === p.ehlo) last.push(p);
-          else chunks.push([p]);
-        }
-        const done = (await Promise.all(chunks.map((chunk) => limit(() => runProbes(c, chunk, o, per))))).flat();
-        return { vantage: v.label, seen_as: seen, verdict: verdictOf(done.map((r) => r.class)), probes: done };
+        const optsFor = (p: PortSpec): RunOptions => ({ ...o, port: p.port, implicitTls: p.implicitTls });
+        // the submission ports' greetings go at once with the target port's: a closed one costs no wait
+        const extraGreetings = extra.map((p) =>
+          limitPortChecks(() => greet(c, optsFor(p))).then(
+            () => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'probed' }) as PortResult,
+            (err: unknown) => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'closed', note: errorMessage(err).replace(`${o.host}:${p.port}: `, '') }) as PortResult,
+          ),
+        );
+        const { seen, serverName } = await limit(() => greet(c, optsFor(main)));
+        const chunks = chunked(probesFor(serverName), per);
+        const runAll = (p: PortSpec): Promise<ProbeResult[]> => Promise.all(chunks.map((chunk) => limit(() => runProbes(c, chunk, optsFor(p), per)))).then((r) => r.flat());
+        // the target's port does not wait for the submission ports' first contact, nor they for it
+        const onMain = runAll(main);
+        const onExtra = extraGreetings.map(async (g, i) => {
+          const port = extra[i];
+          return (await g).status === 'probed' && port !== undefined ? runAll(port) : [];
+        });
+        const done = [...(await onMain), ...(await Promise.all(onExtra)).flat()];
+        const ports: PortResult[] = [{ port: main.port, tls: main.implicitTls ? 'implicit' : 'none', status: 'probed' }, ...(await Promise.all(extraGreetings))];
+        return { vantage: v.label, seen_as: seen, verdict: verdictOf(done.map((r) => r.class)), ports, probes: done };
       } catch (err) {
         const message = errorMessage(err);
         onVantageError(v.label, message);
-        return { vantage: v.label, seen_as: null, verdict: 'inconclusive', error: message, probes: [] };
+        return { vantage: v.label, seen_as: null, verdict: 'inconclusive', error: message, ports: [], probes: [] };
       } finally {
         connector?.close();
       }
     }),
   );
-  return { target, verdict: overallVerdict(results.map((r) => r.verdict)), vantages: results };
+  return { target, port: o.port, verdict: overallVerdict(results.map((r) => r.verdict)), vantages: results };
 }

@@ -2,19 +2,34 @@
  * Output of a probe run: the text table, JUnit XML for CI, and the state file with its diff. Pure.
  */
 import { isAccepted } from './classify.js';
-import type { ProbeReport } from './probe.js';
+import type { ProbeReport, ProbeResult } from './probe.js';
+
+/** A probe's name in reports and state: its id, and the port when it is not the target's own. */
+function pathName(r: ProbeReport, p: ProbeResult): string {
+  return p.port === r.port ? p.id : `${p.id} port ${p.port}`;
+}
+
+function classCounts(probes: readonly ProbeResult[]): string {
+  const counts = new Map<string, number>();
+  for (const p of probes) counts.set(p.class, (counts.get(p.class) ?? 0) + 1);
+  return `${probes.length} probes: ${[...counts].map(([c, n]) => `${c} ${n}`).join(', ')}`;
+}
 
 export function formatProbeText(r: ProbeReport): string {
   const out: string[] = [`target ${r.target}: ${r.verdict}`];
   for (const v of r.vantages) {
     const seen = v.seen_as ? `seen as ${v.seen_as.name ?? '?'} [${v.seen_as.address ?? '?'}]` : 'not reached';
     out.push(`  vantage ${v.vantage}: ${v.verdict}, ${seen}${v.error ? ` — ${v.error}` : ''}`);
-    const counts = new Map<string, number>();
-    for (const p of v.probes) counts.set(p.class, (counts.get(p.class) ?? 0) + 1);
-    if (v.probes.length > 0) out.push(`    ${v.probes.length} probes: ${[...counts].map(([c, n]) => `${c} ${n}`).join(', ')}`);
+    const onTarget = v.probes.filter((p) => p.port === r.port);
+    if (onTarget.length > 0) out.push(`    ${classCounts(onTarget)}`);
+    for (const port of v.ports.filter((x) => x.port !== r.port)) {
+      const name = `port ${port.port}${port.tls === 'implicit' ? ' (TLS)' : ''}`;
+      if (port.status === 'closed') out.push(`    ${name}: closed — ${port.note ?? ''}`);
+      else out.push(`    ${name}: ${classCounts(v.probes.filter((p) => p.port === port.port))}`);
+    }
     const open = v.probes.filter((x) => isAccepted(x.class));
     for (const p of open.slice(0, 3)) {
-      out.push(`    OPEN ${p.id}: EHLO ${p.ehlo} MAIL FROM:<${p.mail_from}> RCPT TO:<${p.rcpt_to}> → ${p.text.split('\n').pop() ?? ''}`);
+      out.push(`    OPEN ${pathName(r, p)}: EHLO ${p.ehlo} MAIL FROM:<${p.mail_from}> RCPT TO:<${p.rcpt_to}> → ${p.text.split('\n').pop() ?? ''}`);
     }
     if (open.length > 3) out.push(`    … and ${open.length - 3} more open paths (--json lists every probe)`);
   }
@@ -31,7 +46,7 @@ export function toJunit(r: ProbeReport): string {
       const body = isAccepted(p.class)
         ? `<failure type="${p.class}" message="${xml(`relayed: ${p.text.split('\n').pop() ?? ''}`)}">${xml(`MAIL FROM:<${p.mail_from}> RCPT TO:<${p.rcpt_to}> → ${p.text}`)}</failure>`
         : '';
-      return `    <testcase classname="${xml(`${r.target}.${v.vantage}`)}" name="${xml(p.id)}">${body}</testcase>`;
+      return `    <testcase classname="${xml(`${r.target}.${v.vantage}`)}" name="${xml(pathName(r, p))}">${body}</testcase>`;
     });
     if (v.error !== undefined) cases.push(`    <testcase classname="${xml(`${r.target}.${v.vantage}`)}" name="vantage"><error message="${xml(v.error)}"/></testcase>`);
     const failures = v.probes.filter((p) => isAccepted(p.class)).length;
@@ -44,7 +59,7 @@ export interface State {
   target: string;
   verdict: string;
   time: string;
-  /** "vantage probe-id" for every accepted probe. */
+  /** "vantage probe-id" for every accepted probe ("vantage probe-id port N" on a submission port). */
   open: string[];
   /** Vantages that could not be probed. */
   unreachable: string[];
@@ -55,7 +70,7 @@ export function stateOf(r: ProbeReport, now: Date): State {
     target: r.target,
     verdict: r.verdict,
     time: now.toISOString(),
-    open: r.vantages.flatMap((v) => v.probes.filter((p) => isAccepted(p.class)).map((p) => `${v.vantage} ${p.id}`)).sort(),
+    open: r.vantages.flatMap((v) => v.probes.filter((p) => isAccepted(p.class)).map((p) => `${v.vantage} ${pathName(r, p)}`)).sort(),
     unreachable: r.vantages.filter((v) => v.error !== undefined).map((v) => v.vantage).sort(),
   };
 }

@@ -11,6 +11,8 @@ export interface ScriptedMta {
   messages: string[];
   /** TCP connections accepted so far. */
   connections(): number;
+  /** Command lines received, each with the number of the TCP read it arrived in (pipelined ones share one). */
+  lines: { line: string; read: number }[];
   close(): Promise<void>;
 }
 
@@ -20,11 +22,15 @@ function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
-export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: boolean; auth?: { user: string; password: string }; requireTls?: boolean } = {}): Promise<ScriptedMta> {
+export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: boolean; auth?: { user: string; password: string }; requireTls?: boolean; pipelining?: boolean; implicitTls?: boolean } = {}): Promise<ScriptedMta> {
   const rcpts: string[] = [];
   const messages: string[] = [];
   const server = new SMTPServer({
     name: 'mta.scripted.test',
+    // PIPELINING is advertised unless a test asks for a lock-step server
+    hidePIPELINING: opts.pipelining === false,
+    // TLS from the first byte (port 465), with smtp-server's built-in self-signed certificate
+    secure: opts.implicitTls === true,
     authOptional: opts.auth === undefined,
     allowInsecureAuth: true,
     authMethods: ['PLAIN'],
@@ -56,9 +62,15 @@ export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: 
     },
   });
   const connections = new Set<net.Socket>();
+  const lines: { line: string; read: number }[] = [];
+  let reads = 0;
   let accepted = 0;
-  server.server.on('connection', (s: net.Socket) => {
+  server.server.on(opts.implicitTls === true ? 'secureConnection' : 'connection', (s: net.Socket) => {
     accepted++;
+    s.on('data', (d: Buffer) => {
+      reads++;
+      for (const line of d.toString().split('\r\n').filter((l) => l !== '')) lines.push({ line, read: reads });
+    });
     connections.add(s);
     s.on('close', () => connections.delete(s));
     if (opts.dropOnRcpt) {
@@ -74,6 +86,7 @@ export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: 
     port,
     rcpts,
     messages,
+    lines,
     connections: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
