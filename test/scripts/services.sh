@@ -391,7 +391,8 @@ local-infile = 1
 skip-name-resolve
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
-innodb-buffer-pool-size = 128M
+innodb-buffer-pool-size = 1G
+innodb-log-file-size = 512M
 innodb-flush-log-at-trx-commit = 2
 max-connections = 200
 EOF
