@@ -34,10 +34,12 @@ const pname = (d: Date, h = d.getHours()) => `p${d.getFullYear()}${p2(d.getMonth
 const today = new Date(new Date().setHours(0, 0, 0, 0));
 const yesterday = new Date(today.getTime() - 86_400_000);
 
-async function partitions(): Promise<{ name: string; desc: string }[]> {
+const ROLLUPS = ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'];
+
+async function partitions(table = 'dns_queries'): Promise<{ name: string; desc: string }[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
-    "SELECT PARTITION_NAME AS name, PARTITION_DESCRIPTION AS `desc` FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' ORDER BY PARTITION_ORDINAL_POSITION",
-    [db],
+    'SELECT PARTITION_NAME AS name, PARTITION_DESCRIPTION AS `desc` FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY PARTITION_ORDINAL_POSITION',
+    [db, table],
   );
   return rows.map((r) => ({ name: String(r.name), desc: String(r.desc) }));
 }
@@ -70,7 +72,7 @@ beforeAll(async () => {
   await conn.query(`USE ${db}`);
   // Start from "partitions until today 00:00": drop the daily partitions db init made from today on.
   const ahead = (await partitions()).filter((p) => p.name.startsWith('p2') && p.name >= pname(today, 0)).map((p) => p.name);
-  for (const name of ahead) await conn.query(`ALTER TABLE dns_queries DROP PARTITION ${name}`);
+  for (const table of ['dns_queries', ...ROLLUPS]) for (const name of ahead) await conn.query(`ALTER TABLE ${table} DROP PARTITION ${name}`);
 });
 
 afterAll(async () => {
@@ -99,6 +101,8 @@ describe('dnslog partitions', () => {
     expect(hourly[0]).toEqual({ name: pname(today, 0), desc: `'${wall(new Date(today.getTime() + 3_600_000)).slice(0, 19)}'` });
     expect(after.at(-1)).toEqual({ name: 'p_future', desc: 'MAXVALUE' });
     expect(JSON.parse(r.stdout)).toMatchObject({ catchAllRows: 0, limit: 8192, partitions: after.length });
+    // The rollup tables follow, so that prune can drop them a partition at a time too.
+    for (const table of ROLLUPS) expect({ table, parts: await partitions(table) }).toEqual({ table, parts: after });
 
     const again = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--lock', lock]);
     expect(again.code).toBe(0);
@@ -160,6 +164,9 @@ describe('dnslog prune', () => {
     const recent = new Date(Date.now() - 30_000);
     await insert([old, y1, y2, y2]);
     await insert([recent, recent, recent]);
+    // The rows went in by hand: count the rollups from them.
+    expect((await dnslog(['db', 'rebuild-rollups', '--db', url(db), '--lock', lock])).code).toBe(0);
+    expect(await count('SELECT SUM(queries) FROM dns_rollup_names')).toBe(7);
     const minutes = Math.max(1, Math.floor((Date.now() - today.getTime()) / 60_000));
     const keep = `${minutes}m`; // the cutoff falls just after today 00:00
 
@@ -192,6 +199,12 @@ describe('dnslog prune', () => {
     expect(lines.slice(1).filter((l) => l !== '')).toHaveLength(3);
     const first = JSON.parse(lines[1] ?? '[]') as unknown[];
     expect(first[header.columns.indexOf('qtime')]).toBe(wall(y1));
+
+    // The rollups lost the same partitions, and count what is left.
+    for (const table of ROLLUPS) {
+      expect({ table, parts: (await partitions(table)).map((p) => p.name) }).toEqual({ table, parts: names });
+      expect(await count(`SELECT SUM(queries) FROM ${table}`)).toBe(3);
+    }
 
     const again = await dnslog(['prune', '--db', url(db), '--keep', keep, '--lock', lock]);
     expect(again.code).toBe(0);

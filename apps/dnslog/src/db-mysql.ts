@@ -10,10 +10,11 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import mysqlCore from 'mysql2';
 import mysql from 'mysql2/promise';
-import { UserError, errorMessage } from '@toolbox/shared';
+import { UserError, errorMessage, isUserError } from '@toolbox/shared';
 import type { DbTarget } from './db-url.js';
 import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
+import { syncRollupPartitions } from './partition-admin.js';
 import { ROLLUP_TABLES } from './rollup.js';
 import { SCHEMA_VERSION, mysqlSchema, rollupBackfill } from './schema.js';
 import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
@@ -137,6 +138,11 @@ export class MysqlStore implements Store {
     const today = this.now();
     const firstDay = new Date(Date.UTC(today.getFullYear(), today.getMonth(), today.getDate()) - 86_400_000);
     for (const stmt of mysqlSchema(firstDay, 4)) await conn.query(stmt);
+    // The rollups follow the rows' partitions (a table left unpartitioned by an old version is
+    // reported by partitions and prune, with how to migrate it).
+    await syncRollupPartitions(conn, this.description).catch((err: unknown) => {
+      if (!(isUserError(err) && err.code === 'E_NOT_PARTITIONED')) throw err;
+    });
     // DDL commits on its own; the back-fill and the new version are one transaction, so a migration
     // killed halfway is simply done again.
     await conn.beginTransaction();

@@ -5,23 +5,26 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type mysql from 'mysql2/promise';
 import { acquireLock, isUserError, UserError, type LockHandle } from '@toolbox/shared';
-import { parseDescription, type PartitionInfo } from './partitions.js';
+import { ROLLUP_TABLES } from './rollup.js';
+import { parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
 
-export async function listPartitions(conn: mysql.Connection, label: string): Promise<PartitionInfo[]> {
+export async function listPartitions(conn: mysql.Connection, label: string, table = 'dns_queries'): Promise<PartitionInfo[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
     `SELECT PARTITION_NAME AS name, PARTITION_METHOD AS method, PARTITION_DESCRIPTION AS description,
             TABLE_ROWS AS \`rows\`, DATA_LENGTH + INDEX_LENGTH AS bytes
        FROM information_schema.PARTITIONS
-      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dns_queries'
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?
       ORDER BY PARTITION_ORDINAL_POSITION`,
+    [table],
   );
-  if (rows.length === 0) throw new UserError('E_NO_TABLE', `${label}: no dns_queries table; create it with dnslog db init --db …`);
+  if (rows.length === 0) throw new UserError('E_NO_TABLE', `${label}: no ${table} table; create it with dnslog db init --db …`);
   if (rows[0]?.name === null || rows[0]?.name === undefined) {
+    const column = table === 'dns_queries' ? 'qtime' : 'bucket';
     throw new UserError(
       'E_NOT_PARTITIONED',
-      `${label}: dns_queries is not partitioned (made by an older dnslog); migrate it with ` +
-        `ALTER TABLE dns_queries PARTITION BY RANGE COLUMNS (qtime) (PARTITION p_start VALUES LESS THAN ('<oldest day>'), PARTITION p_future VALUES LESS THAN (MAXVALUE)) ` +
-        `(it copies the table once; the primary key must start with qtime), then run dnslog partitions`,
+      `${label}: ${table} is not partitioned (made by an older dnslog); migrate it with ` +
+        `ALTER TABLE ${table} PARTITION BY RANGE COLUMNS (${column}) (PARTITION p_start VALUES LESS THAN ('<oldest day>'), PARTITION p_future VALUES LESS THAN (MAXVALUE)) ` +
+        `(it copies the table once; the primary key must start with ${column}), then run dnslog partitions`,
     );
   }
   return rows.map((r) => ({
@@ -30,6 +33,34 @@ export async function listPartitions(conn: mysql.Connection, label: string): Pro
     rows: Number(r.rows ?? 0),
     bytes: Number(r.bytes ?? 0),
   }));
+}
+
+/** Gives every rollup table the partitions dns_queries has beyond its own (see planRollupSync). */
+export async function syncRollupPartitions(conn: mysql.Connection, label: string): Promise<void> {
+  const queries = await listPartitions(conn, label);
+  for (const table of Object.values(ROLLUP_TABLES)) {
+    for (const stmt of planRollupSync(table, queries, await listPartitions(conn, label, table))) await conn.query(stmt);
+  }
+}
+
+/** Rollup rows per DELETE, for buckets in a partition that straddles the boundary. */
+const ROLLUP_DELETE_BATCH = 10_000;
+
+/**
+ * Removes the rollups' counts for everything before `boundary` (the end of the newest partition
+ * prune dropped): their partitions wholly before it are dropped like the rows' partitions, and a
+ * partition straddling it (only when the layouts differ, e.g. after a migration) is cleared in
+ * bounded DELETEs. Re-running it after a kill finishes the job.
+ */
+export async function pruneRollupPartitions(conn: mysql.Connection, label: string, boundary: string): Promise<void> {
+  for (const table of Object.values(ROLLUP_TABLES)) {
+    const plan = planPrune(await listPartitions(conn, label, table), boundary);
+    for (const stmt of pruneStatements(plan.drop, table)) await conn.query(stmt);
+    for (;;) {
+      const [r] = await conn.query<mysql.ResultSetHeader>(`DELETE FROM ${table} WHERE bucket < ? LIMIT ${ROLLUP_DELETE_BATCH}`, [boundary]);
+      if (r.affectedRows < ROLLUP_DELETE_BATCH) break;
+    }
+  }
 }
 
 /** The newest row of one partition: one step down the primary key, however big the partition. */

@@ -5,7 +5,7 @@
 import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import type { MysqlStore } from './db-mysql.js';
 import { openStore } from './open-store.js';
-import { acquireLockWaiting, listPartitions, partitionSpan } from './partition-admin.js';
+import { acquireLockWaiting, listPartitions, partitionSpan, syncRollupPartitions } from './partition-admin.js';
 import { checkLayout, MAX_PARTITIONS, planPartitions, type Granularity, type NewPartition } from './partitions.js';
 import { MYSQL_CATCHALL_PARTITION } from './schema.js';
 import { defaultLockPath } from './ship-command.js';
@@ -69,6 +69,7 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
       io.setExitCode(ExitCode.Findings);
     } else if (!opts.dryRun) {
       for (const stmt of plan.statements) await conn.query(stmt);
+      await syncRollupPartitions(conn, store.description);
       result.added = plan.add;
       result.partitions = plan.total;
     } else {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkLayout, parseDescription, planPartitions, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
+import { checkLayout, parseDescription, planPartitions, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
 
 const part = (name: string, lessThan: string | null, rows = 0): PartitionInfo => ({ name, lessThan, rows, bytes: 16384 });
 const layout = [part('p_start', '2026-11-25 00:00:00'), part('p2026112500', '2026-11-25 10:00:00'), part('p_future', null)];
@@ -71,5 +71,32 @@ describe('planPrune', () => {
       'ALTER TABLE dns_queries DROP PARTITION p2026112000, p2026112100',
     ]);
     expect(pruneStatements([part('p2026112000', '2026-11-21 00:00:00')])).toEqual(['ALTER TABLE dns_queries DROP PARTITION p2026112000']);
+  });
+});
+
+describe('planRollupSync', () => {
+  const queries = [
+    part('p_start', '2026-11-24 00:00:00'),
+    part('p2026112400', '2026-11-25 00:00:00'),
+    part('p2026112500', '2026-11-25 01:00:00'),
+    part('p2026112501', '2026-11-25 02:00:00'),
+    part('p_future', null),
+  ];
+
+  it("gives a rollup table the rows' partitions beyond its own newest bound, split off its catch-all", () => {
+    const rollup = [part('p_start', '2026-11-24 00:00:00'), part('p2026112400', '2026-11-25 00:00:00'), part('p_future', null)];
+    expect(planRollupSync('dns_rollup_names', queries, rollup)).toEqual([
+      "ALTER TABLE dns_rollup_names REORGANIZE PARTITION p_future INTO (PARTITION p2026112500 VALUES LESS THAN ('2026-11-25 01:00:00'), " +
+        "PARTITION p2026112501 VALUES LESS THAN ('2026-11-25 02:00:00'), PARTITION p_future VALUES LESS THAN (MAXVALUE))",
+    ]);
+  });
+
+  it('adds nothing when the rollup table is up to date or ahead, and drops with the table named', () => {
+    expect(planRollupSync('dns_rollup_minute', queries, queries)).toEqual([]);
+    expect(planRollupSync('dns_rollup_minute', queries.slice(0, 2), queries)).toEqual([]);
+    expect(pruneStatements(planPrune(queries, '2026-11-25 01:00:00').drop, 'dns_rollup_minute')).toEqual([
+      'ALTER TABLE dns_rollup_minute TRUNCATE PARTITION p_start',
+      'ALTER TABLE dns_rollup_minute DROP PARTITION p2026112400, p2026112500',
+    ]);
   });
 });

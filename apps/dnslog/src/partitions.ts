@@ -154,11 +154,30 @@ export function planPrune(parts: readonly PartitionInfo[], cutoff: string): Prun
  * DDL for the partitions of a prune plan: one DROP for all of them (one metadata change), and the
  * first partition, which anchors the range, emptied with TRUNCATE instead of dropped.
  */
-export function pruneStatements(parts: readonly PartitionInfo[]): string[] {
+export function pruneStatements(parts: readonly PartitionInfo[], table = 'dns_queries'): string[] {
   for (const p of parts) if (!NAME.test(p.name)) throw new Error(`bad partition name ${p.name}`);
   const drop = parts.filter((p) => p.name !== MYSQL_FIRST_PARTITION).map((p) => p.name);
   const out: string[] = [];
-  if (parts.some((p) => p.name === MYSQL_FIRST_PARTITION)) out.push(`ALTER TABLE dns_queries TRUNCATE PARTITION ${MYSQL_FIRST_PARTITION}`);
-  if (drop.length > 0) out.push(`ALTER TABLE dns_queries DROP PARTITION ${drop.join(', ')}`);
+  if (parts.some((p) => p.name === MYSQL_FIRST_PARTITION)) out.push(`ALTER TABLE ${table} TRUNCATE PARTITION ${MYSQL_FIRST_PARTITION}`);
+  if (drop.length > 0) out.push(`ALTER TABLE ${table} DROP PARTITION ${drop.join(', ')}`);
   return out;
+}
+
+/**
+ * DDL that gives a rollup table the bounded partitions dns_queries has beyond the rollup's own
+ * newest bound, split off its catch-all: the rollups follow the rows' partitions, so that prune
+ * drops both the same way.
+ */
+export function planRollupSync(table: string, queries: readonly PartitionInfo[], rollup: readonly PartitionInfo[]): string[] {
+  const bounds = rollup.filter((p) => p.lessThan !== null).map((p) => wallDate(p.lessThan ?? '').getTime());
+  const newest = bounds.length > 0 ? Math.max(...bounds) : -Infinity;
+  const have = new Set(rollup.map((p) => p.name));
+  const add = queries.filter((p) => p.lessThan !== null && wallDate(p.lessThan).getTime() > newest && !have.has(p.name));
+  for (const p of add) if (!NAME.test(p.name)) throw new Error(`bad partition name ${p.name}`);
+  if (add.length === 0) return [];
+  return [
+    `ALTER TABLE ${table} REORGANIZE PARTITION ${MYSQL_CATCHALL_PARTITION} INTO (${add
+      .map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${p.lessThan ?? ''}')`)
+      .join(', ')}, PARTITION ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE))`,
+  ];
 }

@@ -7,14 +7,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ResultSetHeader } from 'mysql2';
 import { formatBytes, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
 import type { MysqlStore } from './db-mysql.js';
 import type { SqliteStore } from './db-sqlite.js';
 import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
-import { acquireLockWaiting, listPartitions, partitionNewest, partitionSpan } from './partition-admin.js';
+import { acquireLockWaiting, listPartitions, partitionNewest, partitionSpan, pruneRollupPartitions } from './partition-admin.js';
 import { checkLayout, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
 import { ROLLUP_TABLES } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
@@ -134,30 +133,21 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
     for (const stmt of pruneStatements(targets)) await conn.query(stmt);
     for (const a of actions) a.done = true;
   }
-  if (!opts.dryRun) await pruneMysqlRollups(conn, plan.drop);
+  if (!opts.dryRun) await pruneMysqlRollups(conn, store.description, plan.drop);
   if (!opts.json) for (const a of actions) io.stdout.write(`${actionLine(a, opts.dryRun)}\n`);
   const kept = plan.keep.reduce((acc, p) => ({ rows: acc.rows + p.rows, bytes: acc.bytes + p.bytes }), { rows: 0, bytes: 0 });
   return { db: store.description, cutoff, dryRun: opts.dryRun, actions, kept: { ...kept, estimated: true } };
 }
 
-/** Rollup rows per DELETE, so that no statement holds its locks for long. */
-const ROLLUP_DELETE_BATCH = 10_000;
-
 /**
  * The rollups' counts for the time the dropped partitions covered: every bucket before the end of
  * the newest partition wholly older than the cutoff (dropped now or by an earlier run, which makes
- * a prune killed between the drop and this step whole again when re-run).
+ * a prune killed between the two steps whole again when re-run).
  */
-async function pruneMysqlRollups(conn: Awaited<ReturnType<MysqlStore['connection']>>, whollyOld: readonly PartitionInfo[]): Promise<void> {
+async function pruneMysqlRollups(conn: Awaited<ReturnType<MysqlStore['connection']>>, label: string, whollyOld: readonly PartitionInfo[]): Promise<void> {
   const bounds = whollyOld.map((p) => p.lessThan).filter((b): b is string => b !== null);
   if (bounds.length === 0) return;
-  const boundary = bounds.reduce((a, b) => (a > b ? a : b));
-  for (const table of Object.values(ROLLUP_TABLES)) {
-    for (;;) {
-      const [r] = await conn.query<ResultSetHeader>(`DELETE FROM ${table} WHERE bucket < ? LIMIT ${ROLLUP_DELETE_BATCH}`, [boundary]);
-      if (r.affectedRows < ROLLUP_DELETE_BATCH) break;
-    }
-  }
+  await pruneRollupPartitions(conn, label, bounds.reduce((a, b) => (a > b ? a : b)));
 }
 
 /** A partition's rows as arrays, streamed (a second connection, so memory stays flat). */

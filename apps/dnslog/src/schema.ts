@@ -115,7 +115,9 @@ export function boundaryLiteral(d: Date): string {
 /**
  * MySQL/MariaDB DDL. The table is RANGE COLUMNS-partitioned on qtime from the start: one partition
  * for everything before `firstDay`, one per day from there, and a catch-all so that a row from the
- * future never fails a load (`dnslog partitions` splits the catch-all ahead of time).
+ * future never fails a load (`dnslog partitions` splits the catch-all ahead of time). The rollup
+ * tables are partitioned the same way on their bucket, so that retention drops them a partition at
+ * a time too.
  * Wall-clock times are handled as UTC dates (no zone arithmetic anywhere).
  */
 export function mysqlSchema(firstDay: Date, days: number): string[] {
@@ -187,20 +189,23 @@ export function mysqlSchema(firstDay: Date, days: number): string[] {
        qtype VARCHAR(16) CHARACTER SET ascii NOT NULL,
        queries BIGINT UNSIGNED NOT NULL,
        PRIMARY KEY (bucket, server, qtype)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+     PARTITION BY RANGE COLUMNS (bucket) (${parts.join(', ')})`,
     `CREATE TABLE IF NOT EXISTS dns_rollup_names (
        bucket DATETIME NOT NULL,
        server VARCHAR(255) NOT NULL,
        qname VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
        queries BIGINT UNSIGNED NOT NULL,
        PRIMARY KEY (bucket, server, qname)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+     PARTITION BY RANGE COLUMNS (bucket) (${parts.join(', ')})`,
     `CREATE TABLE IF NOT EXISTS dns_rollup_clients (
        bucket DATETIME NOT NULL,
        server VARCHAR(255) NOT NULL,
        client_ip VARCHAR(64) CHARACTER SET ascii NOT NULL,
        queries BIGINT UNSIGNED NOT NULL,
        PRIMARY KEY (bucket, server, client_ip)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+     PARTITION BY RANGE COLUMNS (bucket) (${parts.join(', ')})`,
   ];
 }
