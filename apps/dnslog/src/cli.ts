@@ -1,17 +1,20 @@
 /**
  * dnslog command line: commander wiring only; the work lives in the modules beside this file.
+ * Each command's module is imported when the command runs, so that a report does not pay for
+ * loading the SSH layer, the other database's driver or the chart library.
  */
 import { Command, Option } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared';
-import { runDbInit, runDbRebuildRollups } from './db-command.js';
-import { runParse } from './parse-command.js';
+import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
 import { DEFAULT_DB_URL } from './db-url.js';
-import { runPartitions, type PartitionsOptions } from './partitions-command.js';
-import { runPrune, type PruneOptions } from './prune-command.js';
-import { runSearch, runServers, runTimeline, runTopReport, type SearchOptions, type ServersOptions, type TimelineOptions, type TopOptions } from './report-command.js';
-import { runRotate, type RotateCommandOptions } from './rotate-command.js';
-import { runSchedule, type ScheduleCommandOptions } from './schedule-command.js';
-import { runShip, type ShipCommandOptions } from './ship-command.js';
+import type { PartitionsOptions } from './partitions-command.js';
+import type { PruneOptions } from './prune-command.js';
+import type { SearchOptions, ServersOptions, TimelineOptions, TopOptions } from './report-command.js';
+import type { RotateCommandOptions } from './rotate-command.js';
+import type { ScheduleCommandOptions } from './schedule-command.js';
+import type { ShipCommandOptions } from './ship-command.js';
+
+const dbCommands = () => import('./db-command.js');
+const reports = () => import('./report-command.js');
 
 function dbOption(io: CliIo): Option {
   return new Option('--db <url>', 'sqlite:PATH or mysql://user@host:port/db (password: DNSLOG_DB_PASSWORD or ?option-file=)').default(
@@ -59,13 +62,13 @@ ${exitCodeHelp()}`,
     .description('create the schema, or migrate it to this version (idempotent)')
     .addOption(dbOption(io))
     .option('--json', 'JSON output', false)
-    .action((opts: { db: string; json: boolean }) => runDbInit(opts.db, opts.json, io));
+    .action((opts: { db: string; json: boolean }) => dbCommands().then((m) => m.runDbInit(opts.db, opts.json, io)));
   db.command('rebuild-rollups')
     .description('count the rollup tables again from the stored rows (after rows were changed by hand); takes the ship lock')
     .addOption(dbOption(io))
     .option('--lock <file>', 'lock file (default: the one ship uses)')
     .option('--json', 'JSON output', false)
-    .action((opts: { db: string; json: boolean; lock?: string }) => runDbRebuildRollups(opts.db, opts.json, io, opts.lock));
+    .action((opts: { db: string; json: boolean; lock?: string }) => dbCommands().then((m) => m.runDbRebuildRollups(opts.db, opts.json, io, opts.lock)));
 
   program
     .command('ship')
@@ -85,27 +88,27 @@ ${exitCodeHelp()}`,
     .option('--no-compress', 'do not compress plain log files in transit over SSH')
     .option('--json', 'JSON report', false)
     .addHelpText('after', '\nExit codes: 0 all shipped, 1 some lines were rejected (kept in dnslog_rejects), 2 a file or source failed.\n')
-    .action((sources: string[], opts: ShipCommandOptions) => runShip(sources, opts, io).then(() => undefined));
+    .action((sources: string[], opts: ShipCommandOptions) => import('./ship-command.js').then((m) => m.runShip(sources, opts, io)).then(() => undefined));
 
   const report = program.command('report').description('reports on the shipped queries');
   reportCommand(report, io, 'top-names', 'the most queried names, or registered domains with --by domain')
     .addOption(new Option('--by <what>', 'count per name, or per registered domain (example.co.uk)').choices(['name', 'domain']).default('name'))
-    .action((opts: TopOptions) => runTopReport('qname', opts, io));
-  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) => runTopReport('client_ip', opts, io));
-  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) => runTopReport('qtype', opts, io));
+    .action((opts: TopOptions) => reports().then((m) => m.runTopReport('qname', opts, io)));
+  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) => reports().then((m) => m.runTopReport('client_ip', opts, io)));
+  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) => reports().then((m) => m.runTopReport('qtype', opts, io)));
   reportCommand(report, io, 'timeline', 'queries per minute, hour or day, per server, as a chart')
     .addOption(new Option('--per <bucket>', 'time bucket').choices(['minute', 'hour', 'day']).default('hour'))
     .option('--svg <file>', 'also write the chart as an SVG picture')
     .option('--html <file>', 'also write the chart as an HTML page')
-    .action((opts: TimelineOptions) => runTimeline(opts, io));
+    .action((opts: TimelineOptions) => reports().then((m) => m.runTimeline(opts, io)));
   reportCommand(report, io, 'search', 'queries whose name matches (newest first)')
     .option('--like <pattern>', "SQL LIKE pattern on the name ('%.example.com', '_dmarc.%')")
     .option('--suffix <domain>', 'the domain and every name under it (uses the reversed-name index)')
     .option('--regex <re>', 'regular expression on the name (case-insensitive)')
-    .action((opts: SearchOptions) => runSearch(opts, io));
+    .action((opts: SearchOptions) => reports().then((m) => m.runSearch(opts, io)));
   reportCommand(report, io, 'servers', 'per-server volume and last seen; exit 1 when one stopped shipping')
     .option('--stale <duration>', 'a server whose newest query is older than this is STALE', '6h')
-    .action((opts: ServersOptions) => runServers(opts, io).then(() => undefined));
+    .action((opts: ServersOptions) => reports().then((m) => m.runServers(opts, io)).then(() => undefined));
 
   program
     .command('rotate')
@@ -119,7 +122,7 @@ ${exitCodeHelp()}`,
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nA lock (LOG.rotate.lock) keeps two rotations apart. If the reopen command fails the renamed file is kept\nand the error says what to run; exit 2.\n')
-    .action((opts: RotateCommandOptions) => runRotate(opts, io).then(() => undefined));
+    .action((opts: RotateCommandOptions) => import('./rotate-command.js').then((m) => m.runRotate(opts, io)).then(() => undefined));
 
   program
     .command('schedule')
@@ -133,7 +136,7 @@ ${exitCodeHelp()}`,
     .option('--first-minute <m>', 'minute past the hour of the first server', intOption(1, 59), 7)
     .option('--dnslog <path>', 'dnslog as cron runs it', 'dnslog')
     .addOption(new Option('--format <format>', 'output').choices(['cron', 'systemd']).default('cron'))
-    .action((opts: ScheduleCommandOptions) => runSchedule(opts, io));
+    .action((opts: ScheduleCommandOptions) => import('./schedule-command.js').then((m) => m.runSchedule(opts, io)));
 
   program
     .command('partitions')
@@ -146,7 +149,7 @@ ${exitCodeHelp()}`,
     .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nExit codes: 0 ok, 1 rows landed in the catch-all partition (nothing changed, see the warning), 2 error.\n')
-    .action((opts: PartitionsOptions) => runPartitions(opts, io).then(() => undefined));
+    .action((opts: PartitionsOptions) => import('./partitions-command.js').then((m) => m.runPartitions(opts, io)).then(() => undefined));
 
   program
     .command('prune')
@@ -159,14 +162,14 @@ ${exitCodeHelp()}`,
     .option('--lock <file>', 'lock file (default: the ship lock of this database)')
     .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
     .option('--json', 'JSON output', false)
-    .action((opts: PruneOptions) => runPrune(opts, io).then(() => undefined));
+    .action((opts: PruneOptions) => import('./prune-command.js').then((m) => m.runPrune(opts, io)).then(() => undefined));
   program
     .command('parse')
     .description('parse query logs and print one row per query (a table, or NDJSON with --json)')
     .argument('[file...]', 'query log files, .gz decompressed; none or - reads stdin')
     .option('--json', 'one JSON object per query line (NDJSON)', false)
     .addHelpText('after', '\nA summary (lines, rows, skipped lines by reason) goes to stderr.\nExit codes: 0 every line was a query, 1 some lines were skipped, 2 an input could not be read.\n')
-    .action((files: string[], opts: { json: boolean }) => runParse(files, { json: opts.json, stdin: process.stdin }, io).then(() => undefined));
+    .action((files: string[], opts: { json: boolean }) => import('./parse-command.js').then((m) => m.runParse(files, { json: opts.json, stdin: process.stdin }, io)).then(() => undefined));
 
   return program;
 }

@@ -5,7 +5,7 @@ import { acquireLockWaiting } from './partition-admin.js';
 import { defaultLockPath } from './ship-command.js';
 
 export async function runDbInit(db: string, json: boolean, io: CliIo): Promise<void> {
-  const store = openStore(db, io.env);
+  const store = await openStore(db, io.env);
   try {
     const status = await store.init();
     if (json) writeJson(io.stdout, { db: store.description, ...status });
@@ -19,7 +19,7 @@ export async function runDbInit(db: string, json: boolean, io: CliIo): Promise<v
 export async function runDbRebuildRollups(db: string, json: boolean, io: CliIo, lockPath?: string): Promise<void> {
   // Under the ship lock: a ship adding to the rollups meanwhile would be counted twice.
   const lock = await acquireLockWaiting(lockPath ?? defaultLockPath(db), 60_000);
-  const store = openStore(db, io.env);
+  const store = await openStore(db, io.env);
   try {
     await store.init();
     const rows = await store.rebuildRollups();

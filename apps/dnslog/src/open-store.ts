@@ -1,10 +1,13 @@
-/** Opens the store a `--db` URL names. */
-import { MysqlStore, mysqlSettings } from './db-mysql.js';
-import { SqliteStore } from './db-sqlite.js';
+/** Opens the store a `--db` URL names, loading only that store's driver. */
 import { parseDbUrl } from './db-url.js';
 import type { Store } from './store.js';
 
-export function openStore(url: string, env: NodeJS.ProcessEnv): Store {
+export async function openStore(url: string, env: NodeJS.ProcessEnv): Promise<Store> {
   const target = parseDbUrl(url);
-  return target.kind === 'sqlite' ? new SqliteStore(target.path) : new MysqlStore(mysqlSettings(target, env));
+  if (target.kind === 'sqlite') {
+    const { SqliteStore } = await import('./db-sqlite.js');
+    return new SqliteStore(target.path);
+  }
+  const { MysqlStore, mysqlSettings } = await import('./db-mysql.js');
+  return new MysqlStore(mysqlSettings(target, env));
 }

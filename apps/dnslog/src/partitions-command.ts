@@ -40,7 +40,7 @@ export function mysqlOnly(store: { dialect: string; description: string }, comma
 export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = new Date()): Promise<PartitionsResult> {
   const aheadMs = parseDuration(opts.ahead);
   if (aheadMs === null) throw new UserError('E_USAGE', `--ahead '${opts.ahead}': expected a duration like 24h or 3d`);
-  const store = openStore(opts.db, io.env);
+  const store = await openStore(opts.db, io.env);
   const lock = await acquireLockWaiting(opts.lock ?? defaultLockPath(opts.db), opts.lockWait * 1000);
   try {
     mysqlOnly(store, 'dnslog partitions');

@@ -59,7 +59,7 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
   if (keepMs === null || keepMs <= 0) throw new UserError('E_USAGE', `--keep '${opts.keep}': expected a duration like 30d, 12w or 48h`);
   const cutoff = localWallClock(new Date(now.getTime() - keepMs));
   if (opts.archive !== undefined && !opts.dryRun) mkdirSync(opts.archive, { recursive: true });
-  const store = openStore(opts.db, io.env);
+  const store = await openStore(opts.db, io.env);
   const lock = await acquireLockWaiting(opts.lock ?? defaultLockPath(opts.db), opts.lockWait * 1000);
   try {
     const result =

@@ -6,6 +6,7 @@ import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
 import {
   groupByDomain,
+  hourlyRollupsPay,
   renderRows,
   SERVER_LEDGER_SQL,
   searchQuery,
@@ -19,7 +20,7 @@ import {
   type TopDimension,
 } from './report.js';
 import type { Store } from './store.js';
-import { htmlPage, pivot, svgChart, terminalChart, type TimelinePoint } from './timeline-chart.js';
+import { htmlPage, pivot, terminalChart, type TimelinePoint } from './timeline-chart.js';
 import { parseDuration, parseTimeBound } from './time-range.js';
 
 export interface ReportOptions {
@@ -85,7 +86,7 @@ async function hasRollups(store: Store): Promise<boolean> {
 }
 
 async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store, rollups: boolean) => Promise<T>): Promise<T> {
-  const store = openStore(opts.db, io.env);
+  const store = await openStore(opts.db, io.env);
   try {
     return await fn(store, !opts.raw && (await hasRollups(store)));
   } finally {
@@ -102,7 +103,9 @@ export async function runTopReport(dim: TopDimension, opts: TopOptions, io: CliI
   const byDomain = opts.by === 'domain';
   if (byDomain && dim !== 'qname') throw new UserError('E_USAGE', '--by domain applies to top-names only');
   await withStore(opts, io, async (store, rollups) => {
-    const q = topQuery(dim, filter, byDomain ? null : opts.limit, store.dialect, rollups);
+    // Names and clients are rolled up per hour: worth it beyond a few hours, not for the last one.
+    const useRollups = rollups && (dim === 'qtype' || hourlyRollupsPay(filter, localWallClock(now)));
+    const q = topQuery(dim, filter, byDomain ? null : opts.limit, store.dialect, useRollups);
     if (opts.explain) return explain(store, q, io, format(opts));
     const raw = (await select(store, q)).map((r) => ({ value: String(r.value), queries: Number(r.queries) }));
     if (byDomain) {
@@ -133,6 +136,7 @@ export async function runTimeline(opts: TimelineOptions, io: CliIo, now = new Da
     if (opts.svg !== undefined || opts.html !== undefined) {
       const range = `${filter.since?.slice(0, 16) ?? 'start'} – ${filter.until?.slice(0, 16) ?? 'now'}`;
       const title = `DNS queries per ${opts.per}, per server (${range})`;
+      const { svgChart } = await import('./timeline-svg.js');
       const svg = svgChart(p, { per: opts.per, since: filter.since, until: filter.until });
       if (opts.svg !== undefined) writeFileSync(opts.svg, svg);
       if (opts.html !== undefined) writeFileSync(opts.html, htmlPage(title, svg));

@@ -64,6 +64,17 @@ const DIMENSION_ROLLUP: Record<TopDimension, { table: string; unit: RollupUnit }
   qtype: { table: ROLLUP_TABLES.minute, unit: 'minute' },
 };
 
+/**
+ * Whether hourly rollups are worth reading for a range: a range of a couple of hours is mostly
+ * partial hours, which come from the rows anyway, and the rollup's per-name rows add to the work.
+ * `now` (wall-clock text) closes an open range.
+ */
+export function hourlyRollupsPay(f: ReportFilter, now: string): boolean {
+  if (f.since === undefined) return true;
+  const ms = (t: string) => Date.parse(`${t.slice(0, 10)}T${t.slice(11, 23)}Z`);
+  return ms(f.until ?? now) - ms(f.since) > 3 * 3_600_000;
+}
+
 /** Rollups can answer a report unless it filters on something they do not keep (the client). */
 export function rollupsApply(f: ReportFilter, rollups: boolean): boolean {
   return rollups && f.client === undefined;

@@ -6,7 +6,7 @@ import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { SqliteStore } from './db-sqlite.js';
 import { localWallClock } from './parse-adapter.js';
-import { serverVolumeQuery, timelineQuery, topQuery, type Bucket, type ReportFilter, type TopDimension } from './report.js';
+import { hourlyRollupsPay, serverVolumeQuery, timelineQuery, topQuery, type Bucket, type ReportFilter, type TopDimension } from './report.js';
 import { RollupAccumulator, hourBucket, minuteBucket, planRange } from './rollup.js';
 import { sampleRow } from './testing/sample-row.js';
 import type { ParsedLine } from './store.js';
@@ -42,6 +42,16 @@ describe('planRange', () => {
     });
     // crossing midnight and a month end
     expect(planRange('2026-11-30 23:59:59.999', '2026-12-01 00:00:00.000', 'minute').rollup).toBeNull();
+  });
+});
+
+describe('hourlyRollupsPay', () => {
+  it('reads hourly rollups only for ranges longer than a few hours', () => {
+    const now = '2026-11-25 14:20:00.000';
+    expect(hourlyRollupsPay({ since: '2026-11-25 13:20:00.000' }, now)).toBe(false);
+    expect(hourlyRollupsPay({ since: '2026-11-24 14:20:00.000' }, now)).toBe(true);
+    expect(hourlyRollupsPay({ since: '2026-11-20 00:00:00.000', until: '2026-11-20 02:00:00.000' }, now)).toBe(false);
+    expect(hourlyRollupsPay({}, now)).toBe(true);
   });
 });
 

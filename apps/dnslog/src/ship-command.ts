@@ -94,7 +94,7 @@ export async function runShip(specs: readonly string[], opts: ShipCommandOptions
   let store: Store | null = null;
   const progress = new Map<string, Progress>();
   try {
-    store = openStore(opts.db, io.env);
+    store = await openStore(opts.db, io.env);
     await store.init();
     const report = await ship(store, sources, lineParserFor, {
       moveTo: opts.keep ? null : opts.moveTo,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bar, bucketTime, chartOption, COLORS, htmlPage, pivot, svgChart, terminalChart, timeSeries, type TimelinePoint } from './timeline-chart.js';
+import { bar, bucketTime, chartOption, COLORS, htmlPage, pivot, terminalChart, timeSeries, type TimelinePoint } from './timeline-chart.js';
+import { svgChart } from './timeline-svg.js';
 
 const points = [
   { bucket: '2026-11-25 09:00', server: 'ns1', queries: 10 },

@@ -1,21 +1,12 @@
 /**
  * Timeline pictures: a pivot (one row per time bucket, one column per server), drawn as bars in
  * the terminal and, for reports, as an SVG line chart rendered by Apache ECharts on the server side
- * (its SVG renderer in SSR mode: no browser, no canvas, no script in the output).
+ * (its SVG renderer in SSR mode: no browser, no canvas, no script in the output). ECharts itself
+ * is loaded only to draw (timeline-svg.ts), so that the other reports start fast.
  */
-import { LineChart, type LineSeriesOption } from 'echarts/charts';
-import {
-  GridComponent,
-  LegendComponent,
-  TitleComponent,
-  type GridComponentOption,
-  type LegendComponentOption,
-  type TitleComponentOption,
-} from 'echarts/components';
-import { init, use, type ComposeOption } from 'echarts/core';
-import { SVGRenderer } from 'echarts/renderers';
-
-use([LineChart, GridComponent, LegendComponent, TitleComponent, SVGRenderer]);
+import type { LineSeriesOption } from 'echarts/charts';
+import type { GridComponentOption, LegendComponentOption, TitleComponentOption } from 'echarts/components';
+import type { ComposeOption } from 'echarts/core';
 
 export type ChartOption = ComposeOption<LineSeriesOption | GridComponentOption | LegendComponentOption | TitleComponentOption>;
 export type ChartBucket = 'minute' | 'hour' | 'day';
@@ -222,17 +213,6 @@ export function chartOption(p: Pivot, opts: ChartOptions): ChartOption {
       emphasis: { disabled: true },
     })),
   };
-}
-
-/** The chart as a standalone SVG document (ECharts' SVG renderer, server-side, no animation). */
-export function svgChart(p: Pivot, opts: ChartOptions): string {
-  const chart = init(null, null, { renderer: 'svg', ssr: true, width: opts.width ?? 1000, height: opts.height ?? 480 });
-  try {
-    chart.setOption(chartOption(p, opts));
-    return `${chart.renderToSVGString()}\n`;
-  } finally {
-    chart.dispose();
-  }
 }
 
 export function htmlPage(title: string, svg: string): string {
