@@ -15,7 +15,7 @@ import type { DbTarget } from './db-url.js';
 import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
 import { syncRollupPartitions } from './partition-admin.js';
-import { ROLLUP_TABLES } from './rollup.js';
+import { ROLLUPS } from './rollup.js';
 import { SCHEMA_VERSION, mysqlSchema, rollupBackfill } from './schema.js';
 import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
@@ -241,7 +241,7 @@ export class MysqlStore implements Store {
 
 /** Empties the rollups and counts them again from dns_queries (inside the caller's transaction). */
 async function recountRollups(conn: mysql.Connection): Promise<void> {
-  for (const t of Object.values(ROLLUP_TABLES)) await conn.query(`DELETE FROM ${t}`);
+  for (const r of ROLLUPS) await conn.query(`DELETE FROM ${r.table}`);
   for (const stmt of rollupBackfill('mysql')) await conn.query(stmt);
 }
 
@@ -250,12 +250,8 @@ const ROLLUP_BATCH = 1000;
 
 /** Adds one file's counts to the rollups (multi-row upserts, values escaped by the driver). */
 async function upsertRollups(conn: mysql.Connection, server: string, counter: LoadCounter): Promise<void> {
-  const tables: [string, string, [string, string, number][]][] = [
-    [ROLLUP_TABLES.minute, 'qtype', counter.rollup.minuteRows()],
-    [ROLLUP_TABLES.names, 'qname', counter.rollup.nameRows()],
-    [ROLLUP_TABLES.clients, 'client_ip', counter.rollup.clientRows()],
-  ];
-  for (const [table, column, rows] of tables) {
+  for (const { table, column } of ROLLUPS) {
+    const rows = counter.rollup.rows(column);
     for (let i = 0; i < rows.length; i += ROLLUP_BATCH) {
       const values = rows.slice(i, i + ROLLUP_BATCH).map(([bucket, key, n]) => [bucket, server, key, n]);
       await conn.query(

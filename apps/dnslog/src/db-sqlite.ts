@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { UserError, errorMessage } from '@toolbox/shared';
 import { ipHex } from './ip-range.js';
 import { QUERY_COLUMNS, rowValues } from './row.js';
-import { ROLLUP_TABLES } from './rollup.js';
+import { ROLLUPS } from './rollup.js';
 import { SCHEMA_VERSION, rollupBackfill, sqliteSchema } from './schema.js';
 import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
@@ -56,7 +56,7 @@ export class SqliteStore implements Store {
   }
 
   private recountRollups(): void {
-    for (const t of Object.values(ROLLUP_TABLES)) this.db.exec(`DELETE FROM ${t}`);
+    for (const r of ROLLUPS) this.db.exec(`DELETE FROM ${r.table}`);
     for (const stmt of rollupBackfill('sqlite')) this.db.exec(stmt);
   }
 
@@ -87,15 +87,12 @@ export class SqliteStore implements Store {
       `INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`,
     );
     const insertReject = db.prepare('INSERT INTO dnslog_rejects (file_id, line_no, reason, line) VALUES (?, ?, ?, ?)');
-    const upsertMinute = db.prepare(
-      'INSERT INTO dns_rollup_minute (bucket, server, qtype, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries',
-    );
-    const upsertName = db.prepare(
-      'INSERT INTO dns_rollup_names (bucket, server, qname, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries',
-    );
-    const upsertClient = db.prepare(
-      'INSERT INTO dns_rollup_clients (bucket, server, client_ip, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries',
-    );
+    const upserts = ROLLUPS.map((r) => ({
+      column: r.column,
+      stmt: db.prepare(
+        `INSERT INTO ${r.table} (bucket, server, ${r.column}, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries`,
+      ),
+    }));
     const finishFile = db.prepare(
       'UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?',
     );
@@ -114,9 +111,7 @@ export class SqliteStore implements Store {
           }
         }
       }
-      for (const [bucket, qtype, n] of counter.rollup.minuteRows()) upsertMinute.run(bucket, meta.server, qtype, n);
-      for (const [bucket, qname, n] of counter.rollup.nameRows()) upsertName.run(bucket, meta.server, qname, n);
-      for (const [bucket, ip, n] of counter.rollup.clientRows()) upsertClient.run(bucket, meta.server, ip, n);
+      for (const u of upserts) for (const [bucket, key, n] of counter.rollup.rows(u.column)) u.stmt.run(bucket, meta.server, key, n);
       finishFile.run(counter.rows, counter.rejects, counter.firstTime, counter.lastTime, fileId);
       db.exec('COMMIT');
       return counter.result(fileId);

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type mysql from 'mysql2/promise';
 import { acquireLock, isUserError, UserError, type LockHandle } from '@toolbox/shared';
-import { ROLLUP_TABLES } from './rollup.js';
+import { ROLLUPS } from './rollup.js';
 import { parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
 
 export async function listPartitions(conn: mysql.Connection, label: string, table = 'dns_queries'): Promise<PartitionInfo[]> {
@@ -38,7 +38,7 @@ export async function listPartitions(conn: mysql.Connection, label: string, tabl
 /** Gives every rollup table the partitions dns_queries has beyond its own (see planRollupSync). */
 export async function syncRollupPartitions(conn: mysql.Connection, label: string): Promise<void> {
   const queries = await listPartitions(conn, label);
-  for (const table of Object.values(ROLLUP_TABLES)) {
+  for (const { table } of ROLLUPS) {
     for (const stmt of planRollupSync(table, queries, await listPartitions(conn, label, table))) await conn.query(stmt);
   }
 }
@@ -53,7 +53,7 @@ const ROLLUP_DELETE_BATCH = 10_000;
  * bounded DELETEs. Re-running it after a kill finishes the job.
  */
 export async function pruneRollupPartitions(conn: mysql.Connection, label: string, boundary: string): Promise<void> {
-  for (const table of Object.values(ROLLUP_TABLES)) {
+  for (const { table } of ROLLUPS) {
     const plan = planPrune(await listPartitions(conn, label, table), boundary);
     for (const stmt of pruneStatements(plan.drop, table)) await conn.query(stmt);
     for (;;) {

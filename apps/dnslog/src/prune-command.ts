@@ -15,7 +15,7 @@ import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
 import { acquireLockWaiting, listPartitions, partitionNewest, partitionSpan, pruneRollupPartitions } from './partition-admin.js';
 import { checkLayout, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
-import { ROLLUP_TABLES } from './rollup.js';
+import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
 import { defaultLockPath } from './ship-command.js';
@@ -198,10 +198,12 @@ async function pruneSqlite(store: SqliteStore, cutoff: string, opts: PruneOption
     const pick = db.prepare('INSERT INTO dnslog_prune_batch (rid) SELECT rowid FROM dns_queries WHERE qtime < ? LIMIT ?');
     const batchRows = 'SELECT * FROM dns_queries WHERE rowid IN (SELECT rid FROM dnslog_prune_batch)';
     const subtract = [
-      `UPDATE dns_rollup_minute AS r SET queries = r.queries - d.n FROM (SELECT substr(qtime, 1, 16) || ':00' AS bucket, server, qtype, COUNT(*) AS n FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.qtype = d.qtype`,
-      `UPDATE dns_rollup_names AS r SET queries = r.queries - d.n FROM (SELECT substr(qtime, 1, 13) || ':00:00' AS bucket, server, qname, COUNT(*) AS n FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.qname = d.qname`,
-      `UPDATE dns_rollup_clients AS r SET queries = r.queries - d.n FROM (SELECT substr(qtime, 1, 13) || ':00:00' AS bucket, server, client_ip, COUNT(*) AS n FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.client_ip = d.client_ip`,
-      ...Object.values(ROLLUP_TABLES).map((t) => `DELETE FROM ${t} WHERE queries <= 0`),
+      ...ROLLUPS.map(
+        ({ table, unit, column: c }) =>
+          `UPDATE ${table} AS r SET queries = r.queries - d.n FROM (SELECT ${rollupBucketSql('sqlite', unit)} AS bucket, server, ${c}, COUNT(*) AS n ` +
+          `FROM (${batchRows}) GROUP BY 1, 2, 3) AS d WHERE r.bucket = d.bucket AND r.server = d.server AND r.${c} = d.${c}`,
+      ),
+      ...ROLLUPS.map((r) => `DELETE FROM ${r.table} WHERE queries <= 0`),
     ].map((sql) => db.prepare(sql));
     const del = db.prepare('DELETE FROM dns_queries WHERE rowid IN (SELECT rid FROM dnslog_prune_batch)');
     const clear = db.prepare('DELETE FROM dnslog_prune_batch');

@@ -4,7 +4,7 @@
  * Every time bound is a plain `qtime` comparison, so MySQL prunes partitions outside the range.
  */
 import type { ClientFilter } from './ip-range.js';
-import { ROLLUP_TABLES, planRange, type RollupUnit } from './rollup.js';
+import { ROLLUP_TABLES, ROLLUPS, planRange, wallMs, type RollupSpec, type RollupUnit } from './rollup.js';
 import { reverseName } from './row.js';
 import type { SqlParam } from './store.js';
 
@@ -57,12 +57,12 @@ export function whereClause(f: ReportFilter, dialect: Dialect = 'sqlite', extra:
 
 const DIMENSION_COLUMN: Record<TopDimension, string> = { qname: 'qname', client_ip: 'client_ip', qtype: 'qtype' };
 
-/** Which rollup answers a count by this dimension, at what granularity. */
-const DIMENSION_ROLLUP: Record<TopDimension, { table: string; unit: RollupUnit }> = {
-  qname: { table: ROLLUP_TABLES.names, unit: 'hour' },
-  client_ip: { table: ROLLUP_TABLES.clients, unit: 'hour' },
-  qtype: { table: ROLLUP_TABLES.minute, unit: 'minute' },
-};
+/** The rollup that answers a count by this dimension. */
+function rollupFor(dim: TopDimension): RollupSpec {
+  const r = ROLLUPS.find((x) => x.column === dim);
+  if (!r) throw new Error(`no rollup counts by ${dim}`);
+  return r;
+}
 
 /**
  * Whether hourly rollups are worth reading for a range: a range of a couple of hours is mostly
@@ -71,8 +71,7 @@ const DIMENSION_ROLLUP: Record<TopDimension, { table: string; unit: RollupUnit }
  */
 export function hourlyRollupsPay(f: ReportFilter, now: string): boolean {
   if (f.since === undefined) return true;
-  const ms = (t: string) => Date.parse(`${t.slice(0, 10)}T${t.slice(11, 23)}Z`);
-  return ms(f.until ?? now) - ms(f.since) > 3 * 3_600_000;
+  return wallMs(f.until ?? now) - wallMs(f.since) > 3 * 3_600_000;
 }
 
 /** Rollups can answer a report unless it filters on something they do not keep (the client). */
@@ -135,7 +134,7 @@ export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | nul
   const tail = `ORDER BY queries DESC, value${limit === null ? '' : ' LIMIT ?'}`;
   const tailParams = limit === null ? [] : [limit];
   if (rollupsApply(f, rollups)) {
-    const r = DIMENSION_ROLLUP[dim];
+    const r = rollupFor(dim);
     const u = union(rollupParts(f, dialect, r.unit, r.table, `${col} AS value, SUM(queries) AS n`, `${col} AS value, COUNT(*) AS n`, col));
     const collate = dim === 'qname' && dialect === 'sqlite' ? ' COLLATE NOCASE' : '';
     return { sql: `SELECT value, SUM(n) AS queries FROM (${u.sql}) x GROUP BY value${collate} ${tail}`, params: [...u.params, ...tailParams] };

@@ -65,16 +65,16 @@ describe('RollupAccumulator', () => {
       sampleRow({ time: '2026-11-25 10:00:00.000', qname: 'www.example.com', qtype: 'A', clientIp: '192.0.2.1' }),
     ];
     for (const r of rows) acc.add(r);
-    expect(acc.minuteRows().sort()).toEqual([
+    expect(acc.rows('qtype').sort()).toEqual([
       ['2026-11-25 09:41:00', 'A', 2],
       ['2026-11-25 09:42:00', 'AAAA', 1],
       ['2026-11-25 10:00:00', 'A', 1],
     ]);
-    expect(acc.nameRows()).toEqual([
+    expect(acc.rows('qname')).toEqual([
       ['2026-11-25 09:00:00', 'WWW.example.com', 3],
       ['2026-11-25 10:00:00', 'www.example.com', 1],
     ]);
-    expect(acc.clientRows().sort()).toEqual([
+    expect(acc.rows('client_ip').sort()).toEqual([
       ['2026-11-25 09:00:00', '192.0.2.1', 2],
       ['2026-11-25 09:00:00', '2001:db8::1', 1],
       ['2026-11-25 10:00:00', '192.0.2.1', 1],

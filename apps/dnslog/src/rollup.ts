@@ -21,6 +21,31 @@ export const ROLLUP_TABLES = {
   clients: 'dns_rollup_clients',
 } as const;
 
+/** The dns_queries column a rollup counts by. */
+export type RollupColumn = 'qtype' | 'qname' | 'client_ip';
+
+/** One rollup table: what it counts, per what, and its key column's type in each store. */
+export interface RollupSpec {
+  table: string;
+  unit: RollupUnit;
+  column: RollupColumn;
+  sqliteType: string;
+  mysqlType: string;
+}
+
+/** The three rollups; every statement that touches them is made from this list. */
+export const ROLLUPS: readonly RollupSpec[] = [
+  { table: ROLLUP_TABLES.minute, unit: 'minute', column: 'qtype', sqliteType: 'TEXT NOT NULL', mysqlType: 'VARCHAR(16) CHARACTER SET ascii NOT NULL' },
+  {
+    table: ROLLUP_TABLES.names,
+    unit: 'hour',
+    column: 'qname',
+    sqliteType: 'TEXT NOT NULL COLLATE NOCASE',
+    mysqlType: 'VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL',
+  },
+  { table: ROLLUP_TABLES.clients, unit: 'hour', column: 'client_ip', sqliteType: 'TEXT NOT NULL', mysqlType: 'VARCHAR(64) CHARACTER SET ascii NOT NULL' },
+];
+
 /** `2026-11-25 09:41:00` for a qtime `2026-11-25 09:41:07.123`. */
 export function minuteBucket(qtime: string): string {
   return `${qtime.slice(0, 16)}:00`;
@@ -31,51 +56,47 @@ export function hourBucket(qtime: string): string {
   return `${qtime.slice(0, 13)}:00:00`;
 }
 
+/** SQL for a rollup's bucket of a time column, the same text as minuteBucket/hourBucket make. */
+export function rollupBucketSql(dialect: 'sqlite' | 'mysql', unit: RollupUnit, column = 'qtime'): string {
+  if (dialect === 'mysql') return `DATE_FORMAT(${column}, '${unit === 'minute' ? '%Y-%m-%d %H:%i:00' : '%Y-%m-%d %H:00:00'}')`;
+  return unit === 'minute' ? `substr(${column}, 1, 16) || ':00'` : `substr(${column}, 1, 13) || ':00:00'`;
+}
+
+interface Count {
+  /** The key as first seen (names are grouped case-insensitively, the first spelling kept). */
+  key: string;
+  n: number;
+}
+
 /** One file's rollup rows, counted while it streams; qnames are grouped case-insensitively, as SQL does. */
 export class RollupAccumulator {
-  private readonly minutes = new Map<string, number>();
-  private readonly names = new Map<string, { name: string; n: number }>();
-  private readonly clients = new Map<string, number>();
+  private readonly counts: Record<RollupColumn, Map<string, Count>> = { qtype: new Map(), qname: new Map(), client_ip: new Map() };
 
   add(row: QueryRow): void {
     const t = row.time;
-    const minute = `${minuteBucket(t)}\t${row.qtype}`;
-    this.minutes.set(minute, (this.minutes.get(minute) ?? 0) + 1);
+    count(this.counts.qtype, minuteBucket(t), row.qtype, row.qtype);
     const hour = hourBucket(t);
-    const nameKey = `${hour}\t${row.qname.toLowerCase()}`;
-    const e = this.names.get(nameKey);
-    if (e) e.n++;
-    else this.names.set(nameKey, { name: row.qname, n: 1 });
-    const client = `${hour}\t${row.clientIp}`;
-    this.clients.set(client, (this.clients.get(client) ?? 0) + 1);
+    count(this.counts.qname, hour, row.qname.toLowerCase(), row.qname);
+    count(this.counts.client_ip, hour, row.clientIp, row.clientIp);
   }
 
-  /** [bucket, qtype, queries] */
-  minuteRows(): [string, string, number][] {
-    return [...this.minutes].map(([k, n]) => {
-      const tab = k.indexOf('\t');
-      return [k.slice(0, tab), k.slice(tab + 1), n];
-    });
+  /** [bucket, key, queries] for the rollup counting by `column`. */
+  rows(column: RollupColumn): [string, string, number][] {
+    return [...this.counts[column]].map(([k, c]) => [k.slice(0, k.indexOf('\t')), c.key, c.n]);
   }
+}
 
-  /** [bucket, qname, queries] */
-  nameRows(): [string, string, number][] {
-    return [...this.names].map(([k, e]) => [k.slice(0, k.indexOf('\t')), e.name, e.n]);
-  }
-
-  /** [bucket, client_ip, queries] */
-  clientRows(): [string, string, number][] {
-    return [...this.clients].map(([k, n]) => {
-      const tab = k.indexOf('\t');
-      return [k.slice(0, tab), k.slice(tab + 1), n];
-    });
-  }
+function count(map: Map<string, Count>, bucket: string, folded: string, key: string): void {
+  const k = `${bucket}\t${folded}`;
+  const c = map.get(k);
+  if (c) c.n++;
+  else map.set(k, { key, n: 1 });
 }
 
 const UNIT_MS: Record<RollupUnit, number> = { minute: 60_000, hour: 3_600_000 };
 
 /** Wall-clock text as a number of ms (treated as UTC: no zone arithmetic, only alignment). */
-function wallMs(text: string): number {
+export function wallMs(text: string): number {
   const ms = Date.parse(`${text.slice(0, 10)}T${text.slice(11, 23).padEnd(12, '.000').slice(0, 12)}Z`);
   if (Number.isNaN(ms)) throw new Error(`not a wall-clock time: ${text}`);
   return ms;

@@ -4,6 +4,8 @@
  * every line that did not parse, verbatim, with its reason; `dnslog_meta` records the schema version.
  */
 
+import { ROLLUPS, rollupBucketSql } from './rollup.js';
+
 /** 1: rows, ledger, rejects. 2: rollup tables (rollup.ts), back-filled from the rows on migration. */
 export const SCHEMA_VERSION = 2;
 
@@ -66,39 +68,25 @@ export function sqliteSchema(): string[] {
        line BLOB NOT NULL,
        PRIMARY KEY (file_id, line_no)
      )`,
-    `CREATE TABLE IF NOT EXISTS dns_rollup_minute (
+    ...ROLLUPS.map(
+      (r) => `CREATE TABLE IF NOT EXISTS ${r.table} (
        bucket TEXT NOT NULL,
        server TEXT NOT NULL,
-       qtype TEXT NOT NULL,
+       ${r.column} ${r.sqliteType},
        queries INTEGER NOT NULL,
-       PRIMARY KEY (bucket, server, qtype)
+       PRIMARY KEY (bucket, server, ${r.column})
      ) WITHOUT ROWID`,
-    `CREATE TABLE IF NOT EXISTS dns_rollup_names (
-       bucket TEXT NOT NULL,
-       server TEXT NOT NULL,
-       qname TEXT NOT NULL COLLATE NOCASE,
-       queries INTEGER NOT NULL,
-       PRIMARY KEY (bucket, server, qname)
-     ) WITHOUT ROWID`,
-    `CREATE TABLE IF NOT EXISTS dns_rollup_clients (
-       bucket TEXT NOT NULL,
-       server TEXT NOT NULL,
-       client_ip TEXT NOT NULL,
-       queries INTEGER NOT NULL,
-       PRIMARY KEY (bucket, server, client_ip)
-     ) WITHOUT ROWID`,
+    ),
   ];
 }
 
 /** Fills the rollups from the rows already stored (migration to version 2); run after emptying them. */
 export function rollupBackfill(dialect: 'sqlite' | 'mysql'): string[] {
-  const minute = dialect === 'mysql' ? "DATE_FORMAT(qtime, '%Y-%m-%d %H:%i:00')" : "substr(qtime, 1, 16) || ':00'";
-  const hour = dialect === 'mysql' ? "DATE_FORMAT(qtime, '%Y-%m-%d %H:00:00')" : "substr(qtime, 1, 13) || ':00:00'";
-  return [
-    `INSERT INTO dns_rollup_minute (bucket, server, qtype, queries) SELECT ${minute}, server, qtype, COUNT(*) FROM dns_queries GROUP BY 1, 2, 3`,
-    `INSERT INTO dns_rollup_names (bucket, server, qname, queries) SELECT ${hour}, server, MIN(qname), COUNT(*) FROM dns_queries GROUP BY 1, 2, qname`,
-    `INSERT INTO dns_rollup_clients (bucket, server, client_ip, queries) SELECT ${hour}, server, client_ip, COUNT(*) FROM dns_queries GROUP BY 1, 2, 3`,
-  ];
+  return ROLLUPS.map(
+    (r) =>
+      `INSERT INTO ${r.table} (bucket, server, ${r.column}, queries) SELECT ${rollupBucketSql(dialect, r.unit)}, server, MIN(${r.column}), COUNT(*) ` +
+      `FROM dns_queries GROUP BY 1, 2, ${r.column}`,
+  );
 }
 
 /** `p2026112509` for the partition that starts at 2026-11-25 09:00. */
@@ -183,29 +171,15 @@ export function mysqlSchema(firstDay: Date, days: number): string[] {
        line MEDIUMBLOB NOT NULL,
        PRIMARY KEY (file_id, line_no)
      ) ENGINE=InnoDB`,
-    `CREATE TABLE IF NOT EXISTS dns_rollup_minute (
+    ...ROLLUPS.map(
+      (r) => `CREATE TABLE IF NOT EXISTS ${r.table} (
        bucket DATETIME NOT NULL,
        server VARCHAR(255) NOT NULL,
-       qtype VARCHAR(16) CHARACTER SET ascii NOT NULL,
+       ${r.column} ${r.mysqlType},
        queries BIGINT UNSIGNED NOT NULL,
-       PRIMARY KEY (bucket, server, qtype)
+       PRIMARY KEY (bucket, server, ${r.column})
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
      PARTITION BY RANGE COLUMNS (bucket) (${parts.join(', ')})`,
-    `CREATE TABLE IF NOT EXISTS dns_rollup_names (
-       bucket DATETIME NOT NULL,
-       server VARCHAR(255) NOT NULL,
-       qname VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
-       queries BIGINT UNSIGNED NOT NULL,
-       PRIMARY KEY (bucket, server, qname)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
-     PARTITION BY RANGE COLUMNS (bucket) (${parts.join(', ')})`,
-    `CREATE TABLE IF NOT EXISTS dns_rollup_clients (
-       bucket DATETIME NOT NULL,
-       server VARCHAR(255) NOT NULL,
-       client_ip VARCHAR(64) CHARACTER SET ascii NOT NULL,
-       queries BIGINT UNSIGNED NOT NULL,
-       PRIMARY KEY (bucket, server, client_ip)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
-     PARTITION BY RANGE COLUMNS (bucket) (${parts.join(', ')})`,
+    ),
   ];
 }
