@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
+import { freePort, namedOptions, startPrivateNamed, type PrivateNamed } from './private-named.js';
 
 const run = promisify(execFile);
 const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
@@ -24,18 +24,7 @@ function conf(): string {
   const zone = (file: string) => `zone "example.test" { type primary; file "${file}"; };`;
   return `
 key "tsig-test" { algorithm hmac-sha256; secret "${SECRET}"; };
-options {
-  directory "${dir}";
-  pid-file "${dir}/named.pid";
-  session-keyfile "${dir}/session.key";
-  listen-on port ${port} { 127.0.0.1; };
-  listen-on-v6 port ${port} { ::1; };
-  recursion no;
-  dnssec-validation no;
-  notify no;
-  querylog yes;
-};
-logging {
+${namedOptions(dir, [`listen-on port ${port} { 127.0.0.1; };`, `listen-on-v6 port ${port} { ::1; };`], ['querylog yes;'])}logging {
   channel q { file "${dir}/query.log"; severity info; print-time iso8601; print-category yes; print-severity yes; };
   channel g { file "${dir}/named.log"; severity info; print-time yes; };
   category queries { q; };

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
+import { freePort, namedOptions, startPrivateNamed, type PrivateNamed } from './private-named.js';
 import { services } from './services-env.js';
 
 const run = promisify(execFile);
@@ -48,12 +48,7 @@ beforeAll(async () => {
     ready: () => run('rndc', ['-c', join(dir, 'rndc.conf'), 'status'], { timeout: 5_000 }),
     conf: `include "${dir}/rndc.key";
 controls { inet 127.0.0.1 port ${rndcPort} allow { 127.0.0.1; } keys { rotate-test; }; };
-options {
-  directory "${dir}"; pid-file "${dir}/named.pid"; session-keyfile "${dir}/session.key";
-  listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; };
-  recursion no; dnssec-validation no; notify no; querylog yes;
-};
-logging {
+${namedOptions(dir, [`listen-on port ${port} { 127.0.0.1; };`, 'listen-on-v6 { none; };'], ['querylog yes;'])}logging {
   channel q { file "${log}"; severity info; print-time yes; print-category yes; print-severity yes; };
   channel g { file "${dir}/named.log"; severity info; print-time yes; };
   category queries { q; };

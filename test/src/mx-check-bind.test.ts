@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivateNamed, type PrivateNamed } from './private-named.js';
+import { freePort, namedOptions, startPrivateNamed, type PrivateNamed } from './private-named.js';
 
 const run = promisify(execFile);
 const MXCHECK = fileURLToPath(new URL('../../apps/mx-check/bin/mx-check.js', import.meta.url));
@@ -79,18 +79,7 @@ ${BIG}
 
 function conf(): string {
   return `
-options {
-  directory "${dir}";
-  pid-file "${dir}/named.pid";
-  session-keyfile "${dir}/session.key";
-  listen-on port ${port} { 127.0.0.1; };
-  listen-on-v6 port ${port} { ::1; };
-  recursion no;
-  dnssec-validation no;
-  notify no;
-  minimal-responses no;
-};
-logging { channel g { file "${dir}/named.log"; severity info; }; category default { g; }; };
+${namedOptions(dir, [`listen-on port ${port} { 127.0.0.1; };`, `listen-on-v6 port ${port} { ::1; };`], ['minimal-responses no;'])}logging { channel g { file "${dir}/named.log"; severity info; }; category default { g; }; };
 zone "." { type primary; file "${dir}/root.zone"; };
 zone "broken.test" { type primary; file "${dir}/broken.zone"; };
 `;

@@ -24,6 +24,25 @@ export async function freePort(): Promise<number> {
   return p;
 }
 
+/**
+ * The `options { … }` block every test server shares: its files in `dir`, the given `listen-on`
+ * statements, and no recursion, DNSSEC validation or NOTIFY (nothing leaves loopback); `extra`
+ * statements go at the end.
+ */
+export function namedOptions(dir: string, listen: readonly string[], extra: readonly string[] = []): string {
+  const lines = [
+    `directory "${dir}";`,
+    `pid-file "${dir}/named.pid";`,
+    `session-keyfile "${dir}/session.key";`,
+    ...listen,
+    'recursion no;',
+    'dnssec-validation no;',
+    'notify no;',
+    ...extra,
+  ];
+  return `options {\n${lines.map((l) => `  ${l}`).join('\n')}\n};\n`;
+}
+
 export interface PrivateNamedOptions {
   /** Where named.conf is written; the configuration keeps its zones, logs and pid file here too. */
   dir: string;

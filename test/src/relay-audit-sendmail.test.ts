@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from './services-env.js';
+import { namedOptions } from './private-named.js';
 
 const run = promisify(execFile);
 const env = services();
@@ -81,18 +82,7 @@ async function startNamed(): Promise<void> {
 ns IN A 127.0.0.1
 @ IN MX 10 localhost.
 `);
-  writeFileSync(join(dir, 'named.conf'), `options {
-  directory "${dir}";
-  pid-file "${dir}/named.pid";
-  session-keyfile "${dir}/session.key";
-  listen-on port 53 { 127.0.0.1; };
-  listen-on port ${DNS_PORT} { ${MTA}; };
-  listen-on-v6 { none; };
-  recursion no;
-  dnssec-validation no;
-  notify no;
-};
-controls { };
+  writeFileSync(join(dir, 'named.conf'), `${namedOptions(dir, ['listen-on port 53 { 127.0.0.1; };', `listen-on port ${DNS_PORT} { ${MTA}; };`, 'listen-on-v6 { none; };'])}controls { };
 zone "${MX_DOMAIN}" { type primary; file "${dir}/zone"; };
 `);
   const named = spawn('ip', ['netns', 'exec', NETNS, '/usr/sbin/named', '-f', '-c', join(dir, 'named.conf')], { stdio: 'ignore' });
