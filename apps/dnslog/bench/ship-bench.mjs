@@ -12,6 +12,10 @@
 //      IPv4-only columns, the time split naively; on the first --legacy-lines lines only (default
 //      100,000), as it manages only about ten thousand rows/s
 //   4. dnslog ship FILE --db sqlite:…                           fresh file
+//      then the sqlite3 shell's own .import of a TSV of the same rows (dumped from the shipped file,
+//      untimed) into an empty dns_queries made by `dnslog db init`: same schema, indexes, page cache;
+//      and, for information, better-sqlite3 alone inserting the same rows parsed beforehand into
+//      memory (sqlite-floor.mjs), with no index and with the four: what the library itself manages
 //   5. dnslog ship ssh://root@127.0.0.1:PORT/…/query.log.*       the test sshd on loopback, into
 //      SQLite, with the default transport compression and, for information, with --no-compress
 //   6. peak RSS (/usr/bin/time %M) of dnslog ship into SQLite at 100k, 1M and --rss-max lines
@@ -119,6 +123,14 @@ function ensureTimeBinary() {
     say('could not install it: peak RSS will be read from /proc/PID/status (VmHWM) instead');
     TIME_BIN = null;
   }
+}
+
+/** A peer tool from a Debian package, installed when missing (the bench then says so). */
+function ensureDebianTool(bin, pkg) {
+  if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status === 0) return;
+  say(`${bin} is missing: installing the Debian package \`${pkg}\`…`);
+  spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status !== 0) throw new Error(`${bin} is not installed and apt-get could not install ${pkg}`);
 }
 
 /** Peak RSS of a process tree root without /usr/bin/time: VmHWM polled until the process exits. */
@@ -413,6 +425,41 @@ async function main() {
     say(`  ${describeShip(r)}`);
   });
 
+  // 5b. the sqlite3 shell's own .import of a ready-made TSV of the same rows (dumped untimed from
+  // what dnslog shipped) into an empty dns_queries with the same schema, indexes and page cache
+  say(`\n[4b/6] sqlite3 .import of a ready-made TSV of the same rows → empty dns_queries (same schema and indexes) …`);
+  await step('sqlite3 .import', async () => {
+    ensureDebianTool('sqlite3', 'sqlite3');
+    const { QUERY_COLUMNS } = await import('../dist/row.js');
+    const tsv = join(tmp, 'rows-sqlite.tsv');
+    const fd = openSync(tsv, 'w');
+    const d = await run(['sqlite3', '-batch', '-noheader', '-cmd', '.mode tabs', join(tmp, 'bench.sqlite'), `SELECT ${QUERY_COLUMNS.join(', ')} FROM dns_queries`], { stdoutFd: fd });
+    closeSync(fd);
+    if (d.code !== 0) throw new Error(`dumping the TSV: ${tail(d.stderr)}`);
+    const target = join(tmp, 'import.sqlite');
+    const init = await run([process.execPath, DNSLOG, 'db', 'init', '--db', `sqlite:${target}`]);
+    if (init.code !== 0) throw new Error(`db init: ${tail(init.stderr)}`);
+    const r = await run(['sqlite3', '-batch', '-cmd', 'PRAGMA cache_size = -32768', '-cmd', '.mode tabs', target, `.import ${tsv} dns_queries`]);
+    if (r.code !== 0 || r.stderr.trim() !== '') throw new Error(`.import: ${tail(r.stderr) || `exit ${r.code}`}`);
+    const c = await run(['sqlite3', target, 'SELECT COUNT(*) FROM dns_queries']);
+    const rows = Number(c.stdout.trim());
+    results.sqliteImport = { wall: r.seconds, rows, tsvMb: statSync(tsv).size / 1e6 };
+    rmSync(tsv, { force: true });
+    rmSync(target, { force: true });
+    say(`  ${fmt(rows)} rows from a ${fmt(results.sqliteImport.tsvMb, 1)} MB TSV in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; one transaction)`);
+  });
+
+  // 5c. for information: the library's own floor, better-sqlite3 inserting the same rows, parsed
+  // beforehand into memory (not timed), with one prepared INSERT in one transaction, into the
+  // same table with no index at all and with the four indexes the reports need
+  say(`\n[4c/6] better-sqlite3 alone: the same rows, parsed in memory beforehand, one prepared INSERT …`);
+  await step('better-sqlite3 floor', async () => {
+    const r = await run([process.execPath, join(HERE, 'sqlite-floor.mjs'), logFile, join(tmp, 'floor.sqlite')]);
+    if (r.code !== 0) throw new Error(`sqlite-floor.mjs: ${tail(r.stderr)}`);
+    results.sqliteFloor = JSON.parse(r.stdout);
+    for (const f of results.sqliteFloor) say(`  ${f.indexes ? 'with the 4 indexes' : 'no index at all   '}: ${fmt(f.rows)} rows in ${f.seconds.toFixed(2)} s (${fmt(f.rows / f.seconds)} rows/s)`);
+  });
+
   // 6. dnslog over SSH → SQLite, with and without transport compression
   const sshDir = join(tmp, 'ssh-source');
   mkdirSync(sshDir);
@@ -455,7 +502,7 @@ function printSummary() {
   /** One table row; `r` null for a ratio-only row, `seconds` overridable (dnslog's own clock). */
   const line = (measure, r, { ratio = '', target = '', seconds = r?.wall, rss = '' } = {}) =>
     rows.push([measure, r ? fmt(r.rows) : '', seconds === undefined ? '' : seconds.toFixed(2), r && seconds ? fmt(r.rows / seconds) : '', ratio, rss, target]);
-  const { mariadb: m, legacy: l, loadData: ld, sqlite: s, ssh, sshPlain, rss } = results;
+  const { mariadb: m, legacy: l, loadData: ld, sqlite: s, sqliteImport: si, ssh, sshPlain, rss } = results;
   if (l) line(`legacy cat|sed|awk|mariadb, INSERT per line (first ${fmt(LEGACY_LINES)} lines only)`, l, { ratio: '1.00 (baseline)' });
   if (ld) line('MariaDB LOAD DATA LOCAL INFILE of a ready-made TSV', ld, { ratio: l ? `${fmt(rate(ld) / rate(l), 1)}x legacy` : '' });
   if (m) {
@@ -465,6 +512,11 @@ function printSummary() {
     if (ld) line('  dnslog -> MariaDB vs LOAD DATA', null, { ratio: `${fmt(rate(m) / rate(ld), 2)}x`, target: `>= ${TARGETS.loadDataRatio}x: ${verdict(rate(m) / rate(ld) >= TARGETS.loadDataRatio)}` });
   }
   if (s) line('dnslog ship -> SQLite', s, { rss: mb(s), ratio: l ? `${fmt(rate(s) / rate(l), 1)}x legacy` : '', target: `>= ${fmt(TARGETS.sqliteRate)} rows/s: ${verdict(rate(s) >= TARGETS.sqliteRate)}` });
+  if (si) line("sqlite3 .import of a ready-made TSV (same schema and indexes)", si);
+  if (s && si) line('  dnslog -> SQLite vs sqlite3 .import', null, { ratio: `${fmt(rate(s) / rate(si), 2)}x` });
+  for (const f of results.sqliteFloor ?? []) {
+    line(`  better-sqlite3 INSERT alone, rows ready in memory, ${f.indexes ? 'the 4 indexes' : 'no index'} (info)`, { rows: f.rows, wall: f.seconds }, { ratio: s ? `dnslog ${fmt(rate(s) / (f.rows / f.seconds), 2)}x` : '' });
+  }
   if (ssh) line('dnslog ship ssh:// (loopback, gzip in transit) -> SQLite', ssh, { rss: mb(ssh), ratio: s ? `${fmt(rate(ssh) / rate(s), 2)}x local` : '', target: `>= ${fmt(TARGETS.sshRate)} rows/s: ${verdict(rate(ssh) >= TARGETS.sshRate)}` });
   if (sshPlain) line('dnslog ship ssh:// --no-compress -> SQLite (info only)', sshPlain, { rss: mb(sshPlain), ratio: s ? `${fmt(rate(sshPlain) / rate(s), 2)}x local` : '' });
   for (const r of rss ?? []) line(`peak RSS: dnslog ship -> SQLite, ${fmt(r.lines)} lines`, r, { rss: mb(r), target: `< ${TARGETS.rssMb} MB: ${verdict(r.rssMb !== null && r.rssMb < TARGETS.rssMb)}` });

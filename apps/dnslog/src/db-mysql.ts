@@ -108,6 +108,15 @@ export class MysqlStore implements Store {
     };
   }
 
+  /** Another connection like the first (promise API, no LOCAL INFILE), for work done beside it; the caller ends it. */
+  async extraConnection(): Promise<mysql.Connection> {
+    try {
+      return await mysql.createConnection(this.connectOptions());
+    } catch (err) {
+      throw new UserError('E_DB_CONNECT', `cannot connect to ${this.description}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
   /** A second connection (callback API) for streaming a large result while the first one works. */
   streamingConnection(): Promise<mysqlCore.Connection> {
     const conn = mysqlCore.createConnection(this.connectOptions());

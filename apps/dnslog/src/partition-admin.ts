@@ -47,19 +47,46 @@ export async function syncRollupPartitions(conn: mysql.Connection, label: string
 const ROLLUP_DELETE_BATCH = 10_000;
 
 /**
- * Removes the rollups' counts for everything before `boundary` (the end of the newest partition
- * prune dropped): their partitions wholly before it are dropped like the rows' partitions, and a
- * partition straddling it (only when the layouts differ, e.g. after a migration) is cleared in
- * bounded DELETEs. Re-running it after a kill finishes the job.
+ * Removes one rollup table's counts for everything before `boundary` (the end of the newest
+ * partition prune dropped): its partitions wholly before it are dropped like the rows' partitions,
+ * and a partition straddling it (only when the layouts differ, e.g. after a migration) is cleared
+ * in bounded DELETEs. Re-running it after a kill finishes the job.
  */
-export async function pruneRollupPartitions(conn: mysql.Connection, label: string, boundary: string): Promise<void> {
-  for (const { table } of ROLLUPS) {
-    const plan = planPrune(await listPartitions(conn, label, table), boundary);
-    for (const stmt of pruneStatements(plan.drop, table)) await conn.query(stmt);
-    for (;;) {
-      const [r] = await conn.query<mysql.ResultSetHeader>(`DELETE FROM ${table} WHERE bucket < ? LIMIT ${ROLLUP_DELETE_BATCH}`, [boundary]);
-      if (r.affectedRows < ROLLUP_DELETE_BATCH) break;
-    }
+export async function pruneRollupTable(conn: mysql.Connection, label: string, table: string, boundary: string): Promise<void> {
+  const plan = planPrune(await listPartitions(conn, label, table), boundary);
+  for (const stmt of pruneStatements(plan.drop, table)) await conn.query(stmt);
+  for (;;) {
+    const [r] = await conn.query<mysql.ResultSetHeader>(`DELETE FROM ${table} WHERE bucket < ? LIMIT ${ROLLUP_DELETE_BATCH}`, [boundary]);
+    if (r.affectedRows < ROLLUP_DELETE_BATCH) break;
+  }
+}
+
+/**
+ * Drops the rows' partitions `parts` and the rollups' counts before `boundary`, each table on its
+ * own connection at the same time: a DROP PARTITION spends most of its time freeing the dropped
+ * files, and the four tables' drops overlap instead of queueing (`connect` opens the extra
+ * connections; they are closed here). `boundary` null: no rollup is touched.
+ */
+export async function dropPartitionsConcurrently(
+  conn: mysql.Connection,
+  connect: () => Promise<mysql.Connection>,
+  label: string,
+  parts: readonly PartitionInfo[],
+  boundary: string | null,
+): Promise<void> {
+  const extra: mysql.Connection[] = [];
+  try {
+    if (boundary !== null) for (let i = 0; i < ROLLUPS.length; i++) extra.push(await connect());
+    const results = await Promise.allSettled([
+      (async () => {
+        for (const stmt of pruneStatements(parts)) await conn.query(stmt);
+      })(),
+      ...extra.map((c, i) => pruneRollupTable(c, label, ROLLUPS[i]?.table ?? '', boundary ?? '')),
+    ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    await Promise.allSettled(extra.map((c) => c.end()));
   }
 }
 

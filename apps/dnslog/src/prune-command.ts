@@ -13,8 +13,8 @@ import type { MysqlStore } from './db-mysql.js';
 import type { SqliteStore } from './db-sqlite.js';
 import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
-import { acquireLockWaiting, listPartitions, partitionNewest, partitionSpan, pruneRollupPartitions } from './partition-admin.js';
-import { checkLayout, planPrune, pruneStatements, type PartitionInfo } from './partitions.js';
+import { acquireLockWaiting, dropPartitionsConcurrently, listPartitions, partitionNewest, partitionSpan } from './partition-admin.js';
+import { checkLayout, planPrune, type PartitionInfo } from './partitions.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
@@ -130,24 +130,19 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
       };
       await writeArchive(a.archive, header, mysqlRows(store, p.name));
     }
-    for (const stmt of pruneStatements(targets)) await conn.query(stmt);
+  }
+  if (!opts.dryRun) {
+    // The rollups' counts for the time the dropped partitions covered: every bucket before the end
+    // of the newest partition wholly older than the cutoff (dropped now or by an earlier run, which
+    // makes a prune killed half-way whole again when re-run).
+    const bounds = plan.drop.map((p) => p.lessThan).filter((b): b is string => b !== null);
+    const boundary = bounds.length === 0 ? null : bounds.reduce((a, b) => (a > b ? a : b));
+    await dropPartitionsConcurrently(conn, () => store.extraConnection(), store.description, targets, boundary);
     for (const a of actions) a.done = true;
   }
-  if (!opts.dryRun) await pruneMysqlRollups(conn, store.description, plan.drop);
   if (!opts.json) for (const a of actions) io.stdout.write(`${actionLine(a, opts.dryRun)}\n`);
   const kept = plan.keep.reduce((acc, p) => ({ rows: acc.rows + p.rows, bytes: acc.bytes + p.bytes }), { rows: 0, bytes: 0 });
   return { db: store.description, cutoff, dryRun: opts.dryRun, actions, kept: { ...kept, estimated: true } };
-}
-
-/**
- * The rollups' counts for the time the dropped partitions covered: every bucket before the end of
- * the newest partition wholly older than the cutoff (dropped now or by an earlier run, which makes
- * a prune killed between the two steps whole again when re-run).
- */
-async function pruneMysqlRollups(conn: Awaited<ReturnType<MysqlStore['connection']>>, label: string, whollyOld: readonly PartitionInfo[]): Promise<void> {
-  const bounds = whollyOld.map((p) => p.lessThan).filter((b): b is string => b !== null);
-  if (bounds.length === 0) return;
-  await pruneRollupPartitions(conn, label, bounds.reduce((a, b) => (a > b ? a : b)));
 }
 
 /** A partition's rows as arrays, streamed (a second connection, so memory stays flat). */

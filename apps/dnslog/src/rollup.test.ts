@@ -79,6 +79,21 @@ describe('RollupAccumulator', () => {
       ['2026-11-25 09:00:00', '2001:db8::1', 1],
       ['2026-11-25 10:00:00', '192.0.2.1', 1],
     ]);
+    // A row back in an earlier minute (logs of several files, clock steps) joins that minute's counts;
+    // the same minute of another day is another bucket.
+    acc.add(sampleRow({ time: '2026-11-25 09:41:30.000', qname: 'www.example.com', qtype: 'A', clientIp: '192.0.2.1' }));
+    acc.add(sampleRow({ time: '2026-11-26 09:41:30.000', qname: 'www.example.com', qtype: 'A', clientIp: '192.0.2.1' }));
+    expect(acc.rows('qtype').sort()).toEqual([
+      ['2026-11-25 09:41:00', 'A', 3],
+      ['2026-11-25 09:42:00', 'AAAA', 1],
+      ['2026-11-25 10:00:00', 'A', 1],
+      ['2026-11-26 09:41:00', 'A', 1],
+    ]);
+    expect(acc.rows('qname')).toEqual([
+      ['2026-11-25 09:00:00', 'WWW.example.com', 4],
+      ['2026-11-25 10:00:00', 'www.example.com', 1],
+      ['2026-11-26 09:00:00', 'www.example.com', 1],
+    ]);
     expect(minuteBucket('2026-11-25 09:41:07.123')).toBe('2026-11-25 09:41:00');
     expect(hourBucket('2026-11-25 09:41:07.123')).toBe('2026-11-25 09:00:00');
   });

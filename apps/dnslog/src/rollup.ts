@@ -68,29 +68,70 @@ interface Count {
   n: number;
 }
 
+/**
+ * Counts per bucket, then per key. A log is in time order, so consecutive rows nearly always fall
+ * in the bucket of the row before: that bucket's map is kept at hand, and a row costs one lookup
+ * by its key alone (no bucket+key string built per row).
+ */
+class BucketCounts {
+  private readonly buckets = new Map<string, Map<string, Count>>();
+  private lastBucket = '';
+  private last: Map<string, Count> | undefined;
+
+  add(bucket: string, folded: string, key: string): void {
+    let keys = this.last;
+    if (keys === undefined || bucket !== this.lastBucket) {
+      keys = this.buckets.get(bucket);
+      if (keys === undefined) {
+        keys = new Map();
+        this.buckets.set(bucket, keys);
+      }
+      this.lastBucket = bucket;
+      this.last = keys;
+    }
+    const c = keys.get(folded);
+    if (c) c.n++;
+    else keys.set(folded, { key, n: 1 });
+  }
+
+  rows(): [string, string, number][] {
+    const out: [string, string, number][] = [];
+    for (const [bucket, keys] of this.buckets) for (const c of keys.values()) out.push([bucket, c.key, c.n]);
+    return out;
+  }
+}
+
+/** Whether two wall-clock texts share their first 16 characters (`YYYY-MM-DD HH:MM`). */
+function sameMinute(a: string, b: string): boolean {
+  if (a.length < 16 || b.length < 16) return false;
+  for (let i = 15; i >= 0; i--) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
+  return true;
+}
+
 /** One file's rollup rows, counted while it streams; qnames are grouped case-insensitively, as SQL does. */
 export class RollupAccumulator {
-  private readonly counts: Record<RollupColumn, Map<string, Count>> = { qtype: new Map(), qname: new Map(), client_ip: new Map() };
+  private readonly counts: Record<RollupColumn, BucketCounts> = { qtype: new BucketCounts(), qname: new BucketCounts(), client_ip: new BucketCounts() };
+  private lastTime = '';
+  private minute = '';
+  private hour = '';
 
   add(row: QueryRow): void {
     const t = row.time;
-    count(this.counts.qtype, minuteBucket(t), row.qtype, row.qtype);
-    const hour = hourBucket(t);
-    count(this.counts.qname, hour, row.qname.toLowerCase(), row.qname);
-    count(this.counts.client_ip, hour, row.clientIp, row.clientIp);
+    // The buckets only change with the minute: most rows reuse the previous row's bucket texts.
+    if (!sameMinute(t, this.lastTime)) {
+      this.minute = minuteBucket(t);
+      this.hour = hourBucket(t);
+      this.lastTime = t;
+    }
+    this.counts.qtype.add(this.minute, row.qtype, row.qtype);
+    this.counts.qname.add(this.hour, row.qname.toLowerCase(), row.qname);
+    this.counts.client_ip.add(this.hour, row.clientIp, row.clientIp);
   }
 
   /** [bucket, key, queries] for the rollup counting by `column`. */
   rows(column: RollupColumn): [string, string, number][] {
-    return [...this.counts[column]].map(([k, c]) => [k.slice(0, k.indexOf('\t')), c.key, c.n]);
+    return this.counts[column].rows();
   }
-}
-
-function count(map: Map<string, Count>, bucket: string, folded: string, key: string): void {
-  const k = `${bucket}\t${folded}`;
-  const c = map.get(k);
-  if (c) c.n++;
-  else map.set(k, { key, n: 1 });
 }
 
 const UNIT_MS: Record<RollupUnit, number> = { minute: 60_000, hour: 3_600_000 };

@@ -48,4 +48,14 @@ describe('reverseName', () => {
     expect(reverseName('a.b.example.com')).toBe('moc.elpmaxe.b.a');
     expect(reverseName('')).toBe('');
   });
+
+  it('keeps every byte of latin1 text, lower-cases, and handles long and wide names the same way', () => {
+    expect(reverseName('WWW.Ex\\ample\\.COM\\032\xff\xc0')).toBe('\xe0\xff230\\moc.\\elpma\\xe.www');
+    const long = `${'Ab.'.repeat(2000)}x`;
+    expect(reverseName(long)).toBe([...long].reverse().join('').toLowerCase());
+    expect(reverseName('a.\u0100.B')).toBe('b.\u0101.a');
+    // The scratch buffer is reused: a shorter name after a longer one carries nothing over.
+    expect(reverseName('abcdef')).toBe('fedcba');
+    expect(reverseName('XY')).toBe('yx');
+  });
 });

@@ -72,10 +72,27 @@ export type SqlValue = string | number | null;
  * an indexable prefix search for `moc.elpmaxe` (and `moc.elpmaxe.%`).
  */
 export function reverseName(qname: string): string {
+  const n = qname.length;
+  if (n <= REVERSE_BUF.length) {
+    // Names come from latin1-decoded lines (one char per byte): reverse them as bytes, one flat string.
+    let wide = false;
+    for (let i = 0; i < n; i++) {
+      const c = qname.charCodeAt(i);
+      if (c > 0xff) {
+        wide = true;
+        break;
+      }
+      REVERSE_BUF[n - 1 - i] = c;
+    }
+    if (!wide) return REVERSE_BUF.toString('latin1', 0, n).toLowerCase();
+  }
   let out = '';
-  for (let i = qname.length - 1; i >= 0; i--) out += qname[i];
+  for (let i = n - 1; i >= 0; i--) out += qname[i];
   return out.toLowerCase();
 }
+
+/** Scratch space for reverseName (names are at most a few hundred bytes; longer ones take the slow path). */
+const REVERSE_BUF = Buffer.alloc(4096);
 
 /** The row as values in QUERY_COLUMNS order. */
 export function rowValues(row: QueryRow, server: string, fileId: number, lineNo: number): SqlValue[] {
