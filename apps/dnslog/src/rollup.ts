@@ -69,6 +69,15 @@ interface Count {
 }
 
 /**
+ * A copy of `s` that holds its own characters. The parser's fields are slices of a whole 64 KiB
+ * chunk of the log, and V8 keeps the chunk alive as long as any slice of it lives: a kept key would
+ * pin its chunk, and memory would grow with every hour of log a file covers.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
+}
+
+/**
  * Counts per bucket, then per key. A log is in time order, so consecutive rows nearly always fall
  * in the bucket of the row before: that bucket's map is kept at hand, and a row costs one lookup
  * by its key alone (no bucket+key string built per row).
@@ -84,14 +93,17 @@ class BucketCounts {
       keys = this.buckets.get(bucket);
       if (keys === undefined) {
         keys = new Map();
-        this.buckets.set(bucket, keys);
+        this.buckets.set(own(bucket), keys);
       }
       this.lastBucket = bucket;
       this.last = keys;
     }
     const c = keys.get(folded);
     if (c) c.n++;
-    else keys.set(folded, { key, n: 1 });
+    else {
+      const k = own(key);
+      keys.set(folded === key ? k : own(folded), { key: k, n: 1 });
+    }
   }
 
   rows(): [string, string, number][] {
