@@ -76,7 +76,12 @@ export async function dropPartitionsConcurrently(
 ): Promise<void> {
   const extra: mysql.Connection[] = [];
   try {
-    if (boundary !== null) for (let i = 0; i < ROLLUPS.length; i++) extra.push(await connect());
+    if (boundary !== null) {
+      const opened = await Promise.allSettled(ROLLUPS.map(() => connect()));
+      for (const o of opened) if (o.status === 'fulfilled') extra.push(o.value);
+      const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
     const results = await Promise.allSettled([
       (async () => {
         for (const stmt of pruneStatements(parts)) await conn.query(stmt);
