@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type mysql from 'mysql2/promise';
-import { acquireLock, isUserError, UserError, type LockHandle } from '@toolbox/shared';
+import { acquireLock, errorMessage, isUserError, UserError, type LockHandle } from '@toolbox/shared';
 import { ROLLUPS } from './rollup.js';
 import { parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
 
@@ -89,7 +89,11 @@ export async function dropPartitionsConcurrently(
       ...extra.map((c, i) => pruneRollupTable(c, label, ROLLUPS[i]?.table ?? '', boundary ?? '')),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failed) {
+      // The other tables' drops may have gone through: the rows and the rollups agree again once a
+      // later prune finishes the job.
+      throw new UserError('E_PRUNE', `${label}: prune stopped part-way (${errorMessage(failed.reason)}); run it again to finish`, { cause: failed.reason });
+    }
   } finally {
     await Promise.allSettled(extra.map((c) => c.end()));
   }
