@@ -427,6 +427,7 @@ async function main() {
 
   // 5b. the sqlite3 shell's own .import of a ready-made TSV of the same rows (dumped untimed from
   // what dnslog shipped) into an empty dns_queries with the same schema, indexes and page cache
+  // (the shell's .import has no NULL: those columns arrive as empty text, the same bytes or fewer)
   say(`\n[4b/6] sqlite3 .import of a ready-made TSV of the same rows → empty dns_queries (same schema and indexes) …`);
   await step('sqlite3 .import', async () => {
     ensureDebianTool('sqlite3', 'sqlite3');
@@ -443,6 +444,7 @@ async function main() {
     if (r.code !== 0 || r.stderr.trim() !== '') throw new Error(`.import: ${tail(r.stderr) || `exit ${r.code}`}`);
     const c = await run(['sqlite3', target, 'SELECT COUNT(*) FROM dns_queries']);
     const rows = Number(c.stdout.trim());
+    if (results.sqlite && rows !== results.sqlite.rows) throw new Error(`.import loaded ${rows} rows, dnslog shipped ${results.sqlite.rows}`);
     results.sqliteImport = { wall: r.seconds, rows, tsvMb: statSync(tsv).size / 1e6 };
     rmSync(tsv, { force: true });
     rmSync(target, { force: true });
