@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { timelineQuery, topQuery } from '../dist/report.js';
+import { INNODB_DIRTY_SQL, innodbCounts, waitForInnodbFlush } from './innodb-flush.mjs';
 import { mulberry32 } from './prng.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -159,20 +160,8 @@ async function prune(until) {
 }
 // Waits until InnoDB's page cleaner has written out what the load, the rollup rebuild or a DELETE
 // left dirty (a DROP frees its files on the same disk the cleaner writes to), at most 120 s.
-async function settle() {
-  const t = performance.now();
-  let dirty = 0;
-  let total = 1;
-  for (;;) {
-    const [rows] = await admin.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')");
-    const v = Object.fromEntries(rows.map((r) => [r.Variable_name, Number(r.Value)]));
-    dirty = v.Innodb_buffer_pool_pages_dirty;
-    total = v.Innodb_buffer_pool_pages_total;
-    if (dirty <= total * 0.01 || performance.now() - t > 120_000) break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  return { s: (performance.now() - t) / 1000, dirty, total };
-}
+const settle = () =>
+  waitForInnodbFlush(async () => innodbCounts((await admin.query(INNODB_DIRTY_SQL))[0].map((r) => [r.Variable_name, r.Value])), { fraction: 0.01, maxSeconds: 120 });
 const dirtyNow = async () => Number((await admin.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'"))[0][0].Value);
 // First the partial day before day 1 (untimed), so that each timed prune is exactly one day.
 await prune(day1);
@@ -193,7 +182,7 @@ const deleteMs = performance.now() - t0;
 const [[partSize]] = await admin.query("SELECT COUNT(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'", [DB]);
 console.log(`dnslog prune of one day, the whole CLI run (${busy.dropped} partitions of rows, ${rowsDay1} rows, and that day's rollup partitions, each table on its own connection):`);
 console.log(`  right after the rollup rebuild (${dirty1} buffer-pool pages dirty, the page cleaner writing): ${busy.ms.toFixed(0)} ms`);
-console.log(`  the next day (${rowsDay2} rows), InnoDB settled (waited ${waited.s.toFixed(0)} s; ${waited.dirty} of ${waited.total} pages dirty): ${settled.ms.toFixed(0)} ms`);
+console.log(`  the next day (${rowsDay2} rows), InnoDB settled (waited ${waited.seconds.toFixed(0)} s; ${waited.dirty} of ${waited.total} pages dirty): ${settled.ms.toFixed(0)} ms`);
 console.log(`DELETE of the third day's ${rowsDay3} rows: ${deleteMs.toFixed(0)} ms (${(deleteMs / settled.ms).toFixed(1)}x the settled prune, ${(deleteMs / busy.ms).toFixed(1)}x the busy one); ${partSize.n} partitions left`);
 
 if (!KEEP_DB) await admin.query(`DROP DATABASE ${DB}`);

@@ -34,6 +34,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { INNODB_DIRTY_SQL, innodbCounts, waitForInnodbFlush } from './innodb-flush.mjs';
 import { LOG_NAME, NAME_COUNT, writeLogs } from './ship-generate.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -116,22 +117,19 @@ function tail(s, n = 6) {
 
 let TIME_BIN = '/usr/bin/time';
 function ensureTimeBinary() {
-  if (existsSync(TIME_BIN)) return;
-  say('/usr/bin/time is missing: installing the Debian package `time`…');
-  spawnSync('apt-get', ['install', '-y', '-qq', 'time'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (!existsSync(TIME_BIN)) {
-    say('could not install it: peak RSS will be read from /proc/PID/status (VmHWM) instead');
-    TIME_BIN = null;
-  }
+  if (ensureDebianPackage(TIME_BIN, 'time', () => existsSync(TIME_BIN))) return;
+  say('could not install it: peak RSS will be read from /proc/PID/status (VmHWM) instead');
+  TIME_BIN = null;
 }
 
-/** A peer tool from a Debian package, installed when missing (the bench then says so). */
-function ensureDebianTool(bin, pkg) {
-  if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status === 0) return;
-  say(`${bin} is missing: installing the Debian package \`${pkg}\`…`);
+/** Installs a Debian package when `present()` says its tool is missing (the bench says so); whether it is there afterwards. */
+function ensureDebianPackage(tool, pkg, present) {
+  if (present()) return true;
+  say(`${tool} is missing: installing the Debian package \`${pkg}\`…`);
   spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status !== 0) throw new Error(`${bin} is not installed and apt-get could not install ${pkg}`);
+  return present();
 }
+const onPath = (bin) => () => spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status === 0;
 
 /** Peak RSS of a process tree root without /usr/bin/time: VmHWM polled until the process exits. */
 function pollHwm(pid, box) {
@@ -240,23 +238,11 @@ async function sql(statement, opts) {
  * dirty-page count stops falling, or is small), so that a timed load does not pay for the one before.
  */
 async function quiesce(label) {
-  const t0 = performance.now();
-  let last = Infinity;
-  let still = 0;
-  for (;;) {
-    const out = await sql("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')", { db: 'toolbox' });
-    const v = Object.fromEntries(out.trim().split('\n').map((l) => l.split('\t')));
-    const dirty = Number(v.Innodb_buffer_pool_pages_dirty);
-    const total = Number(v.Innodb_buffer_pool_pages_total);
-    still = dirty >= last * 0.98 ? still + 1 : 0;
-    last = dirty;
-    const waited = (performance.now() - t0) / 1000;
-    if (dirty <= total * 0.02 || still >= 2 || waited > 60) {
-      if (waited > 2) say(`  (waited ${waited.toFixed(0)} s for InnoDB to flush before ${label}: ${dirty} of ${total} pages still dirty)`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  const w = await waitForInnodbFlush(
+    async () => innodbCounts((await sql(INNODB_DIRTY_SQL, { db: 'toolbox' })).trim().split('\n').map((l) => l.split('\t'))),
+    { fraction: 0.02, maxSeconds: 60, stallRounds: 2 },
+  );
+  if (w.seconds > 2) say(`  (waited ${w.seconds.toFixed(0)} s for InnoDB to flush before ${label}: ${w.dirty} of ${w.total} pages still dirty)`);
 }
 
 // ---- the legacy pipeline -------------------------------------------------------------------------------
@@ -430,7 +416,7 @@ async function main() {
   // (the shell's .import has no NULL: those columns arrive as empty text, the same bytes or fewer)
   say(`\n[4b/6] sqlite3 .import of a ready-made TSV of the same rows → empty dns_queries (same schema and indexes) …`);
   await step('sqlite3 .import', async () => {
-    ensureDebianTool('sqlite3', 'sqlite3');
+    if (!ensureDebianPackage('sqlite3', 'sqlite3', onPath('sqlite3'))) throw new Error('sqlite3 is not installed and apt-get could not install it');
     const { QUERY_COLUMNS } = await import('../dist/row.js');
     const tsv = join(tmp, 'rows-sqlite.tsv');
     const fd = openSync(tsv, 'w');
