@@ -1,6 +1,11 @@
 // Benchmark: reports and retention on a big MariaDB table (hourly partitions over 4 days).
 //
-//   npm run build -w dnslog && node apps/dnslog/bench/report-bench.mjs [rows=1000000] [--keep-db]
+//   npm run build -w dnslog && node apps/dnslog/bench/report-bench.mjs [rows=1000000] [--keep-db] [--disk=plain]
+//
+// --disk=plain puts the database on an ext4 mounted without `discard`, as a server's data disk
+// usually is (see plain-disk.mjs; needs root); by default it lives in the test server's datadir on
+// this machine's own disk. Either way it prints what freeing a written 64 MiB file costs there,
+// which is most of what a DROP PARTITION costs.
 //
 // Needs the test MariaDB (`bash test/scripts/services.sh start`; connection from .services/env.json).
 // Creates database toolbox_bench_report, makes the table with `dnslog db init` and hourly partitions
@@ -18,7 +23,7 @@
 // 20,000,000 rows (the issue's figure) take several minutes to load on a 2-core machine.
 import { Buffer } from 'node:buffer';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -27,6 +32,7 @@ import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { timelineQuery, topQuery } from '../dist/report.js';
 import { INNODB_DIRTY_SQL, innodbCounts, waitForInnodbFlush } from './innodb-flush.mjs';
+import { bindMount, fileFreeMs, mountOptions, mountPlainDisk, unmountPlainDisk } from './plain-disk.mjs';
 import { mulberry32 } from './prng.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,6 +40,8 @@ const root = join(here, '..', '..', '..');
 const DNSLOG = join(here, '..', 'bin', 'dnslog.js');
 const ROWS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 1_000_000);
 const KEEP_DB = process.argv.includes('--keep-db');
+const DISK = process.argv.find((a) => a.startsWith('--disk='))?.slice('--disk='.length) ?? 'vm';
+if (DISK !== 'vm' && DISK !== 'plain') throw new Error(`--disk=${DISK}: expected vm or plain`);
 const env = JSON.parse(readFileSync(join(root, '.services', 'env.json'), 'utf8'));
 const m = env.mariadb;
 const DB = 'toolbox_bench_report';
@@ -51,8 +59,43 @@ const SERVERS = ['ns1', 'ns2', 'ns3', 'ns4'];
 
 const password = readFileSync(m.passwordFile, 'utf8').trim();
 const admin = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password, dateStrings: true });
-await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+const [[{ datadir }]] = await admin.query('SELECT @@datadir AS datadir');
+const dbDir = join(datadir, DB);
+const PLAIN_DIR = join(root, '.services', 'bench-disk');
+const SERVER_PID = m.pid; // mounts for the server are made in its mount namespace
+/** Drops the bench database, and with it the plain disk an earlier or this run mounted for it. */
+async function dropBenchDb() {
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+  } catch (err) {
+    // The tables are gone; its directory is a mount point (--disk=plain), removed below.
+    if (err.errno !== 1010) throw err;
+  }
+  if (unmountPlainDisk(PLAIN_DIR, [dbDir], SERVER_PID)) await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+}
+await dropBenchDb();
 await admin.query(`CREATE DATABASE ${DB}`);
+let plain = null;
+if (DISK === 'plain') {
+  // About 330 bytes a row with the indexes and rollups, and room to spare.
+  plain = mountPlainDisk(PLAIN_DIR, Math.max(8, Math.ceil((ROWS * 600) / 2 ** 30)), SERVER_PID);
+  // The server's (empty) database directory gets the new filesystem's directory mounted over it.
+  mkdirSync(join(PLAIN_DIR, DB));
+  copyFileSync(join(dbDir, 'db.opt'), join(PLAIN_DIR, DB, 'db.opt'));
+  bindMount(join(PLAIN_DIR, DB), dbDir, SERVER_PID);
+}
+const freeCost = (dir) => {
+  try {
+    return `${fileFreeMs(dir).toFixed(1)} ms`;
+  } catch (err) {
+    return `not measured (${String(err.message).split('\n')[0]})`;
+  }
+};
+console.log(
+  `database on ${plain ? `${PLAIN_DIR} (ext4 on ${plain.dev}, mounted ${plain.options})` : `${datadir} (mounted ${mountOptions(datadir)})`}; ` +
+    `freeing a written 64 MiB file there: ${freeCost(plain ? PLAIN_DIR : datadir)}` +
+    (plain ? `; on the datadir's own disk (mounted ${mountOptions(datadir)}): ${freeCost(datadir)}` : ''),
+);
 await admin.query(`USE ${DB}`);
 const dnslog = (args) => run(process.execPath, [DNSLOG, ...args], { maxBuffer: 64 << 20 });
 
@@ -185,5 +228,6 @@ console.log(`  right after the rollup rebuild (${dirty1} buffer-pool pages dirty
 console.log(`  the next day (${rowsDay2} rows), InnoDB settled (waited ${waited.seconds.toFixed(0)} s; ${waited.dirty} of ${waited.total} pages dirty): ${settled.ms.toFixed(0)} ms`);
 console.log(`DELETE of the third day's ${rowsDay3} rows: ${deleteMs.toFixed(0)} ms (${(deleteMs / settled.ms).toFixed(1)}x the settled prune, ${(deleteMs / busy.ms).toFixed(1)}x the busy one); ${partSize.n} partitions left`);
 
-if (!KEEP_DB) await admin.query(`DROP DATABASE ${DB}`);
+if (!KEEP_DB) await dropBenchDb();
+else if (plain) console.log(`kept ${DB} on ${PLAIN_DIR}: the next run unmounts it`);
 await admin.end();

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // One 0x55 pass with a flush, side by side: wipe, dd (from a pattern file, conv=fsync), shred -n0 -z,
 // and the awk one-liner wipe replaces; then read-back: wipe's verification vs dd iflag=direct.
-// On a file and on a loop device over it (root only). Usage:
+// On a file and on a loop device over it (root only), page-cached as losetup makes it by default
+// and with --direct-io=on. Usage:
 //   node bench/wipe-bench.mjs [--size-mib 2048] [--awk-mib 128] [--reps 2] [--dir /tmp]
 import { Buffer } from 'node:buffer';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -114,17 +115,33 @@ try {
   rmSync(awkTarget, { force: true });
 
   if (process.getuid?.() === 0) {
-    loop = execFileSync('losetup', ['-f', '--show', target]).toString().trim();
-    rows.push(...benchTarget(loop, loop));
+    // A loop device as losetup makes it by default reads and writes the backing file through the
+    // page cache: its "medium" is memory, and an O_DIRECT read of it is a memory copy. With
+    // --direct-io=on it passes O_DIRECT on to the file, so that a read of it reaches the disk as a
+    // read of a real device does. Both are measured.
+    for (const dio of [false, true]) {
+      loop = execFileSync('losetup', ['-f', '--show', ...(dio ? ['--direct-io=on'] : []), target]).toString().trim();
+      const name = loop.replace('/dev/', '');
+      let on = '';
+      try {
+        on = readFileSync(`/sys/block/${name}/loop/dio`, 'utf8').trim();
+      } catch {
+        // older kernels: no such file
+      }
+      if (dio && on !== '1') console.log(`(${loop}: the kernel did not turn direct I/O on; its row is page-cached too)`);
+      rows.push(...benchTarget(loop, `${loop}${dio ? ' dio' : ''}`));
+      spawnSync('losetup', ['-d', loop]);
+      loop = null;
+    }
   } else {
     console.log('(not root: loop-device runs skipped)');
   }
 
   console.log('\nwipe speed-up = wipe MB/s / tool MB/s (wall clock; and with wipe\'s pass alone, without Node start-up)');
-  console.log('target        op     tool                                             MB/s   speed-up (wall / pass)');
+  console.log('target           op     tool                                             MB/s   speed-up (wall / pass)');
   for (const [t, op, tool, rate, wall, pass] of rows) {
     const ratio = wall === null ? '' : `${(wall / rate).toFixed(2)}x / ${(pass / rate).toFixed(2)}x`;
-    console.log(`${String(t).padEnd(13)} ${op.padEnd(6)} ${tool.padEnd(46)} ${rate.toFixed(0).padStart(7)}   ${ratio}`);
+    console.log(`${String(t).padEnd(16)} ${op.padEnd(6)} ${tool.padEnd(46)} ${rate.toFixed(0).padStart(7)}   ${ratio}`);
   }
   console.log(`load at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 } finally {
