@@ -2,7 +2,7 @@
 import { writeJson, type CliIo } from '@toolbox/shared';
 import { openStore } from './open-store.js';
 import { acquireLockWaiting } from './partition-admin.js';
-import { defaultLockPath } from './ship-command.js';
+import { defaultLockPath } from './db-url.js';
 
 export async function runDbInit(db: string, json: boolean, io: CliIo): Promise<void> {
   const store = await openStore(db, io.env);

@@ -8,7 +8,7 @@ import { openStore } from './open-store.js';
 import { acquireLockWaiting, listPartitions, partitionSpan, syncRollupPartitions } from './partition-admin.js';
 import { checkLayout, MAX_PARTITIONS, planPartitions, type Granularity, type NewPartition } from './partitions.js';
 import { MYSQL_CATCHALL_PARTITION } from './schema.js';
-import { defaultLockPath } from './ship-command.js';
+import { defaultLockPath } from './db-url.js';
 import { parseDuration } from './time-range.js';
 
 export interface PartitionsOptions {

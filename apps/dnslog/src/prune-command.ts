@@ -18,7 +18,7 @@ import { checkLayout, planPrune, type PartitionInfo } from './partitions.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
-import { defaultLockPath } from './ship-command.js';
+import { defaultLockPath } from './db-url.js';
 import { parseDuration } from './time-range.js';
 
 export interface PruneOptions {

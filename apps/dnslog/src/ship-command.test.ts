@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
-import { defaultLockPath } from './ship-command.js';
+import { defaultLockPath } from './db-url.js';
 
 let dir: string;
 beforeEach(() => {

@@ -2,8 +2,7 @@
  * `dnslog ship SOURCE...`: the IO edge around ship.ts — builds sources and the store from options,
  * takes the lock, shows progress, prints the report, sets the exit code.
  */
-import { createHash } from 'node:crypto';
-import { homedir, hostname, tmpdir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import {
   acquireLock,
@@ -15,7 +14,7 @@ import {
   type CliIo,
   type Progress,
 } from '@toolbox/shared';
-import { parseDbUrl } from './db-url.js';
+import { defaultLockPath } from './db-url.js';
 import { openStore } from './open-store.js';
 import { lineParserFor } from './parse-adapter.js';
 import { ship, type FileResult, type ShipReport } from './ship.js';
@@ -36,14 +35,6 @@ export interface ShipCommandOptions {
   knownHosts?: string;
   hostKeyFingerprint?: string;
   compress: boolean;
-}
-
-/** The ship lock: beside a SQLite file, or in the temp dir keyed by the MySQL target. */
-export function defaultLockPath(dbUrl: string): string {
-  const t = parseDbUrl(dbUrl);
-  if (t.kind === 'sqlite') return `${t.path}.ship.lock`;
-  const key = createHash('sha256').update(`${t.host}:${t.port}/${t.database}`).digest('hex').slice(0, 16);
-  return join(tmpdir(), `dnslog-ship-${key}.lock`);
 }
 
 export function buildSources(specs: readonly string[], opts: ShipCommandOptions, env: NodeJS.ProcessEnv): LogSource[] {
