@@ -4,7 +4,7 @@
 // every freed block as the file is freed, so the last close() of a deleted 64 MiB file that was
 // written takes ~25 ms (one that was only fallocated: ~0.1 ms). A server's data disk is usually
 // mounted without it (Debian's installer writes `defaults`, and the fstrim.timer trims weekly),
-// where the same close() costs well under a millisecond. `report-bench.mjs --disk plain` runs on
+// where the same close() costs well under a millisecond. `report-bench.mjs --disk=plain` runs on
 // such a filesystem: an ext4 made in a sparse image on a loop device (direct I/O, so that the
 // image's page cache does not stand in for the disk), mounted with no options, a directory of it
 // bind-mounted over the database's directory in the server's datadir.
@@ -86,7 +86,7 @@ export function unmountPlainDisk(dir, binds = [], ns = null) {
  * filesystem) in the mount namespace of process `ns`. Needs root.
  */
 export function mountPlainDisk(dir, gib, ns = null) {
-  if (process.getuid?.() !== 0) throw new Error('--disk plain needs root (losetup, mkfs.ext4, mount)');
+  if (process.getuid?.() !== 0) throw new Error('--disk=plain needs root (losetup, mkfs.ext4, mount)');
   unmountPlainDisk(dir);
   const img = `${dir}.img`;
   mkdirSync(dir, { recursive: true });
