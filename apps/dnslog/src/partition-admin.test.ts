@@ -1,6 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
-import { dropPartitionsConcurrently } from './partition-admin.js';
+import { dropPartitionsConcurrently, partitionsNewest } from './partition-admin.js';
 import type { PartitionInfo } from './partitions.js';
 import { ROLLUPS } from './rollup.js';
 
@@ -66,5 +66,38 @@ describe('dropPartitionsConcurrently', () => {
     await dropPartitionsConcurrently(fakeConnection(log, null, ended, 'main'), connect, 'db', [], null);
     expect(log).toEqual([]);
     expect(ended).toEqual([]);
+  });
+});
+
+describe('partitionsNewest', () => {
+  /** A connection that answers a UNION of per-partition MAX(qtime) from `newest`, recording each statement. */
+  function unionConnection(newest: (string | null)[], log: string[]): mysql.Connection {
+    const conn = {
+      query: (sql: string) => {
+        log.push(sql);
+        const n = sql.split(' UNION ALL ').length;
+        return Promise.resolve([Array.from({ length: n }, (_, i) => ({ i: String(i), newest: newest[i] ?? null }))]);
+      },
+    };
+    return conn as unknown as mysql.Connection;
+  }
+
+  it('asks for every partition in one statement and gives each its own answer', async () => {
+    const log: string[] = [];
+    const got = await partitionsNewest(unionConnection(['2026-11-20 00:59:59.900', null, '2026-11-20 02:30:00.000'], log), ['p2026112000', 'p2026112001', 'p2026112002']);
+    expect(log).toHaveLength(1);
+    expect(log[0]).toContain('PARTITION (p2026112001)');
+    expect([...got]).toEqual([
+      ['p2026112000', '2026-11-20 00:59:59.900'],
+      ['p2026112001', null],
+      ['p2026112002', '2026-11-20 02:30:00.000'],
+    ]);
+  });
+
+  it('sends nothing for no partitions, and refuses a name that is not a partition name', async () => {
+    const log: string[] = [];
+    expect((await partitionsNewest(unionConnection([], log), [])).size).toBe(0);
+    await expect(partitionsNewest(unionConnection([], log), ['p1) UNION SELECT 1 --'])).rejects.toThrow(/bad partition name/);
+    expect(log).toHaveLength(0);
   });
 });

@@ -13,7 +13,7 @@ import type { MysqlStore } from './db-mysql.js';
 import type { SqliteStore } from './db-sqlite.js';
 import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
-import { acquireLockWaiting, dropPartitionsConcurrently, listPartitions, partitionNewest, partitionSpan } from './partition-admin.js';
+import { acquireLockWaiting, dropPartitionsConcurrently, listPartitions, partitionSpan, partitionsNewest } from './partition-admin.js';
 import { checkLayout, planPrune, type PartitionInfo } from './partitions.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
@@ -93,9 +93,10 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
   const plan = planPrune(parts, cutoff);
   const actions: PruneAction[] = [];
   const targets: PartitionInfo[] = [];
+  // By its bound every row is older than the cutoff; checked anyway (one index step each), before anything is dropped.
+  const newestOf = await partitionsNewest(conn, plan.drop.map((p) => p.name));
   for (const p of plan.drop) {
-    // By its bound every row is older than the cutoff; checked anyway (one index step), before anything is dropped.
-    const newest = await partitionNewest(conn, p.name);
+    const newest = newestOf.get(p.name) ?? null;
     if (newest !== null && newest >= cutoff) {
       throw new UserError('E_PRUNE', `${p.name} holds a row from ${newest}, newer than the cutoff ${cutoff}; nothing dropped`);
     }
