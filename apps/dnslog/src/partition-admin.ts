@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type mysql from 'mysql2/promise';
 import { acquireLock, errorMessage, isUserError, UserError, type LockHandle } from '@toolbox/shared';
 import { ROLLUPS } from './rollup.js';
-import { parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
+import { checkPartitionName, parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
 
 export async function listPartitions(conn: mysql.Connection, label: string, table = 'dns_queries'): Promise<PartitionInfo[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
@@ -107,7 +107,7 @@ export async function dropPartitionsConcurrently(
 export async function partitionsNewest(conn: mysql.Connection, names: readonly string[]): Promise<Map<string, string | null>> {
   const out = new Map<string, string | null>();
   if (names.length === 0) return out;
-  for (const name of names) if (!/^p[0-9A-Za-z_]+$/.test(name)) throw new Error(`bad partition name ${name}`);
+  for (const name of names) checkPartitionName(name);
   const sql = names.map((name, i) => `SELECT ${i} AS i, MAX(qtime) AS newest FROM dns_queries PARTITION (${name})`).join(' UNION ALL ');
   const [rows] = await conn.query<mysql.RowDataPacket[]>(sql);
   for (const r of rows) {
@@ -121,7 +121,7 @@ export async function partitionsNewest(conn: mysql.Connection, names: readonly s
 
 /** Exact row count and time span of one partition (its name comes from information_schema). */
 export async function partitionSpan(conn: mysql.Connection, name: string): Promise<{ rows: number; oldest: string | null; newest: string | null }> {
-  if (!/^p[0-9A-Za-z_]+$/.test(name)) throw new Error(`bad partition name ${name}`);
+  checkPartitionName(name);
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
     `SELECT COUNT(*) AS n, MIN(qtime) AS oldest, MAX(qtime) AS newest FROM dns_queries PARTITION (${name})`,
   );

@@ -41,6 +41,11 @@ export interface PartitionPlan {
 
 const NAME = /^p[0-9A-Za-z_]+$/;
 
+/** Throws unless `name` is one of ours (`p…`): the names that go into DDL and `PARTITION (…)` unquoted. */
+export function checkPartitionName(name: string): void {
+  if (!NAME.test(name)) throw new Error(`bad partition name ${name}`);
+}
+
 /** A wall-clock Date (its UTC fields are the wall-clock fields) from a `YYYY-MM-DD HH:MM:SS` text. */
 export function wallDate(text: string): Date {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2}))?/.exec(text);
@@ -155,7 +160,7 @@ export function planPrune(parts: readonly PartitionInfo[], cutoff: string): Prun
  * first partition, which anchors the range, emptied with TRUNCATE instead of dropped.
  */
 export function pruneStatements(parts: readonly PartitionInfo[], table = 'dns_queries'): string[] {
-  for (const p of parts) if (!NAME.test(p.name)) throw new Error(`bad partition name ${p.name}`);
+  for (const p of parts) checkPartitionName(p.name);
   const drop = parts.filter((p) => p.name !== MYSQL_FIRST_PARTITION).map((p) => p.name);
   const out: string[] = [];
   if (parts.some((p) => p.name === MYSQL_FIRST_PARTITION)) out.push(`ALTER TABLE ${table} TRUNCATE PARTITION ${MYSQL_FIRST_PARTITION}`);
@@ -173,7 +178,7 @@ export function planRollupSync(table: string, queries: readonly PartitionInfo[],
   const newest = bounds.length > 0 ? Math.max(...bounds) : -Infinity;
   const have = new Set(rollup.map((p) => p.name));
   const add = queries.filter((p) => p.lessThan !== null && wallDate(p.lessThan).getTime() > newest && !have.has(p.name));
-  for (const p of add) if (!NAME.test(p.name)) throw new Error(`bad partition name ${p.name}`);
+  for (const p of add) checkPartitionName(p.name);
   if (add.length === 0) return [];
   return [
     `ALTER TABLE ${table} REORGANIZE PARTITION ${MYSQL_CATCHALL_PARTITION} INTO (${add
