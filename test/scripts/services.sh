@@ -216,7 +216,8 @@ install_packages() {
   local want=(mariadb-server mariadb-client bind9 bind9-utils bind9-dnsutils openssh-server sendmail-bin sendmail-cf m4)
   local missing=() p out installed
   # one dpkg-query for all (each call costs a noticeable fraction of a warm start)
-  installed=" $(dpkg-query -W -f='${Package}=${Status};' "${want[@]}" 2>/dev/null | sed 's/=install ok installed;/ /g') "
+  # (dpkg-query exits 1 when it has never heard of one of them, as on a fresh machine: not an error)
+  installed=" $({ dpkg-query -W -f='${Package}=${Status};' "${want[@]}" 2>/dev/null || true; } | sed 's/=install ok installed;/ /g') "
   for p in "${want[@]}"; do
     case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac
   done
