@@ -9,6 +9,8 @@ PACKAGES=(
   librsvg2-bin  # dnslog: rsvg-convert renders the timeline SVG in a test
   adns-tools    # mx-check benchmark: adnshost as a bulk-lookup peer
   time          # benchmarks: /usr/bin/time for peak RSS
+  openssh-client # shared: ssh-keygen and ssh-agent as peers of the SSH layer's tests
+  util-linux    # wipe: losetup for the loop-device tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -32,7 +32,13 @@ const p2 = (n: number) => String(n).padStart(2, '0');
 const wall = (d: Date) => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.000`;
 const pname = (d: Date, h = d.getHours()) => `p${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}${p2(h)}`;
 const today = new Date(new Date().setHours(0, 0, 0, 0));
-const yesterday = new Date(today.getTime() - 86_400_000);
+/** Local midnight `days` from today, by the calendar (a DST day is 23 or 25 hours long). */
+const midnight = (days: number) => new Date(new Date(today).setDate(today.getDate() + days));
+/** A local wall-clock hour of a day, by the calendar. */
+const atHour = (day: Date, h: number) => new Date(new Date(day).setHours(h, 0, 0, 0));
+const yesterday = midnight(-1);
+/** Wall-clock hours from today 00:00 to the hour of `d`: the day may have changed since `today`. */
+const wallHoursSinceToday = (d: Date) => Math.floor((Date.parse(`${wall(d).replace(' ', 'T')}Z`) - Date.parse(`${wall(today).replace(' ', 'T')}Z`)) / 3_600_000);
 
 const ROLLUPS = ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'];
 
@@ -90,14 +96,21 @@ describe('dnslog partitions', () => {
     expect(dry.code).toBe(0);
     expect((await partitions()).map((p) => p.name)).toEqual(before);
 
+    const hourBefore = wallHoursSinceToday(new Date());
     const r = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--lock', lock, '--json']);
+    const hourAfter = wallHoursSinceToday(new Date());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const hour = new Date().getHours();
     const after = await partitions();
-    const hourly = after.filter((p) => p.name.startsWith(pname(today, 0).slice(0, 9)));
-    // From today 00:00 to the current hour plus three ahead, each an hour long, named by its start.
-    expect(hourly.length).toBe(hour + 4);
+    // Hourly partitions from today 00:00 on; late in the evening the last ones are tomorrow's.
+    const hourly = after.filter((p) => /^p\d{10}$/.test(p.name) && p.name >= pname(today, 0));
+    // From today 00:00 to the current hour plus three ahead, each an hour long, named by its start
+    // (the tool read the clock between the two readings here).
+    expect([hourBefore + 4, hourAfter + 4]).toContain(hourly.length);
+    // named by wall-clock hours: a DST day's missing hour has its partition too, the repeated one just one
+    const base = Date.UTC(today.getFullYear(), today.getMonth(), today.getDate());
+    const wallName = (i: number) => `p${new Date(base + i * 3_600_000).toISOString().slice(0, 13).replace(/[-T]/g, '')}`;
+    expect(hourly.map((p) => p.name)).toEqual(hourly.map((_, i) => wallName(i)));
     expect(hourly[0]).toEqual({ name: pname(today, 0), desc: `'${wall(new Date(today.getTime() + 3_600_000)).slice(0, 19)}'` });
     expect(after.at(-1)).toEqual({ name: 'p_future', desc: 'MAXVALUE' });
     expect(JSON.parse(r.stdout)).toMatchObject({ catchAllRows: 0, limit: 8192, partitions: after.length });
@@ -159,9 +172,10 @@ async function archiveLines(path: string): Promise<string[]> {
 describe('dnslog prune', () => {
   it('archives, verifies and drops only partitions wholly older than the retention; says what it keeps', async () => {
     const old = new Date(yesterday.getTime() - 2 * 86_400_000 + 3_600_000); // in p_start
-    const y1 = new Date(yesterday.getTime() + 5 * 3_600_000);
-    const y2 = new Date(yesterday.getTime() + 23 * 3_600_000);
-    const recent = new Date(Date.now() - 30_000);
+    const y1 = atHour(yesterday, 5);
+    const y2 = new Date(atHour(yesterday, 23).getTime() + 59 * 60_000);
+    // today, even a few seconds after midnight
+    const recent = new Date(Math.max(Date.now() - 30_000, today.getTime() + 1_000));
     await insert([old, y1, y2, y2]);
     await insert([recent, recent, recent]);
     // The rows went in by hand: count the rollups from them.

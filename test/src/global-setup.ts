@@ -4,7 +4,7 @@
  * that were already running, or any with TOOLBOX_SERVICES_KEEP=1, are left running.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
@@ -43,7 +43,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = await runScript(['start'], START_TIMEOUT_MS);
   if (started.code !== 0) {
     const why = started.code === null ? `did not finish within ${START_TIMEOUT_MS / 1000} s` : `exited with ${started.code}`;
-    throw new Error(`bash ${SCRIPT} start ${why}; its output is above`);
+    // its one error line says which service and where its log is; the closing summary repeats it
+    const errorLine = started.stderr.split('\n').filter((l) => l.startsWith('services.sh: error:')).at(-1);
+    const message = `bash ${SCRIPT} start ${why}${errorLine ? `: ${errorLine}` : '; its output is above'}`;
+    await mkdir(join(TEST_ROOT, '.test-results'), { recursive: true });
+    await writeFile(join(TEST_ROOT, '.test-results', 'setup-error.txt'), `${message}\n`);
+    throw new Error(message);
   }
   const envPath = join(servicesDir(), 'env.json');
   const env = parseServicesEnv(await readFile(envPath, 'utf8'), envPath);

@@ -10,10 +10,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeNeeds } from '@toolbox/shared/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTool } from './run-tool.js';
 
-const isRoot = process.getuid?.() === 0 && spawnSync('losetup', ['--version']).status === 0;
+/** What keeps these tests from running here, if anything: they make loop devices. */
+const missing =
+  process.getuid?.() !== 0 ? 'root (loop devices)' : spawnSync('losetup', ['--version']).status !== 0 ? 'losetup (util-linux) not installed' : undefined;
 
 interface PassRecord {
   index: number;
@@ -62,7 +65,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)('wipe when the medium fails', () => {
+describeNeeds(missing)('wipe when the medium fails', () => {
   it('stops a pass on a device that runs out of room with one line, exit 2, and a report of which bytes hold it', async () => {
     const mp = join(dir, 'small-tmpfs');
     mkdirSync(mp);

@@ -8,10 +8,13 @@ import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeNeeds } from '@toolbox/shared/testing';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 
 const WIPE = fileURLToPath(new URL('../../apps/wipe/bin/wipe.js', import.meta.url));
-const isRoot = process.getuid?.() === 0 && spawnSync('losetup', ['--version']).status === 0;
+/** What keeps these tests from running here, if anything: they make loop devices. */
+const missing =
+  process.getuid?.() !== 0 ? 'root (loop devices)' : spawnSync('losetup', ['--version']).status !== 0 ? 'losetup (util-linux) not installed' : undefined;
 
 let dir = '';
 const loops: string[] = [];
@@ -54,7 +57,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)('wipe on loop devices', () => {
+describeNeeds(missing)('wipe on loop devices', () => {
   it('leaves every byte of a device whose size is no multiple of the buffer holding the last pass', () => {
     const size = 24 * 1024 * 1024 + 7 * 512;
     const { dev, file } = makeLoop(size, 0xee);

@@ -115,6 +115,10 @@ describe('acquireLock', () => {
 
   it('takes over an old lock file holding garbage, but not a fresh empty one', () => {
     writeFileSync(lockPath, '');
+    // its age is measured against the process clock: set the mtime from that clock too (under a
+    // faked clock the file system's own stamp would be real time)
+    const fresh = new Date();
+    utimesSync(lockPath, fresh, fresh);
     expect(catchError(() => acquireLock(lockPath, { releaseOnExit: false })).message).toMatch(/being taken/);
     const old = new Date(Date.now() - 60_000);
     utimesSync(lockPath, old, old);

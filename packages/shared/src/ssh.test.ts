@@ -11,6 +11,7 @@ import ssh2 from 'ssh2';
 import type { Connection, ParsedKey } from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from './errors.js';
+import { itNeeds, missingCommand } from './testing.js';
 import {
   checkKnownHost,
   hostKeyFingerprint,
@@ -21,8 +22,8 @@ import {
 } from './ssh.js';
 import type { SshConnection, SshOptions } from './ssh.js';
 
-const hasSshKeygen = existsSync('/usr/bin/ssh-keygen');
-const hasSshAgent = existsSync('/usr/bin/ssh-agent') && existsSync('/usr/bin/ssh-add');
+const needsSshKeygen = itNeeds(missingCommand(['/usr/bin/ssh-keygen'], existsSync));
+const needsSshAgent = itNeeds(missingCommand(['/usr/bin/ssh-agent', '/usr/bin/ssh-add'], existsSync));
 
 interface KeyPair {
   private: string;
@@ -120,7 +121,7 @@ describe('hostKeyFingerprint', () => {
     expect(hostKeyFingerprint(blob)).toBe('SHA256:KY03ywt6u+8mOcp+X/PyMmeKkpMUbWEKxj+GLg2mKzs');
   });
 
-  it.skipIf(!hasSshKeygen)('prints what ssh-keygen -lf prints', async () => {
+  needsSshKeygen('prints what ssh-keygen -lf prints', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ssh-fp-'));
     try {
       for (const type of ['ed25519', 'ecdsa'] as const) {
@@ -397,7 +398,7 @@ describe('sshConnect and SshConnection', () => {
       await connect({ knownHostsPath });
     });
 
-    it.skipIf(!hasSshKeygen)('connects with a known_hosts file hashed by ssh-keygen -H', async () => {
+    needsSshKeygen('connects with a known_hosts file hashed by ssh-keygen -H', async () => {
       const knownHostsPath = await knownHostsFile(`[127.0.0.1]:${server.port} ${hostKey.public}\n`);
       execFileSync('ssh-keygen', ['-H', '-f', knownHostsPath], { stdio: 'ignore' });
       expect(await readFile(knownHostsPath, 'utf8')).toMatch(/^\|1\|/);
@@ -536,7 +537,7 @@ describe('sshConnect and SshConnection', () => {
       expect(error.code).toBe('E_SSH_AUTH');
     });
 
-    it.skipIf(!hasSshAgent)('logs in through ssh-agent', async () => {
+    needsSshAgent('logs in through ssh-agent', async () => {
       const socket = join(dir, 'agent.sock');
       const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
       cleanups.push(() => {

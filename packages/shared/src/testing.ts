@@ -1,0 +1,54 @@
+/**
+ * For the toolbox's own tests: a test that cannot run here (no root, a missing tool) is skipped on a
+ * developer's machine, counted as skipped, but in CI (`CI` set) it fails with one line that says what
+ * is missing: a CI runner that lost root or a package must not pass by skipping what it cannot run.
+ */
+import { beforeEach, describe, it } from 'vitest';
+
+/** Is this a CI run (`CI=true`, as CI services and .ci/run set it)? */
+export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.CI?.trim().toLowerCase();
+  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
+}
+
+/** The message a test fails with in CI when `missing` keeps it from running. */
+export function cannotRunMessage(missing: string): string {
+  return `cannot run here: ${missing} (in CI a test that cannot run fails instead of skipping)`;
+}
+
+type TestBody = () => unknown;
+
+/**
+ * `it`, unless `missing` says what keeps the test from running: then skipped, or failed in CI.
+ * `missing` is undefined when everything is there.
+ */
+export function itNeeds(missing: string | undefined): (name: string, fn: TestBody, timeout?: number) => void {
+  if (missing === undefined) return (name, fn, timeout) => it(name, fn, timeout);
+  if (!isCi()) return (name, fn, timeout) => it.skip(name, fn, timeout);
+  return (name) =>
+    it(name, () => {
+      throw new Error(cannotRunMessage(missing));
+    });
+}
+
+/**
+ * `describe`, unless `missing` says what keeps its tests from running: then all are skipped, or in
+ * CI each of them fails with the reason (its hooks still run, so they must cope with that).
+ */
+export function describeNeeds(missing: string | undefined): (name: string, fn: () => void) => void {
+  if (missing === undefined) return (name, fn) => describe(name, fn);
+  if (!isCi()) return (name, fn) => describe.skip(name, fn);
+  return (name, fn) =>
+    describe(name, () => {
+      beforeEach(() => {
+        throw new Error(cannotRunMessage(missing));
+      });
+      fn();
+    });
+}
+
+/** Why `cmds` cannot all be run: the first that is not on PATH (or at its absolute path), or undefined. */
+export function missingCommand(cmds: string[], lookup: (cmd: string) => boolean): string | undefined {
+  const gone = cmds.filter((c) => !lookup(c));
+  return gone.length === 0 ? undefined : `${gone.join(', ')} not installed`;
+}
