@@ -17,10 +17,11 @@ export function summarize(workspaces, relative) {
   const oneLine = (s) => s.replace(/\s+/g, ' ').trim().slice(0, 300);
   for (const ws of workspaces) {
     const name = ws.name.padEnd(20);
-    if (ws.report === null) {
+    if (ws.report === null || ws.setupError !== null) {
       const why = ws.setupError ? oneLine(ws.setupError) : `its test command ended before vitest wrote ${ws.name}/.test-results/vitest.json (its output is above)`;
       problems.push(`${ws.name}: tests did not run: ${why}`);
       lines.push(`${name} did not run`);
+      failedTests++;
       broken = true;
       continue;
     }
@@ -30,6 +31,7 @@ export function summarize(workspaces, relative) {
     } catch {
       problems.push(`${ws.name}: tests did not finish: its report .test-results/vitest.json is not JSON (cut short?)`);
       lines.push(`${name} did not run`);
+      failedTests++;
       broken = true;
       continue;
     }
@@ -55,6 +57,7 @@ export function summarize(workspaces, relative) {
     problems.push(...notes);
     if (p + f + s === 0) {
       problems.push(`${ws.name}: ran no test (${(r.testResults ?? []).length} test files found)`);
+      f++;
       broken = true;
     }
     lines.push(`${name} ${String(p).padStart(4)} passed ${String(f).padStart(3)} failed ${String(s).padStart(3)} skipped`);

@@ -1,7 +1,7 @@
 // Sums the JSON reports every workspace's vitest wrote and prints one closing line
 // "Tests: N passed, N failed, N skipped". A test file that failed to load (or failed outside its
 // tests) counts as one failed test and is named; a workspace whose tests never ran, or ran none,
-// is a failure with its reason on the line before. Exits 1 when anything failed.
+// counts as one failed too, with its reason on the line before. Exits 1 when anything failed.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { summarize } from './test-summary-core.mjs';

@@ -93,22 +93,22 @@ ${exitCodeHelp()}`,
   const report = program.command('report').description('reports on the shipped queries');
   reportCommand(report, io, 'top-names', 'the most queried names, or registered domains with --by domain')
     .addOption(new Option('--by <what>', 'count per name, or per registered domain (example.co.uk)').choices(['name', 'domain']).default('name'))
-    .action((opts: TopOptions) => reports().then((m) => m.runTopReport('qname', opts, io)));
-  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) => reports().then((m) => m.runTopReport('client_ip', opts, io)));
-  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) => reports().then((m) => m.runTopReport('qtype', opts, io)));
+    .action((opts: TopOptions) => reports().then((m) => m.runTopReport('qname', opts, io, io.now?.())));
+  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) => reports().then((m) => m.runTopReport('client_ip', opts, io, io.now?.())));
+  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) => reports().then((m) => m.runTopReport('qtype', opts, io, io.now?.())));
   reportCommand(report, io, 'timeline', 'queries per minute, hour or day, per server, as a chart')
     .addOption(new Option('--per <bucket>', 'time bucket').choices(['minute', 'hour', 'day']).default('hour'))
     .option('--svg <file>', 'also write the chart as an SVG picture')
     .option('--html <file>', 'also write the chart as an HTML page')
-    .action((opts: TimelineOptions) => reports().then((m) => m.runTimeline(opts, io)));
+    .action((opts: TimelineOptions) => reports().then((m) => m.runTimeline(opts, io, io.now?.())));
   reportCommand(report, io, 'search', 'queries whose name matches (newest first)')
     .option('--like <pattern>', "SQL LIKE pattern on the name ('%.example.com', '_dmarc.%')")
     .option('--suffix <domain>', 'the domain and every name under it (uses the reversed-name index)')
     .option('--regex <re>', 'regular expression on the name (case-insensitive)')
-    .action((opts: SearchOptions) => reports().then((m) => m.runSearch(opts, io)));
+    .action((opts: SearchOptions) => reports().then((m) => m.runSearch(opts, io, io.now?.())));
   reportCommand(report, io, 'servers', 'per-server volume and last seen; exit 1 when one stopped shipping')
     .option('--stale <duration>', 'a server whose newest query is older than this is STALE', '6h')
-    .action((opts: ServersOptions) => reports().then((m) => m.runServers(opts, io)).then(() => undefined));
+    .action((opts: ServersOptions) => reports().then((m) => m.runServers(opts, io, io.now?.())).then(() => undefined));
 
   program
     .command('rotate')
@@ -122,7 +122,7 @@ ${exitCodeHelp()}`,
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nA lock (LOG.rotate.lock) keeps two rotations apart. If the reopen command fails the renamed file is kept\nand the error says what to run; exit 2.\n')
-    .action((opts: RotateCommandOptions) => import('./rotate-command.js').then((m) => m.runRotate(opts, io)).then(() => undefined));
+    .action((opts: RotateCommandOptions) => import('./rotate-command.js').then((m) => m.runRotate(opts, io, io.now?.())).then(() => undefined));
 
   program
     .command('schedule')
@@ -149,7 +149,7 @@ ${exitCodeHelp()}`,
     .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nExit codes: 0 ok, 1 rows landed in the catch-all partition (nothing changed, see the warning), 2 error.\n')
-    .action((opts: PartitionsOptions) => import('./partitions-command.js').then((m) => m.runPartitions(opts, io)).then(() => undefined));
+    .action((opts: PartitionsOptions) => import('./partitions-command.js').then((m) => m.runPartitions(opts, io, io.now?.())).then(() => undefined));
 
   program
     .command('prune')
@@ -162,7 +162,7 @@ ${exitCodeHelp()}`,
     .option('--lock <file>', 'lock file (default: the ship lock of this database)')
     .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
     .option('--json', 'JSON output', false)
-    .action((opts: PruneOptions) => import('./prune-command.js').then((m) => m.runPrune(opts, io)).then(() => undefined));
+    .action((opts: PruneOptions) => import('./prune-command.js').then((m) => m.runPrune(opts, io, io.now?.())).then(() => undefined));
   program
     .command('parse')
     .description('parse query logs and print one row per query (a table, or NDJSON with --json)')

@@ -14,6 +14,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Records an exit code; the highest one recorded wins (findings beat ok). */
   setExitCode(code: number): void;
+  /** The clock commands read "now" from; tests inject a fixed one (default: the system clock). */
+  now?: () => Date;
 }
 
 export interface RunResult {

@@ -13,7 +13,7 @@ export interface MemoryIo extends CliIo {
   err(): string;
 }
 
-export function createMemoryIo(env: NodeJS.ProcessEnv = {}, options: { isTTY?: boolean } = {}): MemoryIo {
+export function createMemoryIo(env: NodeJS.ProcessEnv = {}, options: { isTTY?: boolean; now?: () => Date } = {}): MemoryIo {
   const stdout = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
   const stderr = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
   stdout.isTTY = options.isTTY;
@@ -27,6 +27,7 @@ export function createMemoryIo(env: NodeJS.ProcessEnv = {}, options: { isTTY?: b
     stdout,
     stderr,
     env,
+    ...(options.now ? { now: options.now } : {}),
     setExitCode(c: number) {
       if (c > code) code = c;
     },
