@@ -68,7 +68,7 @@ fail_service() { # log-file message
     tail -n 25 "$1" >&2
     printf -- '---\n' >&2
   fi
-  die "$2"
+  die "$2 (log: $1)"
 }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages, binds ports and creates network namespaces)"
@@ -999,6 +999,11 @@ case "$ACTION" in
     trap on_exit EXIT
     DEFER_ERROR=1
     T0=$SECONDS
+    for v in MYSQL_PORT DNS_PORT RNDC_PORT SSHD_PORT; do # bad input fails before anything is touched
+      case "${!v:-}" in '' | [1-9] | [1-9][0-9] | [1-9][0-9][0-9] | [1-9][0-9][0-9][0-9] | [1-6][0-9][0-9][0-9][0-9]) ;;
+        *) die "$v='${!v}' is not a port number (1-65535)" ;; esac
+      [ "${!v:-0}" -le 65535 ] || die "$v='${!v}' is not a port number (1-65535)"
+    done
     write_lo_only
     install_packages
     net_up
