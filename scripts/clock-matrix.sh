@@ -7,8 +7,10 @@
 #
 # Usage: bash scripts/clock-matrix.sh [--integration] [--only 'YYYY-MM-DD HH:MM:SS'] 
 # Exit 0 when every run passed; 1 otherwise, with the failing settings listed last.
-# faketime's clock starts at the setting and runs on at the real rate. Files keep the kernel's real
-# time stamps, so a test that compares an mtime with the clock must set the mtime itself.
+# faketime's clock starts at the setting and runs on at the real rate. The real services keep the
+# real clock (the integration set-up starts them without libfaketime: BIND's tools hang under it).
+# Files keep the kernel's real time stamps, so a test that compares an mtime with the clock must set
+# the mtime itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -25,7 +25,10 @@ interface ScriptResult {
 /** Runs services.sh with argv (no shell), echoing its progress lines to our stderr as they come. */
 function runScript(args: string[], timeoutMs: number): Promise<ScriptResult> {
   return new Promise((resolvePromise) => {
-    const child = execFile('bash', [SCRIPT, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // The real services run on the real clock, even when the tests run under libfaketime
+    // (scripts/clock-matrix.sh): BIND's tools hang with it preloaded.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME')));
+    const child = execFile('bash', [SCRIPT, ...args], { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolvePromise({ code, stdout, stderr });
     });
