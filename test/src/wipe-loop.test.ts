@@ -58,6 +58,37 @@ afterEach(() => {
 });
 
 describeNeeds(missing)('wipe on loop devices', () => {
+  it('a loop device attached to another file of the same size during the question: refused, neither file written', async () => {
+    const size = 4 * 1024 * 1024;
+    const { dev, file } = makeLoop(size, 0xee);
+    const other = join(dir, 'other.img');
+    writeFileSync(other, Buffer.alloc(size, 0x33));
+    const child = spawn(process.execPath, [WIPE, dev], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    const asked = new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes("Type '")) resolve();
+      });
+    });
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await asked;
+    // the same device number now answers for another "disk" of the same size
+    execFileSync('losetup', ['-d', dev]);
+    for (let i = 0; ; i++) {
+      if (spawnSync('losetup', [dev, other]).status === 0) break;
+      if (i > 50) throw new Error(`could not re-attach ${dev}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.stdin.end(`${basename(dev)}\n`);
+    expect(await exit).toBe(2);
+    expect(err.trimEnd().split('\n').at(-1)).toMatch(
+      new RegExp(`wipe: ${dev} changed since it was checked: the loop device's backing file changed from ${file} to ${other}; refusing, nothing written$`),
+    );
+    expect(readFileSync(file).every((b) => b === 0xee)).toBe(true);
+    expect(readFileSync(other).every((b) => b === 0x33)).toBe(true);
+  });
+
   it('leaves every byte of a device whose size is no multiple of the buffer holding the last pass', () => {
     const size = 24 * 1024 * 1024 + 7 * 512;
     const { dev, file } = makeLoop(size, 0xee);

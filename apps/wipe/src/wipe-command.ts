@@ -20,6 +20,7 @@ import {
   type TargetRecord,
   type WipeReport,
 } from './report.js';
+import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from './open-target.js';
 import { assessTarget } from './safety.js';
 import { verifyPass } from './verify.js';
 import { writePass, type PassIo } from './write-pass.js';
@@ -156,32 +157,25 @@ function lineReader(stdin: Readable, signal: AbortSignal): { ask: (prompt: strin
   return { ask, close };
 }
 
-/** Opens a target for writing: O_EXCL on block devices, so that the kernel refuses one in use. */
-async function openForWrite(info: TargetInfo, direct: boolean): Promise<PassIo> {
-  const isBlock = info.kind === 'block';
-  const flags = constants.O_RDWR | (isBlock ? constants.O_EXCL : 0);
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(info.resolved, flags);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EBUSY') {
-      throw new UserError('E_BUSY', `${info.path}: the kernel refuses exclusive access (EBUSY): it is in use — mounted, swap, or held — even though no mount, swap or holder was found`);
-    }
-    if (e.code === 'EROFS') throw new UserError('E_READONLY', `${info.path} is read-only (EROFS)`);
-    if (e.code === 'EACCES' || e.code === 'EPERM') throw new UserError('E_PERM', `${info.path}: permission denied (run as root?)`);
-    throw new UserError('E_OPEN', `${info.path}: cannot open for writing: ${errText(e)}`);
-  }
+/**
+ * Opens a target for writing, once, and proves it is the one inspected (open-target.ts): O_EXCL on
+ * block devices, so that the kernel refuses one in use; O_DIRECT through the same descriptor.
+ */
+async function openForWrite(info: TargetInfo, direct: boolean): Promise<PassIo & { identity: TargetIdentity }> {
+  const identity = identityOf(info);
+  const fh = await openVerified(info, identity);
   const align = Math.max(512, info.block?.logicalBlockSize ?? 4096);
   let directFh: fsp.FileHandle | null = null;
   if (direct) {
     try {
-      directFh = await fsp.open(info.resolved, constants.O_WRONLY | constants.O_DIRECT);
-    } catch {
-      directFh = null; // the filesystem does not do O_DIRECT: the page cache and fdatasync it is
+      // null: the filesystem does not do O_DIRECT: the page cache and fdatasync it is
+      directFh = await reopenVerified(fh, info, identity, constants.O_WRONLY | constants.O_DIRECT);
+    } catch (err) {
+      await fh.close();
+      throw err;
     }
   }
-  return { fh, direct: directFh, align };
+  return { fh, direct: directFh, align, identity };
 }
 
 /** sysfs size × 512 must agree with the device: a read just before the end works, at the end gets 0. */
@@ -336,7 +330,7 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   }
 
   // Open everything first: a refusal from the kernel (EBUSY) stops the run before any byte is written.
-  const opened: PassIo[] = [];
+  const opened: (PassIo & { identity: TargetIdentity })[] = [];
   try {
     for (const p of prepared) {
       const pio = await openForWrite(p.info, opts.writeMode === 'direct' || (opts.writeMode === 'auto' && p.info.kind === 'block'));
@@ -351,7 +345,17 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
     throw err;
   }
 
-  const results = await Promise.all(prepared.map((p, i) => wipeOne(p, opened[i] as PassIo, opts, deps, now)));
+  // One target that throws must not lose the others' records: each settles on its own.
+  const settled = await Promise.allSettled(prepared.map((p, i) => wipeOne(p, opened[i] as PassIo & { identity: TargetIdentity }, opts, deps, now)));
+  const results = settled.map((r, i): TargetRecord => {
+    if (r.status === 'fulfilled') return r.value;
+    const rec = (prepared[i] as Prepared).record;
+    rec.outcome = 'failed';
+    rec.error = r.reason instanceof Error ? r.reason.message : String(r.reason);
+    rec.verification = targetVerification(rec.passes);
+    rec.endedAt = now().toISOString();
+    return rec;
+  });
   const report: WipeReport = {
     tool: 'wipe',
     version: deps.version,
@@ -381,7 +385,7 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   }
 }
 
-async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDeps, now: () => Date): Promise<TargetRecord> {
+async function wipeOne(p: Prepared, pio: PassIo & { identity: TargetIdentity }, opts: WipeOptions, deps: WipeDeps, now: () => Date): Promise<TargetRecord> {
   const { record: rec, info } = p;
   const { io, signal } = deps;
   const size = info.sizeBytes;
@@ -391,7 +395,7 @@ async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDe
   rec.writeMode = pio.direct ? 'O_DIRECT' : 'page cache';
   // Only a verification reads back; a run without one need not probe O_DIRECT reads.
   const probe = rec.passes.some((x) => x.verifyPlanned)
-    ? await probeDirectRead(info.resolved, pio.align, size)
+    ? await probeDirectRead(fdPath(pio.fh), pio.align, size)
     : { ok: false as const, reason: 'no verification planned' };
   const start = resumePoint(rec);
   let stopped = false;
@@ -430,7 +434,7 @@ async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDe
       if (pass.verifyPlanned && pass.verify?.result !== 'match') {
         const bar = createProgress({ label: `${label} verify ${pass.index}/${rec.passes.length}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
         const t0 = performance.now();
-        const v = await verifyPass({ path: info.resolved, size, source, key, direct: probe.ok, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk });
+        const v = await verifyPass({ path: fdPath(pio.fh), size, source, key, direct: probe.ok, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk });
         bar.finish();
         const secs = (performance.now() - t0) / 1000;
         pass.verify = {
@@ -466,22 +470,16 @@ async function wipeOne(p: Prepared, pio: PassIo, opts: WipeOptions, deps: WipeDe
       rec.outcome = rec.verification === 'failed' ? 'verify-failed' : 'wiped';
       rec.error = null;
     }
+    if (rec.outcome === 'wiped' && opts.remove && info.kind === 'file') {
+      await pio.direct?.close();
+      pio.direct = null;
+      await removeVerified(pio.fh, info, pio.identity);
+      rec.removed = true;
+    }
   } finally {
     await pio.fh.close();
     await pio.direct?.close();
   }
-  if (rec.outcome === 'wiped' && opts.remove && info.kind === 'file') {
-    await removeFile(info.resolved);
-    rec.removed = true;
-  }
   rec.endedAt = now().toISOString();
   return rec;
-}
-
-/** --remove: truncate (so the size is gone too), rename to a random name (so the name is), unlink. */
-async function removeFile(file: string): Promise<void> {
-  await fsp.truncate(file, 0);
-  const renamed = path.join(path.dirname(file), process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex'));
-  await fsp.rename(file, renamed);
-  await fsp.unlink(renamed);
 }
