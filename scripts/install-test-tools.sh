@@ -11,6 +11,8 @@ PACKAGES=(
   time          # benchmarks: /usr/bin/time for peak RSS
   openssh-client # shared: ssh-keygen and ssh-agent as peers of the SSH layer's tests
   util-linux    # wipe: losetup for the loop-device tests
+  btrfs-progs   # wipe: a copy-on-write file system on a loop device
+  xfsprogs      # wipe: XFS with reflinked copies on a loop device
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

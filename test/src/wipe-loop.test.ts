@@ -58,6 +58,61 @@ afterEach(() => {
 });
 
 describeNeeds(missing)('wipe on loop devices', () => {
+  it('refuses the backing file of an attached loop device, and writes nothing', () => {
+    const { dev, file } = makeLoop(1 << 20, 0xee);
+    const r = wipe(['--yes', file]);
+    expect(r.exit).toBe(2);
+    expect(r.err).toBe(`wipe: ${file} is the backing file of loop device ${dev} (losetup -d it first) (nothing written)\n`);
+    expect(readFileSync(file).every((b) => b === 0xee)).toBe(true);
+  });
+
+  /** A file system of `type` made on a loop device and mounted; returns the mount point. */
+  function mountFs(type: 'btrfs' | 'xfs' | 'ext4', size: number): string {
+    const { dev } = makeLoop(size);
+    execFileSync(`mkfs.${type}`, type === 'ext4' ? ['-q', dev] : ['-q', '-f', dev]);
+    const mp = join(dir, `mnt-${type}`);
+    mkdirSync(mp);
+    execFileSync('mount', [dev, mp]);
+    mounts.push(mp);
+    return mp;
+  }
+
+  it('on btrfs: every byte overwritten and read back, but the outcome says in-place is not guaranteed, exit 1', () => {
+    const mp = mountFs('btrfs', 256 << 20);
+    const f = join(mp, 'secret.img');
+    writeFileSync(f, Buffer.alloc(1 << 20, 0xee));
+    const report = join(dir, 'btrfs-report.json');
+    const r = wipe(['--yes', '--report', report, f]);
+    expect(r.exit).toBe(1);
+    expect(r.out).toContain('warning: in-place overwrite not guaranteed: btrfs is copy-on-write');
+    expect(r.err).toBe(`wipe: ${f}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: btrfs is copy-on-write: new bytes go to new blocks, the old ones (and snapshots) keep the data\n`);
+    const t = (JSON.parse(readFileSync(report, 'utf8')) as { targets: { outcome: string; inPlace: { fsType: string; guaranteed: boolean } }[] }).targets[0];
+    expect(t?.outcome).toBe('in-place-not-guaranteed');
+    expect(t?.inPlace).toMatchObject({ fsType: 'btrfs', guaranteed: false });
+    expect(readFileSync(f).every((b) => b === 0xaa)).toBe(true);
+  });
+
+  it('on XFS: a file with a reflinked copy is not guaranteed; one without is wiped', () => {
+    const mp = mountFs('xfs', 320 << 20);
+    const shared = join(mp, 'shared.img');
+    writeFileSync(shared, Buffer.alloc(1 << 20, 0xee));
+    execFileSync('cp', ['--reflink=always', shared, join(mp, 'copy.img')]);
+    const lone = join(mp, 'lone.img');
+    writeFileSync(lone, Buffer.alloc(1 << 20, 0xee));
+    const a = wipe(['--yes', '--json', shared]);
+    expect(a.exit).toBe(1);
+    expect(a.err).toMatch(/in-place overwrite is not guaranteed: xfs: the file shares extents with a reflinked copy/);
+    // the copy keeps the old data: that is exactly why
+    expect(readFileSync(join(mp, 'copy.img')).every((b) => b === 0xee)).toBe(true);
+    const b = wipe(['--yes', '--json', lone]);
+    expect(b.err).not.toContain('warning:');
+    expect(b.exit).toBe(0);
+    expect((JSON.parse(b.out.trim().split('\n').at(-1) ?? '{}') as { report: { targets: { outcome: string; inPlace: unknown }[] } }).report.targets[0]).toMatchObject({
+      outcome: 'wiped',
+      inPlace: { fsType: 'xfs', guaranteed: true, why: null },
+    });
+  });
+
   it('a loop device attached to another file of the same size during the question: refused, neither file written', async () => {
     const size = 4 * 1024 * 1024;
     const { dev, file } = makeLoop(size, 0xee);

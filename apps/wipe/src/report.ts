@@ -33,7 +33,8 @@ export interface PassRecord {
   verify: VerifyRecord | null;
 }
 
-export type Outcome = 'wiped' | 'verify-failed' | 'interrupted' | 'failed';
+/** 'in-place-not-guaranteed': every byte written and read back, on a file system that may keep the old data elsewhere. */
+export type Outcome = 'wiped' | 'in-place-not-guaranteed' | 'verify-failed' | 'interrupted' | 'failed';
 
 export interface TargetRecord {
   target: string;
@@ -52,6 +53,8 @@ export interface TargetRecord {
   outcome: Outcome;
   error: string | null;
   removed: boolean;
+  /** Files: whether the file system overwrites in place (null for block devices, and in older reports). */
+  inPlace?: { fsType: string; guaranteed: boolean; why: string | null } | null;
   warnings: string[];
   startedAt: string;
   endedAt: string;

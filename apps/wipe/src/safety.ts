@@ -3,6 +3,7 @@
  * codes) not to write to it. O_EXCL at open time is the kernel's own second check.
  */
 import type { SystemState, TargetInfo } from './device.js';
+import type { FileUse } from './file-use.js';
 
 export interface Refusal {
   code: string;
@@ -16,7 +17,8 @@ export interface Assessment {
 
 const shown = (t: TargetInfo): string => (t.isSymlink ? `${t.path} (-> ${t.resolved})` : t.path);
 
-export function assessTarget(t: TargetInfo, sys: SystemState): Assessment {
+/** `use`: who else uses the target when it is a file (file-use.ts), if that was looked up. */
+export function assessTarget(t: TargetInfo, sys: SystemState, use?: FileUse): Assessment {
   const refusals: Refusal[] = [];
   const warnings: string[] = [];
   const refuse = (code: string, reason: string): void => void refusals.push({ code, reason });
@@ -50,6 +52,16 @@ export function assessTarget(t: TargetInfo, sys: SystemState): Assessment {
   if (t.kind === 'file') {
     const st = t.stat;
     if (st && sys.swapIds.has(`${st.dev}:${st.ino}`)) refuse('E_SWAP', `${name} is an active swap file (swapoff it first)`);
+    if (use && use.loops.length > 0) {
+      refuse('E_LOOP_BACKING', `${name} is the backing file of loop device ${use.loops.map((l) => `/dev/${l}`).join(', ')} (losetup -d it first)`);
+    }
+    const writers = use?.users.filter((u) => u.writable) ?? [];
+    if (writers.length > 0) {
+      const who = [...new Map(writers.map((u) => [u.pid, `PID ${u.pid} (${u.comm})`])).values()];
+      refuse('E_OPEN_FOR_WRITE', `${name} is open for writing by ${who.join(', ')} (stop it first)`);
+    }
+    const readers = [...new Set(use?.users.filter((u) => !u.writable).map((u) => `PID ${u.pid} (${u.comm})`) ?? [])];
+    if (readers.length > 0) warnings.push(`${name} is open for reading by ${readers.join(', ')}`);
     if (t.sizeBytes === 0) warnings.push(`${name} is empty: nothing to overwrite`);
     return { refusals, warnings };
   }

@@ -20,6 +20,7 @@ import {
   type TargetRecord,
   type WipeReport,
 } from './report.js';
+import { fileId, findFileUse, inPlaceOf } from './file-use.js';
 import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from './open-target.js';
 import { assessTarget } from './safety.js';
 import { verifyPass } from './verify.js';
@@ -253,12 +254,24 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   const probed = inspected.then((list) => new Map(
     list.filter((i) => i.kind === 'block' || i.kind === 'file').map((i) => [i, probeTargetSignatures(i)] as const),
   ));
-  const [sys, infos, signatures] = await Promise.all([readSystemState(), inspected, probed]);
+  // Files are checked like devices: who else uses them (loop devices, writers), and whether their
+  // file system overwrites in place.
+  const fileChecks = inspected.then(async (list) => {
+    const files = list.filter((i) => i.kind === 'file' && i.stat !== null);
+    const [use, inPlace] = await Promise.all([
+      findFileUse(new Set(files.map((i) => fileId(i.stat as NonNullable<TargetInfo['stat']>)))),
+      Promise.all(files.map(async (i) => [i, await inPlaceOf(i.resolved).catch(() => null)] as const)),
+    ]);
+    return { use, inPlace: new Map(inPlace) };
+  });
+  const [sys, infos, signatures, files] = await Promise.all([readSystemState(), inspected, probed, fileChecks]);
   const prepared: Prepared[] = [];
   const refusals: string[] = [];
   let firstCode = '';
   for (const info of infos) {
-    const a = assessTarget(info, sys);
+    const a = assessTarget(info, sys, info.stat && info.kind === 'file' ? files.use.get(fileId(info.stat)) : undefined);
+    const inPlace = info.kind === 'file' ? (files.inPlace.get(info) ?? null) : null;
+    if (inPlace && !inPlace.guaranteed) a.warnings.push(`in-place overwrite not guaranteed: ${inPlace.why ?? inPlace.fsType}`);
     for (const r of a.refusals) {
       refusals.push(r.reason);
       firstCode ||= r.code;
@@ -288,6 +301,7 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
       keys = plan.passes.map((p) => (p.source.kind === 'random' ? newStreamKey() : null));
       record = newRecord(info, plan, a.warnings, keys, startedAt);
     }
+    record.inPlace = inPlace;
     prepared.push({ info, record, sources: plan.passes.map((p) => p.source), keys });
   }
   if (refusals.length > 0) {
@@ -374,6 +388,9 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   for (const t of results) {
     if (t.outcome === 'verify-failed') {
       io.stderr.write(`wipe: ${t.target}: verification failed: ${t.passes.reduce((n, x) => n + (x.verify?.mismatchedBytes ?? 0), 0)} bytes differ\n`);
+      io.setExitCode(1);
+    } else if (t.outcome === 'in-place-not-guaranteed') {
+      io.stderr.write(`wipe: ${t.target}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: ${t.inPlace?.why ?? 'unknown file system'}\n`);
       io.setExitCode(1);
     } else if (t.outcome === 'interrupted') {
       io.stderr.write(`wipe: ${t.target}: interrupted; ${opts.reportFile ? `continue with --resume ${opts.reportFile}` : 'rerun with --report FILE to be able to --resume'}\n`);
@@ -467,7 +484,7 @@ async function wipeOne(p: Prepared, pio: PassIo & { identity: TargetIdentity }, 
     }
     rec.verification = targetVerification(rec.passes);
     if (!stopped) {
-      rec.outcome = rec.verification === 'failed' ? 'verify-failed' : 'wiped';
+      rec.outcome = rec.verification === 'failed' ? 'verify-failed' : rec.inPlace?.guaranteed === false ? 'in-place-not-guaranteed' : 'wiped';
       rec.error = null;
     }
     if (rec.outcome === 'wiped' && opts.remove && info.kind === 'file') {
