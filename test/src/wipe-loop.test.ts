@@ -58,6 +58,50 @@ afterEach(() => {
 });
 
 describeNeeds(missing)('wipe on loop devices', () => {
+  it('kill -9 in the middle of a pass leaves a valid report; --resume finishes, every byte right, the report shows both runs', async () => {
+    const size = 768 << 20;
+    // written, not sparse: both passes then take about as long
+    const { dev } = makeLoop(size, 0xee);
+    const report = join(dir, 'killed.json');
+    const child = spawn(process.execPath, [WIPE, '--yes', '--json', '--report', report, dev], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    // JSON progress comes about once a second: time half of pass 2 from how long pass 1 took
+    let pass1Seconds = 0;
+    let buffered = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const l of lines) {
+        const e = JSON.parse(l) as { event: string; label?: string; elapsed_s?: number };
+        if (e.event === 'done' && e.label?.includes('pass 1/2')) pass1Seconds = e.elapsed_s ?? 0;
+        if (e.event === 'progress' && e.label?.includes('pass 2/2') && !child.killed) {
+          setTimeout(() => child.kill('SIGKILL'), Math.max(50, pass1Seconds * 500)); // no chance to write anything
+        }
+      }
+    });
+    expect(await exit).toBe('SIGKILL');
+    const saved = JSON.parse(readFileSync(report, 'utf8')) as {
+      runs: unknown[];
+      targets: { outcome: string; passes: { status: string; bytesWritten: number }[] }[];
+    };
+    const t = saved.targets[0];
+    expect(t?.outcome).toBe('in-progress');
+    expect(t?.passes[0]).toMatchObject({ status: 'done', bytesWritten: size });
+    // the last checkpoint holds only bytes already flushed: maybe none of pass 2 yet
+    expect(['not started', 'partial']).toContain(t?.passes[1]?.status);
+    expect(t?.passes[1]?.bytesWritten).toBeLessThan(size);
+    expect(t?.passes[1]?.bytesWritten).toBeGreaterThanOrEqual(0);
+    expect(saved.runs).toHaveLength(1);
+
+    const again = wipe(['--yes', '--json', '--resume', report]);
+    expect(again.exit).toBe(0);
+    const done = JSON.parse(readFileSync(report, 'utf8')) as typeof saved;
+    expect(done.targets[0]?.outcome).toBe('wiped');
+    expect(done.runs).toHaveLength(2);
+    expect(readDevice(dev, size).equals(Buffer.alloc(size, 0xaa))).toBe(true);
+  }, 120_000);
+
   it('refuses the backing file of an attached loop device, and writes nothing', () => {
     const { dev, file } = makeLoop(1 << 20, 0xee);
     const r = wipe(['--yes', file]);

@@ -29,6 +29,15 @@ function target(size = 100_003, fill = 0xee): string {
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { event: string; report: WipeReport };
 
 describe('wipe cli', () => {
+  it('a report that cannot be written stops the wipe before its first byte: one line, exit 2', async () => {
+    const f = target();
+    const report = path.join(dir, 'no-such-dir', 'r.json');
+    const r = await run(['--yes', '--report', report, f]);
+    expect(r.exit).toBe(2);
+    expect(r.err).toBe(`wipe: cannot write the report ${report}: ENOENT no such file or directory; nothing written\n`);
+    expect(readFileSync(f).every((b) => b === 0xee)).toBe(true);
+  });
+
   it('prints its help with the exit codes and exits 0', async () => {
     const r = await run(['--help']);
     expect(r.exit).toBe(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunkSizeFor, fillPattern, hexBytes, parsePatternSpec, planBytes, planWipe } from './plan-wipe.js';
+import { chunkSizeFor, fillPattern, hexBytes, MAX_PATTERN_BYTES, parsePatternSpec, planBytes, planWipe } from './plan-wipe.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -83,5 +83,15 @@ describe('chunkSizeFor', () => {
     expect(c % 4096).toBe(0);
     expect(c).toBeLessThanOrEqual(4 << 20);
     expect(chunkSizeFor(3, 100)).toBe(12288);
+  });
+});
+
+describe('pattern length cap', () => {
+  it('takes a pattern of the longest length and refuses one byte more, with the limit named', () => {
+    const hex = (n: number) => `0x${'ab'.repeat(n)}`;
+    expect(parsePatternSpec(hex(MAX_PATTERN_BYTES))[0]?.length).toBe(MAX_PATTERN_BYTES);
+    expect(() => parsePatternSpec(hex(MAX_PATTERN_BYTES + 1))).toThrow(
+      `a pass of ${MAX_PATTERN_BYTES + 1} pattern bytes is over the limit of ${MAX_PATTERN_BYTES} (a pattern repeats: give one period of it)`,
+    );
   });
 });

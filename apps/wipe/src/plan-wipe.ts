@@ -69,6 +69,12 @@ function parseHexToken(token: string): number[] {
 }
 
 /**
+ * The longest pattern of one pass. A pass is written in chunks that hold whole periods of it and are
+ * block-aligned (lcm of its length and 4096): a long pattern of prime length would ask for gigabytes.
+ */
+export const MAX_PATTERN_BYTES = 512;
+
+/**
  * Pattern spec → one byte sequence per pass. Commas separate passes; within a pass, bytes are
  * written as separate tokens ("0x92 0x49 0x24") or run together ("0x924924").
  */
@@ -77,7 +83,11 @@ export function parsePatternSpec(spec: string): Uint8Array[] {
   return spec.split(',').map((part) => {
     const tokens = part.trim().split(/\s+/).filter((t) => t !== '');
     if (tokens.length === 0) throw new UserError('E_PATTERN', `empty pass in pattern '${spec}'`);
-    return Uint8Array.from(tokens.flatMap(parseHexToken));
+    const bytes = Uint8Array.from(tokens.flatMap(parseHexToken));
+    if (bytes.length > MAX_PATTERN_BYTES) {
+      throw new UserError('E_PATTERN', `a pass of ${bytes.length} pattern bytes is over the limit of ${MAX_PATTERN_BYTES} (a pattern repeats: give one period of it)`);
+    }
+    return bytes;
   });
 }
 

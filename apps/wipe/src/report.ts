@@ -33,8 +33,10 @@ export interface PassRecord {
   verify: VerifyRecord | null;
 }
 
-/** 'in-place-not-guaranteed': every byte written and read back, on a file system that may keep the old data elsewhere. */
-export type Outcome = 'wiped' | 'in-place-not-guaranteed' | 'verify-failed' | 'interrupted' | 'failed';
+/**
+ * 'in-progress': a checkpoint written while the wipe ran; a report left with it was killed mid-run
+ * and can be resumed. 'in-place-not-guaranteed': every byte written and read back, on a file system that may keep the old data elsewhere. */
+export type Outcome = 'wiped' | 'in-place-not-guaranteed' | 'verify-failed' | 'interrupted' | 'failed' | 'in-progress';
 
 export interface TargetRecord {
   target: string;
@@ -68,6 +70,8 @@ export interface WipeReport {
   operator: string;
   startedAt: string;
   endedAt: string;
+  /** Every run that worked on this report: the first, then each --resume (older reports lack it). */
+  runs?: { startedAt: string; endedAt: string; host: string }[];
   targets: TargetRecord[];
 }
 

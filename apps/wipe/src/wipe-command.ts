@@ -22,6 +22,7 @@ import {
 } from './report.js';
 import { fileId, findFileUse, inPlaceOf } from './file-use.js';
 import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from './open-target.js';
+import { ReportFile } from './report-file.js';
 import { assessTarget } from './safety.js';
 import { verifyPass } from './verify.js';
 import { writePass, type PassIo } from './write-pass.js';
@@ -65,6 +66,9 @@ const ERRNO_TEXT: Record<string, string> = {
   EPERM: 'operation not permitted',
   ENXIO: 'no such device (it disappeared)',
   ENODEV: 'no such device (it disappeared)',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EDQUOT: 'disk quota exceeded',
 };
 
 function errText(err: NodeJS.ErrnoException): string {
@@ -359,8 +363,41 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
     throw err;
   }
 
+  const host = os.hostname();
+  const earlierRuns = resumed ? (resumed.runs ?? [{ startedAt: resumed.startedAt, endedAt: resumed.endedAt, host: resumed.host }]) : [];
+  const records = prepared.map((p) => p.record);
+  const buildReport = (): WipeReport => {
+    const endedAt = now().toISOString();
+    return {
+      tool: 'wipe',
+      version: deps.version,
+      standard: 'NIST SP 800-88 Rev. 1',
+      host,
+      operator: io.env.SUDO_USER ?? io.env.USER ?? os.userInfo().username,
+      startedAt: resumed?.startedAt ?? startedAt.toISOString(),
+      endedAt,
+      runs: [...earlierRuns, { startedAt: startedAt.toISOString(), endedAt, host }],
+      // A resumed report keeps its targets that were already complete, in their order.
+      targets: resumed ? resumed.targets.map((old) => records.find((r) => r.target === old.target) ?? old) : records,
+    };
+  };
+  // The report exists, valid, before the first byte is written, and stays valid at every moment.
+  const reportFile = opts.reportFile ? new ReportFile(opts.reportFile, buildReport) : null;
+  if (reportFile) {
+    for (const r of records) r.outcome = 'in-progress';
+    try {
+      await reportFile.write();
+    } catch (err) {
+      for (const o of opened) {
+        await o.fh.close();
+        await o.direct?.close();
+      }
+      throw new UserError('E_REPORT', `cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; nothing written`);
+    }
+  }
+
   // One target that throws must not lose the others' records: each settles on its own.
-  const settled = await Promise.allSettled(prepared.map((p, i) => wipeOne(p, opened[i] as PassIo & { identity: TargetIdentity }, opts, deps, now)));
+  const settled = await Promise.allSettled(prepared.map((p, i) => wipeOne(p, opened[i] as PassIo & { identity: TargetIdentity }, opts, deps, now, reportFile)));
   const results = settled.map((r, i): TargetRecord => {
     if (r.status === 'fulfilled') return r.value;
     const rec = (prepared[i] as Prepared).record;
@@ -370,18 +407,16 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
     rec.endedAt = now().toISOString();
     return rec;
   });
-  const report: WipeReport = {
-    tool: 'wipe',
-    version: deps.version,
-    standard: 'NIST SP 800-88 Rev. 1',
-    host: os.hostname(),
-    operator: io.env.SUDO_USER ?? io.env.USER ?? os.userInfo().username,
-    startedAt: (resumed?.startedAt ?? startedAt.toISOString()),
-    endedAt: now().toISOString(),
-    // A resumed report keeps its targets that were already complete, in their order.
-    targets: resumed ? resumed.targets.map((old) => results.find((r) => r.target === old.target) ?? old) : results,
-  };
-  if (opts.reportFile) await fsp.writeFile(opts.reportFile, `${JSON.stringify(report, null, 2)}\n`);
+  const report = buildReport();
+  if (reportFile) {
+    await reportFile.settled();
+    try {
+      await reportFile.write();
+    } catch (err) {
+      io.stderr.write(`wipe: cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; the last checkpoint in it may be older than this run\n`);
+      io.setExitCode(2);
+    }
+  }
   if (opts.json) writeJsonLine(io.stdout, { event: 'report', report });
   else io.stdout.write(formatReport(report));
 
@@ -402,7 +437,18 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   }
 }
 
-async function wipeOne(p: Prepared, pio: PassIo & { identity: TargetIdentity }, opts: WipeOptions, deps: WipeDeps, now: () => Date): Promise<TargetRecord> {
+async function wipeOne(
+  p: Prepared,
+  pio: PassIo & { identity: TargetIdentity },
+  opts: WipeOptions,
+  deps: WipeDeps,
+  now: () => Date,
+  checkpoint: ReportFile | null,
+): Promise<TargetRecord> {
+  /** A forced checkpoint: its failure is kept in checkpoint.failure and told at the end. */
+  const saveNow = async (): Promise<void> => {
+    await checkpoint?.write().catch(() => undefined);
+  };
   const { record: rec, info } = p;
   const { io, signal } = deps;
   const size = info.sizeBytes;
@@ -426,7 +472,21 @@ async function wipeOne(p: Prepared, pio: PassIo & { identity: TargetIdentity }, 
         const bar = createProgress({ label: `${label} pass ${pass.index}/${rec.passes.length} ${pass.pattern}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
         bar.update(from);
         const t0 = performance.now();
-        const out = await writePass({ io: pio, size, source, key, start: from, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk });
+        pass.status = 'partial';
+        const out = await writePass({
+          io: pio,
+          size,
+          source,
+          key,
+          start: from,
+          signal,
+          onProgress: (d) => bar.update(d),
+          onDurable: (d) => {
+            pass.bytesWritten = d;
+            checkpoint?.maybe();
+          },
+          chunk: opts.chunk,
+        });
         bar.finish();
         const secs = (performance.now() - t0) / 1000 + pass.seconds;
         pass.bytesWritten = out.done;
@@ -447,6 +507,7 @@ async function wipeOne(p: Prepared, pio: PassIo & { identity: TargetIdentity }, 
           break;
         }
         pass.status = 'done';
+        await saveNow();
       }
       if (pass.verifyPlanned && pass.verify?.result !== 'match') {
         const bar = createProgress({ label: `${label} verify ${pass.index}/${rec.passes.length}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
@@ -465,6 +526,7 @@ async function wipeOne(p: Prepared, pio: PassIo & { identity: TargetIdentity }, 
           mbPerSecond: mbPerSecond(v.checked, secs),
           error: v.error ? errText(v.error) : null,
         };
+        await saveNow();
         if (!probe.ok && !rec.warnings.includes(probe.reason)) {
           rec.warnings.push(`verification read through the page cache, not from the medium: ${probe.reason}`);
         }

@@ -44,8 +44,15 @@ export interface WritePassOptions {
   start: number;
   signal?: AbortSignal;
   onProgress?: (done: number) => void;
+  /** Bytes from offset 0 that are on the medium (flushed): what a checkpoint may record. */
+  onDurable?: (upTo: number) => void;
   chunk?: number;
+  /** Clock for the time-based flush (ms); tests inject one. */
+  nowMs?: () => number;
 }
+
+/** Flush at least this often (ms), so that a checkpoint on a slow disk is never far behind. */
+export const FLUSH_INTERVAL_MS = 2_000;
 
 /** The bytes a pass puts at [offset, offset + length): shared by the writer and the verifier. */
 export class PassData {
@@ -117,11 +124,19 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
   let n = 0;
   let flushing: Promise<void> | null = null;
   let flushedUpTo = o.start;
+  const nowMs = o.nowMs ?? (() => performance.now());
+  let lastFlush = nowMs();
   const flushBehind = (fh: fsp.FileHandle): void => {
-    if (flushing || issued - flushedUpTo < FLUSH_EVERY) return;
+    if (flushing || (issued - flushedUpTo < FLUSH_EVERY && nowMs() - lastFlush < FLUSH_INTERVAL_MS)) return;
     flushedUpTo = issued;
+    lastFlush = nowMs();
+    // datasync covers the writes that completed before it: those up to `done`, not the ones in flight
+    const durable = done;
     flushing = fh.datasync().then(
-      () => void (flushing = null),
+      () => {
+        flushing = null;
+        if (!error) o.onDurable?.(durable);
+      },
       (err: unknown) => {
         error ??= err as NodeJS.ErrnoException;
         flushing = null;
@@ -172,6 +187,7 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
     try {
       await io.fh.datasync();
       if (io.direct) await io.direct.datasync();
+      o.onDurable?.(done);
     } catch (err) {
       error = err as NodeJS.ErrnoException;
     }

@@ -5,3 +5,4 @@
 export * from './errors.js';
 export * from './cli.js';
 export * from './progress.js';
+export * from './durable-write.js';

@@ -5,3 +5,4 @@ export * from './lock.js';
 export * from './ssh.js';
 export * from './shell-quote.js';
 export * from './memory-io.js';
+export * from './durable-write.js';
