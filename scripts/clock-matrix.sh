@@ -46,8 +46,10 @@ SETTINGS=(
   "Europe/Berlin|2026-10-25 00:00:30"
   "Europe/Berlin|2026-03-29 01:59:30"
 )
-# The integration files whose tests or whose tool under test read the clock.
-INTEGRATION_FILES=(src/dnslog-partitions.test.ts src/dnslog-report.test.ts)
+# The integration files whose tests or whose tool under test read the clock. The files that run
+# BIND's own tools (rndc, rndc-confgen, named) cannot run under libfaketime, which those tools fail
+# under at start; their own clock reads are only timeouts and unique names.
+INTEGRATION_FILES=(src/dnslog-partitions.test.ts src/dnslog-report.test.ts src/wipe-loop.test.ts)
 
 [ "$integration" = 0 ] || [ -s .services/env.json ] || die "--integration needs the real services: npm run services:start -w test"
 npx turbo run build --output-logs=errors-only >/dev/null

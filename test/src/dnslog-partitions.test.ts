@@ -181,8 +181,8 @@ describe('dnslog prune', () => {
     // The rows went in by hand: count the rollups from them.
     expect((await dnslog(['db', 'rebuild-rollups', '--db', url(db), '--lock', lock])).code).toBe(0);
     expect(await count('SELECT SUM(queries) FROM dns_rollup_names')).toBe(7);
-    const minutes = Math.max(1, Math.floor((Date.now() - today.getTime()) / 60_000));
-    const keep = `${minutes}m`; // the cutoff falls just after today 00:00
+    // the cutoff falls just after today 00:00 (in seconds: a few seconds after midnight too)
+    const keep = `${Math.max(1, Math.floor((Date.now() - today.getTime()) / 1000))}s`;
 
     const dry = await dnslog(['prune', '--db', url(db), '--keep', keep, '--dry-run', '--archive', join(work, 'arch'), '--lock', lock]);
     expect(dry.code).toBe(0);
@@ -222,7 +222,7 @@ describe('dnslog prune', () => {
 
     const again = await dnslog(['prune', '--db', url(db), '--keep', keep, '--lock', lock]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/: kept ~\d+ row\(s\), .* from .* on \(retention \d+m\)\n$/);
+    expect(again.stdout).toMatch(/: kept ~\d+ row\(s\), .* from .* on \(retention \d+s\)\n$/);
     expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(3);
   });
 });
