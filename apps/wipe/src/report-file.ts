@@ -24,10 +24,10 @@ export class ReportFile {
     private readonly intervalMs = CHECKPOINT_EVERY_MS,
   ) {}
 
-  /** Writes the report now (after any write in progress); rejects when this write fails. */
-  write(): Promise<void> {
+  /** Writes the report now (after any write in progress), or `report` when given; rejects when this write fails. */
+  write(report?: WipeReport): Promise<void> {
     this.last = this.nowMs();
-    const next = this.chain.then(() => writeFileDurable(this.file, `${JSON.stringify(this.build(), null, 2)}\n`));
+    const next = this.chain.then(() => writeFileDurable(this.file, `${JSON.stringify(report ?? this.build(), null, 2)}\n`));
     // later checkpoints go on after a failed one
     this.chain = next.catch((err: unknown) => {
       this.failure ??= err as NodeJS.ErrnoException;

@@ -411,7 +411,8 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   if (reportFile) {
     await reportFile.settled();
     try {
-      await reportFile.write();
+      // the very report printed below, to the millisecond
+      await reportFile.write(report);
     } catch (err) {
       io.stderr.write(`wipe: cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; the last checkpoint in it may be older than this run\n`);
       io.setExitCode(2);
