@@ -236,23 +236,55 @@ function estimateSeconds(info: TargetInfo, plan: WipePlan): number {
   return (b.write + b.verify) / rate;
 }
 
-export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> {
-  const { io } = deps;
-  const now = deps.now ?? (() => new Date());
-  const say = (s: string): void => void (opts.json ? io.stderr : io.stdout).write(`${s}\n`);
-  const startedAt = now();
+/** What every step of a run shares. */
+interface Run {
+  opts: WipeOptions;
+  deps: WipeDeps;
+  now: () => Date;
+  startedAt: Date;
+  /** The report being resumed, if any. */
+  resumed: WipeReport | null;
+  /** Progress text: stdout, or stderr when stdout carries JSON. */
+  say: (s: string) => void;
+}
 
-  let resumed: WipeReport | null = null;
+type Opened = PassIo & { identity: TargetIdentity };
+
+/**
+ * A wipe, step by step: inspect and refuse → show the plan → confirm → open and prove identity →
+ * the passes (checkpointing the report) → the report and the exit code.
+ */
+export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> {
+  const now = deps.now ?? (() => new Date());
+  const resumed = opts.resume ? await loadReport(opts.resume) : null;
+  const run: Run = { opts, deps, now, startedAt: now(), resumed, say: (s) => void (opts.json ? deps.io.stderr : deps.io.stdout).write(`${s}\n`) };
+  const { prepared, signatures } = await inspect(run, targetsOf(run));
+  await showPlans(run, prepared, signatures);
+  if (opts.dryRun) {
+    run.say('dry run: nothing written');
+    return;
+  }
+  if (!opts.yes) await confirm(run, prepared);
+  const opened = await openAll(run, prepared);
+  const { report, records } = await wipeAll(run, prepared, opened);
+  finish(run, report, records);
+}
+
+/** The targets named, or with --resume and none named, the unfinished ones of the report. */
+function targetsOf(run: Run): string[] {
+  const { opts, resumed } = run;
   let targets = opts.targets;
-  if (opts.resume) {
-    resumed = await loadReport(opts.resume);
-    if (targets.length === 0) {
-      targets = resumed.targets.filter((t) => resumePoint(t) !== null).map((t) => t.target);
-      if (targets.length === 0) throw new UserError('E_RESUME', `${opts.resume}: the report says every wipe in it is complete; nothing to resume`);
-    }
+  if (resumed && targets.length === 0) {
+    targets = resumed.targets.filter((t) => resumePoint(t) !== null).map((t) => t.target);
+    if (targets.length === 0) throw new UserError('E_RESUME', `${opts.resume ?? ''}: the report says every wipe in it is complete; nothing to resume`);
   }
   if (targets.length === 0) throw new UserError('E_USAGE', 'no target given (wipe TARGET..., or --list-methods)');
+  return targets;
+}
 
+/** Inspects every target and what the system does with it; refuses (throws) before anything is opened. */
+async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepared[]; signatures: Map<TargetInfo, Promise<Signatures[]>> }> {
+  const { opts, resumed, deps } = run;
   // Start-up is a fixed cost on every run: the independent reads and blkid run side by side.
   const inspected = Promise.all(targets.map((t) => inspectTarget(t)));
   const probed = inspected.then((list) => new Map(
@@ -281,38 +313,39 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
       firstCode ||= r.code;
     }
     if (a.refusals.length > 0) continue;
-
-    let plan: WipePlan;
-    let keys: (StreamKey | null)[];
-    let record: TargetRecord;
-    if (resumed) {
-      const old = resumed.targets.find((t) => t.target === info.path || t.resolved === info.resolved);
-      if (!old) throw new UserError('E_RESUME', `${info.path} is not in the report ${opts.resume ?? ''}`);
-      if (old.sizeBytes !== info.sizeBytes || (old.serial ?? null) !== (info.block?.serial ?? null)) {
-        throw new UserError('E_RESUME', `${info.path} is not the target of the report (size or serial differ: ${old.sizeBytes} vs ${info.sizeBytes})`);
-      }
-      if (!resumePoint(old)) throw new UserError('E_RESUME', `${info.path}: the report says this wipe is complete; nothing to resume`);
-      plan = {
-        method: old.method,
-        passes: old.passes.map((p) => ({ index: p.index, source: sourceFromRecord(p), verify: p.verifyPlanned })),
-        verify: 'last',
-      };
-      keys = old.passes.map((p) => p.random);
-      record = { ...old, warnings: a.warnings, error: null, passes: old.passes.map((p) => ({ ...p })) };
-    } else {
-      if (!opts.plan) throw new Error('no plan');
-      plan = opts.plan;
-      keys = plan.passes.map((p) => (p.source.kind === 'random' ? newStreamKey() : null));
-      record = newRecord(info, plan, a.warnings, keys, startedAt);
-    }
-    record.inPlace = inPlace;
-    prepared.push({ info, record, sources: plan.passes.map((p) => p.source), keys });
+    const p = resumed ? resumedTarget(info, resumed, opts.resume ?? '', a.warnings) : newTarget(info, opts, a.warnings, run.startedAt);
+    p.record.inPlace = inPlace;
+    prepared.push(p);
   }
   if (refusals.length > 0) {
-    for (const r of refusals.slice(0, -1)) io.stderr.write(`wipe: ${oneLine(r)}\n`);
+    for (const r of refusals.slice(0, -1)) deps.io.stderr.write(`wipe: ${oneLine(r)}\n`);
     throw new UserError(firstCode, `${refusals[refusals.length - 1] ?? ''}${refusals.length > 1 ? ` (${refusals.length} refusals; nothing written)` : ' (nothing written)'}`);
   }
+  return { prepared, signatures };
+}
 
+function newTarget(info: TargetInfo, opts: WipeOptions, warnings: string[], startedAt: Date): Prepared {
+  if (!opts.plan) throw new Error('no plan');
+  const plan = opts.plan;
+  const keys = plan.passes.map((p) => (p.source.kind === 'random' ? newStreamKey() : null));
+  return { info, record: newRecord(info, plan, warnings, keys, startedAt), sources: plan.passes.map((p) => p.source), keys };
+}
+
+/** The target's record from the report being resumed, after checking that it is the same target. */
+function resumedTarget(info: TargetInfo, resumed: WipeReport, file: string, warnings: string[]): Prepared {
+  const old = resumed.targets.find((t) => t.target === info.path || t.resolved === info.resolved);
+  if (!old) throw new UserError('E_RESUME', `${info.path} is not in the report ${file}`);
+  if (old.sizeBytes !== info.sizeBytes || (old.serial ?? null) !== (info.block?.serial ?? null)) {
+    throw new UserError('E_RESUME', `${info.path} is not the target of the report (size or serial differ: ${old.sizeBytes} vs ${info.sizeBytes})`);
+  }
+  if (!resumePoint(old)) throw new UserError('E_RESUME', `${info.path}: the report says this wipe is complete; nothing to resume`);
+  const record: TargetRecord = { ...old, warnings, error: null, passes: old.passes.map((p) => ({ ...p })) };
+  return { info, record, sources: old.passes.map(sourceFromRecord), keys: old.passes.map((p) => p.random) };
+}
+
+/** What is about to be destroyed, and how (with --dry-run, how long it would take). */
+async function showPlans(run: Run, prepared: Prepared[], signatures: Map<TargetInfo, Promise<Signatures[]>>): Promise<void> {
+  const { say, resumed, opts } = run;
   for (const p of prepared) {
     say(await describeTarget(p.info, p.record.warnings, signatures.get(p.info) ?? probeTargetSignatures(p.info)));
     const rp = resumePoint(p.record);
@@ -327,42 +360,58 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
       say(`  would write ${b.write} bytes and read back ${b.verify}; estimated ${Math.ceil(estimateSeconds(p.info, plan))} s at an assumed ${p.info.block?.rotational ? '150' : '500'} MB/s`);
     }
   }
-  if (opts.dryRun) {
-    say('dry run: nothing written');
-    return;
-  }
+}
 
-  if (!opts.yes) {
-    const { ask, close } = lineReader(deps.stdin, deps.signal);
-    try {
-      for (const p of prepared) {
-        const want = expectedAnswer(p.info);
-        const answer = await ask(`Type '${want}' to destroy all data on ${p.info.resolved}: `, io.stderr);
-        if (answer !== want && answer !== p.info.resolved) {
-          throw new UserError('E_NOT_CONFIRMED', `${p.info.path}: not confirmed (typed ${answer === null ? 'nothing' : `'${answer}'`}, expected '${want}'); nothing written`);
-        }
-      }
-    } finally {
-      close();
-    }
-  }
-
-  // Open everything first: a refusal from the kernel (EBUSY) stops the run before any byte is written.
-  const opened: (PassIo & { identity: TargetIdentity })[] = [];
+/** The name of each target typed back; anything else stops the run with nothing written. */
+async function confirm(run: Run, prepared: Prepared[]): Promise<void> {
+  const { io, stdin, signal } = run.deps;
+  const { ask, close } = lineReader(stdin, signal);
   try {
     for (const p of prepared) {
-      const pio = await openForWrite(p.info, opts.writeMode === 'direct' || (opts.writeMode === 'auto' && p.info.kind === 'block'));
+      const want = expectedAnswer(p.info);
+      const answer = await ask(`Type '${want}' to destroy all data on ${p.info.resolved}: `, io.stderr);
+      if (answer !== want && answer !== p.info.resolved) {
+        throw new UserError('E_NOT_CONFIRMED', `${p.info.path}: not confirmed (typed ${answer === null ? 'nothing' : `'${answer}'`}, expected '${want}'); nothing written`);
+      }
+    }
+  } finally {
+    close();
+  }
+}
+
+async function closeAll(opened: Opened[]): Promise<void> {
+  for (const o of opened) {
+    await o.fh.close();
+    await o.direct?.close();
+  }
+}
+
+/**
+ * Opens every target, proving each is the one inspected, before the first byte is written: a
+ * refusal from the kernel (EBUSY) or a changed target stops the run with nothing written.
+ */
+async function openAll(run: Run, prepared: Prepared[]): Promise<Opened[]> {
+  const opened: Opened[] = [];
+  try {
+    for (const p of prepared) {
+      const pio = await openForWrite(p.info, run.opts.writeMode === 'direct' || (run.opts.writeMode === 'auto' && p.info.kind === 'block'));
       opened.push(pio);
       if (p.info.kind === 'block') await checkBlockSize(pio.fh, p.info);
     }
   } catch (err) {
-    for (const o of opened) {
-      await o.fh.close();
-      await o.direct?.close();
-    }
+    await closeAll(opened);
     throw err;
   }
+  return opened;
+}
 
+/**
+ * The passes on every target at once, the --report file written before the first byte and
+ * checkpointed as they go. One target that throws does not lose the others' records.
+ */
+async function wipeAll(run: Run, prepared: Prepared[], opened: Opened[]): Promise<{ report: WipeReport; records: TargetRecord[] }> {
+  const { opts, deps, now, resumed, startedAt } = run;
+  const { io } = deps;
   const host = os.hostname();
   const earlierRuns = resumed ? (resumed.runs ?? [{ startedAt: resumed.startedAt, endedAt: resumed.endedAt, host: resumed.host }]) : [];
   const records = prepared.map((p) => p.record);
@@ -388,40 +437,42 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
     try {
       await reportFile.write();
     } catch (err) {
-      for (const o of opened) {
-        await o.fh.close();
-        await o.direct?.close();
-      }
+      await closeAll(opened);
       throw new UserError('E_REPORT', `cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; nothing written`);
     }
   }
 
-  // One target that throws must not lose the others' records: each settles on its own.
-  const settled = await Promise.allSettled(prepared.map((p, i) => wipeOne(p, opened[i] as PassIo & { identity: TargetIdentity }, opts, deps, now, reportFile)));
-  const results = settled.map((r, i): TargetRecord => {
-    if (r.status === 'fulfilled') return r.value;
+  const settled = await Promise.allSettled(prepared.map((p, i) => wipeOne(p, opened[i] as Opened, opts, deps, now, reportFile)));
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') return;
     const rec = (prepared[i] as Prepared).record;
     rec.outcome = 'failed';
     rec.error = r.reason instanceof Error ? r.reason.message : String(r.reason);
     rec.verification = targetVerification(rec.passes);
     rec.endedAt = now().toISOString();
-    return rec;
   });
   const report = buildReport();
   if (reportFile) {
     await reportFile.settled();
     try {
-      // the very report printed below, to the millisecond
+      // the very report printed at the end, to the millisecond
       await reportFile.write(report);
     } catch (err) {
       io.stderr.write(`wipe: cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; the last checkpoint in it may be older than this run\n`);
       io.setExitCode(2);
     }
   }
+  return { report, records };
+}
+
+/** Prints the report and one line per target that did not end wiped; sets the exit code. */
+function finish(run: Run, report: WipeReport, records: TargetRecord[]): void {
+  const { io } = run.deps;
+  const { opts } = run;
   if (opts.json) writeJsonLine(io.stdout, { event: 'report', report });
   else io.stdout.write(formatReport(report));
 
-  for (const t of results) {
+  for (const t of records) {
     if (t.outcome === 'verify-failed') {
       io.stderr.write(`wipe: ${t.target}: verification failed: ${t.passes.reduce((n, x) => n + (x.verify?.mismatchedBytes ?? 0), 0)} bytes differ\n`);
       io.setExitCode(1);
@@ -440,7 +491,7 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
 
 async function wipeOne(
   p: Prepared,
-  pio: PassIo & { identity: TargetIdentity },
+  pio: Opened,
   opts: WipeOptions,
   deps: WipeDeps,
   now: () => Date,
