@@ -13,6 +13,8 @@ started=$(date +%s)
 ensure_npm_deps
 say "Debian packages the tests use as peers"
 bash scripts/install-test-tools.sh
+say "a small VM for the device tests (qemu, Debian's kernel, a busybox initramfs)"
+bash test/vm/prepare.sh
 rm -rf apps/*/.test-results packages/*/.test-results test/.test-results
 
 say "build"
