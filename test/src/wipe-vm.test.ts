@@ -1,9 +1,9 @@
 /**
  * wipe inside a small VM (test/vm/run-vm.ts: a stock Debian kernel under qemu, software emulation)
  * on devices this machine's kernel cannot make: a disk held by device-mapper, an md raid1 member, an
- * NVMe disk, a disk unplugged mid-pass (QMP device_del) and a failing sector (dm error target). Each
- * test boots one VM of its own (about 10–15 s); the disks are image files here, so what the guest
- * wrote is read back on this side after the VM has gone. `bash test/vm/prepare.sh` (root) installs
+ * NVMe disk, a disk unplugged mid-pass (QMP device_del) and a failing sector (dm error target), with
+ * and without --continue-on-error. Each test boots one VM of its own (about 10–20 s); the disks are
+ * image files here, so what the guest wrote is read back on this side after the VM has gone. `bash test/vm/prepare.sh` (root) installs
  * qemu and prepares the kernel and initramfs; without them these tests skip (fail in CI).
  * TOOLBOX_VM_DEBUG=1 streams each VM's console to stderr.
  */
@@ -212,5 +212,52 @@ dmsetup remove --noudevsync flaky || exit 11
     expect(firstOther(bytes.subarray(0, bad), 0x55)).toBe(-1);
     expect(firstOther(bytes.subarray(bad, bad + 4096), 0xee)).toBe(-1);
     expect(bytes.subarray(bad + 4096).every((b) => b === 0x55 || b === 0xee)).toBe(true);
+  }, 120_000);
+
+  it('--continue-on-error writes around the failing sector (dm error target): exit 3, the report lists exactly that range, every other byte is 0xAA', async () => {
+    const img = join(dir, 'vdb.img');
+    const size = 16 * MiB;
+    const bad = 8 * MiB; // 8 sectors (4 KiB) that fail every read and write, in the middle
+    const r = await boot({
+      disks: [
+        { path: join(dir, 'vda.img'), sizeBytes: 8 * MiB, fill: 0x11 },
+        { path: img, sizeBytes: size, fill: 0xee },
+      ],
+      script: `
+printf '0 16384 linear /dev/vdb 0\\n16384 8 error\\n16392 16376 linear /dev/vdb 16392\\n' | DM_DISABLE_UDEV=1 dmsetup create --noudevsync flaky || exit 10
+${wipeIn('wipe', '--yes --json --continue-on-error --report "$SHARE/report.json" /dev/dm-0')}
+dmsetup remove --noudevsync flaky || exit 11
+`,
+    });
+    const why = `wipe's stderr:\n${r.files['wipe.err'] ?? ''}`;
+    expect(r.files['wipe.rc']?.trim(), why).toBe('3');
+    expect(r.files['wipe.err'], why).toContain('wipe: /dev/dm-0: 4096 bytes in 1 range(s) could not be overwritten (first at byte 8388608); the report lists them\n');
+    type Report = {
+      targets: {
+        outcome: string;
+        error: string | null;
+        verification: string;
+        coverage: unknown;
+        passes: { pattern: string; status: string; bytesWritten: number; unwritten: [number, number][]; verify: { result: string; checkedBytes: number; skippedBytes: number } | null }[];
+      }[];
+    };
+    const report = JSON.parse(r.files['report.json'] ?? '{}') as Report;
+    const t = report.targets[0];
+    expect(t).toMatchObject({ outcome: 'incomplete', error: null, verification: 'passed' });
+    expect(t?.coverage).toEqual({ unwrittenBytes: 4096, ranges: 1, firstUnwritten: bad, neverOverwrittenBytes: 4096 });
+    expect(t?.passes.map((p) => [p.pattern, p.status, p.bytesWritten, p.unwritten])).toEqual([
+      ['0x55', 'done', size, [[bad, bad + 4096]]],
+      ['0xAA', 'done', size, [[bad, bad + 4096]]],
+    ]);
+    // verification read everything but the failing sector, and found it all 0xAA
+    expect(t?.passes[1]?.verify).toMatchObject({ result: 'match', checkedBytes: size - 4096, skippedBytes: 4096 });
+    // the --json report is the one in the file
+    const last = JSON.parse(r.files['wipe.out']?.trim().split('\n').at(-1) ?? '{}') as { event: string; report: Report };
+    expect(last).toEqual({ event: 'report', report });
+    // on the disk: the last pass everywhere, except the sector the device refused, which still holds the old bytes
+    const bytes = readFileSync(img);
+    expect(firstOther(bytes.subarray(0, bad), 0xaa)).toBe(-1);
+    expect(firstOther(bytes.subarray(bad, bad + 4096), 0xee)).toBe(-1);
+    expect(firstOther(bytes.subarray(bad + 4096), 0xaa)).toBe(-1);
   }, 120_000);
 });

@@ -26,6 +26,7 @@ interface RawOptions {
   resume?: string;
   listMethods?: boolean;
   writeMode?: WriteMode;
+  continueOnError?: boolean;
 }
 
 /**
@@ -67,6 +68,7 @@ export function buildProgram(io: CliIo, deps: CliDeps = {}): Command {
     .option('--resume <report>', 'continue an interrupted wipe from its report (and update that report)')
     .option('--list-methods', 'list the methods and their passes')
     .addOption(new Option('--write-mode <mode>', 'O_DIRECT or the page cache for writes; auto: O_DIRECT for block devices, page cache for files (the faster of each, see README)').choices(['auto', 'direct', 'buffered']).default('auto'))
+    .option('--continue-on-error', 'on a write error, find the logical blocks that fail, record them in the report, and go on (exit 3 when any remain unwritten)')
     .option('--debug', 'print stack traces of internal errors')
     .showHelpAfterError('(run wipe --help for usage)')
     .addHelpText('after', `
@@ -80,7 +82,10 @@ Examples:
 wipe refuses anything mounted, swapped-on or held, shows what it is about to destroy and asks
 for the device name to be typed back, writes every byte to the end, verifies by reading back from
 the medium, and leaves a sanitization report.
-${exitCodeHelp([[130, 'interrupted (Ctrl-C); the report says how far each pass got']])}`)
+${exitCodeHelp([
+  [130, 'interrupted (Ctrl-C); the report says how far each pass got'],
+  [3, 'some bytes could not be overwritten (--continue-on-error): the report lists them'],
+])}`)
     .action(async (targetArgs: string[], raw: RawOptions) => {
       if (raw.listMethods) {
         if (raw.json) writeJson(io.stdout, METHODS.map((m) => ({ name: m.name, description: m.description, verify: m.verify, passes: m.passes.map(describeSource) })));
@@ -107,6 +112,7 @@ ${exitCodeHelp([[130, 'interrupted (Ctrl-C); the report says how far each pass g
           remove: raw.remove ?? false,
           resume: raw.resume ?? null,
           writeMode: raw.writeMode ?? 'auto',
+          continueOnError: raw.continueOnError ?? false,
         },
         { io, stdin: deps.stdin ?? process.stdin, signal: deps.signal ?? new AbortController().signal, version },
       );

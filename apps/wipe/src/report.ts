@@ -11,12 +11,17 @@ export interface VerifyRecord {
   readModeNote: string | null;
   result: 'match' | 'mismatch' | 'error' | 'interrupted';
   checkedBytes: number;
+  /** Bytes of the pass's unwritten ranges, not read back (older reports lack it). */
+  skippedBytes?: number;
   mismatchedBytes: number;
   firstMismatchOffsets: number[];
   seconds: number;
   mbPerSecond: number;
   error: string | null;
 }
+
+/** A half-open byte range [start, end) of a target. */
+export type ByteRange = [start: number, end: number];
 
 export interface PassRecord {
   index: number;
@@ -28,6 +33,12 @@ export interface PassRecord {
   /** Bytes of the target that hold this pass (from offset 0). */
   bytesWritten: number;
   status: 'done' | 'partial' | 'not started' | 'failed';
+  /**
+   * With --continue-on-error: the byte ranges this pass could not overwrite (the device failed the
+   * write of each of their logical blocks), merged and sorted; all below `bytesWritten`. Empty when
+   * none; older reports lack it (read it with `unwrittenOf`).
+   */
+  unwritten?: ByteRange[];
   seconds: number;
   mbPerSecond: number;
   verify: VerifyRecord | null;
@@ -35,8 +46,22 @@ export interface PassRecord {
 
 /**
  * 'in-progress': a checkpoint written while the wipe ran; a report left with it was killed mid-run
- * and can be resumed. 'in-place-not-guaranteed': every byte written and read back, on a file system that may keep the old data elsewhere. */
-export type Outcome = 'wiped' | 'in-place-not-guaranteed' | 'verify-failed' | 'interrupted' | 'failed' | 'in-progress';
+ * and can be resumed. 'in-place-not-guaranteed': every byte written and read back, on a file system that may keep the old data elsewhere.
+ * 'incomplete': every pass ran to the end (--continue-on-error), but the ranges each pass lists in
+ * `unwritten` could not be overwritten by it. */
+export type Outcome = 'wiped' | 'in-place-not-guaranteed' | 'incomplete' | 'verify-failed' | 'interrupted' | 'failed' | 'in-progress';
+
+/** What the passes of a target left unwritten, over all its passes. */
+export interface Coverage {
+  /** Bytes that at least one pass could not overwrite (the union of the passes' ranges). */
+  unwrittenBytes: number;
+  /** Ranges in that union. */
+  ranges: number;
+  /** Where the first of them starts, or null. */
+  firstUnwritten: number | null;
+  /** Bytes that no pass overwrote (the intersection): the old data may still be there. */
+  neverOverwrittenBytes: number;
+}
 
 export interface TargetRecord {
   target: string;
@@ -57,6 +82,8 @@ export interface TargetRecord {
   removed: boolean;
   /** Files: whether the file system overwrites in place (null for block devices, and in older reports). */
   inPlace?: { fsType: string; guaranteed: boolean; why: string | null } | null;
+  /** Summary of the passes' unwritten ranges (older reports lack it). */
+  coverage?: Coverage;
   warnings: string[];
   startedAt: string;
   endedAt: string;
@@ -85,6 +112,68 @@ export function targetVerification(passes: readonly PassRecord[]): TargetRecord[
   if (planned.some((x) => x.verify?.result === 'mismatch')) return 'failed';
   if (planned.every((x) => x.verify?.result === 'match')) return 'passed';
   return 'incomplete';
+}
+
+/** A pass's unwritten ranges; older reports lack the field. */
+export function unwrittenOf(p: Pick<PassRecord, 'unwritten'>): ByteRange[] {
+  return p.unwritten ?? [];
+}
+
+export function rangeBytes(ranges: readonly ByteRange[]): number {
+  return ranges.reduce((n, [a, b]) => n + (b - a), 0);
+}
+
+/** Sorted, merged (overlapping and touching ranges joined), empty ranges dropped. */
+export function mergeRanges(ranges: readonly ByteRange[]): ByteRange[] {
+  const sorted = ranges.filter(([a, b]) => b > a).map(([a, b]): ByteRange => [a, b]).sort((x, y) => x[0] - y[0]);
+  const out: ByteRange[] = [];
+  for (const r of sorted) {
+    const last = out.at(-1);
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else out.push(r);
+  }
+  return out;
+}
+
+/** The bytes in every one of the lists (each sorted and merged). */
+export function intersectRanges(lists: readonly (readonly ByteRange[])[]): ByteRange[] {
+  if (lists.length === 0) return [];
+  let acc: ByteRange[] = mergeRanges(lists[0] ?? []);
+  for (const list of lists.slice(1)) {
+    const next: ByteRange[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < acc.length && j < list.length) {
+      const a = acc[i] as ByteRange;
+      const b = list[j] as ByteRange;
+      const lo = Math.max(a[0], b[0]);
+      const hi = Math.min(a[1], b[1]);
+      if (lo < hi) next.push([lo, hi]);
+      if (a[1] < b[1]) i++;
+      else j++;
+    }
+    acc = next;
+  }
+  return acc;
+}
+
+export function coverageOf(passes: readonly PassRecord[]): Coverage {
+  const lists = passes.map(unwrittenOf);
+  const union = mergeRanges(lists.flat());
+  return {
+    unwrittenBytes: rangeBytes(union),
+    ranges: union.length,
+    firstUnwritten: union[0]?.[0] ?? null,
+    neverOverwrittenBytes: rangeBytes(intersectRanges(lists)),
+  };
+}
+
+/** How many ranges formatReport shows per pass before "… and N more". */
+export const SHOWN_RANGES = 5;
+
+function formatRanges(ranges: readonly ByteRange[]): string {
+  const shown = ranges.slice(0, SHOWN_RANGES).map(([a, b]) => `[${a}, ${b})`).join(', ');
+  return ranges.length > SHOWN_RANGES ? `${shown} … and ${ranges.length - SHOWN_RANGES} more` : shown;
 }
 
 /** Where a wipe stands: the first pass not done, and how far it got. */
@@ -122,6 +211,14 @@ export function formatReport(r: WipeReport): string {
         line += ` via ${v.readMode}, ${v.mbPerSecond.toFixed(1)} MB/s`;
       }
       lines.push(line);
+      const unwritten = unwrittenOf(p);
+      if (unwritten.length > 0) {
+        lines.push(`      unwritten ${rangeBytes(unwritten)} bytes in ${unwritten.length} range(s): ${formatRanges(unwritten)}`);
+      }
+    }
+    const c = t.coverage;
+    if (c && c.unwrittenBytes > 0) {
+      lines.push(`  coverage  ${c.unwrittenBytes} bytes in ${c.ranges} range(s) not overwritten by every pass (first at byte ${c.firstUnwritten ?? '-'}); ${c.neverOverwrittenBytes} bytes by none`);
     }
     lines.push(`  verified  ${t.verification}`, `  outcome   ${t.outcome}${t.error ? `: ${t.error}` : ''}${t.removed ? ' (file removed)' : ''}`);
     for (const w of t.warnings) lines.push(`  warning   ${w}`);

@@ -6,6 +6,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { alignedBuffer } from './aligned.js';
 import { keystreamAt, type StreamKey } from './keystream.js';
 import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
+import { mergeRanges, type ByteRange } from './report.js';
 import { DEFAULT_CHUNK } from './write-pass.js';
 
 /**
@@ -24,8 +25,10 @@ const READS_IN_FLIGHT = 2;
 export const MAX_MISMATCH_OFFSETS = 10;
 
 export interface VerifyOutcome {
-  /** Bytes read and compared. */
+  /** Bytes from offset 0 read and compared, or skipped. */
   checked: number;
+  /** Of those, the bytes of the skipped ranges (not read). */
+  skipped: number;
   mismatchedBytes: number;
   /** First mismatching offsets, at most MAX_MISMATCH_OFFSETS. */
   firstMismatches: number[];
@@ -43,7 +46,13 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   onProgress?: (done: number) => void;
   chunk?: number;
+  /** Ranges the pass could not write (--continue-on-error): not read, so their errors do not count. */
+  skip?: readonly ByteRange[];
+  /** Opens the target for reading; tests inject a fake. */
+  open?: (path: string, flags: number) => Promise<ReadHandle>;
 }
+
+export type ReadHandle = Pick<fsp.FileHandle, 'read' | 'close'>;
 
 /** Offsets where `actual` differs from `expected`, relative to `base`. Only called on a mismatch. */
 export function diffOffsets(actual: Uint8Array, expected: Uint8Array, base: number, into: number[], limit: number): number {
@@ -87,7 +96,7 @@ function keystreamChecker(key: StreamKey): Checker {
 }
 
 export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
-  const out: VerifyOutcome = { checked: 0, mismatchedBytes: 0, firstMismatches: [], interrupted: false, error: null, direct: o.direct };
+  const out: VerifyOutcome = { checked: 0, skipped: 0, mismatchedBytes: 0, firstMismatches: [], interrupted: false, error: null, direct: o.direct };
   let check: Checker;
   if (o.source.kind === 'pattern') check = patternChecker(o.source.bytes);
   else if (o.key) check = keystreamChecker(o.key);
@@ -96,30 +105,37 @@ export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
   const chunk = chunkSizeFor(1, o.chunk ?? DEFAULT_CHUNK);
   // One buffer more than reads in flight: the one being compared.
   const bufs = Array.from({ length: READS_IN_FLIGHT + 1 }, () => alignedBuffer(chunk));
-  let fh: fsp.FileHandle;
+  const skip = mergeRanges((o.skip ?? []).map(([a, b]): ByteRange => [a, Math.min(b, o.size)]));
+  let fh: ReadHandle;
   try {
-    fh = await fsp.open(o.path, constants.O_RDONLY | (o.direct ? constants.O_DIRECT : 0));
+    fh = await (o.open ?? ((p, flags) => fsp.open(p, flags)))(o.path, constants.O_RDONLY | (o.direct ? constants.O_DIRECT : 0));
   } catch (err) {
     out.error = err as NodeJS.ErrnoException;
     return out;
   }
   // Reads run ahead in order into their own buffers; a buffer is reused only once its bytes have
   // been compared.
-  type Read = { pos: number; want: number; buf: Buffer; p: Promise<{ bytesRead: number }> };
+  // `from`: where the skipped bytes before a read start (its own pos when none are skipped).
+  type Read = { from: number; pos: number; want: number; buf: Buffer; p: Promise<{ bytesRead: number }> };
   let next = 0;
   let slot = 0;
+  let r = 0; // the first skipped range not behind `next`
   const inflight: Read[] = [];
   const issue = (): void => {
     if (next >= o.size || o.signal?.aborted) return;
+    const from = next;
+    for (let s = skip[r]; s && s[0] <= next; s = skip[++r]) next = Math.max(next, s[1]);
+    if (next >= o.size) return;
     const pos = next;
-    const want = Math.min(chunk, o.size - pos);
-    // O_DIRECT wants an aligned length; the last block of a file reads short at EOF.
-    const ask = o.direct ? Math.min(chunk, Math.ceil(want / 4096) * 4096) : want;
+    const want = Math.min(chunk, o.size - pos, (skip[r]?.[0] ?? o.size) - pos);
+    // O_DIRECT wants an aligned length; the last block of a file reads short at EOF. Elsewhere a read
+    // ends where a skipped range starts (on a logical block boundary), never inside it.
+    const ask = o.direct && pos + want === o.size ? Math.min(chunk, Math.ceil(want / 4096) * 4096) : want;
     const buf = bufs[slot++ % bufs.length] as Buffer;
     const p = fh.read(buf, 0, ask, pos);
     p.catch(() => undefined); // awaited below; this only keeps an early rejection from going unhandled
     next = pos + want;
-    inflight.push({ pos, want, buf, p });
+    inflight.push({ from, pos, want, buf, p });
   };
   for (let i = 0; i < READS_IN_FLIGHT; i++) issue();
   try {
@@ -132,7 +148,14 @@ export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
       }
       issue(); // into a buffer other than head's, which stays intact while it is compared
       check(head.buf.subarray(0, head.want), head.pos, out);
+      out.skipped += head.pos - head.from;
       out.checked = head.pos + head.want;
+      o.onProgress?.(out.checked);
+    }
+    if (next >= o.size && out.checked < o.size) {
+      // the target ends in a skipped range
+      out.skipped += o.size - out.checked;
+      out.checked = o.size;
       o.onProgress?.(out.checked);
     }
     if (out.checked < o.size && o.signal?.aborted) out.interrupted = true;

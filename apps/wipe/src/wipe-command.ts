@@ -12,10 +12,12 @@ import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from
 import { newStreamKey, type StreamKey } from './keystream.js';
 import { describeSource, hexBytes, planBytes, type PassSource, type WipePlan } from './plan-wipe.js';
 import {
+  coverageOf,
   formatReport,
   mbPerSecond,
   resumePoint,
   targetVerification,
+  unwrittenOf,
   type PassRecord,
   type TargetRecord,
   type WipeReport,
@@ -25,7 +27,7 @@ import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type 
 import { ReportFile } from './report-file.js';
 import { assessTarget } from './safety.js';
 import { verifyPass } from './verify.js';
-import { writePass, type PassIo } from './write-pass.js';
+import { rangesBelow, writePass, type PassIo } from './write-pass.js';
 
 export type WriteMode = 'auto' | 'direct' | 'buffered';
 
@@ -47,6 +49,8 @@ export interface WipeOptions {
   remove: boolean;
   resume: string | null;
   writeMode: WriteMode;
+  /** Record the blocks a write fails on and go on, instead of stopping at the first error. */
+  continueOnError?: boolean;
   chunk?: number;
 }
 
@@ -214,6 +218,7 @@ function newRecord(info: TargetInfo, plan: WipePlan, warnings: string[], keys: (
       verifyPlanned: p.verify,
       bytesWritten: 0,
       status: 'not started',
+      unwritten: [],
       seconds: 0,
       mbPerSecond: 0,
       verify: null,
@@ -339,7 +344,7 @@ function resumedTarget(info: TargetInfo, resumed: WipeReport, file: string, warn
     throw new UserError('E_RESUME', `${info.path} is not the target of the report (size or serial differ: ${old.sizeBytes} vs ${info.sizeBytes})`);
   }
   if (!resumePoint(old)) throw new UserError('E_RESUME', `${info.path}: the report says this wipe is complete; nothing to resume`);
-  const record: TargetRecord = { ...old, warnings, error: null, passes: old.passes.map((p) => ({ ...p })) };
+  const record: TargetRecord = { ...old, warnings, error: null, passes: old.passes.map((p) => ({ ...p, unwritten: unwrittenOf(p) })) };
   return { info, record, sources: old.passes.map(sourceFromRecord), keys: old.passes.map((p) => p.random) };
 }
 
@@ -449,6 +454,7 @@ async function wipeAll(run: Run, prepared: Prepared[], opened: Opened[]): Promis
     rec.outcome = 'failed';
     rec.error = r.reason instanceof Error ? r.reason.message : String(r.reason);
     rec.verification = targetVerification(rec.passes);
+    rec.coverage = coverageOf(rec.passes);
     rec.endedAt = now().toISOString();
   });
   const report = buildReport();
@@ -476,6 +482,10 @@ function finish(run: Run, report: WipeReport, records: TargetRecord[]): void {
     if (t.outcome === 'verify-failed') {
       io.stderr.write(`wipe: ${t.target}: verification failed: ${t.passes.reduce((n, x) => n + (x.verify?.mismatchedBytes ?? 0), 0)} bytes differ\n`);
       io.setExitCode(1);
+    } else if (t.outcome === 'incomplete') {
+      const c = t.coverage ?? coverageOf(t.passes);
+      io.stderr.write(`wipe: ${t.target}: ${c.unwrittenBytes} bytes in ${c.ranges} range(s) could not be overwritten (first at byte ${c.firstUnwritten ?? 0}); the report lists them\n`);
+      io.setExitCode(3);
     } else if (t.outcome === 'in-place-not-guaranteed') {
       io.stderr.write(`wipe: ${t.target}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: ${t.inPlace?.why ?? 'unknown file system'}\n`);
       io.setExitCode(1);
@@ -521,6 +531,9 @@ async function wipeOne(
       const key = p.keys[pass.index - 1] ?? null;
       if (pass.status !== 'done') {
         const from = pass.index === start.passIndex ? Math.min(start.offset, size) : 0;
+        // ranges an earlier run recorded below where this one starts; the rest is written again
+        const earlier = rangesBelow(unwrittenOf(pass), from);
+        pass.unwritten = earlier;
         const bar = createProgress({ label: `${label} pass ${pass.index}/${rec.passes.length} ${pass.pattern}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
         bar.update(from);
         const t0 = performance.now();
@@ -533,15 +546,19 @@ async function wipeOne(
           start: from,
           signal,
           onProgress: (d) => bar.update(d),
-          onDurable: (d) => {
+          onDurable: (d, unwritten) => {
             pass.bytesWritten = d;
+            pass.unwritten = unwritten;
             checkpoint?.maybe();
           },
+          continueOnError: opts.continueOnError ?? false,
+          unwritten: earlier,
           chunk: opts.chunk,
         });
         bar.finish();
         const secs = (performance.now() - t0) / 1000 + pass.seconds;
         pass.bytesWritten = out.done;
+        pass.unwritten = out.unwritten ?? earlier;
         pass.seconds = Math.round(secs * 1000) / 1000;
         pass.mbPerSecond = mbPerSecond(out.done, secs);
         if (out.error) {
@@ -564,18 +581,19 @@ async function wipeOne(
       if (pass.verifyPlanned && pass.verify?.result !== 'match') {
         const bar = createProgress({ label: `${label} verify ${pass.index}/${rec.passes.length}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
         const t0 = performance.now();
-        const v = await verifyPass({ path: fdPath(pio.fh), size, source, key, direct: probe.ok, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk });
+        const v = await verifyPass({ path: fdPath(pio.fh), size, source, key, direct: probe.ok, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk, skip: unwrittenOf(pass) });
         bar.finish();
         const secs = (performance.now() - t0) / 1000;
         pass.verify = {
           readMode: v.direct ? 'O_DIRECT' : 'page cache',
           readModeNote: probe.ok ? null : probe.reason,
           result: v.error ? 'error' : v.interrupted ? 'interrupted' : v.mismatchedBytes > 0 ? 'mismatch' : 'match',
-          checkedBytes: v.checked,
+          checkedBytes: v.checked - v.skipped,
+          skippedBytes: v.skipped,
           mismatchedBytes: v.mismatchedBytes,
           firstMismatchOffsets: v.firstMismatches,
           seconds: Math.round(secs * 1000) / 1000,
-          mbPerSecond: mbPerSecond(v.checked, secs),
+          mbPerSecond: mbPerSecond(v.checked - v.skipped, secs),
           error: v.error ? errText(v.error) : null,
         };
         await saveNow();
@@ -597,8 +615,13 @@ async function wipeOne(
       }
     }
     rec.verification = targetVerification(rec.passes);
+    rec.coverage = coverageOf(rec.passes);
     if (!stopped) {
-      rec.outcome = rec.verification === 'failed' ? 'verify-failed' : rec.inPlace?.guaranteed === false ? 'in-place-not-guaranteed' : 'wiped';
+      rec.outcome =
+        rec.verification === 'failed' ? 'verify-failed'
+        : rec.coverage.unwrittenBytes > 0 ? 'incomplete'
+        : rec.inPlace?.guaranteed === false ? 'in-place-not-guaranteed'
+        : 'wiped';
       rec.error = null;
     }
     if (rec.outcome === 'wiped' && opts.remove && info.kind === 'file') {
