@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram, splitPatternTokens } from './cli.js';
-import type { WipeReport } from './report.js';
+import type { WipeReport } from './report/report.js';
 
 async function run(args: string[], opts: { stdin?: string; signal?: AbortSignal } = {}) {
   const io = createMemoryIo({ USER: 'tester' });

@@ -4,8 +4,8 @@
 import type { Readable } from 'node:stream';
 import { Command, Option } from 'commander';
 import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared/cli';
-import { describeSource, METHODS, parsePatternSpec, planWipe, type VerifyMode } from './plan-wipe.js';
-import { runWipe, type WriteMode } from './wipe-command.js';
+import { describeSource, METHODS, parsePatternSpec, planWipe, type VerifyMode } from './passes/plan-wipe.js';
+import { runWipe, type WriteMode } from './commands/wipe-command.js';
 
 export interface CliDeps {
   stdin?: Readable;

@@ -7,7 +7,7 @@ import type { promises as fsp } from 'node:fs';
 import { alignedBuffer } from './aligned.js';
 import { keystreamAt, type StreamKey } from './keystream.js';
 import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
-import { mergeRanges, type ByteRange } from './report.js';
+import { mergeRanges, type ByteRange } from '../report/report.js';
 
 export const DEFAULT_CHUNK = 4 << 20;
 /** Writes (and reads) in flight: 4 × 4 MiB measured fastest here, for files and loop devices alike. */

@@ -5,10 +5,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
-import { buildProgram } from './cli.js';
+import { buildProgram } from '../cli.js';
 import { keystreamAt, newStreamKey } from './keystream.js';
 import { fillPattern, type PassSource } from './plan-wipe.js';
-import { coverageOf, formatReport, intersectRanges, mergeRanges, type ByteRange, type PassRecord, type TargetRecord, type WipeReport } from './report.js';
+import { coverageOf, formatReport, intersectRanges, mergeRanges, type ByteRange, type PassRecord, type TargetRecord, type WipeReport } from '../report/report.js';
 import { verifyPass } from './verify.js';
 import { writePass, type PassOutcome, type WritePassOptions } from './write-pass.js';
 

@@ -6,7 +6,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { alignedBuffer } from './aligned.js';
 import { keystreamAt, type StreamKey } from './keystream.js';
 import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
-import { mergeRanges, type ByteRange } from './report.js';
+import { mergeRanges, type ByteRange } from '../report/report.js';
 import { DEFAULT_CHUNK } from './write-pass.js';
 
 /**

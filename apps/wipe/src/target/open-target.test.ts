@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
-import { buildProgram } from './cli.js';
+import { buildProgram } from '../cli.js';
 import { blockDifference, fstatDifference, identityOf, type TargetIdentity } from './open-target.js';
 import { inspectTarget } from './device.js';
 

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { majMinOf, parseBlkidExport, parseMountinfo, parseSwaps, readBlockInfo, underlyingDevices } from './device.js';
-import { fakeSysBlock } from './testing/fake-sysfs.js';
+import { fakeSysBlock } from '../testing/fake-sysfs.js';
 
 const MOUNTINFO = `22 1 252:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
 98 22 7:3 / /mnt/my\\040disk rw,relatime shared:50 - ext4 /dev/loop3 rw

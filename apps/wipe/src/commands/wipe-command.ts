@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createProgress, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared/cli';
-import { probeDirectRead } from './aligned.js';
-import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from './device.js';
-import { newStreamKey, type StreamKey } from './keystream.js';
-import { describeSource, hexBytes, planBytes, type PassSource, type WipePlan } from './plan-wipe.js';
+import { probeDirectRead } from '../passes/aligned.js';
+import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from '../target/device.js';
+import { newStreamKey, type StreamKey } from '../passes/keystream.js';
+import { describeSource, hexBytes, planBytes, type PassSource, type WipePlan } from '../passes/plan-wipe.js';
 import {
   coverageOf,
   formatReport,
@@ -21,13 +21,13 @@ import {
   type PassRecord,
   type TargetRecord,
   type WipeReport,
-} from './report.js';
-import { fileId, findFileUse, inPlaceOf } from './file-use.js';
-import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from './open-target.js';
-import { ReportFile } from './report-file.js';
-import { assessTarget } from './safety.js';
-import { verifyPass } from './verify.js';
-import { rangesBelow, writePass, type PassIo } from './write-pass.js';
+} from '../report/report.js';
+import { fileId, findFileUse, inPlaceOf } from '../target/file-use.js';
+import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from '../target/open-target.js';
+import { ReportFile } from '../report/report-file.js';
+import { assessTarget } from '../target/safety.js';
+import { verifyPass } from '../passes/verify.js';
+import { rangesBelow, writePass, type PassIo } from '../passes/write-pass.js';
 
 export type WriteMode = 'auto' | 'direct' | 'buffered';
 
