@@ -53,6 +53,24 @@ function hasBlockOf(buf: Buffer, byte: number): boolean {
   return false;
 }
 
+/**
+ * A 16 MiB disk (0xEE) whose 4 KiB at 8 MiB fail every read and write (a device-mapper error target
+ * between two linear ones), wiped in the VM with `--yes --json --report $SHARE/report.json` and `extra`.
+ */
+function bootWithFailingSector(img: string, size: number, extra: string): Promise<VmResult> {
+  return boot({
+    disks: [
+      { path: join(dir, 'vda.img'), sizeBytes: 8 * MiB, fill: 0x11 },
+      { path: img, sizeBytes: size, fill: 0xee },
+    ],
+    script: `
+printf '0 16384 linear /dev/vdb 0\\n16384 8 error\\n16392 16376 linear /dev/vdb 16392\\n' | DM_DISABLE_UDEV=1 dmsetup create --noudevsync flaky || exit 10
+${wipeIn('wipe', `--yes --json ${extra} --report "$SHARE/report.json" /dev/dm-0`)}
+dmsetup remove --noudevsync flaky || exit 11
+`,
+  });
+}
+
 describeNeeds(missing)('wipe in a VM (device-mapper, md, NVMe, a vanishing disk, a failing sector)', () => {
   it('refuses a disk held by a device-mapper target, names the holder, and writes nothing', async () => {
     const other = join(dir, 'vda.img');
@@ -187,17 +205,7 @@ ls /sys/class/block >"$SHARE/after"
     const img = join(dir, 'vdb.img');
     const size = 16 * MiB;
     const bad = 8 * MiB; // 4 KiB that fail every read and write, in the middle
-    const r = await boot({
-      disks: [
-        { path: join(dir, 'vda.img'), sizeBytes: 8 * MiB, fill: 0x11 },
-        { path: img, sizeBytes: size, fill: 0xee },
-      ],
-      script: `
-printf '0 16384 linear /dev/vdb 0\\n16384 8 error\\n16392 16376 linear /dev/vdb 16392\\n' | DM_DISABLE_UDEV=1 dmsetup create --noudevsync flaky || exit 10
-${wipeIn('wipe', '--yes --json --report "$SHARE/report.json" /dev/dm-0')}
-dmsetup remove --noudevsync flaky || exit 11
-`,
-    });
+    const r = await bootWithFailingSector(img, size, '');
     expect(r.files['wipe.rc']?.trim()).toBe('2');
     expect(r.files['wipe.err']).toContain(
       'wipe: /dev/dm-0: pass 1 stopped at byte 8388608 of 16777216: EIO I/O error (the device failed or disappeared) (the report says which bytes were overwritten)\n',
@@ -218,17 +226,7 @@ dmsetup remove --noudevsync flaky || exit 11
     const img = join(dir, 'vdb.img');
     const size = 16 * MiB;
     const bad = 8 * MiB; // 8 sectors (4 KiB) that fail every read and write, in the middle
-    const r = await boot({
-      disks: [
-        { path: join(dir, 'vda.img'), sizeBytes: 8 * MiB, fill: 0x11 },
-        { path: img, sizeBytes: size, fill: 0xee },
-      ],
-      script: `
-printf '0 16384 linear /dev/vdb 0\\n16384 8 error\\n16392 16376 linear /dev/vdb 16392\\n' | DM_DISABLE_UDEV=1 dmsetup create --noudevsync flaky || exit 10
-${wipeIn('wipe', '--yes --json --continue-on-error --report "$SHARE/report.json" /dev/dm-0')}
-dmsetup remove --noudevsync flaky || exit 11
-`,
-    });
+    const r = await bootWithFailingSector(img, size, '--continue-on-error');
     const why = `wipe's stderr:\n${r.files['wipe.err'] ?? ''}`;
     expect(r.files['wipe.rc']?.trim(), why).toBe('3');
     expect(r.files['wipe.err'], why).toContain('wipe: /dev/dm-0: 4096 bytes in 1 range(s) could not be overwritten (first at byte 8388608); the report lists them\n');
