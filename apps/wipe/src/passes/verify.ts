@@ -4,16 +4,10 @@
  */
 import { constants, promises as fsp } from 'node:fs';
 import { alignedBuffer } from './aligned.js';
-import { keystreamAt, type StreamKey } from './keystream.js';
-import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
+import type { StreamKey } from './keystream.js';
+import { DEFAULT_CHUNK, PassData } from './pass-data.js';
+import { chunkSizeFor, type PassSource } from './plan-wipe.js';
 import { mergeRanges, type ByteRange } from '../report/report.js';
-import { DEFAULT_CHUNK } from './write-pass.js';
-
-/**
- * A pattern is compared in windows of about this size against one small block that stays in the
- * CPU cache, so that the compare streams only the bytes read, not a second chunk-sized copy.
- */
-const COMPARE_WINDOW = 64 << 10;
 
 /**
  * Reads kept in flight while the previous chunk is compared. Two keep a disk busy (on a 2 GiB file
@@ -69,38 +63,22 @@ export function diffOffsets(actual: Uint8Array, expected: Uint8Array, base: numb
 /** Compares what was read at a target offset with what the pass wrote there. */
 type Checker = (actual: Buffer, offset: number, out: VerifyOutcome) => void;
 
-function patternChecker(bytes: Uint8Array): Checker {
-  const n = bytes.length;
-  const window = chunkSizeFor(n, COMPARE_WINDOW, 1);
-  // One pattern length more than a window: the window at `phase` holds the pattern from that phase.
-  const block = Buffer.allocUnsafe(window + n);
-  fillPattern(block, bytes, 0);
+/** Compares in windows against the pass's own bytes (pass-data.ts), as the writer wrote them. */
+function checkerFor(data: PassData): Checker {
   return (actual, offset, out) => {
-    const phase = offset % n;
-    for (let o = 0; o < actual.length; o += window) {
-      const m = Math.min(window, actual.length - o);
-      if (block.compare(actual, o, o + m, phase, phase + m) !== 0) {
-        out.mismatchedBytes += diffOffsets(actual.subarray(o, o + m), block.subarray(phase, phase + m), offset + o, out.firstMismatches, MAX_MISMATCH_OFFSETS);
+    for (let o = 0; o < actual.length; o += data.window) {
+      const m = Math.min(data.window, actual.length - o);
+      const expected = data.expectedAt(offset + o, m);
+      if (expected.compare(actual, o, o + m, 0, m) !== 0) {
+        out.mismatchedBytes += diffOffsets(actual.subarray(o, o + m), expected, offset + o, out.firstMismatches, MAX_MISMATCH_OFFSETS);
       }
-    }
-  };
-}
-
-function keystreamChecker(key: StreamKey): Checker {
-  return (actual, offset, out) => {
-    const expected = keystreamAt(key, offset, actual.length);
-    if (!actual.equals(expected)) {
-      out.mismatchedBytes += diffOffsets(actual, expected, offset, out.firstMismatches, MAX_MISMATCH_OFFSETS);
     }
   };
 }
 
 export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
   const out: VerifyOutcome = { checked: 0, skipped: 0, mismatchedBytes: 0, firstMismatches: [], interrupted: false, error: null, direct: o.direct };
-  let check: Checker;
-  if (o.source.kind === 'pattern') check = patternChecker(o.source.bytes);
-  else if (o.key) check = keystreamChecker(o.key);
-  else throw new Error('random pass without a key');
+  const check = checkerFor(new PassData(o.source, o.key, 0, o.chunk));
   // Whole 4 KiB blocks, as O_DIRECT wants; the checkers handle any pattern phase at any offset.
   const chunk = chunkSizeFor(1, o.chunk ?? DEFAULT_CHUNK);
   // One buffer more than reads in flight: the one being compared.

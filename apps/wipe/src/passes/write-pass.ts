@@ -5,11 +5,13 @@
  */
 import type { promises as fsp } from 'node:fs';
 import { alignedBuffer } from './aligned.js';
-import { keystreamAt, type StreamKey } from './keystream.js';
-import { chunkSizeFor, fillPattern, type PassSource } from './plan-wipe.js';
+import type { StreamKey } from './keystream.js';
+import type { PassSource } from './plan-wipe.js';
 import { mergeRanges, type ByteRange } from '../report/report.js';
+import { PassData } from './pass-data.js';
 
-export const DEFAULT_CHUNK = 4 << 20;
+export { DEFAULT_CHUNK, PassData } from './pass-data.js';
+
 /** Writes (and reads) in flight: 4 × 4 MiB measured fastest here, for files and loop devices alike. */
 export const DEPTH = 4;
 /**
@@ -83,50 +85,6 @@ export interface WritePassOptions {
 
 /** Flush at least this often (ms), so that a checkpoint on a slow disk is never far behind. */
 export const FLUSH_INTERVAL_MS = 2_000;
-
-/** The bytes a pass puts at [offset, offset + length): shared by the writer and the verifier. */
-export class PassData {
-  readonly chunk: number;
-  private readonly pattern: Buffer | null;
-  private readonly patternPhase: number;
-  private readonly memory: (size: number) => Buffer;
-
-  constructor(
-    private readonly source: PassSource,
-    private readonly key: StreamKey | null,
-    start: number,
-    chunk = DEFAULT_CHUNK,
-    memory: (size: number) => Buffer = alignedBuffer,
-  ) {
-    this.memory = memory;
-    if (source.kind === 'pattern') {
-      // A chunk that is a multiple of the pattern length keeps every chunk at the start's phase.
-      this.chunk = chunkSizeFor(source.bytes.length, chunk);
-      this.pattern = memory(this.chunk);
-      this.patternPhase = start % source.bytes.length;
-      fillPattern(this.pattern, source.bytes, start);
-    } else {
-      if (!key) throw new Error('random pass without a key');
-      this.chunk = chunk;
-      this.pattern = null;
-      this.patternPhase = 0;
-    }
-  }
-
-  /** Expected bytes at `offset`, at the pattern's phase for that offset. */
-  at(offset: number, length: number): Buffer {
-    if (this.pattern && this.source.kind === 'pattern') {
-      if (offset % this.source.bytes.length === this.patternPhase && length <= this.pattern.length) {
-        return this.pattern.subarray(0, length);
-      }
-      // Off the usual chunk grid (a file's unaligned tail after direct writes): fill afresh.
-      const buf = this.memory(length);
-      fillPattern(buf, this.source.bytes, offset);
-      return buf;
-    }
-    return keystreamAt(this.key as StreamKey, offset, length);
-  }
-}
 
 async function writeFully(fh: fsp.FileHandle, buf: Buffer, pos: number): Promise<void> {
   let off = 0;
