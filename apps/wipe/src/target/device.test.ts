@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { majMinOf, parseBlkidExport, parseMountinfo, parseSwaps, readBlockInfo, underlyingDevices } from './device.js';
@@ -59,3 +59,30 @@ describe('sysfs readers', () => {
     expect([...(await underlyingDevices('dm-0', root))].sort()).toEqual(['dm-0', 'sdb', 'sdb1']);
   });
 });
+
+describe('sysfs that cannot be read', () => {
+  it('lists the entries that exist but could not be read, and only those', async () => {
+    const root = fakeSysBlock([{ name: 'sdx', dev: '8:96', sectors: 2048, holders: [] }]);
+    const tree = path.dirname(root);
+    try {
+      const dir = realpathSync(path.join(root, 'sdx'));
+      // a holders "directory" that is a file, and a size that is a directory: EACCES is no test as root
+      rmSync(path.join(dir, 'holders'), { recursive: true });
+      writeFileSync(path.join(dir, 'holders'), '');
+      rmSync(path.join(dir, 'size'));
+      mkdirSync(path.join(dir, 'size'));
+      const b = await readBlockInfo('sdx', root);
+      expect(b.unreadable).toEqual(['sdx/holders: ENOTDIR', 'sdx/size: EISDIR']);
+      expect(b.holders).toEqual([]);
+      const fine = fakeSysBlock([{ name: 'sdy', dev: '8:112', sectors: 2048 }]);
+      try {
+        expect((await readBlockInfo('sdy', fine)).unreadable).toEqual([]);
+      } finally {
+        rmSync(path.dirname(fine), { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+  });
+});
+

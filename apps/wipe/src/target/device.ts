@@ -89,6 +89,8 @@ export interface BlockInfo {
   backingFile: string | null;
   /** "dm-0" or "md0 (on sda1)": every holder of the device or of one of its partitions. */
   holders: string[];
+  /** sysfs entries that exist but could not be read ("holders: EACCES"): what they would tell is unknown. */
+  unreadable: string[];
 }
 
 export type TargetKind = 'block' | 'file' | 'directory' | 'char' | 'other' | 'missing';
@@ -136,22 +138,43 @@ export async function blockNameOf(majMin: string, sysRoot = '/sys'): Promise<str
 
 export async function readBlockInfo(name: string, sysBlock = SYS_BLOCK): Promise<BlockInfo> {
   const dir = path.join(sysBlock, name);
+  // What decides a refusal (holders, partitions, size) must be read, or be known to be absent:
+  // anything else fails closed.
+  const unreadable: string[] = [];
+  const mustList = async (p: string): Promise<string[]> => {
+    try {
+      return await fsp.readdir(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      if (code !== 'ENOENT') unreadable.push(`${path.relative(sysBlock, p)}: ${code}`);
+      return [];
+    }
+  };
+  const mustRead = async (p: string): Promise<string | null> => {
+    try {
+      return (await fsp.readFile(p, 'utf8')).trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      unreadable.push(`${path.relative(sysBlock, p)}: ${code}`);
+      return null;
+    }
+  };
   const isPartition = (await readText(path.join(dir, 'partition'))) !== null;
   const partitions: Partition[] = [];
   if (!isPartition) {
-    for (const entry of await readDirNames(dir)) {
+    for (const entry of await mustList(dir)) {
       if ((await readText(path.join(dir, entry, 'partition'))) !== null) {
         partitions.push({ name: entry, majMin: (await readText(path.join(dir, entry, 'dev'))) ?? '' });
       }
     }
   }
-  const holders: string[] = (await readDirNames(path.join(dir, 'holders'))).slice();
+  const holders: string[] = (await mustList(path.join(dir, 'holders'))).slice();
   for (const part of partitions) {
-    for (const h of await readDirNames(path.join(dir, part.name, 'holders'))) holders.push(`${h} (on ${part.name})`);
+    for (const h of await mustList(path.join(dir, part.name, 'holders'))) holders.push(`${h} (on ${part.name})`);
   }
   // Partitions inherit queue/ and device/ from their disk.
   const diskDir = isPartition ? path.dirname(await fsp.realpath(dir)) : dir;
-  const sectors = Number((await readText(path.join(dir, 'size'))) ?? '0');
+  const sectors = Number((await mustRead(path.join(dir, 'size'))) ?? '0');
   const rot = await readText(path.join(diskDir, 'queue/rotational'));
   const serial =
     (await readText(path.join(diskDir, 'device/serial'))) ??
@@ -170,6 +193,7 @@ export async function readBlockInfo(name: string, sysBlock = SYS_BLOCK): Promise
     serial: serial || null,
     backingFile: (await readText(path.join(diskDir, 'loop/backing_file'))) || null,
     holders,
+    unreadable,
   };
 }
 

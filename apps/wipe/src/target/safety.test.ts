@@ -5,7 +5,7 @@ import { assessTarget } from './safety.js';
 
 const block = (over: Partial<BlockInfo> = {}): BlockInfo => ({
   name: 'sdb', majMin: '8:16', isPartition: false, partitions: [{ name: 'sdb1', majMin: '8:17' }],
-  sizeBytes: 1 << 30, logicalBlockSize: 512, rotational: true, readOnly: false, model: null, serial: null, backingFile: null, holders: [],
+  sizeBytes: 1 << 30, logicalBlockSize: 512, rotational: true, readOnly: false, model: null, serial: null, backingFile: null, holders: [], unreadable: [],
   ...over,
 });
 const target = (over: Partial<TargetInfo> = {}): TargetInfo => ({
@@ -65,5 +65,12 @@ describe('assessTarget', () => {
     expect(w).toHaveLength(1);
     expect(w[0]).toContain('NIST SP 800-88 "Clear", not "Purge"');
     expect(w[0]).toContain('nvme sanitize');
+  });
+});
+
+describe('an unreadable sysfs fails closed', () => {
+  it('refuses a disk whose holders or size could not be read, naming what', () => {
+    const a = assessTarget(target({ block: block({ unreadable: ['sdb/holders: EACCES'] }) }), system());
+    expect(a.refusals).toEqual([{ code: 'E_SYSFS', reason: '/dev/sdb: cannot read sdb/holders: EACCES in /sys/class/block: whether it is held or how large it is cannot be told' }]);
   });
 });

@@ -91,6 +91,9 @@ export function assessTarget(t: TargetInfo, sys: SystemState, use?: FileUse): As
   const swapped = [...ids].filter(([id]) => sys.swapIds.has(id)).map(([, n]) => n);
   if (swapped.length > 0) refuse('E_SWAP', `${name} is active swap: ${swapped.join(', ')} (swapoff first)`);
 
+  if (b.unreadable.length > 0) {
+    refuse('E_SYSFS', `${name}: cannot read ${b.unreadable.join(', ')} in /sys/class/block: whether it is held or how large it is cannot be told`);
+  }
   if (b.holders.length > 0) {
     refuse('E_HELD', `${name} is held by ${b.holders.join(', ')} (LVM, dm-crypt or md: deactivate it first)`);
   }
