@@ -271,6 +271,16 @@ export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> 
   }
   if (!opts.yes) await confirm(run, prepared);
   const opened = await openAll(run, prepared);
+  if (!opts.yes) {
+    // Minutes may have passed at the question: what was opened is the target that was checked
+    // (openAll), and the checks run again on the system as it is now, before the first byte.
+    try {
+      await recheck(run, prepared);
+    } catch (err) {
+      await closeAll(opened);
+      throw err;
+    }
+  }
   const { report, records } = await wipeAll(run, prepared, opened);
   finish(run, report, records);
 }
@@ -289,7 +299,7 @@ function targetsOf(run: Run): string[] {
 
 /** Inspects every target and what the system does with it; refuses (throws) before anything is opened. */
 async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepared[]; signatures: Map<TargetInfo, Promise<Signatures[]>> }> {
-  const { opts, resumed, deps } = run;
+  const { opts, resumed } = run;
   // Start-up is a fixed cost on every run: the independent reads and blkid run side by side.
   const inspected = Promise.all(targets.map((t) => inspectTarget(t)));
   const probed = inspected.then((list) => new Map(
@@ -322,11 +332,31 @@ async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepare
     p.record.inPlace = inPlace;
     prepared.push(p);
   }
-  if (refusals.length > 0) {
-    for (const r of refusals.slice(0, -1)) deps.io.stderr.write(`wipe: ${oneLine(r)}\n`);
-    throw new UserError(firstCode, `${refusals[refusals.length - 1] ?? ''}${refusals.length > 1 ? ` (${refusals.length} refusals; nothing written)` : ' (nothing written)'}`);
-  }
+  refuseAll(run, refusals, firstCode, '');
   return { prepared, signatures };
+}
+
+/** Each refusal on a line of its own, the last one thrown; nothing when there is none. */
+function refuseAll(run: Run, refusals: string[], code: string, when: string): void {
+  if (refusals.length === 0) return;
+  for (const r of refusals.slice(0, -1)) run.deps.io.stderr.write(`wipe: ${oneLine(r)}\n`);
+  throw new UserError(code, `${refusals[refusals.length - 1] ?? ''}${when}${refusals.length > 1 ? ` (${refusals.length} refusals; nothing written)` : ' (nothing written)'}`);
+}
+
+/** The refusal checks once more, on the system as it is now (after the question). */
+async function recheck(run: Run, prepared: Prepared[]): Promise<void> {
+  const infos = await Promise.all(prepared.map((p) => inspectTarget(p.info.path)));
+  const fileIds = infos.flatMap((i) => (i.kind === 'file' && i.stat ? [fileId(i.stat)] : []));
+  const [sys, use] = await Promise.all([readSystemState(), findFileUse(new Set(fileIds))]);
+  const refusals: string[] = [];
+  let firstCode = '';
+  for (const info of infos) {
+    for (const r of assessTarget(info, sys, info.kind === 'file' && info.stat ? use.get(fileId(info.stat)) : undefined).refusals) {
+      refusals.push(r.reason);
+      firstCode ||= r.code;
+    }
+  }
+  refuseAll(run, refusals, firstCode, ', found after the confirmation');
 }
 
 function newTarget(info: TargetInfo, opts: WipeOptions, warnings: string[], startedAt: Date): Prepared {

@@ -8,6 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from '../cli.js';
@@ -21,7 +22,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs wipe on `file`; when the question appears, calls `swap`, then types the expected answer. */
-async function wipeWithSwap(args: string[], answer: string, swap: () => void) {
+async function wipeWithSwap(args: string[], answer: string, swap: () => void | Promise<void>) {
   const io = createMemoryIo({ USER: 'tester' });
   const stdin = new PassThrough();
   const asked = new Promise<void>((resolve) => {
@@ -34,7 +35,7 @@ async function wipeWithSwap(args: string[], answer: string, swap: () => void) {
   });
   const running = runCli('wipe', (i) => buildProgram(i, { stdin }), ['node', 'wipe', ...args], io);
   await asked;
-  swap();
+  await swap();
   stdin.end(`${answer}\n`);
   const exit = await running;
   // the prompt and the error share a line: the typed answer is not echoed
@@ -95,6 +96,23 @@ describe('a target swapped during the question', () => {
     expect(r.exit).toBe(2);
     expect(r.line).toBe(`wipe: ${target} changed since it was checked: its size changed from 4096 to 4106 bytes; refusing, nothing written`);
     expect(untouched(target, 4106, 0xee)).toBe(true);
+  });
+
+  it('a file another process opened for writing during the question: the checks run again and refuse it', async () => {
+    const target = path.join(dir, 'vm.img');
+    fill(target, 65_536, 0xee);
+    let holder: ChildProcess | null = null;
+    try {
+      const r = await wipeWithSwap([target], 'vm.img', async () => {
+        holder = spawn('sh', ['-c', 'exec 3>>"$0"; echo ready; exec sleep 30', target], { stdio: ['ignore', 'pipe', 'ignore'] });
+        await new Promise<void>((resolve) => holder?.stdout?.once('data', () => resolve()));
+      });
+      expect(r.exit).toBe(2);
+      expect(r.line).toMatch(new RegExp(`^wipe: ${target} is open for writing by PID \\d+ \\(sleep\\) \\(stop it first\\), found after the confirmation \\(nothing written\\)$`));
+      expect(untouched(target, 65_536, 0xee)).toBe(true);
+    } finally {
+      (holder as ChildProcess | null)?.kill('SIGKILL');
+    }
   });
 
   it('untouched: wiped, and --remove removes exactly it', async () => {
