@@ -22,7 +22,7 @@ import {
   type TargetRecord,
   type WipeReport,
 } from '../report/report.js';
-import { fileId, findFileUse, inPlaceOf } from '../target/file-use.js';
+import { fileId, findFileUse, inPlaceOf, type FileUse } from '../target/file-use.js';
 import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from '../target/open-target.js';
 import { ReportFile } from '../report/report-file.js';
 import { assessTarget } from '../target/safety.js';
@@ -310,7 +310,7 @@ async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepare
   const fileChecks = inspected.then(async (list) => {
     const files = list.filter((i) => i.kind === 'file' && i.stat !== null);
     const [use, inPlace] = await Promise.all([
-      findFileUse(new Set(files.map((i) => fileId(i.stat as NonNullable<TargetInfo['stat']>)))),
+      fileUseOf(files),
       Promise.all(files.map(async (i) => [i, await inPlaceOf(i.resolved).catch(() => null)] as const)),
     ]);
     return { use, inPlace: new Map(inPlace) };
@@ -320,7 +320,7 @@ async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepare
   const refusals: string[] = [];
   let firstCode = '';
   for (const info of infos) {
-    const a = assessTarget(info, sys, info.stat && info.kind === 'file' ? files.use.get(fileId(info.stat)) : undefined);
+    const a = assessTarget(info, sys, useFor(info, files.use));
     const inPlace = info.kind === 'file' ? (files.inPlace.get(info) ?? null) : null;
     if (inPlace && !inPlace.guaranteed) a.warnings.push(`in-place overwrite not guaranteed: ${inPlace.why ?? inPlace.fsType}`);
     for (const r of a.refusals) {
@@ -336,6 +336,14 @@ async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepare
   return { prepared, signatures };
 }
 
+/** Who else uses the targets that are files (loop devices, other processes), by `dev:ino`. */
+function fileUseOf(infos: TargetInfo[]): Promise<Map<string, FileUse>> {
+  return findFileUse(new Set(infos.flatMap((i) => (i.kind === 'file' && i.stat ? [fileId(i.stat)] : []))));
+}
+
+const useFor = (info: TargetInfo, use: Map<string, FileUse>): FileUse | undefined =>
+  info.kind === 'file' && info.stat ? use.get(fileId(info.stat)) : undefined;
+
 /** Each refusal on a line of its own, the last one thrown; nothing when there is none. */
 function refuseAll(run: Run, refusals: string[], code: string, when: string): void {
   if (refusals.length === 0) return;
@@ -346,12 +354,11 @@ function refuseAll(run: Run, refusals: string[], code: string, when: string): vo
 /** The refusal checks once more, on the system as it is now (after the question). */
 async function recheck(run: Run, prepared: Prepared[]): Promise<void> {
   const infos = await Promise.all(prepared.map((p) => inspectTarget(p.info.path)));
-  const fileIds = infos.flatMap((i) => (i.kind === 'file' && i.stat ? [fileId(i.stat)] : []));
-  const [sys, use] = await Promise.all([readSystemState(), findFileUse(new Set(fileIds))]);
+  const [sys, use] = await Promise.all([readSystemState(), fileUseOf(infos)]);
   const refusals: string[] = [];
   let firstCode = '';
   for (const info of infos) {
-    for (const r of assessTarget(info, sys, info.kind === 'file' && info.stat ? use.get(fileId(info.stat)) : undefined).refusals) {
+    for (const r of assessTarget(info, sys, useFor(info, use)).refusals) {
       refusals.push(r.reason);
       firstCode ||= r.code;
     }
