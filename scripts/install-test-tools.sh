@@ -20,5 +20,9 @@ for p in "${PACKAGES[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "install-test-tools: apt-get install ${missing[*]}" >&2
-apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+log=$(mktemp /tmp/install-test-tools.XXXXXX.log)
+timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq >"$log" 2>&1 \
+  || { echo "install-test-tools: error: apt-get update failed (log: $log)" >&2; exit 1; }
+DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1 \
+  || { echo "install-test-tools: error: apt-get could not install ${missing[*]} (log: $log)" >&2; exit 1; }
+rm -f "$log"
