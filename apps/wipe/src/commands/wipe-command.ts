@@ -22,6 +22,7 @@ import {
   type TargetRecord,
   type WipeReport,
 } from '../report/report.js';
+import { errText } from '../errno-text.js';
 import { fileId, findFileUse, inPlaceOf, type FileUse } from '../target/file-use.js';
 import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from '../target/open-target.js';
 import { ReportFile } from '../report/report-file.js';
@@ -62,23 +63,6 @@ interface Prepared {
   keys: (StreamKey | null)[];
 }
 
-const ERRNO_TEXT: Record<string, string> = {
-  EIO: 'I/O error (the device failed or disappeared)',
-  ENOSPC: 'no space left',
-  EROFS: 'read-only',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENXIO: 'no such device (it disappeared)',
-  ENODEV: 'no such device (it disappeared)',
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'a part of the path is not a directory',
-  EDQUOT: 'disk quota exceeded',
-};
-
-function errText(err: NodeJS.ErrnoException): string {
-  const code = err.code ?? '';
-  return `${code ? `${code} ` : ''}${ERRNO_TEXT[code] ?? err.message}`;
-}
 
 function sourceFromRecord(p: PassRecord): PassSource {
   if (p.pattern === 'random') return { kind: 'random' };

@@ -111,7 +111,8 @@ export interface TargetInfo {
 
 export const SYS_BLOCK = '/sys/class/block';
 
-async function readText(p: string): Promise<string | null> {
+/** A sysfs or proc file's text, trimmed; null when it cannot be read. */
+export async function readText(p: string): Promise<string | null> {
   try {
     return (await fsp.readFile(p, 'utf8')).trim();
   } catch {

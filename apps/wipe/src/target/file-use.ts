@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { readText } from './device.js';
 
 /** `dev:ino` of a file, as both BigIntStats fields print. */
 export const fileId = (st: { dev: bigint; ino: bigint }): string => `${st.dev}:${st.ino}`;
@@ -34,14 +35,6 @@ export function fdinfoWritable(fdinfo: string): boolean {
   return acc === 1 || acc === 2;
 }
 
-async function readText(p: string): Promise<string | null> {
-  try {
-    return await fsp.readFile(p, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Who uses these files (by `dev:ino`): attached loop devices and other processes' descriptors.
  * Reads /sys/block/loop and /proc; what it cannot read (a process that exits meanwhile) is skipped.
@@ -60,7 +53,7 @@ export async function findFileUse(ids: Set<string>, selfPid = process.pid, sys =
   const loops = (await fsp.readdir(sys).catch(() => [] as string[])).filter((n) => /^loop\d+$/.test(n));
   await Promise.all(
     loops.map(async (name) => {
-      const backing = (await readText(path.join(sys, name, 'loop/backing_file')))?.trim();
+      const backing = await readText(path.join(sys, name, 'loop/backing_file'));
       if (!backing) return;
       const st = await fsp.stat(backing.replace(/ \(deleted\)$/, ''), { bigint: true }).catch(() => null);
       if (st && ids.has(fileId(st))) entry(fileId(st)).loops.push(name);
@@ -74,7 +67,7 @@ export async function findFileUse(ids: Set<string>, selfPid = process.pid, sys =
         const st = await fsp.stat(path.join(proc, pid, 'fd', fd), { bigint: true }).catch(() => null);
         if (!st || !st.isFile() || !ids.has(fileId(st))) continue;
         const info = (await readText(path.join(proc, pid, 'fdinfo', fd))) ?? '';
-        const comm = ((await readText(path.join(proc, pid, 'comm'))) ?? '?').trim();
+        const comm = (await readText(path.join(proc, pid, 'comm'))) ?? '?';
         entry(fileId(st)).users.push({ pid: Number(pid), comm, fd: Number(fd), writable: fdinfoWritable(info) });
       }
     }),

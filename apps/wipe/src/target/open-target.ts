@@ -13,6 +13,7 @@
 import { constants, promises as fsp, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '@toolbox/shared/cli';
+import { errText } from '../errno-text.js';
 import { blockNameOf, majMinOf, readBlockInfo, type BlockInfo, type TargetInfo } from './device.js';
 
 /** What an opened descriptor must match: taken from the inspection. */
@@ -68,10 +69,6 @@ function changed(info: TargetInfo, what: string): UserError {
 /** The path of an open descriptor, for opening the same file again in another mode. */
 export function fdPath(fh: fsp.FileHandle): string {
   return `/proc/self/fd/${fh.fd}`;
-}
-
-function errText(e: NodeJS.ErrnoException): string {
-  return e.code ?? e.message;
 }
 
 /**
