@@ -10,8 +10,6 @@ import type { PassSource } from './plan-wipe.js';
 import { mergeRanges, type ByteRange } from '../report/report.js';
 import { PassData } from './pass-data.js';
 
-export { DEFAULT_CHUNK, PassData } from './pass-data.js';
-
 /** Writes (and reads) in flight: 4 × 4 MiB measured fastest here, for files and loop devices alike. */
 export const DEPTH = 4;
 /**
