@@ -15,12 +15,14 @@
 # Ports (the first free one from the base, up to +50; a running service keeps its port):
 #   MYSQL_PORT=13306 DNS_PORT=15353 RNDC_PORT=19530 SSHD_PORT=12222
 #
-# Network: listeners are on 127.0.0.1 / ::1, or inside network namespaces this script creates:
+# Network: listeners are on 127.0.0.1 / ::1, or inside network namespaces this script creates
+# (shown for slot 0; a data dir started while another holds slot 0 takes slot K: tbxK-mta...,
+# 10.99.K.0/24 — env.json names what it got):
 #   tbx-br0 (root namespace) 10.99.0.254/24 plus 10.99.0.21 and 10.99.0.22 as source addresses
 #   tbx-mta  10.99.0.1   sendmail on :25 (and 127.0.0.1:25 inside), queue only, never delivers
 #   tbx-v1   10.99.0.11  a vantage host with its own sshd on :22
 #   tbx-v2   10.99.0.12, 10.99.0.13
-# The namespaces have no default route, so nothing in them can reach beyond 10.99.0.0/24. Every
+# The namespaces have no default route, so nothing in them can reach beyond their /24. Every
 # daemon runs in a private mount namespace whose /etc/resolv.conf, /etc/hosts and
 # /etc/nsswitch.conf are loopback-only copies (<dir>/etc), so none can send a DNS query off the
 # machine; sendmail additionally uses only its private hosts file.
@@ -34,16 +36,26 @@ COMPONENTS_ARG=("$@")
 
 ALL_COMPONENTS=(mariadb named sshd sshd-v1 sendmail net)
 
-NS_MTA=tbx-mta
-NS_V1=tbx-v1
-NS_V2=tbx-v2
-BRIDGE=tbx-br0
-SUBNET=10.99.0.0/24
-BR_ADDR=10.99.0.254
-ROOT_SRC_ADDRS=(10.99.0.21 10.99.0.22)
-MTA_ADDR=10.99.0.1
-V1_ADDR=10.99.0.11
-V2_ADDRS=(10.99.0.12 10.99.0.13)
+# The test network of one data dir: slot K names it and numbers it (10.99.K.0/24; the names carry
+# no number for slot 0). Each data dir takes the first slot no other holds, so two checkouts (a CI
+# clone next to a developer's services) run side by side; `$NET/slot` remembers it.
+NET_SLOTS=64
+set_net_slot() { # K
+  local p=tbx
+  [ "$1" = 0 ] || p=tbx$1
+  NET_SLOT=$1
+  NS_MTA=$p-mta
+  NS_V1=$p-v1
+  NS_V2=$p-v2
+  BRIDGE=$p-br0
+  SUBNET=10.99.$1.0/24
+  BR_ADDR=10.99.$1.254
+  ROOT_SRC_ADDRS=("10.99.$1.21" "10.99.$1.22")
+  MTA_ADDR=10.99.$1.1
+  V1_ADDR=10.99.$1.11
+  V2_ADDRS=("10.99.$1.12" "10.99.$1.13")
+}
+set_net_slot 0
 MTA_NAME=mta.toolbox.test
 
 MYSQL_DB=toolbox
@@ -88,6 +100,9 @@ SSHD=$DIR/sshd
 SM=$DIR/sendmail
 NET=$DIR/net
 LO=$DIR/bin/lo-only # runs a command with loopback-only resolver files (see write_lo_only)
+if [ -s "$NET/slot" ]; then
+  case "$(<"$NET/slot")" in [0-9] | [1-5][0-9] | 6[0-3]) set_net_slot "$(<"$NET/slot")" ;; *) die "$NET/slot holds no slot number (0-63); remove $NET after 'ip netns list' shows none of its namespaces" ;; esac
+fi
 
 STARTED=() # components this invocation started (rolled back if start fails)
 
@@ -312,20 +327,56 @@ add_ns() { # netns addresses...
   # deliberately no default route: only 10.99.0.0/24 is reachable from inside
 }
 
+# A slot is free when none of its names and none of its addresses or routes exist on this machine.
+net_slot_free() { # K
+  local ns
+  set_net_slot "$1"
+  for ns in "$NS_MTA" "$NS_V1" "$NS_V2"; do ns_exists "$ns" && return 1; done
+  ip link show "$BRIDGE" > /dev/null 2>&1 && return 1
+  [[ $(ip -4 -o addr show) == *" 10.99.$1."* ]] && return 1
+  [ -z "$(ip -4 route show "$SUBNET" 2>/dev/null)" ]
+}
+
+# Picks this data dir's slot (start only), before anything writes an address into a config. The
+# machine-wide lock (fd 8) is held until net_up has made the network, so two starts never pick one slot.
+choose_net_slot() {
+  local k
+  mkdir -p /run/lock
+  exec 8> /run/lock/toolbox-services-net.lock
+  flock -w 900 8 || die "another services.sh holds /run/lock/toolbox-services-net.lock for more than 15 min"
+  [ -e "$NET/created" ] && return 0 # ours already: keep it (net_up checks it is whole)
+  for ((k = 0; k < NET_SLOTS; k++)); do
+    if net_slot_free "$k"; then
+      mkdir -p "$NET"
+      echo "$k" > "$NET/slot"
+      [ "$k" = 0 ] || log "test network slot 0 is taken on this machine (by another data dir); this one uses $BRIDGE, $SUBNET"
+      return 0
+    fi
+  done
+  die "all $NET_SLOTS test network slots (10.99.0-$((NET_SLOTS - 1)).0/24, tbx*-mta...) are taken; 'ip netns list' shows them, 'services.sh stop' with their TOOLBOX_SERVICES_DIR frees them"
+}
+
 net_up() {
   local ns
   if [ -e "$NET/created" ]; then
-    net_ok && return 0
-    log "network namespaces incomplete; recreating them"
-    stop_component sendmail
-    stop_component sshd-v1
-    net_down
+    net_ok || {
+      log "network namespaces incomplete; recreating them"
+      stop_component sendmail
+      stop_component sshd-v1
+      net_down
+    }
   fi
+  [ -e "$NET/created" ] || net_create
+  exec 8>&- # the slot's names now exist: other starts see it taken
+}
+
+net_create() {
+  local ns
   for ns in "$NS_MTA" "$NS_V1" "$NS_V2"; do
     ns_exists "$ns" && die "network namespace $ns exists but this data dir did not create it; run 'services.sh stop' with the TOOLBOX_SERVICES_DIR that did, or 'ip netns del $ns'"
   done
   ip link show "$BRIDGE" > /dev/null 2>&1 && die "interface $BRIDGE exists but this data dir did not create it; remove it with 'ip link del $BRIDGE'"
-  if [[ $(ip -4 -o addr show) == *' 10.99.0.'* ]] || [ -n "$(ip -4 route show "$SUBNET" 2>/dev/null)" ]; then
+  if [[ $(ip -4 -o addr show) == *" 10.99.$NET_SLOT."* ]] || [ -n "$(ip -4 route show "$SUBNET" 2>/dev/null)" ]; then
     die "$SUBNET is already in use on this machine (an address or a route); the test network needs it for itself"
   fi
   mkdir -p "$NET"
@@ -1004,6 +1055,7 @@ case "$ACTION" in
         *) die "$v='${!v}' is not a port number (1-65535)" ;; esac
       [ "${!v:-0}" -le 65535 ] || die "$v='${!v}' is not a port number (1-65535)"
     done
+    choose_net_slot
     write_lo_only
     install_packages
     net_up

@@ -1,9 +1,10 @@
 /**
  * relay-audit against real sendmail. Each scenario runs its OWN sendmail daemon inside the MTA
- * namespace (tbx-mta, 10.99.0.1, a port of its own), built from its own .mc with its own access,
- * relay-domains and hosts file, queue-only; the shared sendmail on :25 is never touched. Vantages:
- * the root-namespace source addresses 10.99.0.21/.22 and the vantage namespace tbx-v1 through its
- * sshd (10.99.0.11). `config` must predict exactly the verdict `probe` observes from each.
+ * namespace (tbx-mta, 10.99.0.1 on slot 0, a port of its own), built from its own .mc with its own
+ * access, relay-domains and hosts file, queue-only; the shared sendmail on :25 is never touched.
+ * Vantages: the root-namespace source addresses (.21/.22) and the vantage namespace tbx-v1 through
+ * its sshd (.11); every address comes from env.json. `config` must predict exactly the verdict
+ * `probe` observes from each.
  */
 import { runTool, type ToolRun } from './run-tool.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -18,16 +19,15 @@ import { namedOptions } from './private-named.js';
 
 const run = promisify(execFile);
 const env = services();
-const MTA = env.sendmail.host; // 10.99.0.1 inside tbx-mta
+const MTA = env.sendmail.host; // 10.99.K.1 inside the MTA namespace
 const NETNS = env.sendmail.netns;
 const EXT = 'relay-check.example';
 
-const V1 = '10.99.0.11';
+const V1 = env.sshd.vantage.host;
 const MX_DOMAIN = 'mx-target.test';
 /** The test's named inside the MTA namespace: :53 on its loopback for sendmail, this port on MTA for config. */
 const DNS_PORT = 2653;
-const SRC21 = '10.99.0.21';
-const SRC22 = '10.99.0.22';
+const [SRC21, SRC22] = env.network.rootAddresses as [string, string];
 
 /** The MTA's own hosts file: how it names each vantage (reverse) and what names resolve to (forward). */
 const HOSTS = `127.0.0.1\tlocalhost mta.relay-audit.test ${hostname()}
@@ -59,7 +59,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'open', port: 2602, features: ['promiscuous_relay'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1 },
   // the motivating hole: partner.test in relay-domains lets every *.partner.test client relay
   { name: 'hole', port: 2603, features: [], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1, msaPort: 2613 },
-  // relay_hosts_only closes the subdomains; the domain's own A record (10.99.0.21) still relays
+  // relay_hosts_only closes the subdomains; the domain's own A record (SRC21) still relays
   { name: 'hosts-only', port: 2604, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'closed', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1 },
   // and the fix for that: REJECT the address the A record names
   // relay_based_on_MX: anyone may relay to a domain whose MX points at localhost. (the test's own
