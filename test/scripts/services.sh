@@ -163,8 +163,8 @@ LAUNCHED=
 launch() { # log cmd...
   local logf=$1
   shift
-  # 9>&-: the daemon must not inherit (and keep holding) this script's lock
-  nohup "$@" >> "$logf" 2>&1 < /dev/null 9>&- &
+  # 8>&- 9>&-: the daemon must not inherit (and keep holding) this script's locks
+  nohup "$@" >> "$logf" 2>&1 < /dev/null 8>&- 9>&- &
   LAUNCHED=$!
 }
 
@@ -337,53 +337,44 @@ net_slot_free() { # K
   [ -z "$(ip -4 route show "$SUBNET" 2>/dev/null)" ]
 }
 
-# Picks this data dir's slot (start only), before anything writes an address into a config. The
-# machine-wide lock (fd 8) is held until net_up has made the network, so two starts never pick one slot.
+# Picks this data dir's slot (start only), before anything writes an address into a config, and
+# claims it by creating its bridge: the kernel lets only one `ip link add` of a name succeed, so two
+# starts (even from different root file systems on one kernel) never get one slot.
 choose_net_slot() {
   local k
-  mkdir -p /run/lock
-  exec 8> /run/lock/toolbox-services-net.lock
-  flock -w 900 8 || die "another services.sh holds /run/lock/toolbox-services-net.lock for more than 15 min"
   [ -e "$NET/created" ] && return 0 # ours already: keep it (net_up checks it is whole)
   for ((k = 0; k < NET_SLOTS; k++)); do
-    if net_slot_free "$k"; then
-      mkdir -p "$NET"
-      echo "$k" > "$NET/slot"
-      [ "$k" = 0 ] || log "test network slot 0 is taken on this machine (by another data dir); this one uses $BRIDGE, $SUBNET"
-      return 0
-    fi
+    net_slot_free "$k" || continue
+    ip link add "$BRIDGE" type bridge 2> /dev/null || continue
+    mkdir -p "$NET"
+    echo "$k" > "$NET/slot"
+    # marked as soon as the bridge exists, so that stop (or the rollback of a failed start) removes it
+    echo "$BRIDGE $NS_MTA $NS_V1 $NS_V2" > "$NET/created"
+    STARTED+=(net)
+    [ "$k" = 0 ] || log "test network slot 0 is taken on this machine (by another data dir); this one uses $BRIDGE, $SUBNET"
+    return 0
   done
-  die "all $NET_SLOTS test network slots (10.99.0-$((NET_SLOTS - 1)).0/24, tbx*-mta...) are taken; 'ip netns list' shows them, 'services.sh stop' with their TOOLBOX_SERVICES_DIR frees them"
+  die "all $NET_SLOTS test network slots (10.99.0-$((NET_SLOTS - 1)).0/24, tbx*-br0) are taken; 'ip netns list' shows them, 'services.sh stop' with their TOOLBOX_SERVICES_DIR frees them"
 }
 
+# Makes (or remakes) the namespaces and addresses of the slot whose bridge this data dir holds.
 net_up() {
-  local ns
-  if [ -e "$NET/created" ]; then
-    net_ok || {
-      log "network namespaces incomplete; recreating them"
-      stop_component sendmail
-      stop_component sshd-v1
-      net_down
-    }
+  local ns p
+  net_ok && return 0
+  if [ -e "$NET/up" ]; then
+    log "network namespaces incomplete; recreating them"
+    stop_component sendmail
+    stop_component sshd-v1
   fi
-  [ -e "$NET/created" ] || net_create
-  exec 8>&- # the slot's names now exist: other starts see it taken
-}
-
-net_create() {
-  local ns
-  for ns in "$NS_MTA" "$NS_V1" "$NS_V2"; do
-    ns_exists "$ns" && die "network namespace $ns exists but this data dir did not create it; run 'services.sh stop' with the TOOLBOX_SERVICES_DIR that did, or 'ip netns del $ns'"
+  rm -f "$NET/up"
+  for ns in "$NS_MTA" "$NS_V1" "$NS_V2"; do # a half-made one of ours: made afresh
+    ns_exists "$ns" || continue
+    for p in $(ip netns pids "$ns" 2> /dev/null); do kill_pid "$p" "process in $ns"; done
+    ip link del "${ns}-p" 2> /dev/null || true
+    ip netns del "$ns"
   done
-  ip link show "$BRIDGE" > /dev/null 2>&1 && die "interface $BRIDGE exists but this data dir did not create it; remove it with 'ip link del $BRIDGE'"
-  if [[ $(ip -4 -o addr show) == *" 10.99.$NET_SLOT."* ]] || [ -n "$(ip -4 route show "$SUBNET" 2>/dev/null)" ]; then
-    die "$SUBNET is already in use on this machine (an address or a route); the test network needs it for itself"
-  fi
-  mkdir -p "$NET"
-  # marked before it exists, so that stop (or the rollback of a failed start) removes a half-made one
-  echo "$BRIDGE $NS_MTA $NS_V1 $NS_V2" > "$NET/created"
-  STARTED+=(net)
-  ip link add "$BRIDGE" type bridge
+  ip link show "$BRIDGE" > /dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip addr flush dev "$BRIDGE"
   ip link set dev "$BRIDGE" addrgenmode none
   ip addr add "$BR_ADDR/24" dev "$BRIDGE"
   for ns in "${ROOT_SRC_ADDRS[@]}"; do ip addr add "$ns/32" dev "$BRIDGE"; done
@@ -391,6 +382,7 @@ net_create() {
   add_ns "$NS_MTA" "$MTA_ADDR"
   add_ns "$NS_V1" "$V1_ADDR"
   add_ns "$NS_V2" "${V2_ADDRS[@]}"
+  touch "$NET/up"
   log "created $BRIDGE and network namespaces $NS_MTA $NS_V1 $NS_V2"
 }
 
@@ -405,7 +397,7 @@ net_down() {
     ip netns del "$ns" 2>/dev/null || true
   done
   ip link del "$BRIDGE" 2>/dev/null || true
-  rm -f "$NET/created"
+  rm -f "$NET/created" "$NET/up"
   log "removed $BRIDGE and network namespaces $NS_MTA $NS_V1 $NS_V2"
 }
 
@@ -1055,6 +1047,11 @@ case "$ACTION" in
         *) die "$v='${!v}' is not a port number (1-65535)" ;; esac
       [ "${!v:-0}" -le 65535 ] || die "$v='${!v}' is not a port number (1-65535)"
     done
+    # Two data dirs starting at once would both find a port free and race to bind it: the choosing
+    # of slots and ports, up to the daemons listening, is one at a time on this machine.
+    mkdir -p /run/lock
+    exec 8> /run/lock/toolbox-services.lock
+    flock -w 900 8 || die "another services.sh start holds /run/lock/toolbox-services.lock for more than 15 min"
     choose_net_slot
     write_lo_only
     install_packages
@@ -1063,6 +1060,7 @@ case "$ACTION" in
     start_named
     start_sshd
     start_sendmail
+    exec 8>&-
     write_env_json
     print_summary
     log "ready in $((SECONDS - T0)) s"

@@ -38,32 +38,39 @@ describe('services.sh', () => {
     expect(r.stderr).toBe("services.sh: error: MYSQL_PORT='13306x' is not a port number (1-65535)\n");
   });
 
-  it('a second data dir beside the running one: takes the next network slot, runs, and stops only its own', async () => {
-    const second = mkdtempSync(join(tmpdir(), 'svc-2nd-'));
+  it('two more data dirs started at once beside the running one: each takes its own network slot and ports, runs, and stops only its own', async () => {
+    const dirs = [mkdtempSync(join(tmpdir(), 'svc-2nd-')), mkdtempSync(join(tmpdir(), 'svc-3rd-'))];
     try {
-      const up = await servicesSh(['start'], { TOOLBOX_SERVICES_DIR: second });
-      expect(up.code, up.stderr).toBe(0);
-      const env2 = JSON.parse(readFileSync(join(second, 'env.json'), 'utf8')) as ServicesEnv;
-      const mine = [svc.network.bridge, ...Object.values(svc.network.namespaces).map((n) => n.name)];
-      const theirs = [env2.network.bridge, ...Object.values(env2.network.namespaces).map((n) => n.name)];
-      expect(theirs.filter((n) => mine.includes(n))).toEqual([]);
-      expect(env2.network.subnet).not.toBe(svc.network.subnet);
-      expect(up.stderr).toContain(`this one uses ${env2.network.bridge}, ${env2.network.subnet}`);
-      // its sendmail answers in its own namespace, and the first data dir's sendmail still runs
-      const banner = await smtpBanner(env2.sendmail.netns, env2.sendmail.host);
-      expect(banner).toMatch(/^220 /);
-      expect((await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: second })).code).toBe(0);
-      const down = await servicesSh(['stop'], { TOOLBOX_SERVICES_DIR: second });
-      expect(down.code, down.stderr).toBe(0);
-      for (const ns of Object.values(env2.network.namespaces)) expect(existsSync(`/run/netns/${ns.name}`)).toBe(false);
+      const ups = await Promise.all(dirs.map((d) => servicesSh(['start'], { TOOLBOX_SERVICES_DIR: d })));
+      for (const up of ups) expect(up.code, up.stderr).toBe(0);
+      const envs = dirs.map((d) => JSON.parse(readFileSync(join(d, 'env.json'), 'utf8')) as ServicesEnv);
+      const all = [svc, ...envs];
+      const names = all.flatMap((e) => [e.network.bridge, ...Object.values(e.network.namespaces).map((n) => n.name)]);
+      expect(new Set(names).size).toBe(names.length);
+      expect(new Set(all.map((e) => e.network.subnet)).size).toBe(3);
+      expect(new Set(all.map((e) => e.mariadb.port)).size).toBe(3);
+      expect(new Set(all.map((e) => e.sshd.port)).size).toBe(3);
+      envs.forEach((e, i) => expect(ups[i]!.stderr).toContain(`this one uses ${e.network.bridge}, ${e.network.subnet}`));
+      for (const e of envs) {
+        // its sendmail answers in its own namespace; its status is all up
+        expect(await smtpBanner(e.sendmail.netns, e.sendmail.host)).toMatch(/^220 /);
+        expect((await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: e.dir })).code).toBe(0);
+      }
+      for (const d of dirs) {
+        const down = await servicesSh(['stop'], { TOOLBOX_SERVICES_DIR: d });
+        expect(down.code, down.stderr).toBe(0);
+      }
+      for (const e of envs) for (const ns of Object.values(e.network.namespaces)) expect(existsSync(`/run/netns/${ns.name}`)).toBe(false);
+      // the first data dir's network and daemons are untouched
       for (const ns of Object.values(svc.network.namespaces)) expect(existsSync(`/run/netns/${ns.name}`)).toBe(true);
-      expect(existsSync(`/proc/${svc.sendmail.pid}`)).toBe(true);
       expect((await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: svc.dir })).code).toBe(0);
     } finally {
-      await servicesSh(['stop'], { TOOLBOX_SERVICES_DIR: second });
-      rmSync(second, { recursive: true, force: true });
+      for (const d of dirs) {
+        await servicesSh(['stop'], { TOOLBOX_SERVICES_DIR: d });
+        rmSync(d, { recursive: true, force: true });
+      }
     }
-  }, 240_000);
+  }, 400_000);
 
   it('an unknown component: one line, exit 1', async () => {
     const r = await servicesSh(['stop', 'postgres'], { TOOLBOX_SERVICES_DIR: other });
