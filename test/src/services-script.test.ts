@@ -16,10 +16,10 @@ const svc = services();
 const other = mkdtempSync(join(tmpdir(), 'svc-other-'));
 afterAll(() => rmSync(other, { recursive: true, force: true }));
 
-function servicesSh(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+function servicesSh(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('bash', [SCRIPT, ...args], { timeout: 120_000, env: { ...process.env, ...env } }, (err, _out, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
+    execFile('bash', [SCRIPT, ...args], { timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
     });
   });
 }
@@ -54,7 +54,8 @@ describe('services.sh', () => {
       for (const e of envs) {
         // its sendmail answers in its own namespace; its status is all up
         expect(await smtpBanner(e.sendmail.netns, e.sendmail.host)).toMatch(/^220 /);
-        expect((await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: e.dir })).code).toBe(0);
+        const st = await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: e.dir });
+        expect(st.code, `${e.dir}:\n${st.stdout}${st.stderr}`).toBe(0);
       }
       for (const d of dirs) {
         const down = await servicesSh(['stop'], { TOOLBOX_SERVICES_DIR: d });
@@ -63,7 +64,8 @@ describe('services.sh', () => {
       for (const e of envs) for (const ns of Object.values(e.network.namespaces)) expect(existsSync(`/run/netns/${ns.name}`)).toBe(false);
       // the first data dir's network and daemons are untouched
       for (const ns of Object.values(svc.network.namespaces)) expect(existsSync(`/run/netns/${ns.name}`)).toBe(true);
-      expect((await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: svc.dir })).code).toBe(0);
+      const st = await servicesSh(['status'], { TOOLBOX_SERVICES_DIR: svc.dir });
+      expect(st.code, `${svc.dir}:\n${st.stdout}${st.stderr}`).toBe(0);
     } finally {
       for (const d of dirs) {
         await servicesSh(['stop'], { TOOLBOX_SERVICES_DIR: d });
