@@ -131,7 +131,11 @@ own_pid() { # component
   p=$(head -n1 "$f" 2>/dev/null | tr -dc 0-9)
   [ -n "$p" ] && proc_alive "$p" || return 1
   real=$(readlink "/proc/$p/exe" 2>/dev/null) || return 1
-  [ "${real% (deleted)}" = "$exe" ] || return 1
+  # the same file, compared by device and inode: under a chroot the link reads as the host's path
+  # (/var/tmp/…/root/usr/sbin/mariadbd); an executable replaced by an upgrade reads "… (deleted)"
+  if ! [ "/proc/$p/exe" -ef "$exe" ]; then
+    case "$real" in *"$exe (deleted)") ;; *) return 1 ;; esac
+  fi
   if [ -n "$want_arg" ]; then
     case "$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" in *"$want_arg"*) ;; *) return 1 ;; esac
   fi
