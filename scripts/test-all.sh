@@ -26,7 +26,7 @@ say "lint"
 npx eslint --max-warnings 0 . || status=$?
 
 say "unit tests"
-npx turbo run test --concurrency=2 || status=$?
+npx turbo run test --concurrency=2 --continue || status=$?
 say "integration tests (real MariaDB, BIND, OpenSSH, sendmail)"
 npx turbo run test:integration || status=$?
 
