@@ -13,8 +13,10 @@ npx turbo run build --output-logs=errors-only
 mkdir -p .demo/spool
 cp apps/dnslog/sample/query.log.20261125093000 .demo/spool/
 cd .demo
-say "dnslog ship spool/query.log.*      (into ./dnslog.sqlite, the default)"
-npx --no-install dnslog ship 'spool/query.log.*' --server ns1.demo
+say "dnslog ship spool/query.log.* --min-age 0   (into ./dnslog.sqlite, the default)"
+# (--min-age 0: the sample was copied into the spool a moment ago; ship otherwise leaves files
+# modified in the last minute for the next run, as named may still be writing them)
+npx --no-install dnslog ship 'spool/query.log.*' --server ns1.demo --min-age 0
 say "dnslog report top-names --limit 10"
 npx --no-install dnslog report top-names --limit 10
 say "dnslog report top-clients --limit 10"

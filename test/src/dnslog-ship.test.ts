@@ -21,8 +21,9 @@ const db = `toolbox_dnslog_${process.pid}`;
 const mysqlUrl = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
 
 
+// The files here are written just before they are shipped: `--min-age 0`, or ship leaves them for the next run.
 const dnslog = (args: string[], timeout = 120_000): Promise<ToolRun> =>
-  runTool('dnslog', args, { timeoutMs: timeout, env: { DNSLOG_DB_PASSWORD: undefined } });
+  runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0'] : args, { timeoutMs: timeout, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 let work: string;
 let conn: mysql.Connection;
@@ -153,6 +154,112 @@ describe('dnslog ship: hostile input through LOAD DATA', () => {
   });
 });
 
+describe('dnslog ship: a 3 MiB line and a zero-filled tail without a newline', () => {
+  const LONG = 3 * 1024 * 1024;
+  const TAIL = 5 * 1024 * 1024;
+  /** What the reader keeps of an over-long line (line-reader.ts DEFAULT_MAX_LINE_BYTES). */
+  const KEPT = 1024 * 1024;
+  const GOOD = 40;
+
+  interface RejectRow {
+    path: string;
+    line_no: number;
+    reason: string;
+    kept: number;
+    line_bytes: number;
+    head: Buffer;
+  }
+
+  /** Two files: good lines around a 3 MiB line; good lines then megabytes of zeros and no newline. */
+  function hostileFiles(dir: string): { long: string; zeros: string; longLine: Buffer } {
+    mkdirSync(dir, { recursive: true });
+    const good = (from: number) => Array.from({ length: GOOD }, (_, i) => lineFor(from + i, `g${from + i}.long.example.test`)).join('\n') + '\n';
+    const start = Buffer.from(lineFor(999, 'big.long.example.test').replace(' IN A ', ' IN TXT '));
+    const longLine = Buffer.concat([start, Buffer.alloc(LONG - start.length, 'x')]);
+    const long = join(dir, 'query.log.1');
+    writeFileSync(long, Buffer.concat([Buffer.from(good(0)), longLine, Buffer.from('\n'), Buffer.from(good(GOOD))]));
+    const zeros = join(dir, 'query.log.2');
+    writeFileSync(zeros, Buffer.concat([Buffer.from(good(2 * GOOD)), Buffer.alloc(TAIL)]));
+    return { long, zeros, longLine };
+  }
+
+  function expectRejects(rejects: RejectRow[], files: ReturnType<typeof hostileFiles>): void {
+    expect(rejects.map(({ head: _head, ...r }) => r)).toEqual([
+      { path: files.long, line_no: GOOD + 1, reason: 'too_long', kept: KEPT, line_bytes: LONG },
+      { path: files.zeros, line_no: GOOD + 1, reason: 'too_long', kept: KEPT, line_bytes: TAIL },
+    ]);
+    expect(Buffer.compare(rejects[0]?.head ?? Buffer.alloc(0), files.longLine.subarray(0, 64))).toBe(0);
+    expect(Buffer.compare(rejects[1]?.head ?? Buffer.alloc(0), Buffer.alloc(64))).toBe(0);
+  }
+
+  const REJECTS_SQL =
+    'SELECT f.path, r.line_no, r.reason, LENGTH(r.line) AS kept, r.line_bytes, SUBSTR(r.line, 1, 64) AS head FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ? ORDER BY f.path';
+
+  async function shipTwice(files: ReturnType<typeof hostileFiles>, dbUrl: string, server: string): Promise<void> {
+    const args = ['ship', files.long, files.zeros, '--db', dbUrl, '--server', server, '--keep', '--json'];
+    const r = await dnslog(args);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1); // rejected lines are a finding, not a failure
+    const report = JSON.parse(r.stdout) as { totals: { loaded: number; failed: number; rows: number; rejects: number } };
+    expect(report.totals).toMatchObject({ loaded: 2, failed: 0, rows: 3 * GOOD, rejects: 2 });
+    // the second run finds both files in the ledger and loads nothing
+    const again = await dnslog(args);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect((JSON.parse(again.stdout) as { totals: unknown }).totals).toMatchObject({ loaded: 0, skipped: 2, failed: 0, rows: 0, rejects: 0 });
+  }
+
+  it('MariaDB: every good line is a row, each long line exactly one reject with its true length; a re-run loads nothing', async () => {
+    const files = hostileFiles(join(work, 'long-mysql'));
+    await shipTwice(files, mysqlUrl, 'ns-long');
+    expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', ['ns-long'])).toBe(3 * GOOD);
+    expect(await count("SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE 'g%.long.example.test'", ['ns-long'])).toBe(3 * GOOD);
+    const [rejects] = await conn.query<mysql.RowDataPacket[]>(REJECTS_SQL, ['ns-long']);
+    expectRejects(rejects as RejectRow[], files);
+    expect(await count('SELECT COUNT(*) FROM dnslog_files WHERE server = ?', ['ns-long'])).toBe(2);
+  }, 120_000);
+
+  it('SQLite: the same', async () => {
+    const files = hostileFiles(join(work, 'long-sqlite'));
+    const dbPath = join(work, 'long.sqlite');
+    await shipTwice(files, `sqlite:${dbPath}`, 'ns-long');
+    const sqlite = new Database(dbPath, { readonly: true });
+    try {
+      expect(sqlite.prepare("SELECT COUNT(*) FROM dns_queries WHERE qname LIKE 'g%.long.example.test'").pluck().get()).toBe(3 * GOOD);
+      expect(sqlite.prepare('SELECT COUNT(*) FROM dns_queries').pluck().get()).toBe(3 * GOOD);
+      expectRejects(sqlite.prepare(REJECTS_SQL).all('ns-long') as RejectRow[], files);
+      expect(sqlite.prepare('SELECT COUNT(*) FROM dnslog_files').pluck().get()).toBe(2);
+    } finally {
+      sqlite.close();
+    }
+  }, 120_000);
+});
+
+describe('dnslog db init: a version-2 MariaDB database', () => {
+  it('gets dnslog_rejects.line_bytes (NULL for the rejects already there), once', async () => {
+    const v2 = `${db}_v2`;
+    const url = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${v2}?option-file=${svc.mariadb.clientCnf}`;
+    await conn.query(`CREATE DATABASE ${v2}`);
+    try {
+      expect((await dnslog(['db', 'init', '--db', url])).code).toBe(0);
+      // What a version-2 database looked like: no line_bytes.
+      await conn.query(`ALTER TABLE ${v2}.dnslog_rejects DROP COLUMN line_bytes`);
+      await conn.query(`UPDATE ${v2}.dnslog_meta SET value = '2' WHERE name = 'schema_version'`);
+      await conn.query(`INSERT INTO ${v2}.dnslog_rejects (file_id, line_no, reason, line) VALUES (9, 1, 'binary', x'00ff')`);
+      for (let run = 0; run < 2; run++) {
+        const r = await dnslog(['db', 'init', '--db', url]);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      }
+      expect(await count(`SELECT value FROM ${v2}.dnslog_meta WHERE name = 'schema_version'`)).toBe(3);
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT file_id, line_bytes FROM ${v2}.dnslog_rejects`);
+      expect(rows).toEqual([{ file_id: 9, line_bytes: null }]);
+    } finally {
+      await conn.query(`DROP DATABASE IF EXISTS ${v2}`);
+    }
+  });
+});
+
 describe('dnslog ship: killed in the middle, then re-run', () => {
   const LINES = 200_000;
 
@@ -166,7 +273,7 @@ describe('dnslog ship: killed in the middle, then re-run', () => {
   }
 
   async function killWhen(args: string[], ready: () => Promise<boolean>): Promise<void> {
-    const child = spawn(process.execPath, [DNSLOG, ...args], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [DNSLOG, ...args, '--min-age', '0'], { stdio: 'ignore' });
     const exited = new Promise((r) => child.on('exit', r));
     const deadline = Date.now() + 30_000;
     while (!(await ready())) {

@@ -150,7 +150,7 @@ function pollHwm(pid, box) {
  */
 async function dnslogShip(args, tmp, env = process.env) {
   const rssFile = join(tmp, `rss-${process.hrtime.bigint()}.txt`);
-  const argv = [process.execPath, DNSLOG, 'ship', ...args, '--keep', '--json'];
+  const argv = [process.execPath, DNSLOG, 'ship', ...args, '--keep', '--json', '--min-age', '0'];
   let r;
   let rssKb = null;
   let cpu = null;

@@ -80,14 +80,20 @@ ${exitCodeHelp()}`,
     .option('--keep', 'leave shipped files where they are (the ledger still prevents loading them twice)', false)
     .option('--dry-run', 'list what would be shipped; load and move nothing', false)
     .option('--concurrency <n>', 'sources worked on at once', intOption(1, 64), 4)
-    .option('--lock <file>', 'lock file (default: beside the SQLite file, or in the temp dir for MySQL)')
+    .option('--lock <file>', 'also take this lock file (default: GET_LOCK on MySQL; for SQLite a file in /run/dnslog or $XDG_RUNTIME_DIR/dnslog)')
+    .option('--owner <user>', "ship only files owned by this user (name or uid; default: the owner of the log's directory)")
+    .option('--min-age <seconds>', 'leave files modified less than this long ago for the next run (named may still write them)', intOption(0, 31_536_000), 60)
     .option('--ssh-user <user>', 'user for ssh:// sources without one (default: $USER)')
     .option('--ssh-key <file>', 'private key for ssh:// sources (default: ssh-agent)')
     .option('--known-hosts <file>', 'known_hosts to verify SSH host keys against (default: ~/.ssh/known_hosts)')
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--no-compress', 'do not compress plain log files in transit over SSH')
     .option('--json', 'JSON report', false)
-    .addHelpText('after', '\nExit codes: 0 all shipped, 1 some lines were rejected (kept in dnslog_rejects), 2 a file or source failed.\n')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all shipped (files left for the next run by --min-age included), 1 some lines were rejected (kept in dnslog_rejects),\n' +
+        '2 a file or source failed, a file was refused (a link, FIFO, device or a stranger\'s file), or a loaded file could not be moved.\n',
+    )
     .action((sources: string[], opts: ShipCommandOptions) => import('./ship-command.js').then((m) => m.runShip(sources, opts, io)).then(() => undefined));
 
   const report = program.command('report').description('reports on the shipped queries');

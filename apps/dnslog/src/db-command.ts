@@ -1,8 +1,7 @@
 /** `dnslog db init`: creates or migrates the schema. `dnslog db rebuild-rollups`: recounts the rollups. */
 import { writeJson, type CliIo } from '@toolbox/shared';
 import { openStore } from './open-store.js';
-import { acquireLockWaiting } from './partition-admin.js';
-import { defaultLockPath } from './db-url.js';
+import { openLockedStore } from './ship-lock.js';
 
 export async function runDbInit(db: string, json: boolean, io: CliIo): Promise<void> {
   const store = await openStore(db, io.env);
@@ -18,15 +17,14 @@ export async function runDbInit(db: string, json: boolean, io: CliIo): Promise<v
 /** After rows were added or removed by hand (SQL, an import): the rollups are counted again from the rows. */
 export async function runDbRebuildRollups(db: string, json: boolean, io: CliIo, lockPath?: string): Promise<void> {
   // Under the ship lock: a ship adding to the rollups meanwhile would be counted twice.
-  const lock = await acquireLockWaiting(lockPath ?? defaultLockPath(db), 60_000);
-  const store = await openStore(db, io.env);
+  const locked = await openLockedStore(db, { lock: lockPath, waitMs: 60_000, env: io.env });
+  const store = locked.store;
   try {
     await store.init();
     const rows = await store.rebuildRollups();
     if (json) writeJson(io.stdout, { db: store.description, rows });
     else io.stdout.write(`${store.description}: rollups rebuilt from ${rows} row(s)\n`);
   } finally {
-    await store.close();
-    lock.release();
+    await locked.close();
   }
 }

@@ -3,7 +3,8 @@
  * infileStreamFactory): TSV chunks are made as the log is read, so memory does not grow with the
  * file. Rows, rejects and the ledger entry are one transaction.
  */
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,9 +16,9 @@ import type { DbTarget } from './db-url.js';
 import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
 import { syncRollupPartitions } from './partition-admin.js';
-import { ROLLUPS } from './rollup.js';
-import { SCHEMA_VERSION, mysqlSchema, rollupBackfill } from './schema.js';
-import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
+import { SCHEMA_VERSION, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from './schema.js';
+import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
 
@@ -26,7 +27,7 @@ const CHUNK_BYTES = 256 * 1024;
 const LOAD_ROWS_SQL = `LOAD DATA LOCAL INFILE 'dnslog-rows.tsv' INTO TABLE dns_queries CHARACTER SET utf8mb4
   FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${QUERY_COLUMNS.join(', ')})`;
 const LOAD_REJECTS_SQL = `LOAD DATA LOCAL INFILE 'dnslog-rejects.tsv' INTO TABLE dnslog_rejects CHARACTER SET binary
-  FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (file_id, line_no, reason, line)`;
+  FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (file_id, line_no, reason, line, line_bytes)`;
 
 export interface MysqlConnectSettings {
   host: string;
@@ -59,18 +60,26 @@ export function mysqlSettings(t: MysqlTarget, env: NodeJS.ProcessEnv, readFile: 
   };
 }
 
+export interface MysqlStoreOptions {
+  /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
+  rollupFlushKeys?: number;
+}
+
 export class MysqlStore implements Store {
   readonly dialect = 'mysql';
   readonly description: string;
   private conn: mysql.Connection | null = null;
   /** A stream that the next LOAD DATA statement sends. */
   private pendingInfile: Readable | null = null;
+  private readonly rollupFlushKeys: number;
 
   constructor(
     private readonly settings: MysqlConnectSettings,
     private readonly now: () => Date = () => new Date(),
+    options: MysqlStoreOptions = {},
   ) {
     this.description = `mysql://${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
+    this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
   }
 
   async connection(): Promise<mysql.Connection> {
@@ -147,6 +156,12 @@ export class MysqlStore implements Store {
     const today = this.now();
     const firstDay = new Date(Date.UTC(today.getFullYear(), today.getMonth(), today.getDate()) - 86_400_000);
     for (const stmt of mysqlSchema(firstDay, 4)) await conn.query(stmt);
+    // Version 3 keeps a rejected line's true length (old rejects get NULL). DDL commits on its own:
+    // looked up first, so that a migration killed after it runs again.
+    const [lineBytes] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_rejects' AND COLUMN_NAME = 'line_bytes'",
+    );
+    if (lineBytes.length === 0) await conn.query(rejectLineBytesColumn('mysql'));
     // The rollups follow the rows' partitions (a table left unpartitioned by an old version is
     // reported by partitions and prune, with how to migrate it).
     await syncRollupPartitions(conn, this.description).catch((err: unknown) => {
@@ -198,25 +213,38 @@ export class MysqlStore implements Store {
     const counter = new LoadCounter();
     // Rejects are spooled to a temporary file while the rows stream (one connection carries one
     // LOAD DATA at a time), then loaded in the same transaction.
-    const spoolDir = mkdtempSync(join(tmpdir(), 'dnslog-rejects-'));
-    const spoolPath = join(spoolDir, 'rejects.tsv');
-    const spool = createWriteStream(spoolPath);
-    await conn.beginTransaction();
+    const spool = RejectSpool.create();
+    try {
+      await conn.beginTransaction();
+    } catch (err) {
+      spool.remove();
+      throw err;
+    }
     try {
       const [ins] = await conn.execute<mysql.ResultSetHeader>(
         'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
         [meta.server, meta.path, meta.size, meta.sha256, utcNowText()],
       );
       const fileId = ins.insertId;
-      this.pendingInfile = Readable.from(tsvChunks(batches, meta.server, fileId, counter, spool), { objectMode: false });
-      await conn.query(LOAD_ROWS_SQL);
-      spool.end();
-      await finished(spool);
-      if (counter.rejects > 0) {
-        this.pendingInfile = createReadStream(spoolPath);
-        await conn.query(LOAD_REJECTS_SQL);
+      // The rows go in as one LOAD DATA per segment: a segment ends at the end of the file, or when
+      // the rollup counts hold rollupFlushKeys distinct keys (a flood of distinct names); the counts
+      // are then added to the rollup tables and forgotten, all inside the file's transaction.
+      const source = batches[Symbol.asyncIterator]();
+      const segment: Segment = { rows: 0, isLast: false };
+      const isFull = () => counter.rollup.size >= this.rollupFlushKeys;
+      while (!segment.isLast) {
+        segment.rows = 0;
+        this.pendingInfile = Readable.from(tsvChunks(source, segment, isFull, meta.server, fileId, counter, spool), { objectMode: false });
+        const [rows] = await conn.query<mysql.ResultSetHeader>(LOAD_ROWS_SQL);
+        await checkLoad(conn, rows, segment.rows, 'dns_queries');
+        await upsertRollups(conn, meta.server, counter);
       }
-      await upsertRollups(conn, meta.server, counter);
+      await spool.close();
+      if (counter.rejects > 0) {
+        this.pendingInfile = createReadStream(spool.path);
+        const [rejects] = await conn.query<mysql.ResultSetHeader>(LOAD_REJECTS_SQL);
+        await checkLoad(conn, rejects, counter.rejects, 'dnslog_rejects');
+      }
       await conn.execute('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?', [
         counter.rows,
         counter.rejects,
@@ -228,11 +256,10 @@ export class MysqlStore implements Store {
       return counter.result(fileId);
     } catch (err) {
       this.pendingInfile = null;
-      spool.destroy();
       await conn.rollback().catch(() => undefined);
       throw err;
     } finally {
-      rmSync(spoolDir, { recursive: true, force: true });
+      spool.remove();
     }
   }
 
@@ -246,6 +273,29 @@ export class MysqlStore implements Store {
     if (this.conn) await this.conn.end().catch(() => undefined);
     this.conn = null;
   }
+
+  /**
+   * GET_LOCK on this store's connection, held until released or the connection ends: it keeps
+   * ship, prune, partitions and rebuild-rollups apart on whichever hosts they run, and no local
+   * user can block it with a file.
+   */
+  async serverLock(name: string, waitSeconds: number): Promise<() => Promise<void>> {
+    const conn = await this.connection();
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [name, waitSeconds]);
+    if (Number(rows[0]?.got) !== 1) {
+      const [held] = await conn
+        .query<mysql.RowDataPacket[]>('SELECT p.ID AS id, p.HOST AS host FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)', [name])
+        .catch(() => [[] as mysql.RowDataPacket[]]);
+      const by = held[0] ? `connection ${String(held[0].id)} from ${String(held[0].host)}` : 'another connection';
+      throw new UserError(
+        'E_LOCKED',
+        `lock ${name} on ${this.description} is held by ${by} (another dnslog ship, prune or partitions run)${waitSeconds > 0 ? ` for over ${waitSeconds}s` : ''}; wait for it to finish`,
+      );
+    }
+    return async () => {
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => undefined);
+    };
+  }
 }
 
 /** Empties the rollups and counts them again from dns_queries (inside the caller's transaction). */
@@ -257,7 +307,10 @@ async function recountRollups(conn: mysql.Connection): Promise<void> {
 /** Rollup rows per multi-row INSERT. */
 const ROLLUP_BATCH = 1000;
 
-/** Adds one file's counts to the rollups (multi-row upserts, values escaped by the driver). */
+/**
+ * Adds the counts held so far to the rollups (multi-row upserts, values escaped by the driver) and
+ * forgets them: `queries = queries + new`, so several flushes of one file add up to one.
+ */
 async function upsertRollups(conn: mysql.Connection, server: string, counter: LoadCounter): Promise<void> {
   for (const { table, column } of ROLLUPS) {
     const rows = counter.rollup.rows(column);
@@ -269,36 +322,136 @@ async function upsertRollups(conn: mysql.Connection, server: string, counter: Lo
       );
     }
   }
+  counter.rollup.clear();
+}
+
+/**
+ * With LOCAL, MariaDB and MySQL turn conversion and duplicate-key errors into warnings (LOCAL
+ * implies IGNORE): a value too long is cut, a duplicate skipped, and the statement succeeds. A load
+ * counts only with every row sent stored and no warning; anything else fails the file (the caller
+ * rolls back) with the server's first warning.
+ */
+export async function checkLoad(conn: mysql.Connection, result: mysql.ResultSetHeader, sent: number, table: string): Promise<void> {
+  const warnings = result.warningStatus;
+  if (result.affectedRows === sent && warnings === 0) return;
+  let first = '';
+  if (warnings > 0) {
+    const [shown] = await conn.query<mysql.RowDataPacket[]>('SHOW WARNINGS LIMIT 1');
+    const w = shown[0];
+    if (w) first = `: ${String(w.Level)} ${String(w.Code)}: ${String(w.Message)}`;
+  }
+  throw new UserError(
+    'E_LOAD_WARNINGS',
+    oneLine(`LOAD DATA into ${table} stored ${result.affectedRows} of ${sent} rows with ${warnings} warning(s)${first}; nothing of this file was kept`),
+  );
+}
+
+/** Server text on one line, control characters shown as `?`. */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n\t]+/g, ' ').replace(/\p{Cc}/gu, '?');
+}
+
+/**
+ * The rejects spool: a temporary file in $TMPDIR. Its write errors (ENOSPC, EIO) reject the load
+ * with one line naming the file, rather than crashing the process (an 'error' event nobody
+ * listens to) or leaving it waiting forever for a 'drain' that never comes, inside an open transaction.
+ */
+class RejectSpool {
+  private failure: UserError | null = null;
+
+  private constructor(
+    readonly dir: string,
+    readonly path: string,
+    private readonly stream: WriteStream,
+  ) {
+    stream.on('error', (err) => {
+      this.failure ??= spoolError(path, err);
+    });
+  }
+
+  static create(): RejectSpool {
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(tmpdir(), 'dnslog-rejects-'));
+    } catch (err) {
+      throw spoolError(join(tmpdir(), 'dnslog-rejects-*'), err);
+    }
+    const path = join(dir, 'rejects.tsv');
+    return new RejectSpool(dir, path, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.stream.write(chunk)) return;
+    // events.once rejects on 'error': a failed write never leaves the load waiting for 'drain'.
+    await once(this.stream, 'drain').catch((err: unknown) => {
+      throw this.failure ?? spoolError(this.path, err);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.stream.end();
+    await finished(this.stream).catch((err: unknown) => {
+      throw this.failure ?? spoolError(this.path, err);
+    });
+  }
+
+  remove(): void {
+    this.stream.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function spoolError(path: string, err: unknown): UserError {
+  return new UserError('E_SPOOL', `cannot write the rejects spool ${path}: ${errorMessage(err)} (set TMPDIR to a file system with room)`, { cause: err });
+}
+
+/** One LOAD DATA statement's share of a file: the rows it carries, and whether the file ends with it. */
+interface Segment {
+  rows: number;
+  isLast: boolean;
 }
 
 /**
  * The rows of one file as TSV chunks for LOAD DATA; rejects go to `spool` as TSV of
- * (file_id, line_no, reason, line) with the line's original bytes.
+ * (file_id, line_no, reason, line, line_bytes) with the line's original bytes.
  */
 async function* tsvChunks(
-  batches: AsyncIterable<readonly ParsedLine[]>,
+  source: AsyncIterator<readonly ParsedLine[]>,
+  segment: Segment,
+  isFull: () => boolean,
   server: string,
   fileId: number,
   counter: LoadCounter,
-  spool: NodeJS.WritableStream,
+  spool: RejectSpool,
 ): AsyncGenerator<Buffer> {
   let buf = '';
-  for await (const batch of batches) {
+  // Not `for await`: leaving that loop would close `source`, which the next segment goes on reading.
+  for (;;) {
+    const next = await source.next();
+    if (next.done === true) {
+      segment.isLast = true;
+      break;
+    }
+    const batch = next.value;
     let rejects = '';
     for (const item of batch) {
       if (item.kind === 'row') {
         buf += tsvLine(rowValues(item.row, server, fileId, item.lineNo));
         counter.row(item.row);
+        segment.rows++;
       } else {
         counter.reject(item.reason);
-        rejects += tsvLine([fileId, item.lineNo, item.reason, item.line]);
+        rejects += tsvLine([fileId, item.lineNo, item.reason, item.line, rejectBytes(item)]);
       }
     }
-    if (rejects !== '' && !spool.write(Buffer.from(rejects, 'latin1'))) await new Promise((r) => spool.once('drain', r));
+    if (rejects !== '') await spool.write(Buffer.from(rejects, 'latin1'));
     if (buf.length >= CHUNK_BYTES) {
       yield Buffer.from(buf, 'utf8');
       buf = '';
     }
+    if (isFull()) break;
   }
   if (buf.length > 0) yield Buffer.from(buf, 'utf8');
 }

@@ -6,21 +6,33 @@ import Database from 'better-sqlite3';
 import { UserError, errorMessage } from '@toolbox/shared';
 import { ipHex } from './ip-range.js';
 import { QUERY_COLUMNS, rowValues } from './row.js';
-import { ROLLUPS } from './rollup.js';
-import { SCHEMA_VERSION, rollupBackfill, sqliteSchema } from './schema.js';
-import { LoadCounter, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
+import { SCHEMA_VERSION, rejectLineBytesColumn, rollupBackfill, sqliteSchema } from './schema.js';
+import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+
+export interface SqliteStoreOptions {
+  /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
+  rollupFlushKeys?: number;
+}
 
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite';
   readonly description: string;
   readonly db: Database.Database;
+  private readonly rollupFlushKeys: number;
 
-  constructor(path: string) {
+  constructor(path: string, options: SqliteStoreOptions = {}) {
     this.description = `sqlite:${path}`;
+    this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
     try {
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
+      // FULL, not NORMAL: in WAL mode NORMAL does not fsync the WAL at commit, so a file's rows and
+      // ledger entry can vanish on power loss after ship has moved the file to old/ (never read
+      // again). FULL fsyncs the WAL before COMMIT returns. It costs one fsync per commit, and every
+      // commit here is a whole file (or schema work); a checkpoint per file would also be durable
+      // but rewrites the file's pages into the database, which is slower.
+      this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 10000');
       this.db.pragma('cache_size = -32768');
       registerFunctions(this.db);
@@ -48,6 +60,10 @@ export class SqliteStore implements Store {
       for (const stmt of sqliteSchema()) this.db.exec(stmt);
       // Version 1 had no rollups: count the rows already stored, in the same transaction.
       if (version > 0 && version < 2) this.recountRollups();
+      // Version 3 keeps a rejected line's true length: old rejects get NULL.
+      if (!this.db.prepare("SELECT 1 FROM pragma_table_info('dnslog_rejects') WHERE name = 'line_bytes'").get()) {
+        this.db.exec(rejectLineBytesColumn('sqlite'));
+      }
       this.db
         .prepare("INSERT INTO dnslog_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .run(String(SCHEMA_VERSION));
@@ -86,7 +102,7 @@ export class SqliteStore implements Store {
     const insertRow = db.prepare(
       `INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`,
     );
-    const insertReject = db.prepare('INSERT INTO dnslog_rejects (file_id, line_no, reason, line) VALUES (?, ?, ?, ?)');
+    const insertReject = db.prepare('INSERT INTO dnslog_rejects (file_id, line_no, reason, line, line_bytes) VALUES (?, ?, ?, ?, ?)');
     const upserts = ROLLUPS.map((r) => ({
       column: r.column,
       stmt: db.prepare(
@@ -97,6 +113,12 @@ export class SqliteStore implements Store {
       'UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?',
     );
     const counter = new LoadCounter();
+    // Partial rollup counts are added with upsert arithmetic, inside the transaction: a flood of
+    // distinct names is held in memory only up to rollupFlushKeys at a time.
+    const flushRollups = (): void => {
+      for (const u of upserts) for (const [bucket, key, n] of counter.rollup.rows(u.column)) u.stmt.run(bucket, meta.server, key, n);
+      counter.rollup.clear();
+    };
     db.exec('BEGIN IMMEDIATE');
     try {
       const fileId = Number(insertFile.run(meta.server, meta.path, meta.size, meta.sha256, utcNowText()).lastInsertRowid);
@@ -106,12 +128,13 @@ export class SqliteStore implements Store {
             insertRow.run(rowValues(item.row, meta.server, fileId, item.lineNo));
             counter.row(item.row);
           } else {
-            insertReject.run(fileId, item.lineNo, item.reason, Buffer.from(item.line, 'latin1'));
+            insertReject.run(fileId, item.lineNo, item.reason, Buffer.from(item.line, 'latin1'), rejectBytes(item));
             counter.reject(item.reason);
           }
         }
+        if (counter.rollup.size >= this.rollupFlushKeys) flushRollups();
       }
-      for (const u of upserts) for (const [bucket, key, n] of counter.rollup.rows(u.column)) u.stmt.run(bucket, meta.server, key, n);
+      flushRollups();
       finishFile.run(counter.rows, counter.rejects, counter.firstTime, counter.lastTime, fileId);
       db.exec('COMMIT');
       return counter.result(fileId);

@@ -4,9 +4,6 @@
  * (it would be visible in `ps` and shell history): it comes from DNSLOG_DB_PASSWORD or a MySQL
  * option file.
  */
-import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UserError } from '@toolbox/shared/cli';
 
 export const DEFAULT_DB_URL = 'sqlite:./dnslog.sqlite';
@@ -71,16 +68,4 @@ function redact(url: string): string {
 /** A printable form of the target, without secrets. */
 export function describeDb(t: DbTarget): string {
   return t.kind === 'sqlite' ? `sqlite:${t.path}` : `mysql://${t.user ? `${t.user}@` : ''}${t.host}:${t.port}/${t.database}`;
-}
-
-/**
- * The lock `ship`, `partitions`, `prune` and `db` commands share: beside a SQLite file, or in the
- * temp dir keyed by the MySQL target. (Here, not in ship-command, so that the other commands do
- * not load the ship machinery to find it.)
- */
-export function defaultLockPath(dbUrl: string): string {
-  const t = parseDbUrl(dbUrl);
-  if (t.kind === 'sqlite') return `${t.path}.ship.lock`;
-  const key = createHash('sha256').update(`${t.host}:${t.port}/${t.database}`).digest('hex').slice(0, 16);
-  return join(tmpdir(), `dnslog-ship-${key}.lock`);
 }

@@ -212,23 +212,19 @@ export async function runParse(paths: readonly string[], options: ParseCommandOp
   if (!options.json) await out.write(`${TABLE_COLUMNS.join('\t')}\n`);
   for (const path of inputs) {
     const ctx = createParseContext(references.get(path) ?? now());
-    let lastLongLine = 0;
     try {
-      // Pieces of at most MAX_LINE_LENGTH + 1 characters: anything longer is rejected unparsed anyway.
+      // At most MAX_LINE_LENGTH + 1 bytes of a line are held: anything longer is rejected unparsed anyway.
       for await (const raw of readLines(openInput(path, options.stdin), MAX_LINE_LENGTH + 1)) {
         if (out.closed) break;
-        if (raw.tooLong) {
-          if (raw.lineNo === lastLongLine) continue; // a later piece of the same long line
-          lastLongLine = raw.lineNo;
-        }
         summary.lines++;
-        const r = raw.tooLong ? null : parseQueryLine(raw.text, ctx);
+        // As ship does: a last line without its newline may have been cut, so it is never a row.
+        const r = raw.tooLong || raw.unterminated ? null : parseQueryLine(raw.text, ctx);
         if (r !== null && r.kind === 'query') {
           summary.rows++;
           await out.write(options.json ? jsonRow(raw.lineNo, r) : tableRow(raw.lineNo, r));
           continue;
         }
-        const reason: RejectReason = r === null ? 'too_long' : r.reason;
+        const reason: RejectReason = r !== null ? r.reason : raw.tooLong ? 'too_long' : 'truncated';
         summary.skipped++;
         byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
         if (samples < maxSamples) {

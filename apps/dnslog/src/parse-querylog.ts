@@ -12,7 +12,11 @@
  * - or a syslog header instead: `[<PRI>]Nov 25 09:38:30 HOST named[PID]: `, the RFC 3339 form rsyslog
  *   writes (`2026-11-25T09:38:30.348+01:00 HOST named[PID]: `), or RFC 5424
  *   (`<30>1 2026-11-25T09:38:30.348+01:00 HOST named PID - - `).
- * - `@0xPTR` since 9.11; `(QNAME)` since 9.9; `(DEST)` since 9.10; `[ECS …]` since 9.11.
+ * - `@0xPTR` since 9.11; `(QNAME)` since 9.9; `(DEST)` since 9.10; `[ECS …]` since 9.11. The trailing
+ *   `(DEST)` and `[ECS …]` are optional in every shape and time format (builds and versions differ);
+ *   a line is rejected only when a field every shape has is missing or malformed. The parser cannot
+ *   tell a line cut after a flag letter from a whole one: the line reader flags a last line without
+ *   its newline, and the caller rejects it as `truncated`.
  * - FLAGS: `+`/`-` (RD), then `S` (signed), `E` (EDNS; `E(n)` with its version since 9.11), `T` (TCP),
  *   `D` (DO), `C` (CD), `V` (valid server cookie) or `K` (a cookie). Decoded in any order.
  *
@@ -660,13 +664,11 @@ function parseAfterHeader(line: string, p: number, end: number, ctx: ParseContex
 
 /** From after `client `: the client object, address, signer, qname, view, then the query. */
 function parseClient(line: string, p: number, end: number): ParseResult {
-  let hasObject = false;
   if (line.charCodeAt(p) === CH_AT) {
     const sp = line.indexOf(' ', p);
     if (sp === -1 || sp >= end) return REJECTS.truncated;
     // 9.9 writes `client @0x…: ` in place of the address when it has none.
     if (line.charCodeAt(sp - 1) === CH_COLON) return REJECTS.bad_client;
-    hasObject = true;
     p = sp + 1;
   }
   // ADDR#PORT ends at the first space, or at `:` / `/key` for older shapes; split on the LAST `#`.
@@ -724,7 +726,7 @@ function parseClient(line: string, p: number, end: number): ParseResult {
     p = ve + 2;
   }
   if (!at(line, 'query: ', p)) return cutShort(line, p, end, 'query: ', 'view ') ? REJECTS.truncated : REJECTS.not_query;
-  return parseQuery(line, p + 7, end, clientIp, port, signer, view, hasObject);
+  return parseQuery(line, p + 7, end, clientIp, port, signer, view);
 }
 
 /** From after `query: `: QNAME CLASS TYPE FLAGS[ (DEST)][ [ECS …]]. */
@@ -736,7 +738,6 @@ function parseQuery(
   clientPort: number,
   signer: string | null,
   view: string | null,
-  hasObject: boolean,
 ): ParseResult {
   const qs = p;
   const ne = line.indexOf(' ', qs);
@@ -801,14 +802,13 @@ function parseQuery(
     }
   }
 
-  // Destination (9.10+) and ECS (9.11+).
+  // Destination (9.10+) and ECS (9.11+). Either may be missing in any shape (versions and builds
+  // differ: a 9.11+ line is not required to have its destination); one that is there must be whole.
   let destIp: string | null = null;
   let destPort: number | null = null;
   let ecs: string | null = null;
   p = fe;
-  if (p < end) {
-    if (p + 1 >= end) return REJECTS.truncated;
-    if (line.charCodeAt(p + 1) !== CH_LPAREN) return REJECTS.malformed;
+  if (p < end && at(line, ' (', p)) {
     const close = line.indexOf(')', p + 2);
     if (close === -1 || close >= end) return REJECTS.truncated;
     const dh = lastHash(line, p + 2, close);
@@ -821,18 +821,15 @@ function parseQuery(
       destIp = line.slice(p + 2, close);
     }
     p = close + 1;
-    if (p < end) {
-      if (!at(line, ' [ECS ', p)) return cutShort(line, p, end, ' [ECS ', ' [ECS ') ? REJECTS.truncated : REJECTS.malformed;
-      const rb = line.indexOf(']', p + 6);
-      if (rb === -1 || rb >= end) return REJECTS.truncated;
-      if (rb === p + 6 || rb + 1 !== end) return REJECTS.malformed;
-      const slash = line.indexOf('/', p + 6);
-      if (slash === -1 || slash > rb || slash === p + 6) return REJECTS.malformed;
-      ecs = line.slice(p + 6, rb);
-    }
-  } else if (hasObject) {
-    // BIND 9.11+ (the ones with `@0x…`) always write the destination: this line was cut after its flags.
-    return REJECTS.truncated;
+  }
+  if (p < end) {
+    if (!at(line, ' [ECS ', p)) return cutShort(line, p, end, ' [ECS ', ' [ECS ') ? REJECTS.truncated : REJECTS.malformed;
+    const rb = line.indexOf(']', p + 6);
+    if (rb === -1 || rb >= end) return REJECTS.truncated;
+    if (rb === p + 6 || rb + 1 !== end) return REJECTS.malformed;
+    const slash = line.indexOf('/', p + 6);
+    if (slash === -1 || slash > rb || slash === p + 6) return REJECTS.malformed;
+    ecs = line.slice(p + 6, rb);
   }
 
   return {

@@ -1,10 +1,9 @@
 /**
- * The MySQL/MariaDB side of partition management: reading the table's partitions, and the lock
- * that keeps `partitions`, `prune` and `ship` apart.
+ * The MySQL/MariaDB side of partition management: reading the table's partitions and dropping
+ * them. (The lock that keeps `partitions`, `prune` and `ship` apart is in ship-lock.ts.)
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type mysql from 'mysql2/promise';
-import { acquireLock, errorMessage, isUserError, UserError, type LockHandle } from '@toolbox/shared';
+import { errorMessage, UserError } from '@toolbox/shared';
 import { ROLLUPS } from './rollup.js';
 import { checkPartitionName, parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
 
@@ -127,17 +126,4 @@ export async function partitionSpan(conn: mysql.Connection, name: string): Promi
   );
   const r = rows[0];
   return { rows: Number(r?.n ?? 0), oldest: r?.oldest == null ? null : String(r.oldest), newest: r?.newest == null ? null : String(r.newest) };
-}
-
-/** Takes the lock, waiting up to `waitMs` for a running ship to finish (cron runs overlap). */
-export async function acquireLockWaiting(path: string, waitMs: number): Promise<LockHandle> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      return acquireLock(path);
-    } catch (err) {
-      if (!isUserError(err) || err.code !== 'E_LOCKED' || Date.now() >= deadline) throw err;
-      await sleep(Math.min(500, Math.max(1, deadline - Date.now())));
-    }
-  }
 }

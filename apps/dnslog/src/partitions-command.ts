@@ -4,11 +4,10 @@
  */
 import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import type { MysqlStore } from './db-mysql.js';
-import { openStore } from './open-store.js';
-import { acquireLockWaiting, listPartitions, partitionSpan, syncRollupPartitions } from './partition-admin.js';
+import { listPartitions, partitionSpan, syncRollupPartitions } from './partition-admin.js';
 import { checkLayout, MAX_PARTITIONS, planPartitions, type Granularity, type NewPartition } from './partitions.js';
 import { MYSQL_CATCHALL_PARTITION } from './schema.js';
-import { defaultLockPath } from './db-url.js';
+import { openLockedStore } from './ship-lock.js';
 import { parseDuration } from './time-range.js';
 
 export interface PartitionsOptions {
@@ -40,8 +39,8 @@ export function mysqlOnly(store: { dialect: string; description: string }, comma
 export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = new Date()): Promise<PartitionsResult> {
   const aheadMs = parseDuration(opts.ahead);
   if (aheadMs === null) throw new UserError('E_USAGE', `--ahead '${opts.ahead}': expected a duration like 24h or 3d`);
-  const store = await openStore(opts.db, io.env);
-  const lock = await acquireLockWaiting(opts.lock ?? defaultLockPath(opts.db), opts.lockWait * 1000);
+  const locked = await openLockedStore(opts.db, { lock: opts.lock, waitMs: opts.lockWait * 1000, env: io.env });
+  const store = locked.store;
   try {
     mysqlOnly(store, 'dnslog partitions');
     const conn = await store.connection();
@@ -87,7 +86,6 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
     }
     return result;
   } finally {
-    await store.close();
-    lock.release();
+    await locked.close();
   }
 }

@@ -11,14 +11,13 @@ import { formatBytes, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
 import type { MysqlStore } from './db-mysql.js';
 import type { SqliteStore } from './db-sqlite.js';
-import { openStore } from './open-store.js';
 import { localWallClock } from './parse-adapter.js';
-import { acquireLockWaiting, dropPartitionsConcurrently, listPartitions, partitionSpan, partitionsNewest } from './partition-admin.js';
+import { dropPartitionsConcurrently, listPartitions, partitionSpan, partitionsNewest } from './partition-admin.js';
 import { checkLayout, planPrune, type PartitionInfo } from './partitions.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
-import { defaultLockPath } from './db-url.js';
+import { openLockedStore } from './ship-lock.js';
 import { parseDuration } from './time-range.js';
 
 export interface PruneOptions {
@@ -59,8 +58,8 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
   if (keepMs === null || keepMs <= 0) throw new UserError('E_USAGE', `--keep '${opts.keep}': expected a duration like 30d, 12w or 48h`);
   const cutoff = localWallClock(new Date(now.getTime() - keepMs));
   if (opts.archive !== undefined && !opts.dryRun) mkdirSync(opts.archive, { recursive: true });
-  const store = await openStore(opts.db, io.env);
-  const lock = await acquireLockWaiting(opts.lock ?? defaultLockPath(opts.db), opts.lockWait * 1000);
+  const locked = await openLockedStore(opts.db, { lock: opts.lock, waitMs: opts.lockWait * 1000, env: io.env });
+  const store = locked.store;
   try {
     const result =
       store.dialect === 'mysql'
@@ -76,8 +75,7 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
     }
     return result;
   } finally {
-    await store.close();
-    lock.release();
+    await locked.close();
   }
 }
 

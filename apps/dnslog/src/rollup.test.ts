@@ -10,6 +10,7 @@ import { SqliteStore } from './db-sqlite.js';
 import { localWallClock } from './parse-adapter.js';
 import { hourlyRollupsPay, serverVolumeQuery, timelineQuery, topQuery, type Bucket, type ReportFilter, type TopDimension } from './report.js';
 import { RollupAccumulator, hourBucket, minuteBucket, planRange } from './rollup.js';
+import { SCHEMA_VERSION } from './schema.js';
 import { sampleRow } from './testing/sample-row.js';
 import type { ParsedLine } from './store.js';
 
@@ -98,6 +99,39 @@ describe('RollupAccumulator', () => {
     ]);
     expect(minuteBucket('2026-11-25 09:41:07.123')).toBe('2026-11-25 09:41:00');
     expect(hourBucket('2026-11-25 09:41:07.123')).toBe('2026-11-25 09:00:00');
+  });
+});
+
+describe('RollupAccumulator flushes (query floods)', () => {
+  it('counts its distinct keys, forgets them on clear, and partial counts added up equal one pass', () => {
+    const rows = Array.from({ length: 500 }, (_, i) =>
+      sampleRow({ time: `2026-11-25 ${String(9 + Math.floor(i / 200)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:07.000`, qname: i % 3 ? `n${i % 170}.example` : 'Same.Example', clientIp: `192.0.2.${i % 9}`, qtype: i % 2 ? 'A' : 'MX' }),
+    );
+    const one = new RollupAccumulator();
+    for (const r of rows) one.add(r);
+    expect(one.size).toBe(one.rows('qtype').length + one.rows('qname').length + one.rows('client_ip').length);
+
+    // Flushed whenever 25 keys are held, as a store does, the partial rows summed as the upserts do.
+    const acc = new RollupAccumulator();
+    const sums = new Map<string, number>();
+    let flushes = 0;
+    const flush = () => {
+      for (const col of ['qtype', 'qname', 'client_ip'] as const) {
+        for (const [bucket, key, n] of acc.rows(col)) sums.set(`${col}|${bucket}|${key.toLowerCase()}`, (sums.get(`${col}|${bucket}|${key.toLowerCase()}`) ?? 0) + n);
+      }
+      acc.clear();
+      expect(acc.size).toBe(0);
+      flushes++;
+    };
+    for (const r of rows) {
+      acc.add(r);
+      if (acc.size >= 25) flush();
+    }
+    flush();
+    expect(flushes).toBeGreaterThan(10);
+    const expected = new Map<string, number>();
+    for (const col of ['qtype', 'qname', 'client_ip'] as const) for (const [bucket, key, n] of one.rows(col)) expected.set(`${col}|${bucket}|${key.toLowerCase()}`, n);
+    expect(new Map([...sums].sort())).toEqual(new Map([...expected].sort()));
   });
 });
 
@@ -227,7 +261,7 @@ describe('rollups on SQLite', () => {
     store.db.exec("UPDATE dnslog_meta SET value = '1' WHERE key = 'schema_version'");
     expect(await store.schemaVersion()).toBe(1);
     await store.init();
-    expect(await store.schemaVersion()).toBe(2);
+    expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
     const n = await store.select('SELECT SUM(queries) AS n FROM dns_rollup_names', []);
     expect(n[0]?.n).toBe(800);
     expect(await expectRollupsMatchRows(rand, now, 15)).toBe(15);

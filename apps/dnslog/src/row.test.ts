@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { reverseName, rowValues, tsvField, tsvLine, QUERY_COLUMNS } from './row.js';
+import { FIELD_LIMITS, oversizedField, reverseName, rowValues, tsvField, tsvLine, QUERY_COLUMNS } from './row.js';
+import { lineParserFor } from './parse-adapter.js';
+import { mysqlSchema } from './schema.js';
 import { sampleRow } from './testing/sample-row.js';
 
 
@@ -57,5 +59,48 @@ describe('reverseName', () => {
     // The scratch buffer is reused: a shorter name after a longer one carries nothing over.
     expect(reverseName('abcdef')).toBe('fedcba');
     expect(reverseName('XY')).toBe('yx');
+  });
+});
+
+describe('FIELD_LIMITS (regression: LOAD DATA LOCAL cut an over-long view, signer, flags, ecs or qtype with only a warning)', () => {
+  const line = (over: { view?: string; signer?: string; qtype?: string; flags?: string; ecs?: string; qname?: string }) =>
+    `25-Nov-2026 09:38:30.348 client @0x7f 192.0.2.10#53124${over.signer === undefined ? '' : `/key ${over.signer}`} (x): ` +
+    `${over.view === undefined ? '' : `view ${over.view}: `}query: ${over.qname ?? 'example.com'} IN ${over.qtype ?? 'A'} ${over.flags ?? '+E(0)K'} (192.0.2.53)` +
+    `${over.ecs === undefined ? '' : ` [ECS ${over.ecs}]`}`;
+  const parse = (text: string) => lineParserFor({ mtimeMs: Date.UTC(2026, 10, 26) })({ lineNo: 7, text, tooLong: false, unterminated: false, bytes: text.length });
+
+  it('matches the MariaDB column widths', () => {
+    const ddl = mysqlSchema(new Date(Date.UTC(2026, 10, 25)), 1).join('\n');
+    const width = (col: string) => Number(new RegExp(`\\n\\s+${col} VARCHAR\\((\\d+)\\)`).exec(ddl)?.[1]);
+    expect(FIELD_LIMITS).toEqual({
+      clientIp: width('client_ip'),
+      view: width('view'),
+      qname: width('qname'),
+      qclass: width('qclass'),
+      qtype: width('qtype'),
+      flags: width('flags'),
+      destIp: width('dest_ip'),
+      ecs: width('ecs'),
+      signer: width('signer'),
+    });
+  });
+
+  it('makes a line with a field wider than its column a field_too_long reject, kept whole; a field at the limit is a row', () => {
+    const cases = [
+      { view: 'v'.repeat(256) },
+      { signer: 'k'.repeat(256) },
+      { qtype: `TYPE${'1'.repeat(13)}` },
+      { flags: `+${'E'.repeat(32)}` },
+      { ecs: `203.0.113.0/24/0${'0'.repeat(49)}` },
+      { qname: `${'a'.repeat(1021)}.com` },
+    ];
+    for (const over of cases) {
+      const text = line(over);
+      expect(parse(text), JSON.stringify(over)).toEqual({ kind: 'reject', lineNo: 7, reason: 'field_too_long', line: text });
+    }
+    const fits = [{ view: 'v'.repeat(255) }, { signer: 'k'.repeat(255) }, { qtype: `TYPE${'1'.repeat(12)}` }, { flags: `+${'E'.repeat(31)}` }, { qname: `${'a'.repeat(1020)}.com` }];
+    for (const over of fits) expect(parse(line(over)).kind, JSON.stringify(over)).toBe('row');
+    expect(oversizedField(sampleRow())).toBeNull();
+    expect(oversizedField(sampleRow({ ecs: 'e'.repeat(65) }))).toBe('ecs');
   });
 });

@@ -68,6 +68,33 @@ export const QUERY_COLUMNS = [
 export type SqlValue = string | number | null;
 
 /**
+ * The widest value each text field may have: its column's width in MariaDB (schema.ts). SQLite
+ * keeps any length, and LOAD DATA LOCAL would cut a longer value with only a warning, so a row with
+ * a longer field is rejected before either store sees it, and the two stores never differ. Lines
+ * are printable ASCII (parse-querylog.ts), so characters are bytes.
+ */
+export const FIELD_LIMITS = {
+  clientIp: 64,
+  view: 255,
+  qname: 1024,
+  qclass: 16,
+  qtype: 16,
+  flags: 32,
+  destIp: 64,
+  ecs: 64,
+  signer: 255,
+} as const satisfies Partial<Record<keyof QueryRow, number>>;
+
+/** The first field of `row` longer than its column (FIELD_LIMITS), or null when every field fits. */
+export function oversizedField(row: QueryRow): keyof typeof FIELD_LIMITS | null {
+  for (const field of Object.keys(FIELD_LIMITS) as (keyof typeof FIELD_LIMITS)[]) {
+    const v = row[field];
+    if (v !== null && v.length > FIELD_LIMITS[field]) return field;
+  }
+  return null;
+}
+
+/**
  * The name reversed character by character, lower-cased: a suffix search for `example.com` becomes
  * an indexable prefix search for `moc.elpmaxe` (and `moc.elpmaxe.%`).
  */

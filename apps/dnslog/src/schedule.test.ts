@@ -18,7 +18,7 @@ describe('schedule', () => {
     const text = cronLines(planSchedule({ ...base, db: 'mysql://dnslog@db1/dns%5Flog', servers: ['ssh://ns1'], everyHours: 6 }));
     expect(text.split('\n')[1]).toBe(
       "7 0,6,12,18 * * *  /usr/local/bin/dnslog rotate --log /var/log/named/query.log --host ssh://ns1 && " +
-        "/usr/local/bin/dnslog ship 'ssh://ns1/var/log/named/query.log.*' --db mysql://dnslog@db1/dns\\%5Flog",
+        "/usr/local/bin/dnslog ship 'ssh://ns1/var/log/named/query.log.*' --db mysql://dnslog@db1/dns\\%5Flog --min-age 0",
     );
   });
 
@@ -26,7 +26,7 @@ describe('schedule', () => {
     const text = systemdUnits(planSchedule({ ...base, servers: [], everyHours: 12 }));
     expect(text).toContain('# file: /etc/systemd/system/dnslog-rotate-local.timer');
     expect(text).toContain('OnCalendar=*-*-* 00,12:07:00');
-    expect(text).toContain("ExecStart=/usr/local/bin/dnslog ship '/var/log/named/query.log.*' --db 'mysql://dnslog@db1/dnslog?option-file=/etc/dnslog.cnf'");
+    expect(text).toContain("ExecStart=/usr/local/bin/dnslog ship '/var/log/named/query.log.*' --db 'mysql://dnslog@db1/dnslog?option-file=/etc/dnslog.cnf' --min-age 0");
   });
 
   it('refuses a period that does not divide the day', () => {

@@ -58,7 +58,10 @@ export function planSchedule(o: ScheduleOptions): ScheduledJob[] {
     const rotate = [o.dnslog, 'rotate', '--log', o.log, ...(o.rndc ? ['--rndc', o.rndc] : []), ...remote, ...ssh];
     const glob = `${dirOf(o.log)}/${baseOf(o.log)}.*`;
     const source = server === 'localhost' ? glob : `${server.replace(/\/+$/, '')}${glob}`;
-    const ship = [o.dnslog, 'ship', source, '--db', o.db, ...ssh];
+    // Ship runs only when rotate succeeded (`&&`; systemd stops at a failed ExecStart), and rotate
+    // succeeds only once named has reopened its log: the file it just renamed is complete, so it
+    // need not wait out --min-age (which guards a ship run at any other time).
+    const ship = [o.dnslog, 'ship', source, '--db', o.db, '--min-age', '0', ...ssh];
     return { server, minute, hours, argvs: [rotate, ship] };
   });
 }

@@ -1,13 +1,17 @@
 /**
  * The dnslog schema for both stores. `dns_queries` holds one row per query; `dnslog_files` is the
  * ledger of shipped files, written in the same transaction as their rows; `dnslog_rejects` keeps
- * every line that did not parse, verbatim, with its reason; `dnslog_meta` records the schema version.
+ * every line that did not parse, verbatim, with its reason and its true length (an over-long line
+ * keeps only its start); `dnslog_meta` records the schema version.
  */
 
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 
-/** 1: rows, ledger, rejects. 2: rollup tables (rollup.ts), back-filled from the rows on migration. */
-export const SCHEMA_VERSION = 2;
+/**
+ * 1: rows, ledger, rejects. 2: rollup tables (rollup.ts), back-filled from the rows on migration.
+ * 3: `dnslog_rejects.line_bytes`, a rejected line's true length (NULL for rejects stored before).
+ */
+export const SCHEMA_VERSION = 3;
 
 /** First partition boundary: rows older than this land in the first partition, never fail a load. */
 export const MYSQL_FIRST_PARTITION = 'p_start';
@@ -66,6 +70,7 @@ export function sqliteSchema(): string[] {
        line_no INTEGER NOT NULL,
        reason TEXT NOT NULL,
        line BLOB NOT NULL,
+       line_bytes INTEGER,
        PRIMARY KEY (file_id, line_no)
      )`,
     ...ROLLUPS.map(
@@ -87,6 +92,14 @@ export function rollupBackfill(dialect: 'sqlite' | 'mysql'): string[] {
       `INSERT INTO ${r.table} (bucket, server, ${r.column}, queries) SELECT ${rollupBucketSql(dialect, r.unit)}, server, MIN(${r.column}), COUNT(*) ` +
       `FROM dns_queries GROUP BY 1, 2, ${r.column}`,
   );
+}
+
+/**
+ * Migration to version 3: the column for a rejected line's true length, added to a table made before
+ * it. Run only when the column is missing (a MySQL migration killed after its DDL runs again).
+ */
+export function rejectLineBytesColumn(dialect: 'sqlite' | 'mysql'): string {
+  return `ALTER TABLE dnslog_rejects ADD COLUMN line_bytes ${dialect === 'sqlite' ? 'INTEGER' : 'BIGINT UNSIGNED NULL'}`;
 }
 
 /** `p2026112509` for the partition that starts at 2026-11-25 09:00. */
@@ -169,6 +182,7 @@ export function mysqlSchema(firstDay: Date, days: number): string[] {
        line_no INT UNSIGNED NOT NULL,
        reason VARCHAR(32) CHARACTER SET ascii NOT NULL,
        line MEDIUMBLOB NOT NULL,
+       line_bytes BIGINT UNSIGNED NULL,
        PRIMARY KEY (file_id, line_no)
      ) ENGINE=InnoDB`,
     ...ROLLUPS.map(

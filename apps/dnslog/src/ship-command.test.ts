@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
-import { defaultLockPath } from './db-url.js';
+import { localLockPath } from './ship-lock.js';
+import { progressBars } from './ship-command.js';
 
 let dir: string;
 beforeEach(() => {
@@ -26,11 +27,11 @@ describe('dnslog ship (command)', () => {
   it('exits 1 and says so when lines were rejected, 0 on a clean re-run', async () => {
     writeFileSync(join(dir, 'query.log.1'), `${LINE}\nnot a query line\n`);
     const db = `sqlite:${join(dir, 'db.sqlite')}`;
-    const r = await run(['ship', join(dir, 'query.log.1'), '--db', db, '--server', 'ns1', '--keep']);
+    const r = await run(['ship', join(dir, 'query.log.1'), '--db', db, '--server', 'ns1', '--keep', '--min-age', '0']);
     expect(r.exit).toBe(1);
     expect(r.out).toMatch(/^loaded {3}ns1:.*query\.log\.1 {2}1 rows, 1 rejected/m);
     expect(r.out).toMatch(/^shipped 1 file\(s\): 1 rows, 1 rejected line\(s\)/m);
-    const again = await run(['ship', join(dir, 'query.log.1'), '--db', db, '--server', 'ns1', '--json']);
+    const again = await run(['ship', join(dir, 'query.log.1'), '--db', db, '--server', 'ns1', '--json', '--min-age', '0']);
     expect(again.exit).toBe(0);
     const report = JSON.parse(again.out) as { files: { status: string; movedTo: string }[] };
     expect(report.files.map((f) => f.status)).toEqual(['skipped']);
@@ -42,10 +43,13 @@ describe('dnslog ship (command)', () => {
     const db = `sqlite:${join(dir, 'db.sqlite')}`;
     const holder = spawn('sleep', ['30']);
     try {
-      writeFileSync(defaultLockPath(db), `${holder.pid}\n`);
+      const lockPath = localLockPath(db, { waitMs: 0, env: {} }) ?? '';
+      expect(lockPath).toMatch(/^\/run\/dnslog\/ship-db\.sqlite-[0-9a-f]{16}\.lock$/);
+      writeFileSync(lockPath, `${holder.pid}\n`);
       const r = await run(['ship', join(dir, 'query.log.1'), '--db', db]);
+      rmSync(lockPath, { force: true });
       expect(r.exit).toBe(2);
-      expect(r.err).toBe(`dnslog: lock ${defaultLockPath(db)} is held by running process ${holder.pid}; wait for it to finish, or stop PID ${holder.pid}\n`);
+      expect(r.err).toBe(`dnslog: lock ${lockPath} is held by running process ${holder.pid}; wait for it to finish, or stop PID ${holder.pid}\n`);
       expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
       expect(existsSync(join(dir, 'db.sqlite'))).toBe(false); // the lock comes before anything is opened
     } finally {
@@ -74,6 +78,34 @@ describe('dnslog ship (command)', () => {
       expect(r.err).toMatch(new RegExp(`^dnslog: cannot connect to mysql://dnslog@127\\.0\\.0\\.1:${port}/dnslog: `));
       expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
     });
+  });
+
+  it('a young file is left for the next run with a line saying so, exit 0; a symlink is refused by name, exit 2', async () => {
+    writeFileSync(join(dir, 'query.log.1'), `${LINE}\n`);
+    const db = `sqlite:${join(dir, 'db.sqlite')}`;
+    const r = await run(['ship', join(dir, 'query.log.1'), '--db', db, '--server', 'ns1']);
+    expect(r.out).toMatch(/^deferred ns1:.*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m);
+    expect(r.out).toMatch(/, 1 left for the next run$/m);
+    expect(r.exit).toBe(0);
+    expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
+
+    const { symlinkSync } = await import('node:fs');
+    writeFileSync(join(dir, 'secret'), 'root:$6$hash:19000:0:99999:7:::\n');
+    symlinkSync(join(dir, 'secret'), join(dir, 'query.log.9'));
+    const r2 = await run(['ship', join(dir, 'query.log.*'), '--db', db, '--server', 'ns1', '--min-age', '0']);
+    expect(r2.err).toBe(`dnslog: ns1:${join(dir, 'query.log.9')}: refused: a symbolic link (not followed)\n`);
+    expect(r2.out).toMatch(/^loaded {3}ns1:.*query\.log\.1 {2}1 rows/m);
+    expect(r2.exit).toBe(2);
+  });
+
+  it('keys progress bars by server and path: two servers with the same file each get their own', () => {
+    const io = createMemoryIo({}, { isTTY: true });
+    const bars = progressBars(io.stderr);
+    bars.add({ server: 'ns1', path: '/var/log/named/query.log.1', size: 100 }, 10);
+    bars.add({ server: 'ns2', path: '/var/log/named/query.log.1', size: 200 }, 10);
+    expect(bars.open.size).toBe(2);
+    bars.finish({ server: 'ns1', path: '/var/log/named/query.log.1' });
+    expect([...bars.open.keys()]).toEqual(['ns2\0/var/log/named/query.log.1']);
   });
 
   it('refuses a password on the command line', async () => {

@@ -5,7 +5,6 @@
 import { homedir, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import {
-  acquireLock,
   createProgress,
   ExitCode,
   formatBytes,
@@ -14,12 +13,10 @@ import {
   type CliIo,
   type Progress,
 } from '@toolbox/shared';
-import { defaultLockPath } from './db-url.js';
-import { openStore } from './open-store.js';
+import { openLockedStore, type LockedStore } from './ship-lock.js';
 import { lineParserFor } from './parse-adapter.js';
 import { ship, type FileResult, type ShipReport } from './ship.js';
-import { localSource, sshSource, type LogSource } from './sources.js';
-import type { Store } from './store.js';
+import { checkOwnerOption, localSource, sshSource, type LogFile, type LogSource, type TrustOptions } from './sources.js';
 
 export interface ShipCommandOptions {
   db: string;
@@ -30,6 +27,8 @@ export interface ShipCommandOptions {
   json: boolean;
   concurrency: number;
   lock?: string;
+  owner?: string;
+  minAge: number;
   sshUser?: string;
   sshKey?: string;
   knownHosts?: string;
@@ -38,6 +37,8 @@ export interface ShipCommandOptions {
 }
 
 export function buildSources(specs: readonly string[], opts: ShipCommandOptions, env: NodeJS.ProcessEnv): LogSource[] {
+  checkOwnerOption(opts.owner);
+  const trust: TrustOptions = { owner: opts.owner, minAgeSeconds: opts.minAge ?? 60 };
   return specs.map((spec) =>
     spec.startsWith('ssh://')
       ? sshSource(spec, {
@@ -50,8 +51,9 @@ export function buildSources(specs: readonly string[], opts: ShipCommandOptions,
           defaultUser: opts.sshUser ?? env.USER ?? 'root',
           compress: opts.compress,
           server: opts.server,
+          trust,
         })
-      : localSource(spec, opts.server ?? hostname()),
+      : localSource(spec, opts.server ?? hostname(), trust),
   );
 }
 
@@ -59,14 +61,23 @@ function fileLine(f: FileResult): string {
   const where = `${f.server}:${f.path}`;
   switch (f.status) {
     case 'loaded':
-      return `loaded   ${where}  ${f.rows} rows, ${f.rejects} rejected, ${formatBytes(f.size)} in ${f.seconds.toFixed(2)}s${f.movedTo ? `  -> ${f.movedTo}` : ''}`;
+      return `loaded   ${where}  ${f.rows} rows, ${f.rejects} rejected, ${formatBytes(f.size)} in ${f.seconds.toFixed(2)}s${moved(f)}`;
     case 'skipped':
-      return `skipped  ${where}  already shipped${f.movedTo ? `  -> ${f.movedTo}` : ''}`;
+      return `skipped  ${where}  already shipped${moved(f)}`;
     case 'would-load':
       return `would load ${where}  ${formatBytes(f.size)}`;
+    case 'refused':
+      return `REFUSED  ${where}  ${oneLine(f.error ?? '')}`;
+    case 'deferred':
+      return `deferred ${where}  ${oneLine(f.error ?? '')}`;
     default:
       return `FAILED   ${where}  ${oneLine(f.error ?? '')}`;
   }
+}
+
+function moved(f: FileResult): string {
+  if (f.moveError !== null) return `  NOT MOVED: ${oneLine(f.moveError)}`;
+  return f.movedTo ? `  -> ${f.movedTo}` : '';
 }
 
 export function summaryLine(r: ShipReport): string {
@@ -75,49 +86,71 @@ export function summaryLine(r: ShipReport): string {
   return (
     `shipped ${t.loaded} file(s): ${t.rows} rows, ${t.rejects} rejected line(s) in ${t.seconds.toFixed(2)}s (${rate} rows/s); ` +
     `${t.skipped} already shipped, ${t.failed} failed` +
+    (t.refused > 0 ? `, ${t.refused} refused` : '') +
+    (t.moveFailed > 0 ? `, ${t.moveFailed} loaded but not moved` : '') +
+    (t.deferred > 0 ? `, ${t.deferred} left for the next run` : '') +
     (r.sourceFailures.length > 0 ? `, ${r.sourceFailures.length} source(s) unreachable` : '')
   );
 }
 
+/** One progress bar per file being shipped, keyed by server and path: every name server has its /var/log/named/query.log.1. */
+export function progressBars(stream: CliIo['stderr']): {
+  add: (file: Pick<LogFile, 'server' | 'path' | 'size'>, n: number) => void;
+  finish: (file: Pick<FileResult, 'server' | 'path'>) => void;
+  readonly open: ReadonlyMap<string, Progress>;
+} {
+  const open = new Map<string, Progress>();
+  const key = (f: { server: string; path: string }) => `${f.server}\0${f.path}`;
+  return {
+    open,
+    add(file, n) {
+      let p = open.get(key(file));
+      if (!p) {
+        p = createProgress({ label: `${file.server}:${basename(file.path)}`, total: file.size, unit: 'bytes', stream });
+        open.set(key(file), p);
+      }
+      p.add(n);
+    },
+    finish(f) {
+      open.get(key(f))?.finish();
+      open.delete(key(f));
+    },
+  };
+}
+
 export async function runShip(specs: readonly string[], opts: ShipCommandOptions, io: CliIo): Promise<ShipReport> {
   const sources = buildSources(specs, opts, io.env);
-  const lock = acquireLock(opts.lock ?? defaultLockPath(opts.db));
-  let store: Store | null = null;
-  const progress = new Map<string, Progress>();
+  // Ship never waits: a run from cron finding the previous one still busy leaves the work to it.
+  const locked: LockedStore = await openLockedStore(opts.db, { lock: opts.lock, waitMs: 0, env: io.env });
+  const store = locked.store;
+  const progress = io.stderr.isTTY ? progressBars(io.stderr) : null;
   try {
-    store = await openStore(opts.db, io.env);
     await store.init();
     const report = await ship(store, sources, lineParserFor, {
       moveTo: opts.keep ? null : opts.moveTo,
       concurrency: opts.concurrency,
       dryRun: opts.dryRun,
-      onBytes: io.stderr.isTTY
-        ? (file, n) => {
-            let p = progress.get(file.path);
-            if (!p) {
-              p = createProgress({ label: `${file.server}:${basename(file.path)}`, total: file.size, unit: 'bytes', stream: io.stderr });
-              progress.set(file.path, p);
-            }
-            p.add(n);
-          }
-        : undefined,
+      onBytes: progress?.add,
       onFileDone: (f) => {
-        progress.get(f.path)?.finish();
+        progress?.finish(f);
         if (!opts.json) io.stdout.write(`${fileLine(f)}\n`);
       },
     });
     for (const s of report.sourceFailures) io.stderr.write(`dnslog: ${s.spec}: ${oneLine(s.error)}\n`);
-    for (const f of report.files) if (f.status === 'failed') io.stderr.write(`dnslog: ${f.server}:${f.path}: ${oneLine(f.error ?? '')}\n`);
+    for (const f of report.files) {
+      if (f.status === 'failed' || f.status === 'refused') io.stderr.write(`dnslog: ${f.server}:${f.path}: ${oneLine(f.error ?? '')}\n`);
+      if (f.moveError !== null) io.stderr.write(`dnslog: ${f.server}:${f.path}: loaded (${f.rows} rows) but not moved: ${oneLine(f.moveError)}\n`);
+    }
     if (opts.json) writeJson(io.stdout, report);
     else {
       for (const s of report.liveSkipped) io.stdout.write(`not shipped ${s.server}:${s.path} (${s.reason})\n`);
       io.stdout.write(`${summaryLine(report)}\n`);
     }
-    if (report.totals.failed > 0 || report.sourceFailures.length > 0) io.setExitCode(ExitCode.Usage);
+    const t = report.totals;
+    if (t.failed > 0 || t.refused > 0 || t.moveFailed > 0 || report.sourceFailures.length > 0) io.setExitCode(ExitCode.Usage);
     else if (report.totals.rejects > 0) io.setExitCode(ExitCode.Findings);
     return report;
   } finally {
-    await store?.close();
-    lock.release();
+    await locked.close();
   }
 }

@@ -104,3 +104,78 @@ describe('ship from local files into SQLite', () => {
     expect(store.db.prepare('SELECT qname FROM dns_queries ORDER BY line_no').pluck().all()).toEqual(names);
   });
 });
+
+describe('trust boundary: hostile entries in the log directory (ship runs as root, the directory is bind\'s)', () => {
+  it('refuses query.log.9 -> a secret file, a FIFO and a stranger\'s file with one line each, and ships the others', async () => {
+    const { symlinkSync, chownSync } = await import('node:fs');
+    const { execFileSync } = await import('node:child_process');
+    const secret = join(dir, 'shadow');
+    writeFileSync(secret, 'root:$6$secret-hash:19000:0:99999:7:::\n');
+    symlinkSync(secret, join(logs, 'query.log.9'));
+    execFileSync('mkfifo', [join(logs, 'query.log.8')]);
+    writeFileSync(join(logs, 'query.log.7'), `${line(7)}\n`);
+    chownSync(join(logs, 'query.log.7'), 65534, 65534);
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
+    const report = await ship(store, [localSource(logs, 'ns1')], lineParserFor, opts);
+    expect(report.files.map((f) => [f.path.slice(logs.length + 1), f.status, f.error])).toEqual([
+      ['query.log.8', 'refused', 'refused: a FIFO'],
+      ['query.log.9', 'refused', 'refused: a symbolic link (not followed)'],
+      ['query.log.1', 'loaded', null],
+      ['query.log.7', 'refused', `refused: owned by uid 65534, not ${process.getuid?.()} (its directory's owner; see --owner)`],
+    ]);
+    expect(report.totals).toMatchObject({ loaded: 1, refused: 3, failed: 0 });
+    expect(count('SELECT COUNT(*) FROM dnslog_rejects')).toBe(0);
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(1);
+    expect(readdirSync(logs).sort()).toEqual(['old', 'query.log.7', 'query.log.8', 'query.log.9']);
+  });
+
+  it('with --owner ships the files of that user', async () => {
+    const { chownSync } = await import('node:fs');
+    writeFileSync(join(logs, 'query.log.7'), `${line(7)}\n`);
+    chownSync(join(logs, 'query.log.7'), 65534, 65534);
+    const report = await ship(store, [localSource(logs, 'ns1', { owner: '65534', minAgeSeconds: 0 })], lineParserFor, opts);
+    expect(report.files.map((f) => f.status)).toEqual(['loaded']);
+  });
+
+  it('hashes and reads the same open file: a file swapped in after the open is never read', async () => {
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
+    const { files } = await localSource(logs, 'ns1').list();
+    const opened = await files[0]!.open();
+    if (opened.kind !== 'open') throw new Error(opened.kind);
+    writeFileSync(join(dir, 'evil'), 'root:$6$secret-hash:19000:0:99999:7:::\n');
+    const { renameSync } = await import('node:fs');
+    renameSync(join(dir, 'evil'), join(logs, 'query.log.1'));
+    const chunks: Buffer[] = [];
+    for await (const c of opened.log.raw()) chunks.push(c as Buffer);
+    opened.log.close();
+    expect(Buffer.concat(chunks).toString()).toBe(`${line(1)}\n`);
+    await expect(files[0]!.moveTo('old')).rejects.toThrow(`${join(logs, 'query.log.1')} was replaced after it was read; not moved`);
+  });
+
+  it('refuses to move through a symlinked old/, and reports the file loaded with its rows plus the move error', async () => {
+    const { symlinkSync } = await import('node:fs');
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    symlinkSync(elsewhere, join(logs, 'old'));
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n${line(2)}\n`);
+    const report = await ship(store, [localSource(logs, 'ns1')], lineParserFor, opts);
+    expect(report.files).toMatchObject([
+      { status: 'loaded', rows: 2, movedTo: null, error: null, moveError: `${join(logs, 'old')} is a symbolic link; refusing to move files through it` },
+    ]);
+    expect(report.totals).toMatchObject({ loaded: 1, rows: 2, failed: 0, moveFailed: 1 });
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(existsSync(join(logs, 'query.log.1'))).toBe(true);
+  });
+
+  it('leaves a file modified less than --min-age ago for the next run', async () => {
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
+    const { statSync } = await import('node:fs');
+    const mtime = statSync(join(logs, 'query.log.1')).mtimeMs;
+    const young = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 60, now: () => mtime + 59_000 })], lineParserFor, opts);
+    expect(young.files.map((f) => [f.status, f.error])).toEqual([['deferred', 'modified 59s ago (under --min-age): named may still be writing it; left for the next run']]);
+    expect(young.totals).toMatchObject({ deferred: 1, failed: 0 });
+    expect(existsSync(join(logs, 'query.log.1'))).toBe(true);
+    const old = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 60, now: () => mtime + 61_000 })], lineParserFor, opts);
+    expect(old.files.map((f) => f.status)).toEqual(['loaded']);
+  });
+});

@@ -24,7 +24,11 @@ export interface ShipOptions {
   onFileDone?: (result: FileResult) => void;
 }
 
-export type FileStatus = 'loaded' | 'skipped' | 'failed' | 'would-load';
+/**
+ * `refused`: not a regular file owned by the expected user (never read); `deferred`: modified too
+ * recently (named may still write it), left for the next run.
+ */
+export type FileStatus = 'loaded' | 'skipped' | 'failed' | 'would-load' | 'refused' | 'deferred';
 
 export interface FileResult {
   server: string;
@@ -36,7 +40,10 @@ export interface FileResult {
   rejects: number;
   rejectsByReason: Record<string, number>;
   movedTo: string | null;
+  /** Why a file failed, was refused or deferred. */
   error: string | null;
+  /** A loaded or skipped file whose rows are committed but which could not be moved away. */
+  moveError: string | null;
   seconds: number;
 }
 
@@ -50,7 +57,19 @@ export interface ShipReport {
   files: FileResult[];
   sourceFailures: SourceFailure[];
   liveSkipped: { server: string; path: string; reason: string }[];
-  totals: { files: number; loaded: number; skipped: number; failed: number; rows: number; rejects: number; seconds: number };
+  totals: {
+    files: number;
+    loaded: number;
+    skipped: number;
+    failed: number;
+    refused: number;
+    deferred: number;
+    /** Committed (loaded or already shipped) but not moved. */
+    moveFailed: number;
+    rows: number;
+    rejects: number;
+    seconds: number;
+  };
 }
 
 /** The store is used by one file at a time: a SQLite file has one writer, a MySQL connection one transaction. */
@@ -127,38 +146,81 @@ async function shipFile(
     rejectsByReason: {},
     movedTo: null,
     error: null,
+    moveError: null,
     seconds: 0,
   };
+  let isCommitted = false;
   try {
-    const sha = await file.sha256();
-    result.sha256 = sha;
-    const shipped = await mutex.run(() => store.findShipped(file.server, sha));
-    if (shipped) {
-      result.status = 'skipped';
-      result.rows = shipped.rows;
-      result.rejects = shipped.rejects;
-    } else if (opts.dryRun) {
-      result.status = 'would-load';
+    // One open: what is hashed, checked against the ledger and loaded is the same file.
+    const opened = await file.open();
+    if (opened.kind === 'refused') {
+      result.status = 'refused';
+      result.error = `refused: ${opened.reason}`;
+    } else if (opened.kind === 'young') {
+      result.status = 'deferred';
+      result.error = `modified ${opened.ageSeconds}s ago (under --min-age): named may still be writing it; left for the next run`;
     } else {
-      const load: FileLoad = await mutex.run(async () => {
-        const raw = await file.openRaw();
-        return store.loadFile(
-          { server: file.server, path: file.path, size: file.size, sha256: sha },
-          parsedLines(file, raw, sha, parserFor(file), (n) => opts.onBytes?.(file, n)),
-        );
-      });
-      result.status = 'loaded';
-      result.rows = load.rows;
-      result.rejects = load.rejects;
-      result.rejectsByReason = load.rejectsByReason;
+      const log = opened.log;
+      try {
+        result.size = log.size;
+        const sha = log.sha256;
+        result.sha256 = sha;
+        const shipped = await mutex.run(() => store.findShipped(file.server, sha));
+        if (shipped) {
+          result.status = 'skipped';
+          result.rows = shipped.rows;
+          result.rejects = shipped.rejects;
+          isCommitted = true;
+        } else if (opts.dryRun) {
+          result.status = 'would-load';
+        } else {
+          const load: FileLoad = await mutex.run(() =>
+            store.loadFile(
+              { server: file.server, path: file.path, size: log.size, sha256: sha },
+              parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n)),
+            ),
+          );
+          result.status = 'loaded';
+          result.rows = load.rows;
+          result.rejects = load.rejects;
+          result.rejectsByReason = load.rejectsByReason;
+          isCommitted = true;
+        }
+      } finally {
+        log.close();
+      }
+      // Only now, with the rows committed (or found committed by an earlier run), is the file moved.
+      if (opts.moveTo !== null && !opts.dryRun) result.movedTo = await file.moveTo(opts.moveTo);
     }
-    // Only now, with the rows committed (or found committed by an earlier run), is the file moved.
-    if (opts.moveTo !== null && !opts.dryRun) result.movedTo = await file.moveTo(opts.moveTo);
   } catch (err) {
-    result.status = 'failed';
-    result.error = errorMessage(err);
+    // A move that fails after the commit does not undo the load: the file is reported loaded
+    // (its rows are in the database) with the move's error, and the next run skips and moves it.
+    if (isCommitted) result.moveError = errorMessage(err);
+    else {
+      result.status = 'failed';
+      result.error = errorMessage(err);
+    }
   }
   result.seconds = (performance.now() - started) / 1000;
+  opts.onFileDone?.(result);
+  return result;
+}
+
+function refusedResult(server: string, path: string, reason: string, opts: ShipOptions): FileResult {
+  const result: FileResult = {
+    server,
+    path,
+    status: 'refused',
+    size: 0,
+    sha256: null,
+    rows: 0,
+    rejects: 0,
+    rejectsByReason: {},
+    movedTo: null,
+    error: `refused: ${reason}`,
+    moveError: null,
+    seconds: 0,
+  };
   opts.onFileDone?.(result);
   return result;
 }
@@ -175,14 +237,15 @@ export async function ship(
     files: [],
     sourceFailures: [],
     liveSkipped: [],
-    totals: { files: 0, loaded: 0, skipped: 0, failed: 0, rows: 0, rejects: 0, seconds: 0 },
+    totals: { files: 0, loaded: 0, skipped: 0, failed: 0, refused: 0, deferred: 0, moveFailed: 0, rows: 0, rejects: 0, seconds: 0 },
   };
   const queue = [...sources];
   const worker = async () => {
     for (let src = queue.shift(); src; src = queue.shift()) {
       try {
-        const { files, skipped } = await src.list();
+        const { files, skipped, refused } = await src.list();
         for (const s of skipped) report.liveSkipped.push({ server: src.server, ...s });
+        for (const r of refused) report.files.push(refusedResult(src.server, r.path, r.reason, opts));
         for (const f of files) report.files.push(await shipFile(store, mutex, f, parserFor, opts));
       } catch (err) {
         report.sourceFailures.push({ server: src.server, spec: src.spec, error: errorMessage(err) });
@@ -198,6 +261,9 @@ export async function ship(
     if (f.status === 'loaded') t.loaded++;
     else if (f.status === 'skipped') t.skipped++;
     else if (f.status === 'failed') t.failed++;
+    else if (f.status === 'refused') t.refused++;
+    else if (f.status === 'deferred') t.deferred++;
+    if (f.moveError !== null) t.moveFailed++;
     if (f.status === 'loaded') {
       t.rows += f.rows;
       t.rejects += f.rejects;

@@ -16,8 +16,12 @@ export interface FileMeta {
 
 export type ParsedLine =
   | { kind: 'row'; lineNo: number; row: QueryRow }
-  /** `line` is the original bytes as latin1 text (one char per byte), so binary junk survives. */
-  | { kind: 'reject'; lineNo: number; reason: string; line: string };
+  /**
+   * `line` is the original bytes as latin1 text (one char per byte), so binary junk survives: the
+   * whole line, or only its start for a line over the reader's cap, whose true length is `bytes`
+   * (left out, the length is `line`'s).
+   */
+  | { kind: 'reject'; lineNo: number; reason: string; line: string; bytes?: number };
 
 export interface FileLoad {
   fileId: number;
@@ -59,6 +63,8 @@ export interface Store {
   select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
   readonly dialect: 'sqlite' | 'mysql';
   close(): Promise<void>;
+  /** A server-side lock (MySQL GET_LOCK) held until the returned function runs; absent for SQLite. */
+  serverLock?(name: string, waitSeconds: number): Promise<() => Promise<void>>;
 }
 
 /** Running totals while a file streams through a store. */
@@ -95,6 +101,11 @@ export class LoadCounter {
       lastTime: this.lastTime,
     };
   }
+}
+
+/** The true length in bytes of a rejected line, as stored in dnslog_rejects.line_bytes. */
+export function rejectBytes(reject: Extract<ParsedLine, { kind: 'reject' }>): number {
+  return reject.bytes ?? reject.line.length;
 }
 
 /** Now as `YYYY-MM-DD HH:MM:SS.mmm` in UTC, for the ledger's shipped_at. */

@@ -681,6 +681,25 @@ export class SshConnection {
   }
 
   /**
+   * Runs `argv` and streams its stdout with streamFile's guarantees: resolves at the first byte,
+   * ends the stream only after exit status 0, and fails with E_SSH_FILE ("cannot read `what`").
+   * For commands that open a file once and report on it before its bytes (see dnslog's sources).
+   */
+  streamCommand(argv: readonly string[], what: string, opts: { timeoutMs?: number } = {}): Promise<Readable> {
+    const command = shellCommand(argv);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+    return this.openExec(
+      command,
+      timeoutMs,
+      (channel) =>
+        new Promise<Readable>((resolve, reject) => {
+          channel.end();
+          pipeRemoteFile({ channel, source: channel, path: what, command, label: this.label, timeoutMs }, resolve, reject);
+        }),
+    );
+  }
+
+  /**
    * Regular files directly in `dir` whose names match `glob` (see matchGlob), as sorted full paths.
    * Names are listed NUL-separated, so any byte but NUL and `/` survives; names that are not
    * valid UTF-8 come back with U+FFFD and cannot be used as paths again.
