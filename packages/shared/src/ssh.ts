@@ -666,18 +666,7 @@ export class SshConnection {
    */
   streamFile(path: string, opts: { compress?: boolean; timeoutMs?: number } = {}): Promise<Readable> {
     const isCompressed = opts.compress === true;
-    const command = shellCommand(isCompressed ? ['gzip', '-c', '--', path] : ['cat', '--', path]);
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
-    return this.openExec(
-      command,
-      timeoutMs,
-      (channel) =>
-        new Promise<Readable>((resolve, reject) => {
-          channel.end();
-          const source: Readable = isCompressed ? channel.pipe(createGunzip()) : channel;
-          pipeRemoteFile({ channel, source, path, command, label: this.label, timeoutMs }, resolve, reject);
-        }),
-    );
+    return this.streamOutput(isCompressed ? ['gzip', '-c', '--', path] : ['cat', '--', path], path, isCompressed, opts.timeoutMs);
   }
 
   /**
@@ -686,15 +675,19 @@ export class SshConnection {
    * For commands that open a file once and report on it before its bytes (see dnslog's sources).
    */
   streamCommand(argv: readonly string[], what: string, opts: { timeoutMs?: number } = {}): Promise<Readable> {
+    return this.streamOutput(argv, what, false, opts.timeoutMs);
+  }
+
+  private streamOutput(argv: readonly string[], what: string, gunzip: boolean, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<Readable> {
     const command = shellCommand(argv);
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     return this.openExec(
       command,
       timeoutMs,
       (channel) =>
         new Promise<Readable>((resolve, reject) => {
           channel.end();
-          pipeRemoteFile({ channel, source: channel, path: what, command, label: this.label, timeoutMs }, resolve, reject);
+          const source: Readable = gunzip ? channel.pipe(createGunzip()) : channel;
+          pipeRemoteFile({ channel, source, path: what, command, label: this.label, timeoutMs }, resolve, reject);
         }),
     );
   }
