@@ -5,28 +5,22 @@
  * archiving and verifying them first.
  */
 import { runTool, type ToolRun } from './run-tool.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { services } from './services-env.js';
+import type mysql from 'mysql2/promise';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mariadbUrl, useScratchDatabase } from './scratch-db.js';
 
-const svc = services();
-const db = `toolbox_dnslog_parts_${process.pid}`;
-const oldDb = `toolbox_dnslog_unparted_${process.pid}`;
-const url = (name: string) => `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${name}?option-file=${svc.mariadb.clientCnf}`;
-
-
-let work: string;
+const scratch = useScratchDatabase('toolbox_dnslog_parts', 'dnslog-parts-', { also: ['toolbox_dnslog_unparted'], dateStrings: true });
+const { db, url, count } = scratch;
+const [oldDb] = scratch.also;
 let lock: string;
 
 const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
-let conn: mysql.Connection;
 const p2 = (n: number) => String(n).padStart(2, '0');
 /** Wall clock text as dnslog stores it. */
 const wall = (d: Date) => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.000`;
@@ -43,7 +37,7 @@ const wallHoursSinceToday = (d: Date) => Math.floor((Date.parse(`${wall(d).repla
 const ROLLUPS = ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'];
 
 async function partitions(table = 'dns_queries'): Promise<{ name: string; desc: string }[]> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+  const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(
     'SELECT PARTITION_NAME AS name, PARTITION_DESCRIPTION AS `desc` FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY PARTITION_ORDINAL_POSITION',
     [db, table],
   );
@@ -53,51 +47,33 @@ async function partitions(table = 'dns_queries'): Promise<{ name: string; desc: 
 async function insert(times: Date[], qname = 'x.example.com'): Promise<void> {
   let line = Math.floor(Math.random() * 1e9);
   for (const t of times) {
-    await conn.query(
+    await scratch.conn.query(
       "INSERT INTO dns_queries (qtime, server, client_ip, qname, qname_rev, qclass, qtype, flags, rd, tcp, do_bit, cd, is_signed, file_id, line_no) VALUES (?, 'ns1', '192.0.2.1', ?, ?, 'IN', 'A', '+', 1, 0, 0, 0, 0, 1, ?)",
       [wall(t), qname, [...qname].reverse().join(''), line++],
     );
   }
 }
 
-async function count(sql: string): Promise<number> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>(sql);
-  return Number(Object.values(rows[0] ?? {})[0]);
-}
-
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dnslog-parts-'));
-  lock = join(work, 'ship.lock');
-  const password = readFileSync(svc.mariadb.passwordFile, 'utf8').trim();
-  conn = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password, dateStrings: true });
-  await conn.query(`CREATE DATABASE ${db}`);
-  await conn.query(`CREATE DATABASE ${oldDb}`);
-  await conn.query(`CREATE TABLE ${oldDb}.dns_queries (qtime DATETIME(3) NOT NULL, qname VARCHAR(255) NOT NULL)`);
-  const init = await dnslog(['db', 'init', '--db', url(db)]);
+  lock = join(scratch.work, 'ship.lock');
+  await scratch.conn.query(`CREATE TABLE ${oldDb}.dns_queries (qtime DATETIME(3) NOT NULL, qname VARCHAR(255) NOT NULL)`);
+  const init = await dnslog(['db', 'init', '--db', url]);
   expect(init.code).toBe(0);
-  await conn.query(`USE ${db}`);
   // Start from "partitions until today 00:00": drop the daily partitions db init made from today on.
   const ahead = (await partitions()).filter((p) => p.name.startsWith('p2') && p.name >= pname(today, 0)).map((p) => p.name);
-  for (const table of ['dns_queries', ...ROLLUPS]) for (const name of ahead) await conn.query(`ALTER TABLE ${table} DROP PARTITION ${name}`);
-});
-
-afterAll(async () => {
-  await conn?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await conn?.query(`DROP DATABASE IF EXISTS ${oldDb}`);
-  await conn?.end();
-  rmSync(work, { recursive: true, force: true });
+  for (const table of ['dns_queries', ...ROLLUPS]) for (const name of ahead) await scratch.conn.query(`ALTER TABLE ${table} DROP PARTITION ${name}`);
 });
 
 describe('dnslog partitions', () => {
   it('splits the empty catch-all into hourly partitions named by their start, up to --ahead; a second run adds nothing', async () => {
     const before = (await partitions()).map((p) => p.name);
     expect(before).toEqual(['p_start', pname(yesterday, 0), 'p_future']);
-    const dry = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--dry-run', '--lock', lock]);
+    const dry = await dnslog(['partitions', '--db', url, '--granularity', 'hour', '--ahead', '3h', '--dry-run', '--lock', lock]);
     expect(dry.code).toBe(0);
     expect((await partitions()).map((p) => p.name)).toEqual(before);
 
     const hourBefore = wallHoursSinceToday(new Date());
-    const r = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--lock', lock, '--json']);
+    const r = await dnslog(['partitions', '--db', url, '--granularity', 'hour', '--ahead', '3h', '--lock', lock, '--json']);
     const hourAfter = wallHoursSinceToday(new Date());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -118,7 +94,7 @@ describe('dnslog partitions', () => {
     for (const table of ROLLUPS) expect({ table, parts: await partitions(table) }).toEqual({ table, parts: after });
 
     const againBefore = wallHoursSinceToday(new Date());
-    const again = await dnslog(['partitions', '--db', url(db), '--granularity', 'hour', '--ahead', '3h', '--lock', lock]);
+    const again = await dnslog(['partitions', '--db', url, '--granularity', 'hour', '--ahead', '3h', '--lock', lock]);
     const againAfter = wallHoursSinceToday(new Date());
     expect(again.code).toBe(0);
     // nothing new, unless the clock passed an hour since the first run (then one more per hour)
@@ -132,16 +108,16 @@ describe('dnslog partitions', () => {
     const far = new Date(Date.now() + 400 * 86_400_000);
     await insert([far, far]);
     const before = await partitions();
-    const r = await dnslog(['partitions', '--db', url(db), '--ahead', '30d', '--lock', lock]);
+    const r = await dnslog(['partitions', '--db', url, '--ahead', '30d', '--lock', lock]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^dnslog: WARNING: 2 row\(s\) landed in the catch-all partition p_future \(.+\): partitions were not kept ahead of the data\. No partition was added/);
     expect(await partitions()).toEqual(before);
-    await conn.query('DELETE FROM dns_queries WHERE qtime > NOW() + INTERVAL 100 DAY');
+    await scratch.conn.query('DELETE FROM dns_queries WHERE qtime > NOW() + INTERVAL 100 DAY');
   });
 
   it("stays under MySQL's 8192-partition limit: refuses, adds nothing", async () => {
     const before = await partitions();
-    const r = await dnslog(['partitions', '--db', url(db), '--ahead', '400d', '--lock', lock]);
+    const r = await dnslog(['partitions', '--db', url, '--ahead', '400d', '--lock', lock]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^dnslog: dns_queries would have \d+ partitions, over the limit of 8192: prune old data first/);
     expect(await partitions()).toEqual(before);
@@ -150,7 +126,7 @@ describe('dnslog partitions', () => {
   it('takes the ship lock: waits for it, then gives up with one line', async () => {
     writeFileSync(lock, `${process.pid}\n`);
     try {
-      const r = await dnslog(['partitions', '--db', url(db), '--lock', lock, '--lock-wait', '1']);
+      const r = await dnslog(['partitions', '--db', url, '--lock', lock, '--lock-wait', '1']);
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(`dnslog: lock ${lock} is held by running process ${process.pid}; wait for it to finish, or stop PID ${process.pid}\n`);
     } finally {
@@ -160,7 +136,7 @@ describe('dnslog partitions', () => {
 
   it('a table that is not partitioned: says so and how to migrate, drops nothing', async () => {
     for (const cmd of [['partitions'], ['prune', '--keep', '1d']]) {
-      const r = await dnslog([...cmd, '--db', url(oldDb), '--lock', lock]);
+      const r = await dnslog([...cmd, '--db', mariadbUrl(oldDb), '--lock', lock]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^dnslog: mysql:\/\/.+: dns_queries is not partitioned \(made by an older dnslog\); migrate it with ALTER TABLE dns_queries PARTITION BY RANGE COLUMNS \(qtime\)/);
       expect(r.stderr.split('\n')).toHaveLength(2);
@@ -184,21 +160,21 @@ describe('dnslog prune', () => {
     await insert([old, y1, y2, y2]);
     await insert([recent, recent, recent]);
     // The rows went in by hand: count the rollups from them.
-    expect((await dnslog(['db', 'rebuild-rollups', '--db', url(db), '--lock', lock])).code).toBe(0);
+    expect((await dnslog(['db', 'rebuild-rollups', '--db', url, '--lock', lock])).code).toBe(0);
     expect(await count('SELECT SUM(queries) FROM dns_rollup_names')).toBe(7);
     // the cutoff falls just after today 00:00 (in seconds: a few seconds after midnight too)
     const keep = `${Math.max(1, Math.floor((Date.now() - today.getTime()) / 1000))}s`;
 
-    const dry = await dnslog(['prune', '--db', url(db), '--keep', keep, '--dry-run', '--archive', join(work, 'arch'), '--lock', lock]);
+    const dry = await dnslog(['prune', '--db', url, '--keep', keep, '--dry-run', '--archive', join(scratch.work, 'arch'), '--lock', lock]);
     expect(dry.code).toBe(0);
     expect(dry.stdout.split('\n').slice(0, 2)).toEqual([
       expect.stringMatching(/^would truncate p_start: 1 row\(s\), .*; archive .*dns_queries\.p_start\.jsonl\.gz$/),
       expect.stringMatching(new RegExp(`^would drop ${pname(yesterday, 0)}: 3 row\\(s\\)`)),
     ]);
-    expect(existsSync(join(work, 'arch'))).toBe(false);
+    expect(existsSync(join(scratch.work, 'arch'))).toBe(false);
     expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(7);
 
-    const r = await dnslog(['prune', '--db', url(db), '--keep', keep, '--archive', join(work, 'arch'), '--lock', lock, '--json']);
+    const r = await dnslog(['prune', '--db', url, '--keep', keep, '--archive', join(scratch.work, 'arch'), '--lock', lock, '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout) as { actions: { target: string; rows: number; action: string; archive: string; done: boolean }[]; kept: { rows: number; bytes: number } };
@@ -225,7 +201,7 @@ describe('dnslog prune', () => {
       expect(await count(`SELECT SUM(queries) FROM ${table}`)).toBe(3);
     }
 
-    const again = await dnslog(['prune', '--db', url(db), '--keep', keep, '--lock', lock]);
+    const again = await dnslog(['prune', '--db', url, '--keep', keep, '--lock', lock]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/: kept ~\d+ row\(s\), .* from .* on \(retention \d+s\)\n$/);
     expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(3);

@@ -6,23 +6,18 @@
  */
 import { runTool, type ToolRun } from './run-tool.js';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { services } from './services-env.js';
+import type mysql from 'mysql2/promise';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useScratchDatabase } from './scratch-db.js';
 
-const svc = services();
-const db = `toolbox_dnslog_report_${process.pid}`;
-const url = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
-
+const scratch = useScratchDatabase('toolbox_dnslog_report', 'dnslog-report-', { dateStrings: true });
+const { db, url } = scratch;
 
 const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
-let conn: mysql.Connection;
-let work: string;
 const p2 = (n: number) => String(n).padStart(2, '0');
 const day = (d: Date) => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}`;
 const pname = (d: Date, h: number) => `p${day(d).replace(/-/g, '')}${p2(h)}`;
@@ -37,7 +32,7 @@ const until = `${T} 01:00`;
 async function insert(rows: [string, string, string, string, string][]): Promise<void> {
   let line = 1;
   for (const [qtime, server, client, qname, qtype] of rows) {
-    await conn.query(
+    await scratch.conn.query(
       "INSERT INTO dns_queries (qtime, server, client_ip, qname, qname_rev, qclass, qtype, flags, rd, tcp, do_bit, cd, is_signed, file_id, line_no) VALUES (?, ?, ?, ?, ?, 'IN', ?, '+', 1, 0, 0, 0, 0, 1, ?)",
       [qtime, server, client, qname, [...qname.toLowerCase()].reverse().join(''), qtype, line++],
     );
@@ -45,19 +40,14 @@ async function insert(rows: [string, string, string, string, string][]): Promise
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dnslog-report-'));
-  const password = readFileSync(svc.mariadb.passwordFile, 'utf8').trim();
-  conn = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password, dateStrings: true });
-  await conn.query(`CREATE DATABASE ${db}`);
-  await conn.query(`USE ${db}`);
   expect((await dnslog(['db', 'init', '--db', url])).code).toBe(0);
   // Daily partitions up to today (db init), hourly ones from today 00:00 (dnslog partitions).
-  const [parts] = await conn.query<mysql.RowDataPacket[]>(
+  const [parts] = await scratch.conn.query<mysql.RowDataPacket[]>(
     "SELECT PARTITION_NAME AS name FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'",
     [db],
   );
-  for (const p of parts) if (String(p.name).startsWith('p2') && String(p.name) >= pname(today, 0)) await conn.query(`ALTER TABLE dns_queries DROP PARTITION ${String(p.name)}`);
-  const r = await dnslog(['partitions', '--db', url, '--granularity', 'hour', '--ahead', '2h', '--lock', join(work, 'lock')]);
+  for (const p of parts) if (String(p.name).startsWith('p2') && String(p.name) >= pname(today, 0)) await scratch.conn.query(`ALTER TABLE dns_queries DROP PARTITION ${String(p.name)}`);
+  const r = await dnslog(['partitions', '--db', url, '--granularity', 'hour', '--ahead', '2h', '--lock', join(scratch.work, 'lock')]);
   expect(r.code).toBe(0);
   await insert([
     [`${Y} 23:10:00.000`, 'ns1', '192.0.2.10', 'www.example.com', 'A'],
@@ -69,20 +59,14 @@ beforeAll(async () => {
     [`${Y} 05:00:00.000`, 'ns1', '192.0.2.10', 'early.example.com', 'A'],
     [`${day(new Date(yesterday.getTime() - 3 * 86_400_000))} 12:00:00.000`, 'ns3', '192.0.2.10', 'old.example.com', 'A'],
   ]);
-  await conn.query(
+  await scratch.conn.query(
     "INSERT INTO dnslog_files (server, path, size, sha256, shipped_at, last_time) VALUES ('ns1', '/a', 1, 'a', NOW(), ?), ('ns2', '/b', 1, 'b', NOW(), ?), ('ns3', '/c', 1, 'c', NOW() - INTERVAL 3 DAY, ?)",
     [`${T} 00:40:00.000`, `${T} 00:10:00.000`, `${day(new Date(yesterday.getTime() - 3 * 86_400_000))} 12:00:00.000`],
   );
   // The rows went in by hand, not through ship: count the rollups from them.
-  const rb = await dnslog(['db', 'rebuild-rollups', '--db', url, '--lock', join(work, 'lock'), '--json']);
+  const rb = await dnslog(['db', 'rebuild-rollups', '--db', url, '--lock', join(scratch.work, 'lock'), '--json']);
   expect(rb.stderr).toBe('');
   expect(JSON.parse(rb.stdout)).toMatchObject({ rows: 8 });
-});
-
-afterAll(async () => {
-  await conn?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await conn?.end();
-  rmSync(work, { recursive: true, force: true });
 });
 
 type Plan = { table: string; partitions: string | null; key: string | null; type: string }[];
@@ -202,14 +186,14 @@ describe('dnslog report on MariaDB', () => {
   });
 
   it('timeline draws bars in the terminal and writes an SVG that renders', async () => {
-    const svg = join(work, 'timeline.svg');
-    const html = join(work, 'timeline.html');
+    const svg = join(scratch.work, 'timeline.svg');
+    const html = join(scratch.work, 'timeline.html');
     const r = await dnslog(['report', 'timeline', '--db', url, '--since', `${Y} 00:00`, '--until', until, '--per', 'hour', '--svg', svg, '--html', html]);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toMatch(/^time +ns1 +ns2 +total$/);
     expect(r.stdout).toMatch(new RegExp(`^${Y} 23:00 +2 +1 +3  █+$`, 'm'));
     expect(readFileSync(html, 'utf8')).toContain('<svg');
-    const png = join(work, 'timeline.png');
+    const png = join(scratch.work, 'timeline.png');
     await promisify(execFile)('rsvg-convert', ['-o', png, svg], { timeout: 30_000 });
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
   });

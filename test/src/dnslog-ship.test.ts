@@ -4,48 +4,25 @@
  */
 import { runTool, type ToolRun } from './run-tool.js';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { describe, expect, it } from 'vitest';
 import { tcpQuery, udpQuery, type QueryOptions } from './dns-client.js';
+import { mariadbUrl, useScratchDatabase } from './scratch-db.js';
 import { services } from './services-env.js';
 
 const svc = services();
 const DNSLOG = fileURLToPath(new URL('../../apps/dnslog/bin/dnslog.js', import.meta.url));
-const db = `toolbox_dnslog_${process.pid}`;
-const mysqlUrl = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
-
+const scratch = useScratchDatabase('toolbox_dnslog', 'dnslog-it-');
+const { db, url: mysqlUrl, count } = scratch;
 
 // The files here are written just before they are shipped: `--min-age 0`, or ship leaves them for the next run.
 const dnslog = (args: string[], timeout = 120_000): Promise<ToolRun> =>
   runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0'] : args, { timeoutMs: timeout, env: { DNSLOG_DB_PASSWORD: undefined } });
-
-let work: string;
-let conn: mysql.Connection;
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dnslog-it-'));
-  const password = readFileSync(svc.mariadb.passwordFile, 'utf8').trim();
-  conn = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password });
-  await conn.query(`CREATE DATABASE ${db}`);
-  await conn.query(`USE ${db}`);
-});
-
-afterAll(async () => {
-  await conn?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await conn?.end();
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function count(sql: string, params: unknown[] = []): Promise<number> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>(sql, params);
-  return Number(Object.values(rows[0] ?? {})[0]);
-}
 
 /** Moves named's live log aside and makes named reopen it, as `dnslog rotate` will. */
 async function rotateLive(to: string): Promise<void> {
@@ -84,12 +61,12 @@ const PER_CASE = 40;
 
 describe('dnslog ship: real named → MariaDB', () => {
   const tag = `it${Date.now().toString(36)}`;
-  const spool = () => join(work, 'spool');
+  const spool = () => join(scratch.work, 'spool');
   let rotated: string;
 
   it('loads every query named logged, with the right fields, and moves the file after the commit', async () => {
     mkdirSync(spool(), { recursive: true });
-    await rotateLive(join(work, 'before.log'));
+    await rotateLive(join(scratch.work, 'before.log'));
     for (let i = 0; i < PER_CASE; i++) {
       for (const c of CASES) {
         const name = `${c.label}-${i}.${tag}.example.test`;
@@ -108,7 +85,7 @@ describe('dnslog ship: real named → MariaDB', () => {
 
     expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE ?', ['ns-it', `%.${tag}.example.test`])).toBe(PER_CASE * CASES.length);
     for (const c of CASES) {
-      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+      const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(
         'SELECT client_ip, qtype, tcp, do_bit, cd, rd, qclass, dest_ip, COUNT(*) AS n, MIN(client_port) > 0 AS has_port, MIN(qtime) > NOW() - INTERVAL 1 DAY AS recent FROM dns_queries WHERE qname LIKE ? GROUP BY client_ip, qtype, tcp, do_bit, cd, rd, qclass, dest_ip',
         [`${c.label}-%.${tag}.example.test`],
       );
@@ -138,16 +115,16 @@ describe('dnslog ship: hostile input through LOAD DATA', () => {
   it('keeps quotes, backslashes, \\DDD escapes and 1,000-char names byte for byte, and rejects with their bytes', async () => {
     const names = [`o'brien.example`, 'q\\"uote.example', 'back\\\\slash.example', 'tab\\009nl\\010.example', 'per%cent_und.example', `${'a'.repeat(63)}.`.repeat(15) + 'end', '\\\\N.example'];
     const junk = Buffer.from('bin\tary\0junk\\N\xff', 'latin1');
-    const file = join(work, 'hostile', 'query.log.1');
-    mkdirSync(join(work, 'hostile'));
+    const file = join(scratch.work, 'hostile', 'query.log.1');
+    mkdirSync(join(scratch.work, 'hostile'));
     writeFileSync(file, Buffer.concat([Buffer.from(names.map((n, i) => lineFor(i, n)).join('\n') + '\n'), junk, Buffer.from('\n')]));
     const r = await dnslog(['ship', file, '--db', mysqlUrl, '--server', 'ns-hostile', '--keep']);
     expect(r.code).toBe(1); // a rejected line is a finding
     expect(r.stdout).toContain('7 rows, 1 rejected');
-    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT qname, qname_rev FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-hostile']);
+    const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT qname, qname_rev FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-hostile']);
     expect(rows.map((x) => x.qname)).toEqual(names);
     expect(rows[0]?.qname_rev).toBe(`elpmaxe.neirb'o`);
-    const [rej] = await conn.query<mysql.RowDataPacket[]>('SELECT r.line_no, r.reason, r.line FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?', ['ns-hostile']);
+    const [rej] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT r.line_no, r.reason, r.line FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?', ['ns-hostile']);
     expect(rej).toHaveLength(1);
     expect(rej[0]?.line_no).toBe(8);
     expect(Buffer.compare(rej[0]?.line as Buffer, junk)).toBe(0);
@@ -210,18 +187,18 @@ describe('dnslog ship: a 3 MiB line and a zero-filled tail without a newline', (
   }
 
   it('MariaDB: every good line is a row, each long line exactly one reject with its true length; a re-run loads nothing', async () => {
-    const files = hostileFiles(join(work, 'long-mysql'));
+    const files = hostileFiles(join(scratch.work, 'long-mysql'));
     await shipTwice(files, mysqlUrl, 'ns-long');
     expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', ['ns-long'])).toBe(3 * GOOD);
     expect(await count("SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE 'g%.long.example.test'", ['ns-long'])).toBe(3 * GOOD);
-    const [rejects] = await conn.query<mysql.RowDataPacket[]>(REJECTS_SQL, ['ns-long']);
+    const [rejects] = await scratch.conn.query<mysql.RowDataPacket[]>(REJECTS_SQL, ['ns-long']);
     expectRejects(rejects as RejectRow[], files);
     expect(await count('SELECT COUNT(*) FROM dnslog_files WHERE server = ?', ['ns-long'])).toBe(2);
   }, 120_000);
 
   it('SQLite: the same', async () => {
-    const files = hostileFiles(join(work, 'long-sqlite'));
-    const dbPath = join(work, 'long.sqlite');
+    const files = hostileFiles(join(scratch.work, 'long-sqlite'));
+    const dbPath = join(scratch.work, 'long.sqlite');
     await shipTwice(files, `sqlite:${dbPath}`, 'ns-long');
     const sqlite = new Database(dbPath, { readonly: true });
     try {
@@ -238,24 +215,24 @@ describe('dnslog ship: a 3 MiB line and a zero-filled tail without a newline', (
 describe('dnslog db init: a version-2 MariaDB database', () => {
   it('gets dnslog_rejects.line_bytes (NULL for the rejects already there), once', async () => {
     const v2 = `${db}_v2`;
-    const url = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${v2}?option-file=${svc.mariadb.clientCnf}`;
-    await conn.query(`CREATE DATABASE ${v2}`);
+    const url = mariadbUrl(v2);
+    await scratch.conn.query(`CREATE DATABASE ${v2}`);
     try {
       expect((await dnslog(['db', 'init', '--db', url])).code).toBe(0);
       // What a version-2 database looked like: no line_bytes.
-      await conn.query(`ALTER TABLE ${v2}.dnslog_rejects DROP COLUMN line_bytes`);
-      await conn.query(`UPDATE ${v2}.dnslog_meta SET value = '2' WHERE name = 'schema_version'`);
-      await conn.query(`INSERT INTO ${v2}.dnslog_rejects (file_id, line_no, reason, line) VALUES (9, 1, 'binary', x'00ff')`);
+      await scratch.conn.query(`ALTER TABLE ${v2}.dnslog_rejects DROP COLUMN line_bytes`);
+      await scratch.conn.query(`UPDATE ${v2}.dnslog_meta SET value = '2' WHERE name = 'schema_version'`);
+      await scratch.conn.query(`INSERT INTO ${v2}.dnslog_rejects (file_id, line_no, reason, line) VALUES (9, 1, 'binary', x'00ff')`);
       for (let run = 0; run < 2; run++) {
         const r = await dnslog(['db', 'init', '--db', url]);
         expect(r.stderr).toBe('');
         expect(r.code).toBe(0);
       }
       expect(await count(`SELECT value FROM ${v2}.dnslog_meta WHERE name = 'schema_version'`)).toBe(3);
-      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT file_id, line_bytes FROM ${v2}.dnslog_rejects`);
+      const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(`SELECT file_id, line_bytes FROM ${v2}.dnslog_rejects`);
       expect(rows).toEqual([{ file_id: 9, line_bytes: null }]);
     } finally {
-      await conn.query(`DROP DATABASE IF EXISTS ${v2}`);
+      await scratch.conn.query(`DROP DATABASE IF EXISTS ${v2}`);
     }
   });
 });
@@ -285,10 +262,10 @@ describe('dnslog ship: killed in the middle, then re-run', () => {
   }
 
   it('MariaDB: nothing from the killed run stays, the re-run loads every line exactly once', async () => {
-    const path = await bigFile(join(work, 'big-mysql'));
+    const path = await bigFile(join(scratch.work, 'big-mysql'));
     const args = ['ship', path, '--db', mysqlUrl, '--server', 'ns-big'];
     await killWhen(args, async () => {
-      const [p] = await conn.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'LOAD DATA%'");
+      const [p] = await scratch.conn.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'LOAD DATA%'");
       return Number(p[0]?.n) > 0;
     });
     expect(existsSync(path)).toBe(true); // not moved: nothing was committed
@@ -311,8 +288,8 @@ describe('dnslog ship: killed in the middle, then re-run', () => {
   }, 180_000);
 
   it('SQLite: the same', async () => {
-    const path = await bigFile(join(work, 'big-sqlite'));
-    const dbPath = join(work, 'big.sqlite');
+    const path = await bigFile(join(scratch.work, 'big-sqlite'));
+    const dbPath = join(scratch.work, 'big.sqlite');
     const args = ['ship', path, '--db', `sqlite:${dbPath}`, '--server', 'ns-big'];
     // the WAL grows as soon as rows are being written inside the open transaction
     await killWhen(args, () => Promise.resolve(existsSync(`${dbPath}-wal`) && statSync(`${dbPath}-wal`).size > 1_000_000));
@@ -336,13 +313,13 @@ describe('dnslog ship over SSH from the real sshd', () => {
   const url = (dir: string, port = svc.sshd.port) => `ssh://${svc.sshd.user}@${svc.sshd.host}:${port}${dir}/query.log.*`;
 
   it('streams the rotated files (plain and gzip), never the live log, and moves them remotely after the commit', async () => {
-    const dir = join(work, 'remote');
+    const dir = join(scratch.work, 'remote');
     mkdirSync(dir);
     writeFileSync(join(dir, 'query.log'), `${lineFor(0, 'live.example')}\n`);
     writeFileSync(join(dir, 'query.log.1'), [1, 2, 3].map((i) => lineFor(i, `r${i}.example`)).join('\n') + '\n');
     const { gzipSync } = await import('node:zlib');
     writeFileSync(join(dir, 'query.log.2.gz'), gzipSync(`${lineFor(4, 'gz.example')}\n`));
-    const dbPath = join(work, 'ssh.sqlite');
+    const dbPath = join(scratch.work, 'ssh.sqlite');
     const r = await dnslog(['ship', url(dir), '--db', `sqlite:${dbPath}`, ...sshArgs]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -362,10 +339,10 @@ describe('dnslog ship over SSH from the real sshd', () => {
   });
 
   it('refuses a host whose key does not match, ships the other host, and moves nothing it did not commit', async () => {
-    const dir = join(work, 'remote2');
+    const dir = join(scratch.work, 'remote2');
     mkdirSync(dir);
     writeFileSync(join(dir, 'query.log.1'), `${lineFor(1, 'x.example')}\n`);
-    const dbPath = join(work, 'ssh2.sqlite');
+    const dbPath = join(scratch.work, 'ssh2.sqlite');
     const bad = ['--ssh-user', svc.sshd.user, '--ssh-key', svc.sshd.privateKey, '--host-key-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'];
     const r1 = await dnslog(['ship', url(dir), '--db', `sqlite:${dbPath}`, ...bad]);
     expect(r1.code).toBe(2);
@@ -374,7 +351,7 @@ describe('dnslog ship over SSH from the real sshd', () => {
     expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
 
     // one server down (nothing listens on the port), one up: the up one is shipped
-    const down = url(join(work, 'nowhere'), 1);
+    const down = url(join(scratch.work, 'nowhere'), 1);
     const r2 = await dnslog(['ship', down, url(dir), '--db', `sqlite:${dbPath}`, ...sshArgs]);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/^dnslog: ssh:\/\/.*:1\/.*refused/m);

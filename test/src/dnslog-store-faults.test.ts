@@ -5,46 +5,23 @@
  */
 import { runTool, type ToolRun } from './run-tool.js';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlStore, mysqlSettings } from '../../apps/dnslog/dist/db-mysql.js';
 import { parseDbUrl } from '../../apps/dnslog/dist/db-url.js';
 import type { ParsedLine } from '../../apps/dnslog/dist/store.js';
 import type { QueryRow } from '../../apps/dnslog/dist/row.js';
-import { services } from './services-env.js';
+import { sampleRow } from '../../apps/dnslog/src/testing/sample-row.js';
+import { useScratchDatabase } from './scratch-db.js';
 
-const svc = services();
-const db = `toolbox_dnslog_faults_${process.pid}`;
-const mysqlUrl = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
+const scratch = useScratchDatabase('toolbox_dnslog_faults', 'dnslog-faults-');
+const { url: mysqlUrl, count } = scratch;
 
 const dnslog = (args: string[], env: Record<string, string | undefined> = {}): Promise<ToolRun> =>
   runTool('dnslog', args, { timeoutMs: 60_000, env: { DNSLOG_DB_PASSWORD: undefined, ...env } });
-
-let work: string;
-let conn: mysql.Connection;
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dnslog-faults-'));
-  const password = readFileSync(svc.mariadb.passwordFile, 'utf8').trim();
-  conn = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password });
-  await conn.query(`CREATE DATABASE ${db}`);
-  await conn.query(`USE ${db}`);
-});
-
-afterAll(async () => {
-  await conn?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await conn?.end();
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function count(sql: string, params: unknown[] = []): Promise<number> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>(sql, params);
-  return Number(Object.values(rows[0] ?? {})[0]);
-}
 
 /** Writes a rotated log as named left it an hour ago (old enough for ship's --min-age). */
 function writeRotated(path: string, text: string): void {
@@ -67,7 +44,7 @@ function lineFor(i: number, over: { name?: string; view?: string; signer?: strin
 describe('dnslog ship: $TMPDIR full while the rejects spool is written', () => {
   let tiny: string;
   beforeAll(() => {
-    tiny = join(work, 'tiny-tmp');
+    tiny = join(scratch.work, 'tiny-tmp');
     mkdirSync(tiny);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=1777', 'tmpfs', tiny]);
   });
@@ -76,7 +53,7 @@ describe('dnslog ship: $TMPDIR full while the rejects spool is written', () => {
   });
 
   it('fails the file with one line naming the spool and ENOSPC, rolls back, removes the spool, does not hang; a re-run ships it once', async () => {
-    const dir = join(work, 'spool-full');
+    const dir = join(scratch.work, 'spool-full');
     mkdirSync(dir);
     const file = join(dir, 'query.log.1');
     const good = Array.from({ length: 200 }, (_, i) => lineFor(i));
@@ -107,28 +84,7 @@ describe('dnslog ship: $TMPDIR full while the rejects spool is written', () => {
 });
 
 describe('LOAD DATA LOCAL results are checked', () => {
-  const row = (over: Partial<QueryRow>): QueryRow => ({
-    time: '2026-11-25 09:38:30.348',
-    clientIp: '127.0.0.1',
-    clientPort: 54825,
-    view: null,
-    qname: 'example.test',
-    qclass: 'IN',
-    qtype: 'A',
-    flags: '+E(0)K',
-    rd: true,
-    edns: 0,
-    tcp: false,
-    do: false,
-    cd: false,
-    signed: false,
-    cookie: 'present',
-    destIp: '127.0.0.1',
-    destPort: null,
-    ecs: null,
-    signer: null,
-    ...over,
-  });
+  const row = (over: Partial<QueryRow>): QueryRow => sampleRow({ qtype: 'A', ...over });
   async function* batches(lines: ParsedLine[]): AsyncGenerator<ParsedLine[]> {
     yield lines;
   }
@@ -187,7 +143,7 @@ describe('LOAD DATA LOCAL results are checked', () => {
     const snapshot = async (server: string) => {
       const out: Record<string, unknown> = {};
       for (const [table, col] of [['dns_rollup_minute', 'qtype'], ['dns_rollup_names', 'qname'], ['dns_rollup_clients', 'client_ip']] as const) {
-        const [rows] = await conn.query(`SELECT bucket, ${col} AS k, queries FROM ${table} WHERE server = ? ORDER BY bucket, k`, [server]);
+        const [rows] = await scratch.conn.query(`SELECT bucket, ${col} AS k, queries FROM ${table} WHERE server = ? ORDER BY bucket, k`, [server]);
         out[table] = rows;
       }
       return out;
@@ -214,7 +170,7 @@ describe('LOAD DATA LOCAL results are checked', () => {
 
 describe('dnslog ship: a field wider than its MariaDB column', () => {
   it('is the same field_too_long reject on SQLite and MariaDB, never a value cut on one store', async () => {
-    const dir = join(work, 'wide');
+    const dir = join(scratch.work, 'wide');
     mkdirSync(dir);
     const file = join(dir, 'query.log.1');
     const wide = [
@@ -227,7 +183,7 @@ describe('dnslog ship: a field wider than its MariaDB column', () => {
     ];
     const good = [lineFor(1), lineFor(2, { view: 'v'.repeat(255), signer: 'k'.repeat(255) })];
     writeRotated(file, `${[good[0], ...wide, good[1]].join('\n')}\n`);
-    const sqlitePath = join(work, 'wide.sqlite');
+    const sqlitePath = join(scratch.work, 'wide.sqlite');
     const a = await dnslog(['ship', file, '--db', `sqlite:${sqlitePath}`, '--server', 'ns-wide', '--keep']);
     const b = await dnslog(['ship', file, '--db', mysqlUrl, '--server', 'ns-wide', '--keep']);
     expect(a.code, a.stdout + a.stderr).toBe(1);
@@ -237,14 +193,14 @@ describe('dnslog ship: a field wider than its MariaDB column', () => {
     const lite = new Database(sqlitePath, { readonly: true });
     try {
       const liteRejects = lite.prepare('SELECT line_no, reason, CAST(line AS TEXT) AS line FROM dnslog_rejects ORDER BY line_no').all();
-      const [myRejects] = await conn.query<mysql.RowDataPacket[]>(
+      const [myRejects] = await scratch.conn.query<mysql.RowDataPacket[]>(
         'SELECT r.line_no, r.reason, CAST(r.line AS CHAR) AS line FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ? ORDER BY r.line_no',
         ['ns-wide'],
       );
       expect(liteRejects).toEqual(wide.map((line, i) => ({ line_no: i + 2, reason: 'field_too_long', line })));
       expect(myRejects.map((r) => ({ ...r }))).toEqual(liteRejects);
       const liteRows = lite.prepare('SELECT line_no, view, signer, qtype, flags FROM dns_queries ORDER BY line_no').all();
-      const [myRows] = await conn.query<mysql.RowDataPacket[]>('SELECT line_no, view, signer, qtype, flags FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-wide']);
+      const [myRows] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT line_no, view, signer, qtype, flags FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-wide']);
       expect(myRows.map((r) => ({ ...r }))).toEqual(liteRows);
       expect(liteRows).toHaveLength(2);
     } finally {

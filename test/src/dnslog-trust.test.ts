@@ -4,18 +4,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runTool, type ToolRun } from './run-tool.js';
+import { connectMariadb, useScratchDatabase } from './scratch-db.js';
 import { services } from './services-env.js';
 
 const svc = services();
-const db = `toolbox_dnslog_trust_${process.pid}`;
-const mysqlUrl = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb.port}/${db}?option-file=${svc.mariadb.clientCnf}`;
+const scratch = useScratchDatabase('toolbox_dnslog_trust', 'dnslog-trust-');
+const { db, url: mysqlUrl } = scratch;
 const sshArgs = ['--ssh-user', svc.sshd.user, '--ssh-key', svc.sshd.privateKey, '--known-hosts', svc.sshd.knownHosts];
 const NOBODY = 65534;
 
@@ -29,26 +30,12 @@ function asNobody(script: string, ...args: string[]): void {
   if (r.status !== 0) throw new Error(`as nobody: ${script}: ${r.stderr}`);
 }
 
-let work: string;
-let conn: mysql.Connection;
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dnslog-trust-'));
-  chmodSync(work, 0o755);
-  const password = readFileSync(svc.mariadb.passwordFile, 'utf8').trim();
-  conn = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password });
-  await conn.query(`CREATE DATABASE ${db}`);
-});
-
-afterAll(async () => {
-  await conn?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await conn?.end();
-  rmSync(work, { recursive: true, force: true });
-});
+// nobody must reach the directories made in it
+beforeAll(() => chmodSync(scratch.work, 0o755));
 
 /** A log directory owned by nobody, with a rotated file nobody wrote. */
 function bindDir(name: string): string {
-  const dir = join(work, name);
+  const dir = join(scratch.work, name);
   mkdirSync(dir);
   chownSync(dir, NOBODY, NOBODY);
   asNobody('printf "%s\\n" "$2" > "$1/query.log.1"', dir, line(1, `${name}.example`));
@@ -63,7 +50,7 @@ describe('the ship lock on MariaDB is GET_LOCK on the server', () => {
     const oldLock = join(tmpdir(), `dnslog-ship-${oldKey}.lock`);
     asNobody('echo 1 > "$1"', oldLock);
     try {
-      const other = await mysql.createConnection({ host: svc.mariadb.host, port: svc.mariadb.port, user: svc.mariadb.user, password: readFileSync(svc.mariadb.passwordFile, 'utf8').trim() });
+      const other = await connectMariadb();
       try {
         const [got] = await other.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got, CONNECTION_ID() AS id', [`dnslog.ship:${db}`]);
         expect(got[0]?.got).toBe(1);
@@ -87,12 +74,12 @@ describe('the ship lock on MariaDB is GET_LOCK on the server', () => {
 describe('a non-root owner of the log directory tries to redirect a root ship', () => {
   it('local: a symlink to a root-only file is refused by name and old/ -> elsewhere is not followed', async () => {
     const dir = bindDir('local');
-    const secret = join(work, 'shadow');
+    const secret = join(scratch.work, 'shadow');
     writeFileSync(secret, 'root:$6$secret-hash:19000:0:99999:7:::\n', { mode: 0o600 });
-    const elsewhere = join(work, 'elsewhere');
+    const elsewhere = join(scratch.work, 'elsewhere');
     mkdirSync(elsewhere);
     asNobody('ln -s "$2" "$1/query.log.9" && ln -s "$3" "$1/old" && mkfifo "$1/query.log.8"', dir, secret, elsewhere);
-    const dbPath = join(work, 'local.sqlite');
+    const dbPath = join(scratch.work, 'local.sqlite');
     const r = await dnslog(['ship', join(dir, 'query.log.*'), '--db', `sqlite:${dbPath}`, '--server', 'ns1', '--min-age', '0']);
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n').filter(Boolean).sort()).toEqual([
@@ -113,15 +100,15 @@ describe('a non-root owner of the log directory tries to redirect a root ship', 
 
   it('over SSH: the same, through a symlinked log directory, and a young file is left for the next run', async () => {
     const dir = bindDir('remote');
-    const linked = join(work, 'remote-link');
+    const linked = join(scratch.work, 'remote-link');
     symlinkSync(dir, linked);
-    const secret = join(work, 'shadow2');
+    const secret = join(scratch.work, 'shadow2');
     writeFileSync(secret, 'root:$6$secret-hash:19000:0:99999:7:::\n', { mode: 0o600 });
-    const elsewhere = join(work, 'elsewhere2');
+    const elsewhere = join(scratch.work, 'elsewhere2');
     mkdirSync(elsewhere);
     asNobody('ln -s "$2" "$1/query.log.9" && ln -s "$3" "$1/old"', dir, secret, elsewhere);
     const url = `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}${linked}/query.log.*`;
-    const dbPath = join(work, 'remote.sqlite');
+    const dbPath = join(scratch.work, 'remote.sqlite');
     const young = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--min-age', '3600', ...sshArgs]);
     expect(young.stdout).toMatch(/^deferred .*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m);
     expect(young.stderr).toBe(`dnslog: ${svc.sshd.host}:${join(linked, 'query.log.9')}: refused: a symbolic link (not followed)\n`);

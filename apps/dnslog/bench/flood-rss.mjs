@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from './prng.mjs';
 import { LOG_NAME, writeLogs } from './ship-generate.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -46,15 +47,8 @@ const STORES = opts.stores.split(',');
 const say = (s) => process.stdout.write(`${s}\n`);
 const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-// Deterministic PRNG (mulberry32): every run writes the same flood.
-let seed = 0x0f100d;
-function rand() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// Deterministic: every run writes the same flood.
+const rand = mulberry32(0x0f100d);
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const p2 = (n) => String(n).padStart(2, '0');
 

@@ -12,19 +12,13 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from './prng.mjs';
 
 /** The name a rotated log gets: dnslog never ships a file without a rotation suffix. */
 export const LOG_NAME = 'query.log.20261125093000';
 
-// Deterministic PRNG (mulberry32): every run ships the same file.
-let seed = 0x5eed1e55;
-function rand() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// Deterministic: every run ships the same file.
+let rand = mulberry32(0x5eed1e55);
 const int = (n) => Math.floor(rand() * n);
 const pick = (arr) => arr[int(arr.length)];
 /** Picks from [value, weight] pairs. */
@@ -69,7 +63,7 @@ const V6_CLIENTS = ['::1', ...Array.from({ length: 200 }, () => `2001:db8:${hex(
 const POINTERS = Array.from({ length: 64 }, () => `@0x7f${hex(10)}`);
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** Where the line stream starts, so that every call writes the same lines. */
-const SEED_AFTER_POOLS = seed;
+const SEED_AFTER_POOLS = rand.state();
 const p2 = (n) => (n < 10 ? `0${n}` : `${n}`);
 
 /**
@@ -80,7 +74,7 @@ export function writeLogs(targets) {
   const sorted = [...targets].sort((a, b) => a.lines - b.lines);
   const max = sorted[sorted.length - 1].lines;
   const open = sorted.map((t) => ({ ...t, fd: openSync(t.path, 'w') }));
-  seed = SEED_AFTER_POOLS;
+  rand = mulberry32(SEED_AFTER_POOLS);
   let ms = Date.UTC(2026, 10, 25, 3, 0, 0, 0);
   let second = -1;
   let stamp = '';
