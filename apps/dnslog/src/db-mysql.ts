@@ -257,10 +257,24 @@ export class MysqlStore implements Store {
     } catch (err) {
       this.pendingInfile = null;
       await conn.rollback().catch(() => undefined);
-      throw err;
+      throw this.lostConnection(err) ?? err;
     } finally {
       spool.remove();
     }
+  }
+
+  /**
+   * A dead connection (the server killed or restarted, the network cut) as one line naming the
+   * database: mysql2's own text (`read ECONNRESET`) reads as if the log file could not be read.
+   * The connection is not made again within the run: the ship lock (GET_LOCK) went with it.
+   */
+  private lostConnection(err: unknown): UserError | null {
+    if ((err as { fatal?: unknown } | null)?.fatal !== true) return null;
+    return new UserError(
+      'E_DB_LOST',
+      `lost the connection to ${this.description} (${oneLine(errorMessage(err))}); what the server had not committed is rolled back, the file is not moved, and the next run ships it`,
+      { cause: err },
+    );
   }
 
   async select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]> {

@@ -140,6 +140,14 @@ export class SqliteStore implements Store {
       return counter.result(fileId);
     } catch (err) {
       if (db.inTransaction) db.exec('ROLLBACK');
+      // SQLite's own text names neither the database nor the disk.
+      if ((err as { code?: unknown } | null)?.code === 'SQLITE_FULL') {
+        throw new UserError(
+          'E_DB_FULL',
+          `${this.description}: database or disk is full; nothing of this file was kept: make room for the database and its -wal file, then ship again`,
+          { cause: err },
+        );
+      }
       throw err;
     }
   }
