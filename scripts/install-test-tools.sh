@@ -13,6 +13,7 @@ PACKAGES=(
   util-linux    # wipe: losetup for the loop-device tests
   btrfs-progs   # wipe: a copy-on-write file system on a loop device
   xfsprogs      # wipe: XFS with reflinked copies on a loop device
+  busybox       # dnslog: the remote commands where the only tools are busybox applets
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
@@ -177,5 +178,30 @@ describe('trust boundary: hostile entries in the log directory (ship runs as roo
     expect(existsSync(join(logs, 'query.log.1'))).toBe(true);
     const old = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 60, now: () => mtime + 61_000 })], lineParserFor, opts);
     expect(old.files.map((f) => f.status)).toEqual(['loaded']);
+  });
+
+  it('leaves a file another process holds open for writing for the next run, whatever its age, and ships it once the holder exits', async () => {
+    const file = join(logs, 'query.log.1');
+    writeFileSync(file, `${line(1)}\n`);
+    writeFileSync(join(logs, 'query.log.2'), `${line(2)}\n`);
+    // A named whose reopen failed: it still appends to the rotated name.
+    const holder: ChildProcess = spawn('sh', ['-c', 'exec 3>>"$0"; echo ready; exec sleep 30', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
+      const held = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 0 })], lineParserFor, opts);
+      expect(held.files.map((f) => [f.path, f.status, f.error])).toEqual([
+        [file, 'deferred', `open for writing by PID ${holder.pid} (sleep): still being written; left for the next run`],
+        [join(logs, 'query.log.2'), 'loaded', null],
+      ]);
+      expect(held.totals).toMatchObject({ deferred: 1, loaded: 1, failed: 0 });
+      expect(existsSync(file)).toBe(true);
+    } finally {
+      const exited = new Promise((resolve) => holder.once('exit', resolve));
+      holder.kill('SIGKILL');
+      await exited;
+    }
+    const free = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 0 })], lineParserFor, opts);
+    expect(free.files.map((f) => [f.status, f.rows])).toEqual([['loaded', 1]]);
+    expect(readdirSync(join(logs, 'old')).sort()).toEqual(['query.log.1', 'query.log.2']);
   });
 });

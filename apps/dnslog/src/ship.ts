@@ -26,7 +26,7 @@ export interface ShipOptions {
 
 /**
  * `refused`: not a regular file owned by the expected user (never read); `deferred`: modified too
- * recently (named may still write it), left for the next run.
+ * recently or held open for writing (named may still write it), left for the next run.
  */
 export type FileStatus = 'loaded' | 'skipped' | 'failed' | 'would-load' | 'refused' | 'deferred';
 
@@ -127,13 +127,19 @@ async function* parsedLines(
   }
 }
 
+/**
+ * Ships one file up to its commit and starts its move. The move is not waited for here: a remote
+ * source moves committed files in batches (one remote command for many), which would never fill
+ * if each file waited for its own move before the next one was loaded. `settled` resolves once
+ * the move is done (or failed: `moveError`, the rows stay committed); it never rejects.
+ */
 async function shipFile(
   store: Store,
   mutex: Mutex,
   file: LogFile,
   parserFor: LineParserFactory,
   opts: ShipOptions,
-): Promise<FileResult> {
+): Promise<{ result: FileResult; settled: Promise<void> }> {
   const started = performance.now();
   const result: FileResult = {
     server: file.server,
@@ -150,6 +156,7 @@ async function shipFile(
     seconds: 0,
   };
   let isCommitted = false;
+  let move: Promise<string> | null = null;
   try {
     // One open: what is hashed, checked against the ledger and loaded is the same file.
     const opened = await file.open();
@@ -159,6 +166,9 @@ async function shipFile(
     } else if (opened.kind === 'young') {
       result.status = 'deferred';
       result.error = `modified ${opened.ageSeconds}s ago (under --min-age): named may still be writing it; left for the next run`;
+    } else if (opened.kind === 'busy') {
+      result.status = 'deferred';
+      result.error = `open for writing by ${opened.writers}: still being written; left for the next run`;
     } else {
       const log = opened.log;
       try {
@@ -190,20 +200,32 @@ async function shipFile(
         log.close();
       }
       // Only now, with the rows committed (or found committed by an earlier run), is the file moved.
-      if (opts.moveTo !== null && !opts.dryRun) result.movedTo = await file.moveTo(opts.moveTo);
+      if (opts.moveTo !== null && !opts.dryRun) move = file.moveTo(opts.moveTo);
     }
   } catch (err) {
-    // A move that fails after the commit does not undo the load: the file is reported loaded
-    // (its rows are in the database) with the move's error, and the next run skips and moves it.
+    // A failure after the commit does not undo the load: the file is reported loaded (its rows
+    // are in the database) with the error, and the next run skips and moves it. (So does a
+    // failed move, below.)
     if (isCommitted) result.moveError = errorMessage(err);
     else {
       result.status = 'failed';
       result.error = errorMessage(err);
     }
   }
-  result.seconds = (performance.now() - started) / 1000;
-  opts.onFileDone?.(result);
-  return result;
+  const settled = (move ?? Promise.resolve(null)).then(
+    (movedTo) => {
+      result.movedTo = movedTo;
+    },
+    (err: unknown) => {
+      result.moveError = errorMessage(err);
+    },
+  );
+  return {
+    result,
+    settled: settled.then(() => {
+      result.seconds = (performance.now() - started) / 1000;
+    }),
+  };
 }
 
 function refusedResult(server: string, path: string, reason: string, opts: ShipOptions): FileResult {
@@ -246,7 +268,14 @@ export async function ship(
         const { files, skipped, refused } = await src.list();
         for (const s of skipped) report.liveSkipped.push({ server: src.server, ...s });
         for (const r of refused) report.files.push(refusedResult(src.server, r.path, r.reason, opts));
-        for (const f of files) report.files.push(await shipFile(store, mutex, f, parserFor, opts));
+        // Results are reported in listing order, each once its move is done.
+        let reported: Promise<void> = Promise.resolve();
+        for (const f of files) {
+          const { result, settled } = await shipFile(store, mutex, f, parserFor, opts);
+          report.files.push(result);
+          reported = Promise.all([reported, settled]).then(() => opts.onFileDone?.(result));
+        }
+        await reported;
       } catch (err) {
         report.sourceFailures.push({ server: src.server, spec: src.spec, error: errorMessage(err) });
       } finally {

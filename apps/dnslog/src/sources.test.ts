@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listCommand, MOVE_SCRIPT, OPEN_SCRIPT } from './sources.js';
+import { gunzipSync } from 'node:zlib';
+import { listCommand, moveBatchCommand, nulList, openBatchCommand } from './sources.js';
 
 /** The remote commands as a name server with only busybox runs them: a PATH holding nothing but busybox applets. */
 const hasBusybox = spawnSync('busybox', ['true']).status === 0;
@@ -14,45 +15,90 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-bb-'));
   bb = join(dir, 'bin');
   mkdirSync(bb);
-  for (const applet of ['sh', 'find', 'stat', 'sha256sum', 'cat', 'gzip', 'date', 'id', 'mkdir', 'mv', 'sync', 'printf', '[']) {
+  for (const applet of ['sh', 'find', 'stat', 'sha256sum', 'cat', 'gzip', 'date', 'id', 'mkdir', 'mv', 'sync', 'printf', '[', 'xargs', 'head', 'pwd']) {
     symlinkSync('/usr/bin/busybox', join(bb, applet));
   }
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = (argv: string[]) => {
+const run = (argv: string[], input?: Buffer) => {
   const [cmd, ...args] = argv;
-  return spawnSync(join(bb, cmd ?? ''), args, { env: { PATH: bb } });
+  return spawnSync(join(bb, cmd ?? ''), args, { env: { PATH: bb }, input });
 };
 
+/** Splits an open batch's output into frames: name, header, and for OK the bytes. */
+function frames(out: Buffer): { name: string; header: string; body: string }[] {
+  const result: { name: string; header: string; body: string }[] = [];
+  let at = 0;
+  while (at < out.length) {
+    const nul = out.indexOf(0, at);
+    const nl = out.indexOf(10, nul);
+    const name = out.subarray(at, nul).toString();
+    const header = out.subarray(nul + 1, nl).toString();
+    const size = /^OK \S+ (\d+) /.exec(header) ? Number(/^OK \S+ (\d+) /.exec(header)?.[1]) : 0;
+    result.push({ name, header, body: out.subarray(nl + 1, nl + 1 + size).toString() });
+    at = nl + 1 + size;
+  }
+  return result;
+}
+
 describe.runIf(hasBusybox)('remote commands under busybox (no GNU find -printf, no sha256sum -z)', () => {
-  it('lists a symlinked log directory, opens, hashes and streams one file, refuses a link, and moves', () => {
+  it('lists a symlinked log directory; one batch opens, checks, hashes and streams every file in order; one batch moves them', () => {
     const logs = join(dir, 'logs');
     mkdirSync(logs);
     mkdirSync(join(logs, 'old'));
-    writeFileSync(join(logs, 'query.log.1'), 'line one\n');
-    utimesSync(join(logs, 'query.log.1'), 1_000_000, 1_000_000);
-    symlinkSync('/etc/passwd', join(logs, 'query.log.9'));
+    const names: string[] = [];
+    // More than one group of seven descriptors, a link in the middle, a missing file, a young one.
+    for (let i = 0; i < 12; i++) {
+      const f = join(logs, `query.log.${i}`);
+      writeFileSync(f, `line ${i}\n`.repeat(i));
+      utimesSync(f, 1_000_000, 1_000_000);
+      names.push(f);
+    }
+    symlinkSync('/etc/passwd', join(logs, 'query.log.link.1'));
+    const young = join(logs, 'query.log.young.1');
+    writeFileSync(young, 'new\n');
     symlinkSync(logs, join(dir, 'link'));
 
     const list = run(listCommand(join(dir, 'link')));
     expect(list.status).toBe(0);
-    expect(list.stdout.toString().split('\0').filter(Boolean).sort()).toEqual([join(dir, 'link', 'query.log.1'), join(dir, 'link', 'query.log.9')]);
+    expect(list.stdout.toString().split('\0').filter(Boolean).length).toBe(14);
 
-    const open = run(['sh', '-c', OPEN_SCRIPT, 'sh', join(dir, 'link', 'query.log.1'), '', '60', '0']);
-    expect(open.stderr.toString()).toBe('');
-    const out = open.stdout.toString();
-    const sha = createHash('sha256').update('line one\n').digest('hex');
-    expect(out).toMatch(new RegExp(`^OK ${sha} 9 1000000 \\d+ \\d+\\nline one\\n$`));
-    const id = /^OK \S+ \d+ \d+ (\d+ \d+)\n/.exec(out)?.[1] ?? '';
+    const asked = [...names.slice(0, 5), join(logs, 'query.log.link.1'), join(logs, 'query.log.gone.1'), young, ...names.slice(5)];
+    for (const compress of [false, true]) {
+      const open = run(openBatchCommand('', 60, compress), nulList(asked));
+      expect(open.stderr.toString()).toBe('');
+      expect(open.status).toBe(0);
+      const got = frames(compress ? gunzipSync(open.stdout) : open.stdout);
+      expect(got.map((f) => f.name)).toEqual(asked);
+      for (const [i, f] of names.entries()) {
+        const frame = got.find((g) => g.name === f);
+        const body = `line ${i}\n`.repeat(i);
+        const sha = createHash('sha256').update(body).digest('hex');
+        expect(frame?.header).toMatch(new RegExp(`^OK ${sha} ${body.length} 1000000 \\d+ \\d+$`));
+        expect(frame?.body).toBe(body);
+      }
+      expect(got[5]?.header).toBe('REFUSED a symbolic link (not followed)');
+      expect(got[6]?.header).toBe('ERROR no such file');
+      expect(got[7]?.header).toMatch(/^YOUNG \d+$/);
+    }
+    expect(frames(run(openBatchCommand('65534', 0, false), nulList([names[1] ?? ''])).stdout)[0]?.header).toMatch(/^REFUSED owned by uid \d+, not 65534$/);
 
-    expect(run(['sh', '-c', OPEN_SCRIPT, 'sh', join(logs, 'query.log.9'), '', '0', '0']).stdout.toString()).toBe('REFUSED a symbolic link (not followed)\n');
-    expect(run(['sh', '-c', OPEN_SCRIPT, 'sh', join(logs, 'query.log.1'), '65534', '0', '0']).stdout.toString()).toMatch(/^REFUSED owned by uid \d+, not 65534\n$/);
-
-    const move = run(['sh', '-c', MOVE_SCRIPT, 'sh', join(logs, 'query.log.1'), join(logs, 'old'), id]);
+    const open = frames(run(openBatchCommand('', 0, false), nulList(names)).stdout);
+    const ids = open.map((f) => `${/^OK \S+ \d+ \d+ (\d+ \d+)$/.exec(f.header)?.[1] ?? ''} ${f.name}`);
+    // query.log.3 is swapped for another file after it was read: it stays where it is.
+    // (the original is kept elsewhere, so its inode number cannot be reused for the new file)
+    renameSync(names[3] ?? '', join(dir, 'kept'));
+    writeFileSync(names[3] ?? '', 'swapped\n');
+    const move = run(moveBatchCommand(join(logs, 'old')), nulList(ids));
     expect(move.stderr.toString()).toBe('');
-    expect(move.stdout.toString()).toBe(join(logs, 'old', 'query.log.1'));
-    expect(readdirSync(join(logs, 'old'))).toEqual(['query.log.1']);
+    const answer = move.stdout.toString().split('\0');
+    expect(answer.at(-2)).toBe('S');
+    expect(answer).toContain(`${names[3] ?? ''} was replaced after it was read; not moved`);
+    expect(answer.filter((a) => a === 'M').length).toBe(11);
+    expect(answer.slice(0, 3)).toEqual(['M', names[0], join(logs, 'old', 'query.log.0')]);
+    expect(readdirSync(join(logs, 'old')).length).toBe(11);
+    expect(readdirSync(logs).sort()).toEqual(['old', 'query.log.3', 'query.log.link.1', 'query.log.young.1']);
   });
 
   it('refuses to move through a symlinked old/', () => {
@@ -62,9 +108,9 @@ describe.runIf(hasBusybox)('remote commands under busybox (no GNU find -printf, 
     symlinkSync(join(dir, 'elsewhere'), join(logs, 'old'));
     writeFileSync(join(logs, 'query.log.1'), 'x\n');
     const id = run(['stat', '-c', '%i %d', join(logs, 'query.log.1')]).stdout.toString().trim();
-    const move = run(['sh', '-c', MOVE_SCRIPT, 'sh', join(logs, 'query.log.1'), join(logs, 'old'), id]);
-    expect(move.status).toBe(3);
+    const move = run(moveBatchCommand(join(logs, 'old')), nulList([`${id} ${join(logs, 'query.log.1')}`]));
     expect(move.stderr.toString()).toBe(`${join(logs, 'old')} is a symbolic link; refusing to move files through it\n`);
+    expect(move.stdout.toString()).toBe('');
     expect(readdirSync(join(dir, 'elsewhere'))).toEqual([]);
   });
 });

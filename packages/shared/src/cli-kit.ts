@@ -6,3 +6,4 @@ export * from './errors.js';
 export * from './cli.js';
 export * from './progress.js';
 export * from './durable-write.js';
+export * from './open-files.js';

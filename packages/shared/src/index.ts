@@ -6,3 +6,4 @@ export * from './ssh.js';
 export * from './shell-quote.js';
 export * from './memory-io.js';
 export * from './durable-write.js';
+export * from './open-files.js';

@@ -664,6 +664,16 @@ describe('sshConnect and SshConnection', () => {
     });
   });
 
+  describe('streamCommand', () => {
+    it.each([false, true])('writes stdin to the command and streams its output, gunzipped when asked (gzip: %s)', async (gzip) => {
+      const ssh = await connect();
+      const names = Buffer.from('a b\0-c\nd\0');
+      const argv = ['sh', '-c', gzip ? 'xargs -0 printf "<%s>" | gzip -c' : 'xargs -0 printf "<%s>"'];
+      const stream = await ssh.streamCommand(argv, 'names', { stdin: names, gunzip: gzip });
+      expect((await readAll(stream)).toString()).toBe('<a b><-c\nd>');
+    });
+  });
+
   describe('listFiles and moveFile', () => {
     it('lists regular files matching the glob, sorted, names with newlines intact', async () => {
       const ssh = await connect();

@@ -673,19 +673,21 @@ export class SshConnection {
    * Runs `argv` and streams its stdout with streamFile's guarantees: resolves at the first byte,
    * ends the stream only after exit status 0, and fails with E_SSH_FILE ("cannot read `what`").
    * For commands that open a file once and report on it before its bytes (see dnslog's sources).
+   * `stdin` is written to the command and closed (say, names to work on, which never go through
+   * the command line and its length limit); `gunzip`: its output is gzip'ed, unzip it here.
    */
-  streamCommand(argv: readonly string[], what: string, opts: { timeoutMs?: number } = {}): Promise<Readable> {
-    return this.streamOutput(argv, what, false, opts.timeoutMs);
+  streamCommand(argv: readonly string[], what: string, opts: { timeoutMs?: number; stdin?: Buffer; gunzip?: boolean } = {}): Promise<Readable> {
+    return this.streamOutput(argv, what, opts.gunzip === true, opts.timeoutMs, opts.stdin);
   }
 
-  private streamOutput(argv: readonly string[], what: string, gunzip: boolean, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<Readable> {
+  private streamOutput(argv: readonly string[], what: string, gunzip: boolean, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS, stdin?: Buffer): Promise<Readable> {
     const command = shellCommand(argv);
     return this.openExec(
       command,
       timeoutMs,
       (channel) =>
         new Promise<Readable>((resolve, reject) => {
-          channel.end();
+          channel.end(stdin);
           const source: Readable = gunzip ? channel.pipe(createGunzip()) : channel;
           pipeRemoteFile({ channel, source, path: what, command, label: this.label, timeoutMs }, resolve, reject);
         }),

@@ -8,31 +8,16 @@
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { fileId, findFileUsers, type FileUser } from '@toolbox/shared/cli';
 import { readText } from './device.js';
 
-/** `dev:ino` of a file, as both BigIntStats fields print. */
-export const fileId = (st: { dev: bigint; ino: bigint }): string => `${st.dev}:${st.ino}`;
-
-export interface FileUser {
-  pid: number;
-  comm: string;
-  fd: number;
-  writable: boolean;
-}
+export { fdinfoWritable, fileId, type FileUser } from '@toolbox/shared/cli';
 
 export interface FileUse {
   /** Loop devices (kernel names) whose backing file is this file. */
   loops: string[];
   /** Other processes holding it open. */
   users: FileUser[];
-}
-
-/** The access mode of an fdinfo `flags:` line (octal): is it open for writing? */
-export function fdinfoWritable(fdinfo: string): boolean {
-  const m = /^flags:\s*([0-7]+)$/m.exec(fdinfo);
-  if (!m) return false;
-  const acc = parseInt(m[1] ?? '0', 8) & 3;
-  return acc === 1 || acc === 2;
 }
 
 /**
@@ -59,23 +44,9 @@ export async function findFileUse(ids: Set<string>, selfPid = process.pid, sys =
       if (st && ids.has(fileId(st))) entry(fileId(st)).loops.push(name);
     }),
   );
-  const pids = (await fsp.readdir(proc).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n) && Number(n) !== selfPid);
-  await Promise.all(
-    pids.map(async (pid) => {
-      const fds = await fsp.readdir(path.join(proc, pid, 'fd')).catch(() => [] as string[]);
-      for (const fd of fds) {
-        const st = await fsp.stat(path.join(proc, pid, 'fd', fd), { bigint: true }).catch(() => null);
-        if (!st || !st.isFile() || !ids.has(fileId(st))) continue;
-        const info = (await readText(path.join(proc, pid, 'fdinfo', fd))) ?? '';
-        const comm = (await readText(path.join(proc, pid, 'comm'))) ?? '?';
-        entry(fileId(st)).users.push({ pid: Number(pid), comm, fd: Number(fd), writable: fdinfoWritable(info) });
-      }
-    }),
-  );
-  for (const e of out.values()) {
-    e.loops.sort();
-    e.users.sort((a, b) => a.pid - b.pid || a.fd - b.fd);
-  }
+  // The /proc scan is shared with dnslog (a log still being written is not shipped).
+  for (const [id, users] of await findFileUsers(ids, { selfPid, proc })) entry(id).users.push(...users);
+  for (const e of out.values()) e.loops.sort();
   return out;
 }
 

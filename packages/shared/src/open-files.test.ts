@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeFileUsers, fdinfoWritable, fileId, findFileUsers } from './open-files.js';
+
+let dir = '';
+const children: ChildProcess[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'shared-open-'));
+});
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function holder(file: string, mode: '>>' | '<'): Promise<ChildProcess> {
+  const c = spawn('sh', ['-c', `exec 3${mode}"$0"; echo ready; exec sleep 30`, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.push(c);
+  await new Promise<void>((resolve) => c.stdout?.once('data', () => resolve()));
+  return c;
+}
+
+describe('findFileUsers', () => {
+  it('finds a writer and a reader of one file in one scan, and nothing for a file nobody holds', async () => {
+    const held = path.join(dir, 'held');
+    const free = path.join(dir, 'free');
+    writeFileSync(held, 'x');
+    writeFileSync(free, 'x');
+    const w = await holder(held, '>>');
+    const r = await holder(held, '<');
+    const heldId = fileId(statSync(held, { bigint: true }));
+    const found = await findFileUsers(new Set([heldId, fileId(statSync(free, { bigint: true }))]));
+    expect([...found.keys()]).toEqual([heldId]);
+    expect(found.get(heldId)?.map((u) => [u.pid, u.fd, u.writable, u.comm])).toEqual(
+      [
+        [w.pid, 3, true, 'sleep'],
+        [r.pid, 3, false, 'sleep'],
+      ].sort((a, b) => Number(a[0]) - Number(b[0])),
+    );
+  });
+
+  it('reads the access mode from fdinfo, and names each process once', () => {
+    expect(fdinfoWritable('pos:\t0\nflags:\t0100002\n')).toBe(true);
+    expect(fdinfoWritable('pos:\t0\nflags:\t0100000\n')).toBe(false);
+    expect(describeFileUsers([{ pid: 42, comm: 'named', fd: 9, writable: true }, { pid: 42, comm: 'named', fd: 10, writable: true }, { pid: 7, comm: 'sh', fd: 1, writable: true }])).toBe('PID 42 (named), PID 7 (sh)');
+  });
+});
