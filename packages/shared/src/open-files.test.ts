@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { holdOpen } from './testing.js';
 import { describeFileUsers, fdinfoWritable, fileId, findFileUsers } from './open-files.js';
 
 let dir = '';
@@ -16,9 +17,8 @@ afterEach(() => {
 });
 
 async function holder(file: string, mode: '>>' | '<'): Promise<ChildProcess> {
-  const c = spawn('sh', ['-c', `exec 3${mode}"$0"; echo ready; exec sleep 30`, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const c = await holdOpen(file, mode);
   children.push(c);
-  await new Promise<void>((resolve) => c.stdout?.once('data', () => resolve()));
   return c;
 }
 

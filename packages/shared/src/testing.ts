@@ -3,6 +3,8 @@
  * developer's machine, counted as skipped, but in CI (`CI` set) it fails with one line that says what
  * is missing: a CI runner that lost root or a package must not pass by skipping what it cannot run.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { beforeEach, describe, it } from 'vitest';
 
 /** Is this a CI run (`CI=true`, as CI services and .ci/run set it)? */
@@ -51,4 +53,28 @@ export function describeNeeds(missing: string | undefined): (name: string, fn: (
 export function missingCommand(cmds: string[], lookup: (cmd: string) => boolean): string | undefined {
   const gone = cmds.filter((c) => !lookup(c));
   return gone.length === 0 ? undefined : `${gone.join(', ')} not installed`;
+}
+
+/**
+ * A real process holding `file` open on descriptor 3, for writing (`>>`) or reading (`<`), as
+ * another program would: resolves once it has become `sleep` (its exec done, so the name the /proc
+ * scan sees is settled). The caller kills it.
+ */
+export async function holdOpen(file: string, mode: '>>' | '<'): Promise<ChildProcess> {
+  const c = spawn('sh', ['-c', `exec 3${mode}"$0"; exec sleep 30`, file], { stdio: 'ignore' });
+  const started = Date.now();
+  for (;;) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${c.pid}/comm`, 'utf8').trim();
+    } catch {
+      // not there yet
+    }
+    if (comm === 'sleep') return c;
+    if (c.exitCode !== null || Date.now() - started > 10_000) {
+      c.kill('SIGKILL');
+      throw new Error(`holdOpen: the holder of ${file} did not start (exit ${String(c.exitCode)}, name '${comm}')`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { holdOpen } from '@toolbox/shared/testing';
 import { fdinfoWritable, fileId, findFileUse, fsTypeName, inPlaceVerdict } from './file-use.js';
 import { assessTarget } from './safety.js';
 import type { SystemState, TargetInfo } from './device.js';
@@ -17,11 +18,9 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A real process holding `file` open on fd 3, for writing (>>) or reading (<); resolves once it does. */
 async function holder(file: string, mode: '>>' | '<'): Promise<ChildProcess> {
-  const c = spawn('sh', ['-c', `exec 3${mode}"$0"; echo ready; exec sleep 30`, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const c = await holdOpen(file, mode);
   children.push(c);
-  await new Promise<void>((resolve) => c.stdout?.once('data', () => resolve()));
   return c;
 }
 
