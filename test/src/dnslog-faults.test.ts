@@ -285,15 +285,21 @@ describe('SQLite on a file system that fills up mid-ship', () => {
   }, 60_000);
 });
 
-/** Pids of processes that have `path` open on stdin, with their read offset there. */
+/**
+ * Processes named `head` or `cat` (the remote side's readers of a file's bytes; the hash's
+ * sha256sum opens it apart) holding `path` open on any descriptor, with their read offset there.
+ */
 function readersOf(path: string): { pid: number; pos: number }[] {
   const found: { pid: number; pos: number }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/fd/0`) !== path) continue;
-      const pos = /^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/fdinfo/0`, 'utf8'));
-      found.push({ pid: Number(entry), pos: Number(pos?.[1] ?? 0) });
+      if (!['head', 'cat'].includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) continue;
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        if (readlinkSync(`/proc/${entry}/fd/${fd}`) !== path) continue;
+        const pos = /^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/fdinfo/${fd}`, 'utf8'));
+        found.push({ pid: Number(entry), pos: Number(pos?.[1] ?? 0) });
+      }
     } catch {
       // gone, or not ours to read
     }
@@ -332,24 +338,33 @@ describe('the SSH connection to one of two name servers cut mid-stream', () => {
     const cutFile = join(far.dir, 'query.log.2');
     const cutSize = statSync(cutFile).size;
 
-    const run = startDnslog(args);
-    // The remote `cat` of the far server's big file (OPEN_SCRIPT execs it on the opened file): once
-    // it has read half (more than the pipe and the SSH window hold), ship is loading that file.
+    // The far server's link is slowed to 16 Mbit/s (uncompressed: about 4 s for the big file), so
+    // that the cut lands mid-stream however fast the machine is.
+    const netns = svc.sshd.vantage.netns;
+    execFileSync('ip', ['netns', 'exec', netns, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '16mbit', 'burst', '64kb', 'latency', '500ms']);
     let reader: { pid: number; pos: number } | undefined;
-    await until(
-      () => {
-        reader = readersOf(cutFile).find((r) => r.pos >= 0.5 * cutSize);
-        return reader !== undefined || run.child.exitCode !== null;
-      },
-      30_000,
-      `nothing on ${far.host} streamed ${cutFile}`,
-    );
-    expect(run.child.exitCode, 'ship finished before the session was cut').toBeNull();
-    const session = sessionOf(reader?.pid ?? 0, svc.sshd.vantage.pid);
-    expect(session.length).toBeGreaterThan(0);
-    for (const p of session) process.kill(p, 'SIGKILL');
+    let cut: Awaited<ReturnType<typeof startDnslog>['done']>;
+    try {
+      const run = startDnslog([...args, '--no-compress']);
+      // The remote reader of the far server's big file (head or cat, on the file opened once):
+      // once it has read half (more than the pipe and the SSH window hold), ship is loading it.
+      await until(
+        () => {
+          reader = readersOf(cutFile).find((r) => r.pos >= 0.5 * cutSize);
+          return reader !== undefined || run.child.exitCode !== null;
+        },
+        30_000,
+        `nothing on ${far.host} streamed ${cutFile}`,
+      );
+      expect(run.child.exitCode, 'ship finished before the session was cut').toBeNull();
+      const session = sessionOf(reader?.pid ?? 0, svc.sshd.vantage.pid);
+      expect(session.length).toBeGreaterThan(0);
+      for (const p of session) process.kill(p, 'SIGKILL');
+      cut = await run.done;
+    } finally {
+      execFileSync('ip', ['netns', 'exec', netns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    }
 
-    const cut = await run.done;
     expect(cut.signal).toBeNull();
     expect(cut.code, cut.stdout + cut.stderr).toBe(2);
     const farHost = far.host.replace(/\./g, '\\.');

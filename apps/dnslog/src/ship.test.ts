@@ -76,7 +76,7 @@ describe('ship from local files into SQLite', () => {
       ['query.log.1.gz', 'failed'],
       ['query.log.2', 'loaded'],
     ]);
-    expect(report.files[0]?.error).toMatch(/query\.log\.1\.gz: unexpected end of file/);
+    expect(report.files[0]?.error).toMatch(/^unexpected end of file/); // the file is named beside it, once
     expect(existsSync(join(logs, 'query.log.1.gz'))).toBe(true);
     expect(count('SELECT COUNT(*) FROM dnslog_files')).toBe(1);
     expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(1);

@@ -119,11 +119,11 @@ async function* parsedLines(
   try {
     for await (const batch of readLineBatches(body)) yield batch.map(parse);
   } catch (err) {
-    throw new UserError('E_READ', `${file.server}:${file.path}: ${errorMessage(err)}`, { cause: err });
+    throw new UserError('E_READ', errorMessage(err), { cause: err });
   }
   const actual = digest();
   if (actual !== expectedSha) {
-    throw new UserError('E_CHANGED', `${file.server}:${file.path} changed while it was being shipped (is it still being written?); nothing from it was kept`);
+    throw new UserError('E_CHANGED', 'changed while it was being shipped (is it still being written?); nothing from it was kept');
   }
 }
 
