@@ -6,7 +6,7 @@
  * each file has been moved exactly once.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -291,12 +291,16 @@ describe('SQLite on a file system that fills up mid-ship', () => {
  */
 function readersOf(path: string): { pid: number; pos: number }[] {
   const found: { pid: number; pos: number }[] = [];
+  // Compared by device and inode, not by the link's text: the remote side runs in sshd's own mount
+  // namespace, and under a chroot (as CI runs) its paths read back with the host's prefix.
+  const want = statSync(path);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (!['head', 'cat'].includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) continue;
       for (const fd of readdirSync(`/proc/${entry}/fd`)) {
-        if (readlinkSync(`/proc/${entry}/fd/${fd}`) !== path) continue;
+        const st = statSync(`/proc/${entry}/fd/${fd}`);
+        if (st.dev !== want.dev || st.ino !== want.ino) continue;
         const pos = /^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/fdinfo/${fd}`, 'utf8'));
         found.push({ pid: Number(entry), pos: Number(pos?.[1] ?? 0) });
       }
