@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { holdOpen } from '@toolbox/shared/testing';
 import { SqliteStore } from './db-sqlite.js';
 import { lineParserFor } from './parse-adapter.js';
 import { ship, type ShipOptions } from './ship.js';
@@ -185,9 +185,8 @@ describe('trust boundary: hostile entries in the log directory (ship runs as roo
     writeFileSync(file, `${line(1)}\n`);
     writeFileSync(join(logs, 'query.log.2'), `${line(2)}\n`);
     // A named whose reopen failed: it still appends to the rotated name.
-    const holder: ChildProcess = spawn('sh', ['-c', 'exec 3>>"$0"; echo ready; exec sleep 30', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const holder = await holdOpen(file, '>>');
     try {
-      await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
       const held = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 0 })], lineParserFor, opts);
       expect(held.files.map((f) => [f.path, f.status, f.error])).toEqual([
         [file, 'deferred', `open for writing by PID ${holder.pid} (sleep): still being written; left for the next run`],

@@ -42,8 +42,10 @@ describe('findFileUsers', () => {
   });
 
   it('reads the access mode from fdinfo, and names each process once', () => {
-    expect(fdinfoWritable('pos:\t0\nflags:\t0100002\n')).toBe(true);
+    expect(fdinfoWritable('pos:\t0\nflags:\t0100002\nmnt_id:\t25\n')).toBe(true);
+    expect(fdinfoWritable('pos:\t0\nflags:\t02000001\n')).toBe(true);
     expect(fdinfoWritable('pos:\t0\nflags:\t0100000\n')).toBe(false);
+    expect(fdinfoWritable('garbage')).toBe(false);
     expect(describeFileUsers([{ pid: 42, comm: 'named', fd: 9, writable: true }, { pid: 42, comm: 'named', fd: 10, writable: true }, { pid: 7, comm: 'sh', fd: 1, writable: true }])).toBe('PID 42 (named), PID 7 (sh)');
   });
 });

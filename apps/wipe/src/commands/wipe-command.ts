@@ -6,7 +6,7 @@ import { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { createProgress, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared/cli';
+import { createProgress, fileId, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared/cli';
 import { probeDirectRead } from '../passes/aligned.js';
 import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from '../target/device.js';
 import { newStreamKey, type StreamKey } from '../passes/keystream.js';
@@ -23,7 +23,7 @@ import {
   type WipeReport,
 } from '../report/report.js';
 import { errText } from '../errno-text.js';
-import { fileId, findFileUse, inPlaceOf, type FileUse } from '../target/file-use.js';
+import { findFileUse, inPlaceOf, type FileUse } from '../target/file-use.js';
 import { fdPath, identityOf, openVerified, removeVerified, reopenVerified, type TargetIdentity } from '../target/open-target.js';
 import { ReportFile } from '../report/report-file.js';
 import { assessTarget } from '../target/safety.js';

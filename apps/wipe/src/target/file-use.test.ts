@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { holdOpen } from '@toolbox/shared/testing';
-import { fdinfoWritable, fileId, findFileUse, fsTypeName, inPlaceVerdict } from './file-use.js';
+import { fileId } from '@toolbox/shared/cli';
+import { findFileUse, fsTypeName, inPlaceVerdict } from './file-use.js';
 import { assessTarget } from './safety.js';
 import type { SystemState, TargetInfo } from './device.js';
 
@@ -46,13 +47,6 @@ describe('who uses a file', () => {
     const f = path.join(dir, 'free.img');
     writeFileSync(f, 'x');
     expect((await findFileUse(new Set([fileId(statSync(f, { bigint: true }))]))).size).toBe(0);
-  });
-
-  it('reads the access mode from fdinfo', () => {
-    expect(fdinfoWritable('pos:\t0\nflags:\t0100002\nmnt_id:\t25\n')).toBe(true);
-    expect(fdinfoWritable('pos:\t0\nflags:\t02000001\n')).toBe(true);
-    expect(fdinfoWritable('pos:\t0\nflags:\t0100000\n')).toBe(false);
-    expect(fdinfoWritable('garbage')).toBe(false);
   });
 });
 

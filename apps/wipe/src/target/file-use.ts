@@ -11,8 +11,6 @@ import path from 'node:path';
 import { fileId, findFileUsers, type FileUser } from '@toolbox/shared/cli';
 import { readText } from './device.js';
 
-export { fdinfoWritable, fileId, type FileUser } from '@toolbox/shared/cli';
-
 export interface FileUse {
   /** Loop devices (kernel names) whose backing file is this file. */
   loops: string[];

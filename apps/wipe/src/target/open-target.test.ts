@@ -8,9 +8,10 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
+import { holdOpen } from '@toolbox/shared/testing';
 import { buildProgram } from '../cli.js';
 import { blockDifference, fstatDifference, identityOf, type TargetIdentity } from './open-target.js';
 import { inspectTarget } from './device.js';
@@ -104,13 +105,11 @@ describe('a target swapped during the question', () => {
     let holder: ChildProcess | null = null;
     try {
       const r = await wipeWithSwap([target], 'vm.img', async () => {
-        holder = spawn('sh', ['-c', 'exec 3>>"$0"; echo ready; exec sleep 30', target], { stdio: ['ignore', 'pipe', 'ignore'] });
-        await new Promise<void>((resolve) => holder?.stdout?.once('data', () => resolve()));
+        holder = await holdOpen(target, '>>');
       });
       expect(r.exit).toBe(2);
-      // the holder's name is sh or sleep: "ready" can arrive before its exec of sleep has happened
       const pid = (holder as ChildProcess | null)?.pid;
-      expect(r.line).toMatch(new RegExp(`^wipe: ${target} is open for writing by PID ${pid} \\((?:sh|sleep)\\) \\(stop it first\\), found after the confirmation \\(nothing written\\)$`));
+      expect(r.line).toMatch(new RegExp(`^wipe: ${target} is open for writing by PID ${pid} \\(sleep\\) \\(stop it first\\), found after the confirmation \\(nothing written\\)$`));
       expect(untouched(target, 65_536, 0xee)).toBe(true);
     } finally {
       (holder as ChildProcess | null)?.kill('SIGKILL');

@@ -2,6 +2,7 @@
  * Pure refusal rules: given what a target is and what the system is using, the reasons (with stable
  * codes) not to write to it. O_EXCL at open time is the kernel's own second check.
  */
+import { describeFileUsers } from '@toolbox/shared/cli';
 import type { SystemState, TargetInfo } from './device.js';
 import type { FileUse } from './file-use.js';
 
@@ -56,12 +57,9 @@ export function assessTarget(t: TargetInfo, sys: SystemState, use?: FileUse): As
       refuse('E_LOOP_BACKING', `${name} is the backing file of loop device ${use.loops.map((l) => `/dev/${l}`).join(', ')} (losetup -d it first)`);
     }
     const writers = use?.users.filter((u) => u.writable) ?? [];
-    if (writers.length > 0) {
-      const who = [...new Map(writers.map((u) => [u.pid, `PID ${u.pid} (${u.comm})`])).values()];
-      refuse('E_OPEN_FOR_WRITE', `${name} is open for writing by ${who.join(', ')} (stop it first)`);
-    }
-    const readers = [...new Set(use?.users.filter((u) => !u.writable).map((u) => `PID ${u.pid} (${u.comm})`) ?? [])];
-    if (readers.length > 0) warnings.push(`${name} is open for reading by ${readers.join(', ')}`);
+    if (writers.length > 0) refuse('E_OPEN_FOR_WRITE', `${name} is open for writing by ${describeFileUsers(writers)} (stop it first)`);
+    const readers = use?.users.filter((u) => !u.writable) ?? [];
+    if (readers.length > 0) warnings.push(`${name} is open for reading by ${describeFileUsers(readers)}`);
     if (t.sizeBytes === 0) warnings.push(`${name} is empty: nothing to overwrite`);
     return { refusals, warnings };
   }
