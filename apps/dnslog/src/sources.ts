@@ -283,7 +283,7 @@ function localFile(
         fh = await open(at(dir, name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
       } catch (err) {
         if (errCode(err) === 'ELOOP') return { kind: 'refused', reason: 'a symbolic link (not followed)' };
-        throw new UserError('E_READ', `${server}:${path}: cannot open: ${errorMessage(err)}`, { cause: err });
+        throw new UserError('E_READ', `cannot open: ${errorMessage(err)}`, { cause: err });
       }
       let isKept = false;
       try {
@@ -317,7 +317,7 @@ function localFile(
       }
     },
     async moveTo(target: string) {
-      if (identity === null) throw new UserError('E_MOVE', `${server}:${path}: not moved: it was never opened`);
+      if (identity === null) throw new UserError('E_MOVE', 'not moved: it was never opened');
       const to = await openTargetDir(dir, dirPath, target);
       try {
         const now = await lstat(at(dir, name)).catch(() => null);
@@ -648,7 +648,7 @@ export function sshSource(spec: string, opts: SshSourceOptions): LogSource {
   };
 }
 
-/** Reads the header line a remote command writes before the file's bytes; the rest stays in the stream. */
+/** Reads the header line a remote command (`what`, for the error) writes before the file's bytes; the rest stays in the stream. */
 export async function readHeaderLine(stream: Readable, what: string, max = 512): Promise<string> {
   let buf = Buffer.alloc(0);
   for (;;) {
@@ -660,10 +660,10 @@ export async function readHeaderLine(stream: Readable, what: string, max = 512):
         if (nl + 1 < buf.length) stream.unshift(buf.subarray(nl + 1));
         return buf.subarray(0, nl).toString('utf8');
       }
-      if (buf.length > max) throw new UserError('E_READ', `${what}: the remote command sent no header line`);
+      if (buf.length > max) throw new UserError('E_READ', `${what} sent no header line`);
       continue;
     }
-    if (stream.readableEnded || stream.destroyed) throw new UserError('E_READ', `${what}: the remote command ended without a header line`);
+    if (stream.readableEnded || stream.destroyed) throw new UserError('E_READ', `${what} ended without a header line`);
     await new Promise<void>((res, rej) => {
       const done = (err?: Error) => {
         stream.off('readable', onReadable);
@@ -792,7 +792,7 @@ class RemoteOpenBatch {
       return null;
     } catch (err) {
       this.isBroken = true;
-      throw new UserError('E_READ', `${this.server}:${path}: ${errorMessage(err)}`, { cause: err });
+      throw new UserError('E_READ', errorMessage(err), { cause: err });
     }
   }
 
@@ -921,7 +921,7 @@ function remoteFile(
       const out = await c.streamCommand(argv, path, { timeoutMs: REMOTE_OPEN_TIMEOUT_MS });
       let header: string;
       try {
-        header = await readHeaderLine(out, `${server}:${path}`);
+        header = await readHeaderLine(out, 'the remote open command');
       } catch (err) {
         out.destroy();
         throw err;
@@ -929,7 +929,7 @@ function remoteFile(
       return outcome(header, out, isCompressed ? createGunzip() : null);
     },
     async moveTo(dir: string) {
-      if (identity === null) throw new UserError('E_MOVE', `${server}:${path}: not moved: it was never opened`);
+      if (identity === null) throw new UserError('E_MOVE', 'not moved: it was never opened');
       const target = posix.normalize(dir.startsWith('/') ? dir : posix.join(posix.dirname(path), dir)).replace(/(.)\/$/, '$1');
       return mover.move(path, identity, target);
     },
@@ -943,8 +943,8 @@ function remoteFile(
     if (!ok || out === null) out?.destroy();
     if (refused) return { kind: 'refused', reason: refused[1] ?? '' };
     if (young) return { kind: 'young', ageSeconds: Math.max(0, Number(young[1])) };
-    if (error) throw new UserError('E_READ', `${server}:${path}: cannot open: ${error[1] ?? ''}`);
-    if (!ok || out === null) throw new UserError('E_READ', `${server}:${path}: unexpected answer from the remote host: ${JSON.stringify(header.slice(0, 100))}`);
+    if (error) throw new UserError('E_READ', `cannot open: ${error[1] ?? ''}`);
+    if (!ok || out === null) throw new UserError('E_READ', `unexpected answer from the remote host: ${JSON.stringify(header.slice(0, 100))}`);
     const body = out;
     identity = ok[4] ?? null;
     file.size = Number(ok[2]);
