@@ -25,7 +25,20 @@ async function* items(list: ParsedLine[]): AsyncGenerator<ParsedLine[]> {
 
 const meta = { server: 'ns1', path: '/var/log/named/query.log.1', size: 123, sha256: 'a'.repeat(64) };
 
-describe('SqliteStore', () => {
+// The store writes a file's rows in a worker thread, whose compiled file exists only in dist/ (built
+// before the tests run); from its TypeScript source it writes on the caller's thread. Both are tested.
+const compiled = (await import(new URL('../dist/db-sqlite.js', import.meta.url).href)) as { SqliteStore: unknown };
+const WRITERS = [
+  ['in a worker thread (the compiled store)', compiled.SqliteStore as typeof SqliteStore],
+  ["on the caller's thread (the store from source)", SqliteStore],
+] as const;
+
+describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
+  beforeEach(async () => {
+    await store.close();
+    store = new Store(join(dir, 'db.sqlite'));
+  });
+
   it('creates the schema once and records its version', async () => {
     expect(await store.init()).toEqual({ version: SCHEMA_VERSION, created: true });
     expect(await store.init()).toEqual({ version: SCHEMA_VERSION, created: false });
@@ -107,6 +120,19 @@ describe('SqliteStore', () => {
     await store.init();
     await store.loadFile(meta, items([]));
     await expect(store.loadFile(meta, items([]))).rejects.toThrow(/UNIQUE/);
+  });
+
+  it('keeps nothing of a file whose statement fails midway, inserts none of the batches sent after it, and loads the next file', async () => {
+    await store.init();
+    const lines: ParsedLine[] = Array.from({ length: 40 }, (_, i) => ({ kind: 'row', lineNo: i + 1, row: sampleRow() }) as const);
+    // Two rejects with one line number, in one batch: dnslog_rejects' key refuses the second.
+    lines.splice(10, 0, { kind: 'reject', lineNo: 5, reason: 'binary', line: 'x' }, { kind: 'reject', lineNo: 5, reason: 'binary', line: 'y' });
+    await expect(store.loadFile(meta, items(lines))).rejects.toThrow(/UNIQUE constraint failed: dnslog_rejects/);
+    const count = (table: string): unknown => store.db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get();
+    expect([count('dns_queries'), count('dnslog_rejects'), count('dnslog_files'), count('dns_rollup_minute')]).toEqual([0, 0, 0, 0]);
+    const next = await store.loadFile({ ...meta, sha256: 'b'.repeat(64) }, items(lines.slice(0, 3)));
+    expect(next.rows).toBe(3);
+    expect(count('dns_queries')).toBe(3);
   });
 });
 

@@ -1,40 +1,58 @@
 /**
- * The embedded store: one SQLite file, WAL mode (reports read while a ship writes), one prepared
- * INSERT run inside one transaction per file.
+ * The embedded store: one SQLite file, WAL mode (reports read while a ship writes). A file is
+ * loaded in one transaction by a writer on its own connection in a worker thread
+ * (sqlite-load.ts), fed with batches of parsed rows while the next ones are read and parsed.
  */
-import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import { UserError, errorMessage } from '@toolbox/shared';
 import { ipHex } from './ip-range.js';
-import { QUERY_COLUMNS, rowValues } from './row.js';
+import { rowValues, type SqlValue } from './row.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
 import { SCHEMA_VERSION, rejectLineBytesColumn, rollupBackfill, sqliteSchema } from './schema.js';
+import {
+  SqliteFileWriter,
+  failureReply,
+  openSqlite,
+  type LoadReply,
+  type LoadRequest,
+  type RejectValues,
+  type RollupValues,
+} from './sqlite-load.js';
 import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 export interface SqliteStoreOptions {
   /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
   rollupFlushKeys?: number;
+  /**
+   * Load files on this thread's connection instead of a worker thread's. The default is a worker,
+   * except when this module runs from its TypeScript source (the unit tests), where the worker's
+   * compiled file does not exist: the writer (sqlite-load.ts) is the same either way.
+   */
+  inThread?: boolean;
 }
+
+/** Load requests sent ahead of their answers: enough to keep the writer busy, few enough to bound memory. */
+const MAX_IN_FLIGHT = 8;
+
+const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite';
   readonly description: string;
   readonly db: Database.Database;
+  private readonly path: string;
   private readonly rollupFlushKeys: number;
+  private readonly inThread: boolean;
+  private channel: LoadChannel | null = null;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.description = `sqlite:${path}`;
+    this.path = path;
     this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
+    this.inThread = options.inThread ?? RUNNING_FROM_SOURCE;
     try {
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      // FULL, not NORMAL: in WAL mode NORMAL does not fsync the WAL at commit, so a file's rows and
-      // ledger entry can vanish on power loss after ship has moved the file to old/ (never read
-      // again). FULL fsyncs the WAL before COMMIT returns. It costs one fsync per commit, and every
-      // commit here is a whole file (or schema work); a checkpoint per file would also be durable
-      // but rewrites the file's pages into the database, which is slower.
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('busy_timeout = 10000');
-      this.db.pragma('cache_size = -32768');
+      this.db = openSqlite(path);
       registerFunctions(this.db);
     } catch (err) {
       throw new UserError('E_DB_OPEN', `cannot open SQLite database ${path}: ${errorMessage(err)}`, { cause: err });
@@ -95,70 +113,88 @@ export class SqliteStore implements Store {
   }
 
   async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad> {
-    const db = this.db;
-    const insertFile = db.prepare(
-      'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
-    );
-    const insertRow = db.prepare(
-      `INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`,
-    );
-    const insertReject = db.prepare('INSERT INTO dnslog_rejects (file_id, line_no, reason, line, line_bytes) VALUES (?, ?, ?, ?, ?)');
-    const upserts = ROLLUPS.map((r) => ({
-      column: r.column,
-      stmt: db.prepare(
-        `INSERT INTO ${r.table} (bucket, server, ${r.column}, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries`,
-      ),
-    }));
-    const finishFile = db.prepare(
-      'UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?',
-    );
+    const channel = this.loadChannel();
     const counter = new LoadCounter();
-    // Partial rollup counts are added with upsert arithmetic, inside the transaction: a flood of
-    // distinct names is held in memory only up to rollupFlushKeys at a time.
-    const flushRollups = (): void => {
-      for (const u of upserts) for (const [bucket, key, n] of counter.rollup.rows(u.column)) u.stmt.run(bucket, meta.server, key, n);
-      counter.rollup.clear();
+    const server = meta.server;
+    // Requests are answered in order; a few are kept in flight, so the writer is never idle and
+    // a slow disk holds the reading back instead of queueing the file in memory.
+    const inFlight: Promise<LoadReply>[] = [];
+    const settle = async (reply: Promise<LoadReply>): Promise<Extract<LoadReply, { ok: true }>> => {
+      const r = await reply;
+      if (!r.ok) throw this.loadError(r);
+      return r;
     };
-    db.exec('BEGIN IMMEDIATE');
+    const send = async (req: LoadRequest): Promise<void> => {
+      inFlight.push(channel.request(req));
+      while (inFlight.length > MAX_IN_FLIGHT) await settle(inFlight.shift()!);
+    };
+    const flushRollups = (): Promise<void> => {
+      const rows: RollupValues[] = [];
+      ROLLUPS.forEach((r, i) => {
+        for (const [bucket, key, n] of counter.rollup.rows(r.column)) rows.push([i, bucket, key, n]);
+      });
+      counter.rollup.clear();
+      return send({ t: 'rollup', rows });
+    };
     try {
-      const fileId = Number(insertFile.run(meta.server, meta.path, meta.size, meta.sha256, utcNowText()).lastInsertRowid);
+      const begun = await settle(channel.request({ t: 'begin', meta, shippedAt: utcNowText() }));
+      const fileId = begun.fileId!;
       for await (const batch of batches) {
+        const rows: SqlValue[][] = [];
+        const rejects: RejectValues[] = [];
         for (const item of batch) {
           if (item.kind === 'row') {
-            insertRow.run(rowValues(item.row, meta.server, fileId, item.lineNo));
+            rows.push(rowValues(item.row, server, fileId, item.lineNo));
             counter.row(item.row);
           } else {
-            insertReject.run(fileId, item.lineNo, item.reason, Buffer.from(item.line, 'latin1'), rejectBytes(item));
+            rejects.push([item.lineNo, item.reason, item.line, rejectBytes(item)]);
             counter.reject(item.reason);
           }
         }
-        if (counter.rollup.size >= this.rollupFlushKeys) flushRollups();
+        await send({ t: 'rows', rows, rejects });
+        if (counter.rollup.size >= this.rollupFlushKeys) await flushRollups();
       }
-      flushRollups();
-      finishFile.run(counter.rows, counter.rejects, counter.firstTime, counter.lastTime, fileId);
-      db.exec('COMMIT');
+      await flushRollups();
+      await send({ t: 'commit', finish: [counter.rows, counter.rejects, counter.firstTime, counter.lastTime] });
+      while (inFlight.length > 0) await settle(inFlight.shift()!);
       return counter.result(fileId);
     } catch (err) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      // SQLite's own text names neither the database nor the disk.
-      if ((err as { code?: unknown } | null)?.code === 'SQLITE_FULL') {
-        throw new UserError(
-          'E_DB_FULL',
-          `${this.description}: database or disk is full; nothing of this file was kept: make room for the database and its -wal file, then ship again`,
-          { cause: err },
-        );
-      }
+      // Whatever was sent after the failure is answered with a failure; then the transaction ends.
+      await Promise.allSettled(inFlight.splice(0));
+      await channel.request({ t: 'abort' }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** A writer's failure as the error loadFile throws: SQLite's own text names neither the database nor the disk. */
+  private loadError(r: Extract<LoadReply, { ok: false }>): Error {
+    if (r.code === 'SQLITE_FULL') {
+      return new UserError(
+        'E_DB_FULL',
+        `${this.description}: database or disk is full; nothing of this file was kept: make room for the database and its -wal file, then ship again`,
+      );
+    }
+    return Object.assign(new Error(r.message), { code: r.code ?? undefined });
+  }
+
+  /** The writer of file loads: a worker thread with its own connection, made at the first load. */
+  private loadChannel(): LoadChannel {
+    if (!this.channel) this.channel = this.inThread ? inThreadChannel(this.db) : workerChannel(this.path);
+    return this.channel;
   }
 
   select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
     return Promise.resolve(this.db.prepare(sql).all(...params) as Record<string, unknown>[]);
   }
 
-  close(): Promise<void> {
-    this.db.close();
-    return Promise.resolve();
+  async close(): Promise<void> {
+    const channel = this.channel;
+    this.channel = null;
+    try {
+      await channel?.close();
+    } finally {
+      this.db.close();
+    }
   }
 }
 
@@ -176,4 +212,53 @@ function registerFunctions(db: Database.Database): void {
     return re.test(value) ? 1 : 0;
   });
   db.function('dnslog_ip_hex', { deterministic: true }, (ip: unknown) => (typeof ip === 'string' ? ipHex(ip) : null));
+}
+
+/** Where load requests go: answered in the order sent. */
+interface LoadChannel {
+  request(req: LoadRequest): Promise<LoadReply>;
+  close(): Promise<void>;
+}
+
+function inThreadChannel(db: Database.Database): LoadChannel {
+  let writer: SqliteFileWriter | null = null;
+  return {
+    request(req) {
+      try {
+        writer ??= new SqliteFileWriter(db);
+        return Promise.resolve(writer.apply(req));
+      } catch (err) {
+        return Promise.resolve(failureReply(err));
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+function workerChannel(path: string): LoadChannel {
+  const worker = new Worker(new URL('./sqlite-load-worker.js', import.meta.url), { workerData: { path } });
+  const waiting: ((reply: LoadReply) => void)[] = [];
+  let gone: string | null = null;
+  const fail = (why: string): void => {
+    gone ??= why;
+    for (const answer of waiting.splice(0)) answer({ ok: false, code: null, message: gone });
+  };
+  worker.on('message', (reply: LoadReply) => waiting.shift()?.(reply));
+  worker.on('error', (err) => fail(`the SQLite writer thread failed: ${errorMessage(err)}`));
+  worker.on('exit', (code) => fail(`the SQLite writer thread exited (code ${code})`));
+  return {
+    request(req) {
+      if (gone !== null) return Promise.resolve({ ok: false, code: null, message: gone });
+      return new Promise<LoadReply>((resolve) => {
+        waiting.push(resolve);
+        worker.postMessage(req);
+      });
+    },
+    async close() {
+      if (gone !== null) return;
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage(null);
+      await exited;
+    },
+  };
 }
