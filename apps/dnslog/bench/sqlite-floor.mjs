@@ -1,19 +1,23 @@
 // The library's own floor for ship-bench: better-sqlite3 inserting the rows of a query log that
 // were parsed into memory beforehand (not timed), one prepared INSERT per row in one transaction,
-// the store's pragmas, into dns_queries as `dnslog db init` makes it: once with no index at all,
-// once with its four indexes. Prints a JSON array [{indexes, rows, seconds}].
+// on a connection opened as the store opens its own (sqlite-load.ts openSqlite: WAL, synchronous
+// FULL, the same page cache), into dns_queries as `dnslog db init` makes it: once with no index at
+// all, once with its four indexes; and, for information, with the four indexes and synchronous
+// NORMAL, which skips the fsync of the commit (not durable: the store does not use it). Prints a
+// JSON array [{indexes, synchronous, rows, seconds}], one per run asked for (default: all three).
 //
-//   node apps/dnslog/bench/sqlite-floor.mjs LOGFILE SCRATCH.sqlite
+//   node apps/dnslog/bench/sqlite-floor.mjs LOGFILE SCRATCH.sqlite [indexes-full|none-full|indexes-normal]...
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { readLineBatches } from '../dist/line-reader.js';
 import { lineParserFor } from '../dist/parse-adapter.js';
 import { QUERY_COLUMNS, rowValues } from '../dist/row.js';
 import { sqliteSchema } from '../dist/schema.js';
+import { openSqlite } from '../dist/sqlite-load.js';
 
-const [logFile, scratch] = process.argv.slice(2);
-if (!logFile || !scratch) {
-  process.stderr.write('usage: sqlite-floor.mjs LOGFILE SCRATCH.sqlite\n');
+const RUNS = { 'indexes-full': [true, 'FULL'], 'none-full': [false, 'FULL'], 'indexes-normal': [true, 'NORMAL'] };
+const [logFile, scratch, ...asked] = process.argv.slice(2);
+if (!logFile || !scratch || asked.some((a) => !(a in RUNS))) {
+  process.stderr.write(`usage: sqlite-floor.mjs LOGFILE SCRATCH.sqlite [${Object.keys(RUNS).join('|')}]...\n`);
   process.exit(2);
 }
 const parse = lineParserFor({ mtimeMs: statSync(logFile).mtimeMs });
@@ -26,19 +30,17 @@ for await (const batch of readLineBatches(createReadStream(logFile, { highWaterM
 }
 
 const out = [];
-for (const indexes of [false, true]) {
+for (const [indexes, synchronous] of (asked.length > 0 ? asked : ['none-full', 'indexes-full', 'indexes-normal']).map((a) => RUNS[a])) {
   for (const suffix of ['', '-wal', '-shm']) rmSync(scratch + suffix, { force: true });
-  const db = new Database(scratch);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('cache_size = -32768');
+  const db = openSqlite(scratch);
+  db.pragma(`synchronous = ${synchronous}`);
   for (const stmt of sqliteSchema()) if (indexes || !/^\s*CREATE INDEX/i.test(stmt)) db.exec(stmt);
   const insert = db.prepare(`INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`);
   const t = performance.now();
   db.exec('BEGIN');
   for (const v of values) insert.run(v);
   db.exec('COMMIT');
-  out.push({ indexes, rows: values.length, seconds: (performance.now() - t) / 1000 });
+  out.push({ indexes, synchronous, rows: values.length, seconds: (performance.now() - t) / 1000 });
   db.close();
 }
 for (const suffix of ['', '-wal', '-shm']) rmSync(scratch + suffix, { force: true });

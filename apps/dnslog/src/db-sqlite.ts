@@ -35,6 +35,9 @@ export interface SqliteStoreOptions {
 /** Load requests sent ahead of their answers: enough to keep the writer busy, few enough to bound memory. */
 const MAX_IN_FLIGHT = 8;
 
+/** Rollup rows per request. */
+const ROLLUP_PART = 2048;
+
 const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 export class SqliteStore implements Store {
@@ -128,13 +131,21 @@ export class SqliteStore implements Store {
       inFlight.push(channel.request(req));
       while (inFlight.length > MAX_IN_FLIGHT) await settle(inFlight.shift()!);
     };
-    const flushRollups = (): Promise<void> => {
-      const rows: RollupValues[] = [];
-      ROLLUPS.forEach((r, i) => {
-        for (const [bucket, key, n] of counter.rollup.rows(r.column)) rows.push([i, bucket, key, n]);
-      });
+    // Rollup counts go in parts of ROLLUP_PART rows: a flush of a flood's 50,000 names is never
+    // one message held whole on both threads at once.
+    const flushRollups = async (): Promise<void> => {
+      let rows: RollupValues[] = [];
+      for (const [i, r] of ROLLUPS.entries()) {
+        for (const [bucket, key, n] of counter.rollup.rows(r.column)) {
+          rows.push([i, bucket, key, n]);
+          if (rows.length >= ROLLUP_PART) {
+            await send({ t: 'rollup', rows });
+            rows = [];
+          }
+        }
+      }
       counter.rollup.clear();
-      return send({ t: 'rollup', rows });
+      if (rows.length > 0) await send({ t: 'rollup', rows });
     };
     try {
       const begun = await settle(channel.request({ t: 'begin', meta, shippedAt: utcNowText() }));
@@ -236,7 +247,13 @@ function inThreadChannel(db: Database.Database): LoadChannel {
 }
 
 function workerChannel(path: string): LoadChannel {
-  const worker = new Worker(new URL('./sqlite-load-worker.js', import.meta.url), { workerData: { path } });
+  // The writer's garbage is short-lived (each request's arrays die once inserted): a small young
+  // generation keeps a flood's peak RSS down (5 M distinct names: 226 MB, 309 MB with V8's
+  // default) at no cost in speed measured.
+  const worker = new Worker(new URL('./sqlite-load-worker.js', import.meta.url), {
+    workerData: { path },
+    resourceLimits: { maxYoungGenerationSizeMb: 4 },
+  });
   const waiting: ((reply: LoadReply) => void)[] = [];
   let gone: string | null = null;
   const fail = (why: string): void => {
