@@ -585,6 +585,34 @@ describe('parseQueryLine: the syslog year', () => {
     ]);
   });
 
+  it('the first day of every month, with the reference late on the day before (its zone behind the line\'s), is this year\'s; New Year\'s is next year\'s', () => {
+    // Regression: dates compared as month*32+day gave "May 1" with a reference of Apr 30 the year before,
+    // and "Jan 1" with a reference of Dec 31 this year's 1 January.
+    const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    for (let m = 0; m < 12; m++) {
+      const lastDay = new Date(2026, m + 1, 0); // the last day of month m, 2026
+      const ref = new Date(2026, m, lastDay.getDate(), 23, 30);
+      const next = new Date(2026, m + 1, 1); // the first day of the month after
+      const want = `${next.getFullYear()}-${String(next.getMonth() + 1).padStart(2, '0')}-01 00:30:00.000`;
+      expect(timesOf(ref, [`${MON[next.getMonth()]}  1 00:30:00`]), `reference ${ref.toDateString()}`).toEqual([want]);
+    }
+  });
+
+  it('the last day of every month, with the reference early on the day after, is that day of this year (or last year\'s Dec 31)', () => {
+    const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    for (let m = 0; m < 12; m++) {
+      const last = new Date(2027, m, 0); // the day before the 1st of month m, 2027
+      const ref = new Date(2027, m, 1, 0, 30);
+      const want = `${last.getFullYear()}-${String(last.getMonth() + 1).padStart(2, '0')}-${String(last.getDate()).padStart(2, '0')} 23:30:00.000`;
+      expect(timesOf(ref, [`${MON[last.getMonth()]} ${String(last.getDate()).padStart(2, ' ')} 23:30:00`]), `reference ${ref.toDateString()}`).toEqual([want]);
+    }
+  });
+
+  it('a line more than a day after the reference across a month end or New Year is from the year before', () => {
+    expect(timesOf(new Date(2026, 3, 30, 12), ['May  2 00:30:00'])).toEqual(['2025-05-02 00:30:00.000']);
+    expect(timesOf(new Date(2026, 11, 31, 12), ['Jan  2 00:30:00'])).toEqual(['2026-01-02 00:30:00.000']);
+  });
+
   it('Feb 29 only in a leap year', () => {
     expect(timesOf(new Date(2028, 2, 1), ['Feb 29 12:00:00'])).toEqual(['2028-02-29 12:00:00.000']);
     expect(timesOf(new Date(2027, 2, 1), ['Feb 29 12:00:00'])).toEqual(['bad_time']);

@@ -411,18 +411,29 @@ function readSyslogTime(s: string, p: number, end: number, ctx: ParseContext): n
 }
 
 /**
- * The year of a syslog line. The first dated line of an input takes the reference's year, or the
- * year before when it would otherwise be later than the reference (a day of slack absorbs time zones
- * and clock skew). Later lines follow the previous one: a month jump back of six or more (Dec → Jan)
- * is a new year; a jump forward of six or more (Jan → Dec, lines out of order around New Year) the
+ * The year of a syslog line. The first dated line of an input takes the latest year (of the
+ * reference's, the one after and the one before) in which its date is not more than a day after the
+ * reference's date: a day of slack absorbs time zones and clock skew, across a month end or New
+ * Year too (a reference of Dec 31 makes "Jan 1" next year's; one of Apr 30 keeps "May 1" in this
+ * year). Later lines follow the previous one: a month jump back of six or more (Dec → Jan) is a
+ * new year; a jump forward of six or more (Jan → Dec, lines out of order around New Year) the
  * previous one.
  */
 function syslogYear(ctx: ParseContext, month: number, day: number): number {
-  if (ctx.year === 0) {
-    return month * 32 + day > ctx.refMonth * 32 + ctx.refDay + 1 ? ctx.refYear - 1 : ctx.refYear;
-  }
+  if (ctx.year === 0) return firstSyslogYear(ctx, month, day);
   const delta = month - ctx.month;
   return delta <= -6 ? ctx.year + 1 : delta >= 6 ? ctx.year - 1 : ctx.year;
+}
+
+const DAY_MS = 86_400_000;
+
+function firstSyslogYear(ctx: ParseContext, month: number, day: number): number {
+  const latest = Date.UTC(ctx.refYear, ctx.refMonth - 1, ctx.refDay) + DAY_MS;
+  for (let year = ctx.refYear + 1; year >= ctx.refYear - 1; year--) {
+    // A date that does not exist in that year (Feb 29) is not a candidate.
+    if (validDate(year, month, day) && Date.UTC(year, month - 1, day) <= latest) return year;
+  }
+  return ctx.refYear;
 }
 
 /**
