@@ -137,6 +137,10 @@ describe('dnslog report on MariaDB', () => {
       { client_ip: '192.0.2.11', queries: 1 },
     ]);
     expect(await json(['top-clients', '--client', '2001:db8::/32'])).toEqual([{ client_ip: '2001:db8::5', queries: 1 }]);
+    // One address however it is spelt (report-command.test.ts asks SQLite the same).
+    for (const spelt of ['2001:db8::5', '2001:DB8::5', '2001:0db8:0:0::5']) {
+      expect(await json(['top-clients', '--client', spelt]), spelt).toEqual([{ client_ip: '2001:db8::5', queries: 1 }]);
+    }
     expect((await json(['search', '--suffix', 'example.com'])).map((r) => r.qname)).toEqual(['example.com', 'www.example.com', 'mail.example.com', 'www.example.com']);
     expect((await json(['search', '--regex', '^(mail|a\\.b)\\.'])).map((r) => r.qname)).toEqual(['a.b.example.co.uk', 'mail.example.com']);
     expect(await json(['timeline', '--per', 'hour'])).toEqual([

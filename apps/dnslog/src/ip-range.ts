@@ -6,7 +6,11 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { UserError } from '@toolbox/shared';
 
-export type ClientFilter = { kind: 'ip'; ip: string } | { kind: 'range'; lo: string; hi: string; hexLength: number };
+/**
+ * One address is compared as its hex key too, not as text: `2001:DB8::1`, `2001:db8:0::1` and the
+ * `2001:db8::1` named logs are one client on both stores (SQLite compares text case-sensitively).
+ */
+export type ClientFilter = { kind: 'ip'; ip: string; hex: string } | { kind: 'range'; lo: string; hi: string; hexLength: number };
 
 function v4Bytes(ip: string): number[] {
   return ip.split('.').map(Number);
@@ -47,7 +51,7 @@ export function parseClientFilter(text: string): ClientFilter {
   if (hex === null || (prefix !== null && prefix > bits)) {
     throw new UserError('E_CLIENT', `--client '${text}': expected an IP address or a CIDR block like 192.0.2.0/24 or 2001:db8::/32`);
   }
-  if (prefix === null) return { kind: 'ip', ip };
+  if (prefix === null) return { kind: 'ip', ip, hex };
   let lo = '';
   let hi = '';
   for (let i = 0; i < hex.length; i++) {

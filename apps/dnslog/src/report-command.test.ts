@@ -90,6 +90,13 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
       expect(JSON.parse(v6.out)).toEqual([{ client_ip: '2001:db8::5', queries: 2 }]);
     });
 
+    it('top-clients for one address however it is spelt (regression: SQLite compared the text, MariaDB case-insensitively)', async () => {
+      for (const spelt of ['2001:db8::5', '2001:DB8::5', '2001:0db8:0:0::5']) {
+        const r = await run('report', 'top-clients', '--db', db, '--client', spelt, '--json');
+        expect(JSON.parse(r.out), spelt).toEqual([{ client_ip: '2001:db8::5', queries: 2 }]);
+      }
+    });
+
     it('search by suffix finds the domain and names under it, not lookalikes', async () => {
       const r = await run('report', 'search', '--db', db, '--suffix', 'example.com', '--server', 'ns1', '--json');
       expect((JSON.parse(r.out) as { qname: string }[]).map((x) => x.qname).sort()).toEqual(['example.com', 'mail.example.com', 'www.example.com', 'www.example.com']);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { groupByDomain, registeredDomain, searchQuery, suffixCondition, timelineQuery, topQuery, whereClause } from './report.js';
+import { csvCell, groupByDomain, registeredDomain, renderRows, searchQuery, suffixCondition, timelineQuery, topQuery, whereClause } from './report.js';
 
 describe('report SQL', () => {
   it('binds every user value as a parameter', () => {
     const hostile = "x' OR 1=1 --";
-    const q = whereClause({ since: '2026-11-25 09:00:00.000', server: hostile, client: { kind: 'ip', ip: hostile } }, 'mysql');
-    expect(q.sql).toBe('WHERE qtime >= ? AND server = ? AND client_ip = ?');
+    const q = whereClause({ since: '2026-11-25 09:00:00.000', server: hostile, client: { kind: 'ip', ip: '2001:db8::1', hex: hostile } }, 'mysql');
+    expect(q.sql).toBe('WHERE qtime >= ? AND server = ? AND HEX(INET6_ATON(client_ip)) = ?');
     expect(q.params).toEqual(['2026-11-25 09:00:00.000', hostile, hostile]);
     const s = searchQuery({}, { like: hostile, regex: hostile }, 5, 'mysql');
     expect(s.sql).not.toContain(hostile);
@@ -47,5 +47,30 @@ describe('report SQL', () => {
       { domain: 'example.com', queries: 9, names: 2 },
       { domain: 'example.org', queries: 6, names: 1 },
     ]);
+  });
+});
+
+describe('renderRows', () => {
+  it('CSV: a text cell a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers', () => {
+    expect(csvCell('=HYPERLINK("http://x.test","y")')).toBe(`"'=HYPERLINK(""http://x.test"",""y"")"`);
+    for (const lead of ['+', '-', '@', '\t']) expect(csvCell(`${lead}cmd|' /C calc'!A0`)).toBe(`'${lead}cmd|' /C calc'!A0`);
+    expect(csvCell('www.example.com')).toBe('www.example.com');
+    expect(csvCell(-3)).toBe('-3');
+    expect(renderRows([{ qname: '=1+1', queries: 2 }], ['qname', 'queries'], 'csv')).toBe("qname,queries\n'=1+1,2\n");
+  });
+
+  it('table: prints 1,000,000 rows (regression: Math.max over every cell overflowed the stack past ~120,000)', () => {
+    const rows = Array.from({ length: 1_000_000 }, (_, i) => ({ qname: `n${i}.example`, queries: i }));
+    const out = renderRows(rows, ['qname', 'queries'], 'table');
+    const lines = out.split('\n');
+    expect(lines.length).toBe(1_000_000 + 3);
+    expect(lines[1]).toBe(`${'-'.repeat('n999999.example'.length)}  ${'-'.repeat(7)}`);
+    expect(lines[2]).toBe(`${'n0.example'.padEnd('n999999.example'.length)}        0`);
+  });
+
+  it('table: control characters in a name are shown escaped, never sent to the terminal', () => {
+    const out = renderRows([{ qname: 'evil\x1b]0;owned\x07.example', queries: 1 }], ['qname', 'queries'], 'table');
+    expect(out).not.toMatch(/[\x00-\x08\x0b-\x1f]/);
+    expect(out).toContain('evil\\x1b]0;owned\\x07.example');
   });
 });

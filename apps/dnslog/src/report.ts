@@ -3,6 +3,7 @@
  * fixed fragments chosen by the report and the dialect), and their rendering as a table, JSON or CSV.
  * Every time bound is a plain `qtime` comparison, so MySQL prunes partitions outside the range.
  */
+import { printable } from '@toolbox/shared';
 import type { ClientFilter } from './ip-range.js';
 import { ROLLUP_TABLES, ROLLUPS, planRange, wallMs, type RollupSpec, type RollupUnit } from './rollup.js';
 import { reverseName } from './row.js';
@@ -42,8 +43,8 @@ export function whereClause(f: ReportFilter, dialect: Dialect = 'sqlite', extra:
     params.push(f.server);
   }
   if (f.client?.kind === 'ip') {
-    parts.push('client_ip = ?');
-    params.push(f.client.ip);
+    parts.push(`${IP_HEX[dialect]} = ?`);
+    params.push(f.client.hex);
   } else if (f.client?.kind === 'range') {
     parts.push(`LENGTH(${IP_HEX[dialect]}) = ? AND ${IP_HEX[dialect]} BETWEEN ? AND ?`);
     params.push(f.client.hexLength, f.client.lo, f.client.hi);
@@ -257,7 +258,10 @@ export const SERVER_LEDGER_SQL = 'SELECT server, MAX(last_time) AS last_seen, MA
 export type ReportFormat = 'table' | 'json' | 'csv';
 
 export function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : String(v);
+  let s = v === null || v === undefined ? '' : String(v);
+  // A spreadsheet runs a cell that starts with = + - @ (or a tab or CR before one) as a formula,
+  // and query names are chosen by whoever sends the query: such text gets a leading apostrophe.
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -267,8 +271,13 @@ export function renderRows(rows: readonly Record<string, unknown>[], columns: re
   if (format === 'csv') {
     return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
   }
-  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '' : String(r[c]))));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i] ?? '').length)));
+  // Printed on a terminal: control characters in names shown escaped, never sent through.
+  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '' : printable(String(r[c])))));
+  // A loop, not Math.max(...cells): spreading a million rows overflows the stack.
+  const widths = columns.map((c) => c.length);
+  for (const row of cells) {
+    for (let i = 0; i < row.length; i++) widths[i] = Math.max(widths[i] ?? 0, (row[i] ?? '').length);
+  }
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || typeof r[c] === 'bigint'));
   const fmt = (vals: readonly string[]) =>
     vals.map((v, i) => (numeric[i] ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ').trimEnd();

@@ -7,3 +7,4 @@ export * from './shell-quote.js';
 export * from './memory-io.js';
 export * from './durable-write.js';
 export * from './open-files.js';
+export * from './printable.js';
