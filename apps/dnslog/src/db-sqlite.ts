@@ -30,6 +30,8 @@ export interface SqliteStoreOptions {
    * compiled file does not exist: the writer (sqlite-load.ts) is the same either way.
    */
   inThread?: boolean;
+  /** Refuse to create the file (commands that only read): opened with SQLite's own check, no race. */
+  mustExist?: boolean;
 }
 
 /** Load requests sent ahead of their answers: enough to keep the writer busy, few enough to bound memory. */
@@ -55,9 +57,14 @@ export class SqliteStore implements Store {
     this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
     this.inThread = options.inThread ?? RUNNING_FROM_SOURCE;
     try {
-      this.db = openSqlite(path);
+      this.db = openSqlite(path, { mustExist: options.mustExist });
       registerFunctions(this.db);
     } catch (err) {
+      if (options.mustExist && (err as { code?: unknown } | null)?.code === 'SQLITE_CANTOPEN') {
+        throw new UserError('E_DB_MISSING', `cannot open SQLite database ${path}: no such file (reports read a database that ship made; check --db)`, {
+          cause: err,
+        });
+      }
       throw new UserError('E_DB_OPEN', `cannot open SQLite database ${path}: ${errorMessage(err)}`, { cause: err });
     }
   }

@@ -2,11 +2,16 @@
 import { parseDbUrl } from './db-url.js';
 import type { Store } from './store.js';
 
-export async function openStore(url: string, env: NodeJS.ProcessEnv): Promise<Store> {
+export interface OpenStoreOptions {
+  /** For commands that only read (reports): a SQLite file that does not exist is an error, never created empty. */
+  mustExist?: boolean;
+}
+
+export async function openStore(url: string, env: NodeJS.ProcessEnv, options: OpenStoreOptions = {}): Promise<Store> {
   const target = parseDbUrl(url);
   if (target.kind === 'sqlite') {
     const { SqliteStore } = await import('./db-sqlite.js');
-    return new SqliteStore(target.path);
+    return new SqliteStore(target.path, { mustExist: options.mustExist });
   }
   const { MysqlStore, mysqlSettings } = await import('./db-mysql.js');
   return new MysqlStore(mysqlSettings(target, env));

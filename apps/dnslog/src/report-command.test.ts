@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -140,6 +140,16 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
         expect(r.exit).toBe(2);
         expect(r.err).toBe(msg);
       }
+    });
+
+    it('a mistyped --db: one line, exit 2, and no empty database file made (regression: reports created it)', async () => {
+      const typo = join(dir, 'dnslgo.sqlite');
+      for (const report of ['top-names', 'timeline', 'servers']) {
+        const r = await run('report', report, '--db', `sqlite:${typo}`);
+        expect(r.exit, report).toBe(2);
+        expect(r.err).toBe(`dnslog: cannot open SQLite database ${typo}: no such file (reports read a database that ship made; check --db)\n`);
+      }
+      expect(existsSync(typo)).toBe(false);
     });
   });
 

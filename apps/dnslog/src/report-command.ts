@@ -86,7 +86,7 @@ async function hasRollups(store: Store): Promise<boolean> {
 }
 
 async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store, rollups: boolean) => Promise<T>): Promise<T> {
-  const store = await openStore(opts.db, io.env);
+  const store = await openStore(opts.db, io.env, { mustExist: true });
   try {
     return await fn(store, !opts.raw && (await hasRollups(store)));
   } finally {

@@ -37,8 +37,8 @@ export type LoadReply = { ok: true; fileId?: number } | { ok: false; code: strin
  * schema work); a checkpoint per file would also be durable but rewrites the file's pages into
  * the database, which is slower.
  */
-export function openSqlite(path: string): Database.Database {
-  const db = new Database(path);
+export function openSqlite(path: string, options: { mustExist?: boolean } = {}): Database.Database {
+  const db = new Database(path, { fileMustExist: options.mustExist ?? false });
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
