@@ -14,6 +14,7 @@ PACKAGES=(
   btrfs-progs   # wipe: a copy-on-write file system on a loop device
   xfsprogs      # wipe: XFS with reflinked copies on a loop device
   busybox       # dnslog: the remote commands where the only tools are busybox applets
+  systemd       # dnslog: systemd-analyze verify on the units `schedule --systemd` prints
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

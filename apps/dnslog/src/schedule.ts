@@ -80,6 +80,29 @@ function unitName(server: string): string {
   return `dnslog-rotate-${host.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
 }
 
+/**
+ * One argument of an ExecStart= line, as systemd reads it (systemd.service(5) "Command lines",
+ * systemd.syntax(7)): in double quotes with `\\` and `\"` escaped, `%` doubled (specifiers), `$`
+ * doubled (variable expansion), control characters as `\xNN`. A shell's `'\''` means something
+ * else to systemd.
+ */
+export function systemdArg(arg: string): string {
+  // eslint-disable-next-line no-control-regex
+  const body = arg.replace(/[\\"%$\x00-\x1f\x7f]/g, (c) => {
+    if (c === '%') return '%%';
+    if (c === '$') return '$$';
+    if (c === '\\' || c === '"') return `\\${c}`;
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(body) && body !== ';' ? body : `"${body}"`;
+}
+
+/** Free text in a unit (Description=): specifiers doubled, control characters dropped. */
+function systemdText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, '').replace(/%/g, '%%');
+}
+
 /** One .service + .timer pair per server, as `# file: NAME` sections. */
 export function systemdUnits(jobs: readonly ScheduledJob[]): string {
   const out: string[] = [];
@@ -89,15 +112,15 @@ export function systemdUnits(jobs: readonly ScheduledJob[]): string {
     out.push(
       `# file: /etc/systemd/system/${name}.service`,
       '[Unit]',
-      `Description=Rotate and ship the BIND query log of ${j.server} (dnslog)`,
+      `Description=Rotate and ship the BIND query log of ${systemdText(j.server)} (dnslog)`,
       '',
       '[Service]',
       'Type=oneshot',
-      ...j.argvs.map((a) => `ExecStart=${shellCommand(a)}`),
+      ...j.argvs.map((a) => `ExecStart=${a.map(systemdArg).join(' ')}`),
       '',
       `# file: /etc/systemd/system/${name}.timer`,
       '[Unit]',
-      `Description=Rotate and ship the BIND query log of ${j.server} every few hours`,
+      `Description=Rotate and ship the BIND query log of ${systemdText(j.server)} every few hours`,
       '',
       '[Timer]',
       `OnCalendar=*-*-* ${hours}:${String(j.minute).padStart(2, '0')}:00`,
