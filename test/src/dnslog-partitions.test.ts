@@ -5,8 +5,8 @@
  * archiving and verifying them first.
  */
 import { runTool, type ToolRun } from './run-tool.js';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -168,7 +168,7 @@ describe('dnslog prune', () => {
     const dry = await dnslog(['prune', '--db', url, '--keep', keep, '--dry-run', '--archive', join(scratch.work, 'arch'), '--lock', lock]);
     expect(dry.code).toBe(0);
     expect(dry.stdout.split('\n').slice(0, 2)).toEqual([
-      expect.stringMatching(/^would truncate p_start: 1 row\(s\), .*; archive .*dns_queries\.p_start\.jsonl\.gz$/),
+      expect.stringMatching(/^would truncate p_start: 1 row\(s\), .*; archive .*\/dns_queries\.p_start\.\d{8}T\d{6}-\d{8}T\d{6}\.\d{8}T\d{9}Z\.jsonl\.gz$/),
       expect.stringMatching(new RegExp(`^would drop ${pname(yesterday, 0)}: 3 row\\(s\\)`)),
     ]);
     expect(existsSync(join(scratch.work, 'arch'))).toBe(false);
@@ -205,5 +205,20 @@ describe('dnslog prune', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/: kept ~\d+ row\(s\), .* from .* on \(retention \d+s\)\n$/);
     expect(await count('SELECT COUNT(*) FROM dns_queries')).toBe(3);
+
+    // p_start refills whenever old data arrives; its next archive is a new file beside the first
+    // (regression: one fixed name, replaced by every prune).
+    const startArchive = res.actions[0]?.archive ?? '';
+    await insert([old, old]);
+    const third = await dnslog(['prune', '--db', url, '--keep', keep, '--archive', join(scratch.work, 'arch'), '--lock', lock, '--json']);
+    expect(third.code, third.stderr).toBe(0);
+    const thirdRes = JSON.parse(third.stdout) as { actions: { target: string; rows: number; archive: string }[] };
+    expect(thirdRes.actions.map((a) => [a.target, a.rows])).toEqual([['p_start', 2]]);
+    const secondStart = thirdRes.actions[0]?.archive ?? '';
+    expect(secondStart).not.toBe(startArchive);
+    expect(readdirSync(join(scratch.work, 'arch')).sort()).toEqual([basename(startArchive), basename(secondStart), basename(res.actions[1]?.archive ?? '')].sort());
+    expect((await archiveLines(startArchive)).filter((l) => l !== '')).toHaveLength(2);
+    expect((await archiveLines(secondStart)).filter((l) => l !== '')).toHaveLength(3);
+    expect(statSync(secondStart).mode & 0o777).toBe(0o600);
   });
 });

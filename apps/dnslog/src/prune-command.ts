@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { formatBytes, UserError, writeJson, type CliIo } from '@toolbox/shared';
-import { writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
+import { archiveName, writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
 import type { MysqlStore } from './db-mysql.js';
 import type { SqliteStore } from './db-sqlite.js';
 import { localWallClock } from './parse-adapter.js';
@@ -101,7 +101,8 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
     if (p.name === MYSQL_FIRST_PARTITION && newest === null) continue;
     // Exact counts only when archiving (they are verified); otherwise the server's estimate, so
     // that prune never reads the rows it drops.
-    const rows = opts.archive !== undefined ? (await partitionSpan(conn, p.name)).rows : newest === null ? 0 : p.rows;
+    const span = opts.archive !== undefined ? await partitionSpan(conn, p.name) : null;
+    const rows = span !== null ? span.rows : newest === null ? 0 : p.rows;
     targets.push(p);
     actions.push({
       target: p.name,
@@ -109,7 +110,7 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
       rowsEstimated: opts.archive === undefined && rows > 0,
       bytes: p.bytes,
       action: p.name === MYSQL_FIRST_PARTITION ? 'truncate' : 'drop',
-      archive: opts.archive !== undefined && rows > 0 ? join(opts.archive, `dns_queries.${p.name}.jsonl.gz`) : null,
+      archive: opts.archive !== undefined && rows > 0 ? join(opts.archive, archiveName(p.name, span?.oldest ?? null, p.lessThan ?? '', new Date())) : null,
       done: false,
     });
   }
@@ -127,7 +128,7 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
         rows: a.rows,
         createdAt: new Date().toISOString(),
       };
-      await writeArchive(a.archive, header, mysqlRows(store, p.name));
+      a.archive = await writeArchive(a.archive, header, mysqlRows(store, p.name));
     }
   }
   if (!opts.dryRun) {
@@ -159,14 +160,17 @@ async function* mysqlRows(store: MysqlStore, partition: string): AsyncGenerator<
 
 async function pruneSqlite(store: SqliteStore, cutoff: string, opts: PruneOptions, io: CliIo): Promise<PruneResult> {
   const db = store.db;
-  const count = (db.prepare('SELECT COUNT(*) AS n FROM dns_queries WHERE qtime < ?').get(cutoff) as { n: number }).n;
+  const { n: count, oldest } = db.prepare('SELECT COUNT(*) AS n, MIN(qtime) AS oldest FROM dns_queries WHERE qtime < ?').get(cutoff) as {
+    n: number;
+    oldest: string | null;
+  };
   const action: PruneAction = {
     target: `rows before ${cutoff}`,
     rows: count,
     rowsEstimated: false,
     bytes: null,
     action: 'delete',
-    archive: opts.archive !== undefined && count > 0 ? join(opts.archive, `dns_queries.before-${cutoff.replace(/[^0-9]/g, '').slice(0, 14)}.jsonl.gz`) : null,
+    archive: opts.archive !== undefined && count > 0 ? join(opts.archive, archiveName('rows', oldest, cutoff, new Date())) : null,
     done: false,
   };
   if (!opts.dryRun && count > 0) {
@@ -185,7 +189,7 @@ async function pruneSqlite(store: SqliteStore, cutoff: string, opts: PruneOption
       async function* rows(): AsyncGenerator<unknown[]> {
         for (const r of stmt.iterate(cutoff)) yield r as unknown[];
       }
-      await writeArchive(action.archive, header, rows());
+      action.archive = await writeArchive(action.archive, header, rows());
     }
     // Each batch deletes its rows and takes their counts off the rollups in one transaction.
     db.exec('CREATE TEMP TABLE IF NOT EXISTS dnslog_prune_batch (rid INTEGER PRIMARY KEY)');
