@@ -14,9 +14,9 @@ import type mysql from 'mysql2/promise';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mariadbUrl, useScratchDatabase } from './scratch-db.js';
 
-const scratch = useScratchDatabase('toolbox_dnslog_parts', 'dnslog-parts-', { also: ['toolbox_dnslog_unparted'], dateStrings: true });
+const scratch = useScratchDatabase('toolbox_dnslog_parts', 'dnslog-parts-', { also: ['toolbox_dnslog_unparted', 'toolbox_dnslog_granularity'], dateStrings: true });
 const { db, url, count } = scratch;
-const [oldDb] = scratch.also;
+const [oldDb, granularityDb] = scratch.also;
 let lock: string;
 
 const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
@@ -36,10 +36,10 @@ const wallHoursSinceToday = (d: Date) => Math.floor((Date.parse(`${wall(d).repla
 
 const ROLLUPS = ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'];
 
-async function partitions(table = 'dns_queries'): Promise<{ name: string; desc: string }[]> {
+async function partitions(table = 'dns_queries', schema = db): Promise<{ name: string; desc: string }[]> {
   const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(
     'SELECT PARTITION_NAME AS name, PARTITION_DESCRIPTION AS `desc` FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY PARTITION_ORDINAL_POSITION',
-    [db, table],
+    [schema, table],
   );
   return rows.map((r) => ({ name: String(r.name), desc: String(r.desc) }));
 }
@@ -57,11 +57,62 @@ async function insert(times: Date[], qname = 'x.example.com'): Promise<void> {
 beforeAll(async () => {
   lock = join(scratch.work, 'ship.lock');
   await scratch.conn.query(`CREATE TABLE ${oldDb}.dns_queries (qtime DATETIME(3) NOT NULL, qname VARCHAR(255) NOT NULL)`);
-  const init = await dnslog(['db', 'init', '--db', url]);
+  const init = await dnslog(['db', 'init', '--db', url, '--granularity', 'day']);
   expect(init.code).toBe(0);
   // Start from "partitions until today 00:00": drop the daily partitions db init made from today on.
   const ahead = (await partitions()).filter((p) => p.name.startsWith('p2') && p.name >= pname(today, 0)).map((p) => p.name);
   for (const table of ['dns_queries', ...ROLLUPS]) for (const name of ahead) await scratch.conn.query(`ALTER TABLE ${table} DROP PARTITION ${name}`);
+});
+
+describe('db init and partitions: one granularity', () => {
+  /** Each bounded partition after p_start as [name, hours long]. */
+  const spans = async (table = 'dns_queries') => {
+    const parts = await partitions(table, granularityDb);
+    const out: [string, number][] = [];
+    for (let i = 1; i < parts.length - 1; i++) {
+      const from = Date.parse(`${parts[i - 1]?.desc.replace(/'/g, '').replace(' ', 'T')}Z`);
+      const to = Date.parse(`${parts[i]?.desc.replace(/'/g, '').replace(' ', 'T')}Z`);
+      out.push([parts[i]?.name ?? '', (to - from) / 3_600_000]);
+    }
+    return out;
+  };
+  const gurl = () => mariadbUrl(granularityDb ?? '');
+
+  it('db init lays out hourly partitions by default; partitions --granularity day merges the empty hourly ones after today into days, and back', async () => {
+    const glock = join(scratch.work, 'granularity.lock');
+    expect((await dnslog(['db', 'init', '--db', gurl(), '--ahead', '48h'])).code).toBe(0);
+    const hourly = await spans();
+    // From yesterday 00:00, every partition an hour long (a DST change day has 23 or 25 of them).
+    expect(hourly[0]?.[0]).toBe(pname(yesterday, 0));
+    expect(hourly.every(([, h]) => h === 1)).toBe(true);
+    expect(hourly.length).toBeGreaterThanOrEqual(24 + 48);
+    for (const table of ROLLUPS) expect({ table, parts: await partitions(table, granularityDb) }).toEqual({ table, parts: await partitions('dns_queries', granularityDb) });
+
+    // A row in today's hours keeps them hourly; the empty hours from tomorrow on become days.
+    await scratch.conn.query(
+      `INSERT INTO ${granularityDb}.dns_queries (qtime, server, client_ip, qname, qname_rev, qclass, qtype, flags, rd, tcp, do_bit, cd, is_signed, file_id, line_no) VALUES (?, 'ns1', '192.0.2.1', 'a.test', 'tset.a', 'IN', 'A', '+', 1, 0, 0, 0, 0, 1, 1)`,
+      [wall(new Date())],
+    );
+    const r = await dnslog(['partitions', '--db', gurl(), '--granularity', 'day', '--ahead', '3d', '--lock', glock]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^reshaped \d+ empty partition\(s\) p\d{10} … p\d{10} to daily ones\n/);
+    const daily = await spans();
+    const tomorrow = pname(midnight(1), 0);
+    expect(daily.filter(([n]) => n < tomorrow).every(([, h]) => h === 1)).toBe(true);
+    const after = daily.filter(([n]) => n >= tomorrow);
+    expect(after[0]?.[0]).toBe(tomorrow);
+    expect(after.length).toBeGreaterThanOrEqual(3);
+    expect(after.every(([, h]) => h >= 23 && h <= 25)).toBe(true);
+    for (const table of ROLLUPS) expect({ table, parts: await partitions(table, granularityDb) }).toEqual({ table, parts: await partitions('dns_queries', granularityDb) });
+    expect(await scratch.count(`SELECT COUNT(*) FROM ${granularityDb}.dns_queries`)).toBe(1);
+
+    // And db init --granularity hour splits the empty days after the current hour into hours again.
+    const back = await dnslog(['db', 'init', '--db', gurl(), '--granularity', 'hour', '--ahead', '24h']);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    const again = await spans();
+    expect(again.every(([, h]) => h === 1)).toBe(true);
+    expect(again.filter(([n]) => n >= tomorrow).length).toBeGreaterThanOrEqual(3 * 23);
+  });
 });
 
 describe('dnslog partitions', () => {

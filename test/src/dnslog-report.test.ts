@@ -40,8 +40,8 @@ async function insert(rows: [string, string, string, string, string][]): Promise
 }
 
 beforeAll(async () => {
-  expect((await dnslog(['db', 'init', '--db', url])).code).toBe(0);
-  // Daily partitions up to today (db init), hourly ones from today 00:00 (dnslog partitions).
+  expect((await dnslog(['db', 'init', '--db', url, '--granularity', 'day'])).code).toBe(0);
+  // Daily partitions up to today (db init --granularity day), hourly ones from today 00:00 (dnslog partitions).
   const [parts] = await scratch.conn.query<mysql.RowDataPacket[]>(
     "SELECT PARTITION_NAME AS name FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'",
     [db],

@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
 import { DEFAULT_DB_URL } from './db-url.js';
+import type { Granularity } from './partitions.js';
 import type { PartitionsOptions } from './partitions-command.js';
 import type { PruneOptions } from './prune-command.js';
 import type { SearchOptions, ServersOptions, TimelineOptions, TopOptions } from './report-command.js';
@@ -59,10 +60,14 @@ ${exitCodeHelp()}`,
 
   const db = program.command('db').description('manage the database schema');
   db.command('init')
-    .description('create the schema, or migrate it to this version (idempotent)')
+    .description('create the schema, or migrate it to this version (idempotent); on MySQL also lays out partitions as `dnslog partitions` does')
     .addOption(dbOption(io))
+    .addOption(granularityOption())
+    .option('--ahead <duration>', 'MySQL: partitions ready this far ahead (at least two periods)', '24h')
     .option('--json', 'JSON output', false)
-    .action((opts: { db: string; json: boolean }) => dbCommands().then((m) => m.runDbInit(opts.db, opts.json, io)));
+    .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string }) =>
+      dbCommands().then((m) => m.runDbInit(opts.db, opts.json, io, { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() })),
+    );
   db.command('rebuild-rollups')
     .description('count the rollup tables again from the stored rows (after rows were changed by hand); takes the ship lock')
     .addOption(dbOption(io))
@@ -148,7 +153,7 @@ ${exitCodeHelp()}`,
     .command('partitions')
     .description('keep MySQL partitions ready ahead of time (idempotent; run it from cron every hour)')
     .addOption(dbOption(io))
-    .addOption(new Option('--granularity <g>', 'one partition per hour or per day').choices(['hour', 'day']).default('hour'))
+    .addOption(granularityOption())
     .option('--ahead <duration>', 'keep partitions ready this far ahead (at least two periods)', '24h')
     .option('--dry-run', 'print what would be added; change nothing', false)
     .option('--lock <file>', 'lock file (default: the ship lock of this database)')
@@ -182,4 +187,9 @@ ${exitCodeHelp()}`,
 
 export async function main(argv: readonly string[]): Promise<void> {
   process.exitCode = await runCli('dnslog', buildProgram, argv);
+}
+
+/** `--granularity`, shared by `db init` and `partitions`: one layout, one default. */
+function granularityOption(): Option {
+  return new Option('--granularity <g>', 'MySQL: one partition per hour or per day').choices(['hour', 'day']).default('hour');
 }

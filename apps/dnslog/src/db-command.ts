@@ -1,12 +1,22 @@
 /** `dnslog db init`: creates or migrates the schema. `dnslog db rebuild-rollups`: recounts the rollups. */
-import { writeJson, type CliIo } from '@toolbox/shared';
+import { UserError, writeJson, type CliIo } from '@toolbox/shared';
+import type { Granularity } from './partitions.js';
+import { parseDuration } from './time-range.js';
 import { openStore } from './open-store.js';
 import { openLockedStore } from './ship-lock.js';
 
-export async function runDbInit(db: string, json: boolean, io: CliIo): Promise<void> {
+export interface DbInitLayout {
+  granularity: Granularity;
+  ahead: string;
+  now?: Date;
+}
+
+export async function runDbInit(db: string, json: boolean, io: CliIo, layout?: DbInitLayout): Promise<void> {
+  const aheadMs = layout === undefined ? null : parseDuration(layout.ahead);
+  if (layout !== undefined && aheadMs === null) throw new UserError('E_USAGE', `--ahead '${layout.ahead}': expected a duration like 24h or 3d`);
   const store = await openStore(db, io.env);
   try {
-    const status = await store.init();
+    const status = await store.init(layout === undefined || aheadMs === null ? undefined : { granularity: layout.granularity, aheadMs, now: layout.now });
     if (json) writeJson(io.stdout, { db: store.description, ...status });
     else io.stdout.write(`${store.description}: schema version ${status.version} ${status.created ? 'created' : 'up to date'}\n`);
   } finally {

@@ -15,10 +15,10 @@ import { UserError, errorMessage, isUserError } from '@toolbox/shared';
 import type { DbTarget } from './db-url.js';
 import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
-import { syncRollupPartitions } from './partition-admin.js';
+import { maintainPartitions, syncRollupPartitions } from './partition-admin.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
 import { SCHEMA_VERSION, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from './schema.js';
-import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type PartitionLayout, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
 
@@ -147,15 +147,16 @@ export class MysqlStore implements Store {
     return rows[0] ? Number(rows[0].value) : 0;
   }
 
-  async init(): Promise<SchemaStatus> {
+  async init(layout?: PartitionLayout): Promise<SchemaStatus> {
     const conn = await this.connection();
     const version = await this.schemaVersion();
     if (version > SCHEMA_VERSION) {
       throw new UserError('E_SCHEMA_NEWER', `${this.description} has schema version ${version}, newer than this dnslog (${SCHEMA_VERSION}): upgrade dnslog`);
     }
-    const today = this.now();
-    const firstDay = new Date(Date.UTC(today.getFullYear(), today.getMonth(), today.getDate()) - 86_400_000);
-    for (const stmt of mysqlSchema(firstDay, 4)) await conn.query(stmt);
+    // A new table starts at yesterday's midnight; the partitions after it are laid out below.
+    const now = layout?.now ?? this.now();
+    const yesterday = new Date(Date.UTC(now.getFullYear(), now.getMonth(), now.getDate()) - 86_400_000);
+    for (const stmt of mysqlSchema(yesterday)) await conn.query(stmt);
     // Version 3 keeps a rejected line's true length (old rejects get NULL). DDL commits on its own:
     // looked up first, so that a migration killed after it runs again.
     const [lineBytes] = await conn.query<mysql.RowDataPacket[]>(
@@ -164,7 +165,13 @@ export class MysqlStore implements Store {
     if (lineBytes.length === 0) await conn.query(rejectLineBytesColumn('mysql'));
     // The rollups follow the rows' partitions (a table left unpartitioned by an old version is
     // reported by partitions and prune, with how to migrate it).
-    await syncRollupPartitions(conn, this.description).catch((err: unknown) => {
+    // `db init` lays the partitions out at its granularity, as `dnslog partitions` does; a ship that
+    // makes the table does so hourly, 24 hours ahead (the same defaults).
+    const plan = layout ?? (version === 0 ? { granularity: 'hour' as const, aheadMs: 24 * 3_600_000 } : null);
+    await (plan === null
+      ? syncRollupPartitions(conn, this.description)
+      : maintainPartitions(conn, this.description, { now, granularity: plan.granularity, aheadMs: plan.aheadMs, dryRun: false })
+    ).catch((err: unknown) => {
       if (!(isUserError(err) && err.code === 'E_NOT_PARTITIONED')) throw err;
     });
     // DDL commits on its own; the back-fill and the new version are one transaction, so a migration

@@ -5,7 +5,20 @@
 import type mysql from 'mysql2/promise';
 import { errorMessage, UserError } from '@toolbox/shared';
 import { ROLLUPS } from './rollup.js';
-import { checkPartitionName, parseDescription, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
+import {
+  checkLayout,
+  checkPartitionName,
+  parseDescription,
+  planPartitions,
+  planPrune,
+  planRollupSync,
+  pruneStatements,
+  reshapeCandidates,
+  type Granularity,
+  type PartitionInfo,
+  type PartitionPlan,
+} from './partitions.js';
+import { MYSQL_CATCHALL_PARTITION } from './schema.js';
 
 export async function listPartitions(conn: mysql.Connection, label: string, table = 'dns_queries'): Promise<PartitionInfo[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
@@ -126,4 +139,57 @@ export async function partitionSpan(conn: mysql.Connection, name: string): Promi
   );
   const r = rows[0];
   return { rows: Number(r?.n ?? 0), oldest: r?.oldest == null ? null : String(r.oldest), newest: r?.newest == null ? null : String(r.newest) };
+}
+
+export interface MaintainOptions {
+  now: Date;
+  granularity: Granularity;
+  aheadMs: number;
+  dryRun: boolean;
+}
+
+export interface MaintainResult {
+  plan: PartitionPlan;
+  /** The partitions before the plan. */
+  parts: PartitionInfo[];
+  catchAll: { rows: number; oldest: string | null; newest: string | null };
+  /** False for a dry run, or when the catch-all holds rows (splitting it would copy them under a lock). */
+  applied: boolean;
+}
+
+/**
+ * Keeps partitions ready ahead of time at one granularity — what `dnslog partitions` and `db init`
+ * both do: the catch-all is split up to now + ahead, empty partitions of the other granularity
+ * after the current period are reshaped (on the rollup tables too), and the rollups follow.
+ */
+export async function maintainPartitions(conn: mysql.Connection, label: string, o: MaintainOptions): Promise<MaintainResult> {
+  const parts = await listPartitions(conn, label);
+  checkLayout(parts, label);
+  const catchAll = await partitionSpan(conn, MYSQL_CATCHALL_PARTITION);
+  const layout = { now: o.now, granularity: o.granularity, aheadMs: o.aheadMs };
+  const empty = await emptyPartitions(conn, 'dns_queries', reshapeCandidates(parts, o.now, o.granularity));
+  const plan = planPartitions({ ...layout, parts, empty });
+  if (o.dryRun || catchAll.rows > 0) return { plan, parts, catchAll, applied: false };
+  for (const stmt of plan.statements) await conn.query(stmt);
+  for (const { table } of ROLLUPS) {
+    const own = await listPartitions(conn, label, table);
+    const candidates = reshapeCandidates(own, o.now, o.granularity);
+    if (candidates.length === 0) continue;
+    const reshape = planPartitions({ ...layout, parts: own, empty: await emptyPartitions(conn, table, candidates), table });
+    if (reshape.reshaped.length > 0) for (const stmt of reshape.statements) await conn.query(stmt);
+  }
+  await syncRollupPartitions(conn, label);
+  return { plan, parts, catchAll, applied: true };
+}
+
+/** Which of `parts` (and the catch-all) hold no row, asked exactly (a row at most per partition read). */
+async function emptyPartitions(conn: mysql.Connection, table: string, parts: readonly PartitionInfo[]): Promise<Set<string>> {
+  const empty = new Set<string>();
+  if (parts.length === 0) return empty;
+  for (const name of [...parts.map((p) => p.name), MYSQL_CATCHALL_PARTITION]) {
+    checkPartitionName(name);
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT 1 FROM ${table} PARTITION (${name}) LIMIT 1`);
+    if (rows.length === 0) empty.add(name);
+  }
+  return empty;
 }

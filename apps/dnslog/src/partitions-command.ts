@@ -4,8 +4,8 @@
  */
 import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import type { MysqlStore } from './db-mysql.js';
-import { listPartitions, partitionSpan, syncRollupPartitions } from './partition-admin.js';
-import { checkLayout, MAX_PARTITIONS, planPartitions, type Granularity, type NewPartition } from './partitions.js';
+import { maintainPartitions } from './partition-admin.js';
+import { MAX_PARTITIONS, type Granularity, type NewPartition } from './partitions.js';
 import { MYSQL_CATCHALL_PARTITION } from './schema.js';
 import { openLockedStore } from './ship-lock.js';
 import { parseDuration } from './time-range.js';
@@ -23,6 +23,8 @@ export interface PartitionsOptions {
 export interface PartitionsResult {
   db: string;
   added: NewPartition[];
+  /** Empty partitions of the other granularity replaced by `added` ones. */
+  reshaped: string[];
   partitions: number;
   limit: number;
   coveredUntil: string | null;
@@ -44,13 +46,11 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
   try {
     mysqlOnly(store, 'dnslog partitions');
     const conn = await store.connection();
-    const parts = await listPartitions(conn, store.description);
-    checkLayout(parts, store.description);
-    const catchAll = await partitionSpan(conn, MYSQL_CATCHALL_PARTITION);
-    const plan = planPartitions({ parts, now, granularity: opts.granularity, aheadMs });
+    const { plan, parts, catchAll } = await maintainPartitions(conn, store.description, { now, granularity: opts.granularity, aheadMs, dryRun: opts.dryRun });
     const result: PartitionsResult = {
       db: store.description,
       added: [],
+      reshaped: [],
       partitions: parts.length,
       limit: MAX_PARTITIONS,
       coveredUntil: plan.coveredUntil,
@@ -66,18 +66,23 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
           `move them at a quiet time: ALTER TABLE dns_queries REORGANIZE PARTITION ${MYSQL_CATCHALL_PARTITION} INTO (…), then run dnslog partitions from cron every hour\n`,
       );
       io.setExitCode(ExitCode.Findings);
-    } else if (!opts.dryRun) {
-      for (const stmt of plan.statements) await conn.query(stmt);
-      await syncRollupPartitions(conn, store.description);
-      result.added = plan.add;
-      result.partitions = plan.total;
     } else {
       result.added = plan.add;
+      result.reshaped = plan.reshaped;
       result.partitions = plan.total;
+    }
+    if (plan.reshapeBlocked.length > 0) {
+      io.stderr.write(
+        `dnslog: ${plan.reshapeBlocked.length} partition(s) from ${plan.reshapeBlocked[0]} on are not ${opts.granularity === 'hour' ? 'hourly' : 'daily'} ` +
+          `but hold rows (or the catch-all does): left as they are; new partitions after them are ${opts.granularity === 'hour' ? 'hourly' : 'daily'}\n`,
+      );
     }
     if (opts.json) writeJson(io.stdout, result);
     else {
       const verb = opts.dryRun ? 'would add' : 'added';
+      if (result.reshaped.length > 0) {
+        io.stdout.write(`${opts.dryRun ? 'would reshape' : 'reshaped'} ${result.reshaped.length} empty partition(s) ${result.reshaped[0]} … ${result.reshaped.at(-1)} to ${opts.granularity === 'hour' ? 'hourly' : 'daily'} ones\n`);
+      }
       for (const p of result.added) io.stdout.write(`${verb} ${p.name} [${p.start}, ${p.lessThan})\n`);
       io.stdout.write(
         `${store.description}: ${result.added.length} partition(s) ${verb}; ${result.partitions} of at most ${MAX_PARTITIONS}; ` +

@@ -37,6 +37,10 @@ export interface PartitionPlan {
   total: number;
   /** First time not covered by a bounded partition after the plan. */
   coveredUntil: string | null;
+  /** Partitions of the other granularity replaced by `add`'s. */
+  reshaped: string[];
+  /** Partitions of the other granularity left as they are because they (or the catch-all) hold rows or were not counted. */
+  reshapeBlocked: string[];
 }
 
 const NAME = /^p[0-9A-Za-z_]+$/;
@@ -93,19 +97,60 @@ export interface PlanPartitionsInput {
   granularity: Granularity;
   aheadMs: number;
   maxPartitions?: number;
+  /**
+   * Partitions known (by an exact count) to hold no row. Bounded partitions of the other
+   * granularity that start after the current period are reshaped only when each of them, and the
+   * catch-all, is in this set: reorganizing an empty partition moves nothing.
+   */
+  empty?: ReadonlySet<string>;
+  table?: string;
+}
+
+/** Bounded partitions with their start (the previous one's bound; null for the first). */
+function withStarts(parts: readonly PartitionInfo[]): { part: PartitionInfo; start: number | null; end: number }[] {
+  const out: { part: PartitionInfo; start: number | null; end: number }[] = [];
+  let prev: number | null = null;
+  for (const part of parts) {
+    if (part.lessThan === null) continue;
+    const end = wallDate(part.lessThan).getTime();
+    out.push({ part, start: prev, end });
+    prev = end;
+  }
+  return out;
 }
 
 /**
- * Partitions to split off the (empty) catch-all so that the current period and the periods up to
- * `now + ahead` — at least two beyond the current one — each have their own partition.
+ * Bounded partitions after the current period whose span is not the granularity's — daily ones
+ * `db init` made before `--granularity hour`, or the reverse: the ones `planPartitions` may reshape.
+ */
+export function reshapeCandidates(parts: readonly PartitionInfo[], now: Date, granularity: Granularity): PartitionInfo[] {
+  const step = granularityMs(granularity);
+  const next = floorTo(wallNow(now).getTime(), step) + step;
+  const bounded = withStarts(parts);
+  const first = bounded.findIndex((b) => b.start !== null && b.start >= next && b.end - b.start !== step);
+  return first < 0 ? [] : bounded.slice(first).map((b) => b.part);
+}
+
+/**
+ * The DDL that keeps partitions ready: the current period and the periods up to `now + ahead` — at
+ * least two beyond the current one — each get their own partition, split off the (empty)
+ * catch-all. Empty partitions of the other granularity ahead of the current period are reshaped
+ * to this one in the same statement (see `empty`).
  */
 export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
+  const table = input.table ?? 'dns_queries';
   const step = granularityMs(input.granularity);
-  const bounded = input.parts.filter((p) => p.lessThan !== null);
-  const lastEnd = bounded.length > 0 ? Math.max(...bounded.map((p) => wallDate(p.lessThan ?? '').getTime())) : null;
   const current = floorTo(wallNow(input.now).getTime(), step);
   const ahead = Math.max(2, Math.ceil(input.aheadMs / step));
-  const target = current + (1 + ahead) * step;
+  let target = current + (1 + ahead) * step;
+  const candidates = reshapeCandidates(input.parts, input.now, input.granularity);
+  const empty = input.empty ?? new Set<string>();
+  const reshape = candidates.length > 0 && candidates.every((p) => empty.has(p.name)) && empty.has(MYSQL_CATCHALL_PARTITION) ? candidates : [];
+  const kept = withStarts(input.parts).filter((b) => !reshape.includes(b.part));
+  const lastEnd = kept.length > 0 ? (kept[kept.length - 1]?.end ?? null) : null;
+  // A reshape never covers less than the partitions it replaces did.
+  const replacedEnd = reshape.length > 0 ? wallDate(reshape[reshape.length - 1]?.lessThan ?? '').getTime() : null;
+  if (replacedEnd !== null) target = Math.max(target, replacedEnd);
   const add: NewPartition[] = [];
   let start = lastEnd ?? current;
   while (start < target) {
@@ -113,24 +158,25 @@ export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
     add.push({ name: partitionName(new Date(start)), start: boundaryLiteral(new Date(start)), lessThan: boundaryLiteral(new Date(end)) });
     start = end;
   }
-  const total = input.parts.length + add.length;
+  const total = input.parts.length - reshape.length + add.length;
   const max = input.maxPartitions ?? MAX_PARTITIONS;
   if (total > max) {
     throw new UserError(
       'E_PARTITION_LIMIT',
-      `dns_queries would have ${total} partitions, over the limit of ${max}: prune old data first (dnslog prune --keep …) or use --granularity day`,
+      `${table} would have ${total} partitions, over the limit of ${max}: prune old data first (dnslog prune --keep …) or use --granularity day`,
     );
   }
   const statements =
     add.length === 0
       ? []
       : [
-          `ALTER TABLE dns_queries REORGANIZE PARTITION ${MYSQL_CATCHALL_PARTITION} INTO (${add
+          `ALTER TABLE ${table} REORGANIZE PARTITION ${[...reshape.map((p) => p.name), MYSQL_CATCHALL_PARTITION].join(', ')} INTO (${add
             .map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${p.lessThan}')`)
             .join(', ')}, PARTITION ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE))`,
         ];
+  for (const p of reshape) checkPartitionName(p.name);
   const coveredUntil = add.length > 0 ? (add[add.length - 1]?.lessThan ?? null) : lastEnd === null ? null : boundaryLiteral(new Date(lastEnd));
-  return { add, statements, total, coveredUntil };
+  return { add, statements, total, coveredUntil, reshaped: reshape.map((p) => p.name), reshapeBlocked: reshape.length === 0 ? candidates.map((p) => p.name) : [] };
 }
 
 export interface PrunePlan {

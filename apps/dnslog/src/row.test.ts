@@ -70,7 +70,7 @@ describe('FIELD_LIMITS (regression: LOAD DATA LOCAL cut an over-long view, signe
   const parse = (text: string) => lineParserFor({ mtimeMs: Date.UTC(2026, 10, 26) })({ lineNo: 7, text, tooLong: false, unterminated: false, bytes: text.length });
 
   it('matches the MariaDB column widths', () => {
-    const ddl = mysqlSchema(new Date(Date.UTC(2026, 10, 25)), 1).join('\n');
+    const ddl = mysqlSchema(new Date(Date.UTC(2026, 10, 25))).join('\n');
     const width = (col: string) => Number(new RegExp(`\\n\\s+${col} VARCHAR\\((\\d+)\\)`).exec(ddl)?.[1]);
     expect(FIELD_LIMITS).toEqual({
       clientIp: width('client_ip'),

@@ -115,19 +115,15 @@ export function boundaryLiteral(d: Date): string {
 
 /**
  * MySQL/MariaDB DDL. The table is RANGE COLUMNS-partitioned on qtime from the start: one partition
- * for everything before `firstDay`, one per day from there, and a catch-all so that a row from the
- * future never fails a load (`dnslog partitions` splits the catch-all ahead of time). The rollup
+ * for everything before `firstBound` and a catch-all, so that a row from the future never fails a
+ * load; `db init` then splits the catch-all into hourly or daily partitions ahead of time, as
+ * `dnslog partitions` does (partition-admin.ts maintainPartitions: one implementation). The rollup
  * tables are partitioned the same way on their bucket, so that retention drops them a partition at
  * a time too.
  * Wall-clock times are handled as UTC dates (no zone arithmetic anywhere).
  */
-export function mysqlSchema(firstDay: Date, days: number): string[] {
-  const parts: string[] = [`PARTITION ${MYSQL_FIRST_PARTITION} VALUES LESS THAN ('${boundaryLiteral(firstDay)}')`];
-  for (let i = 0; i < days; i++) {
-    const start = new Date(firstDay.getTime() + i * 86_400_000);
-    const end = new Date(start.getTime() + 86_400_000);
-    parts.push(`PARTITION ${partitionName(start)} VALUES LESS THAN ('${boundaryLiteral(end)}')`);
-  }
+export function mysqlSchema(firstBound: Date): string[] {
+  const parts: string[] = [`PARTITION ${MYSQL_FIRST_PARTITION} VALUES LESS THAN ('${boundaryLiteral(firstBound)}')`];
   parts.push(`PARTITION ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE)`);
   return [
     `CREATE TABLE IF NOT EXISTS dnslog_meta (

@@ -42,6 +42,12 @@ export interface ShippedFile {
   shippedAt: string;
 }
 
+export interface PartitionLayout {
+  granularity: 'hour' | 'day';
+  aheadMs: number;
+  now?: Date;
+}
+
 export interface SchemaStatus {
   version: number;
   created: boolean;
@@ -50,8 +56,11 @@ export interface SchemaStatus {
 export interface Store {
   /** Printable, without secrets. */
   readonly description: string;
-  /** Creates the schema, or checks/migrates it; records the version. */
-  init(): Promise<SchemaStatus>;
+  /**
+   * Creates the schema, or checks/migrates it; records the version. MySQL lays out partitions at
+   * `layout`'s granularity (given by `db init`; when the table is new, hourly by default).
+   */
+  init(layout?: PartitionLayout): Promise<SchemaStatus>;
   /** Recounts the rollup tables from the stored rows, in one transaction; returns the rows counted. */
   rebuildRollups(): Promise<number>;
   /** The schema version recorded in the database (0: none yet). */
