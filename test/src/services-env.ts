@@ -31,6 +31,9 @@ export interface ServicesEnv {
     passwordFile: string;
     clientCnf: string;
     socket: string;
+    /** The private CA that signed MariaDB's TLS certificate, and another CA that signed nothing here. */
+    tlsCa: string;
+    tlsOtherCa: string;
     version: string;
     pid: number;
   };

@@ -36,6 +36,8 @@ export interface MysqlConnectSettings {
   password: string | undefined;
   database: string;
   socketPath: string | undefined;
+  /** mysql2's TLS options (`?ssl=`), or undefined for none. */
+  ssl?: { ca?: string; rejectUnauthorized: boolean };
 }
 
 /** Merges the URL, the option file and the environment: URL wins, the password never comes from argv. */
@@ -57,7 +59,20 @@ export function mysqlSettings(t: MysqlTarget, env: NodeJS.ProcessEnv, readFile: 
     password: env.DNSLOG_DB_PASSWORD ?? opts.password,
     database: t.database,
     socketPath: t.socketPath ?? opts.socket,
+    ssl: tlsOptions(t, readFile),
   };
+}
+
+/** `?ssl=required` encrypts; `?ssl=verify-full` also verifies the certificate (against `?ca=`) and the host name. */
+function tlsOptions(t: MysqlTarget, readFile: (p: string) => string): MysqlConnectSettings['ssl'] {
+  if (t.ssl === undefined) return undefined;
+  if (t.ssl === 'required') return { rejectUnauthorized: false };
+  if (t.ca === undefined) return { rejectUnauthorized: true };
+  try {
+    return { ca: readFile(t.ca), rejectUnauthorized: true };
+  } catch (err) {
+    throw new UserError('E_DB_CONFIG', `cannot read the CA certificate ${t.ca} (?ca=): ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 export interface MysqlStoreOptions {
@@ -109,6 +124,7 @@ export class MysqlStore implements Store {
       password: s.password,
       database: s.database,
       socketPath: s.socketPath,
+      ssl: s.ssl,
       connectTimeout: 10_000,
       dateStrings: true,
       supportBigNumbers: true,

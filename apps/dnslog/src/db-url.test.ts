@@ -30,6 +30,8 @@ describe('parseDbUrl', () => {
       database: 'logs',
       optionFile: undefined,
       socketPath: undefined,
+      ssl: undefined,
+      ca: undefined,
     });
     expect(parseDbUrl('mariadb://127.0.0.1/logs?option-file=/etc/dnslog/my.cnf')).toMatchObject({
       port: 3306,
@@ -37,6 +39,13 @@ describe('parseDbUrl', () => {
       optionFile: '/etc/dnslog/my.cnf',
     });
     expect(describeDb(parseDbUrl('mysql://u@[::1]:3306/d'))).toBe('mysql://u@::1:3306/d');
+  });
+
+  it('reads ?ssl=required|verify-full and ?ca=FILE, and refuses anything else with one line', () => {
+    expect(parseDbUrl('mysql://u@db/logs?ssl=required')).toMatchObject({ ssl: 'required', ca: undefined });
+    expect(parseDbUrl('mysql://u@db/logs?ssl=verify-full&ca=/etc/dnslog/ca.pem')).toMatchObject({ ssl: 'verify-full', ca: '/etc/dnslog/ca.pem' });
+    expect(err(() => parseDbUrl('mysql://u@db/logs?ssl=yes')).message).toBe('--db mysql://u@db/logs?ssl=yes: ?ssl=yes: expected ?ssl=required or ?ssl=verify-full (with &ca=FILE for a private CA)');
+    expect(err(() => parseDbUrl('mysql://u@db/logs?ssl=required&ca=/x.pem')).message).toMatch(/\?ca= is used only with \?ssl=verify-full/);
   });
 
   it('refuses a password in the URL without echoing it', () => {

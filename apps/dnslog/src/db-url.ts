@@ -19,7 +19,17 @@ export type DbTarget =
       /** `?option-file=PATH` (a [client] section with host, user, password…), read by the adapter. */
       optionFile: string | undefined;
       socketPath: string | undefined;
+      /**
+       * `?ssl=`: `required` encrypts without checking who answers; `verify-full` also checks the
+       * server's certificate against `?ca=FILE` (or the system's CAs) and its name against the host.
+       * Absent: no TLS (a local socket or a trusted network).
+       */
+      ssl: SslMode | undefined;
+      ca: string | undefined;
     };
+
+export type SslMode = 'required' | 'verify-full';
+const SSL_MODES: readonly string[] = ['required', 'verify-full'];
 
 export function parseDbUrl(url: string): DbTarget {
   if (url.startsWith('sqlite:')) {
@@ -50,6 +60,14 @@ function parseMysqlUrl(url: string): DbTarget {
     throw new UserError('E_DB_URL', `--db ${url}: name the database, e.g. mysql://dnslog@db.example:3306/dnslog`);
   }
   const port = u.port === '' ? 3306 : Number(u.port);
+  const ssl = u.searchParams.get('ssl') ?? undefined;
+  if (ssl !== undefined && !SSL_MODES.includes(ssl)) {
+    throw new UserError('E_DB_URL', `--db ${redact(url)}: ?ssl=${ssl}: expected ?ssl=required or ?ssl=verify-full (with &ca=FILE for a private CA)`);
+  }
+  const ca = u.searchParams.get('ca') ?? undefined;
+  if (ca !== undefined && ssl !== 'verify-full') {
+    throw new UserError('E_DB_URL', `--db ${redact(url)}: ?ca= is used only with ?ssl=verify-full (which checks the server's certificate against it)`);
+  }
   return {
     kind: 'mysql',
     host: u.hostname.replace(/^\[|\]$/g, '') || 'localhost',
@@ -58,6 +76,8 @@ function parseMysqlUrl(url: string): DbTarget {
     database,
     optionFile: u.searchParams.get('option-file') ?? undefined,
     socketPath: u.searchParams.get('socket') ?? undefined,
+    ssl: ssl as SslMode | undefined,
+    ca,
   };
 }
 
