@@ -19,6 +19,7 @@ import {
   type PartitionPlan,
 } from './partitions.js';
 import { MYSQL_CATCHALL_PARTITION } from './schema.js';
+import { runDdl, type DdlWait } from './ddl.js';
 
 export async function listPartitions(conn: mysql.Connection, label: string, table = 'dns_queries'): Promise<PartitionInfo[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
@@ -48,10 +49,10 @@ export async function listPartitions(conn: mysql.Connection, label: string, tabl
 }
 
 /** Gives every rollup table the partitions dns_queries has beyond its own (see planRollupSync). */
-export async function syncRollupPartitions(conn: mysql.Connection, label: string): Promise<void> {
+export async function syncRollupPartitions(conn: mysql.Connection, label: string, wait?: DdlWait): Promise<void> {
   const queries = await listPartitions(conn, label);
   for (const { table } of ROLLUPS) {
-    for (const stmt of planRollupSync(table, queries, await listPartitions(conn, label, table))) await conn.query(stmt);
+    for (const stmt of planRollupSync(table, queries, await listPartitions(conn, label, table))) await runDdl(conn, stmt, label, wait);
   }
 }
 
@@ -64,9 +65,9 @@ const ROLLUP_DELETE_BATCH = 10_000;
  * and a partition straddling it (only when the layouts differ, e.g. after a migration) is cleared
  * in bounded DELETEs. Re-running it after a kill finishes the job.
  */
-export async function pruneRollupTable(conn: mysql.Connection, label: string, table: string, boundary: string): Promise<void> {
+export async function pruneRollupTable(conn: mysql.Connection, label: string, table: string, boundary: string, wait?: DdlWait): Promise<void> {
   const plan = planPrune(await listPartitions(conn, label, table), boundary);
-  for (const stmt of pruneStatements(plan.drop, table)) await conn.query(stmt);
+  for (const stmt of pruneStatements(plan.drop, table)) await runDdl(conn, stmt, label, wait);
   for (;;) {
     const [r] = await conn.query<mysql.ResultSetHeader>(`DELETE FROM ${table} WHERE bucket < ? LIMIT ${ROLLUP_DELETE_BATCH}`, [boundary]);
     if (r.affectedRows < ROLLUP_DELETE_BATCH) break;
@@ -85,6 +86,7 @@ export async function dropPartitionsConcurrently(
   label: string,
   parts: readonly PartitionInfo[],
   boundary: string | null,
+  wait?: DdlWait,
 ): Promise<void> {
   const extra: mysql.Connection[] = [];
   try {
@@ -96,9 +98,9 @@ export async function dropPartitionsConcurrently(
     }
     const results = await Promise.allSettled([
       (async () => {
-        for (const stmt of pruneStatements(parts)) await conn.query(stmt);
+        for (const stmt of pruneStatements(parts)) await runDdl(conn, stmt, label, wait);
       })(),
-      ...extra.map((c, i) => pruneRollupTable(c, label, ROLLUPS[i]?.table ?? '', boundary ?? '')),
+      ...extra.map((c, i) => pruneRollupTable(c, label, ROLLUPS[i]?.table ?? '', boundary ?? '', wait)),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -146,6 +148,7 @@ export interface MaintainOptions {
   granularity: Granularity;
   aheadMs: number;
   dryRun: boolean;
+  wait?: DdlWait;
 }
 
 export interface MaintainResult {
@@ -170,15 +173,15 @@ export async function maintainPartitions(conn: mysql.Connection, label: string, 
   const empty = await emptyPartitions(conn, 'dns_queries', reshapeCandidates(parts, o.now, o.granularity));
   const plan = planPartitions({ ...layout, parts, empty });
   if (o.dryRun || catchAll.rows > 0) return { plan, parts, catchAll, applied: false };
-  for (const stmt of plan.statements) await conn.query(stmt);
+  for (const stmt of plan.statements) await runDdl(conn, stmt, label, o.wait);
   for (const { table } of ROLLUPS) {
     const own = await listPartitions(conn, label, table);
     const candidates = reshapeCandidates(own, o.now, o.granularity);
     if (candidates.length === 0) continue;
     const reshape = planPartitions({ ...layout, parts: own, empty: await emptyPartitions(conn, table, candidates), table });
-    if (reshape.reshaped.length > 0) for (const stmt of reshape.statements) await conn.query(stmt);
+    if (reshape.reshaped.length > 0) for (const stmt of reshape.statements) await runDdl(conn, stmt, label, o.wait);
   }
-  await syncRollupPartitions(conn, label);
+  await syncRollupPartitions(conn, label, o.wait);
   return { plan, parts, catchAll, applied: true };
 }
 

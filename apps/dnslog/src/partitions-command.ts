@@ -46,7 +46,13 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
   try {
     mysqlOnly(store, 'dnslog partitions');
     const conn = await store.connection();
-    const { plan, parts, catchAll } = await maintainPartitions(conn, store.description, { now, granularity: opts.granularity, aheadMs, dryRun: opts.dryRun });
+    const { plan, parts, catchAll } = await maintainPartitions(conn, store.description, {
+      now,
+      granularity: opts.granularity,
+      aheadMs,
+      dryRun: opts.dryRun,
+      wait: { maxSeconds: opts.lockWait, onWait: (line) => io.stderr.write(`${line}\n`) },
+    });
     const result: PartitionsResult = {
       db: store.description,
       added: [],

@@ -137,7 +137,10 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
     // makes a prune killed half-way whole again when re-run).
     const bounds = plan.drop.map((p) => p.lessThan).filter((b): b is string => b !== null);
     const boundary = bounds.length === 0 ? null : bounds.reduce((a, b) => (a > b ? a : b));
-    await dropPartitionsConcurrently(conn, () => store.extraConnection(), store.description, targets, boundary);
+    await dropPartitionsConcurrently(conn, () => store.extraConnection(), store.description, targets, boundary, {
+      maxSeconds: opts.lockWait,
+      onWait: (line) => io.stderr.write(`${line}\n`),
+    });
     for (const a of actions) a.done = true;
   }
   if (!opts.json) for (const a of actions) io.stdout.write(`${actionLine(a, opts.dryRun)}\n`);
