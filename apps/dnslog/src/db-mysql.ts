@@ -280,7 +280,7 @@ export class MysqlStore implements Store {
     } catch (err) {
       this.pendingInfile = null;
       await conn.rollback().catch(() => undefined);
-      throw this.lostConnection(err) ?? err;
+      throw this.lostConnection(err) ?? this.conflict(err) ?? err;
     } finally {
       spool.remove();
     }
@@ -296,6 +296,20 @@ export class MysqlStore implements Store {
     return new UserError(
       'E_DB_LOST',
       `lost the connection to ${this.description} (${oneLine(errorMessage(err))}); what the server had not committed is rolled back, the file is not moved, and the next run ships it`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * A deadlock (1213) or a row lock waited out (1205) against another writer: InnoDB rolled the
+   * file's transaction back; ship loads the file again from the start (E_RETRY).
+   */
+  private conflict(err: unknown): UserError | null {
+    const errno = (err as { errno?: unknown } | null)?.errno;
+    if (errno !== 1213 && errno !== 1205) return null;
+    return new UserError(
+      'E_RETRY',
+      `${errno === 1213 ? 'deadlock' : 'lock wait timeout'} against another writer on ${this.description} (${oneLine(errorMessage(err))}); the file's transaction was rolled back`,
       { cause: err },
     );
   }
@@ -341,6 +355,13 @@ async function recountRollups(conn: mysql.Connection): Promise<void> {
   for (const stmt of rollupBackfill('mysql')) await conn.query(stmt);
 }
 
+function byRollupKey(a: readonly [string, string, number], b: readonly [string, string, number]): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  const x = a[1].toLowerCase();
+  const y = b[1].toLowerCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /** Rollup rows per multi-row INSERT. */
 const ROLLUP_BATCH = 1000;
 
@@ -350,7 +371,9 @@ const ROLLUP_BATCH = 1000;
  */
 async function upsertRollups(conn: mysql.Connection, server: string, counter: LoadCounter): Promise<void> {
   for (const { table, column } of ROLLUPS) {
-    const rows = counter.rollup.rows(column);
+    // In key order (the tables' primary key, names case-insensitively as their collation): two
+    // writers upserting overlapping keys then take their row locks in one order, not crosswise.
+    const rows = counter.rollup.rows(column).sort(byRollupKey);
     for (let i = 0; i < rows.length; i += ROLLUP_BATCH) {
       const values = rows.slice(i, i + ROLLUP_BATCH).map(([bucket, key, n]) => [bucket, server, key, n]);
       await conn.query(

@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { holdOpen } from '@toolbox/shared/testing';
 import { SqliteStore } from './db-sqlite.js';
 import { lineParserFor } from './parse-adapter.js';
-import { ship, type ShipOptions } from './ship.js';
+import { UserError } from '@toolbox/shared';
+import { LOAD_ATTEMPTS, ship, type ShipOptions } from './ship.js';
+import type { Store } from './store.js';
 import { isRotatedName, localSource } from './sources.js';
 
 let dir: string;
@@ -103,6 +105,48 @@ describe('ship from local files into SQLite', () => {
     const report = await ship(store, [localSource(logs, 'ns1')], lineParserFor, opts);
     expect(report.totals.rejects).toBe(0);
     expect(store.db.prepare('SELECT qname FROM dns_queries ORDER BY line_no').pluck().all()).toEqual(names);
+  });
+});
+
+describe('a load the database rolls back over a conflict with another writer (deadlock, lock wait timeout)', () => {
+  /** The store, except that its first `conflicts` loads read a batch and then fail as MariaDB's deadlock does. */
+  function conflicting(conflicts: number): { store: Store; loads: () => number } {
+    let loads = 0;
+    const wrapped: Store = Object.assign(Object.create(store) as Store, {
+      async loadFile(meta: Parameters<Store['loadFile']>[0], batches: Parameters<Store['loadFile']>[1]) {
+        loads++;
+        if (loads <= conflicts) {
+          for await (const b of batches) if (b.length > 0) break;
+          throw new UserError('E_RETRY', 'deadlock against another writer on db (Deadlock found when trying to get lock); the file\'s transaction was rolled back');
+        }
+        return store.loadFile(meta, batches);
+      },
+    });
+    return { store: wrapped, loads: () => loads };
+  }
+
+  it('loads the file again from the start: its rows once, moved once', async () => {
+    const f = join(logs, 'query.log.1');
+    writeFileSync(f, `${[1, 2, 3].map((i) => line(i)).join('\n')}\n`);
+    const c = conflicting(2);
+    const report = await ship(c.store, [localSource(f, 'ns1')], lineParserFor, opts);
+    expect(c.loads()).toBe(3);
+    expect(report.totals).toMatchObject({ loaded: 1, failed: 0, rows: 3 });
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(3);
+    expect(existsSync(join(logs, 'old', 'query.log.1'))).toBe(true);
+  });
+
+  it(`gives up after ${LOAD_ATTEMPTS} attempts with one line; the file stays for the next run`, async () => {
+    const f = join(logs, 'query.log.1');
+    writeFileSync(f, `${line(1)}\n`);
+    const c = conflicting(LOAD_ATTEMPTS);
+    const report = await ship(c.store, [localSource(f, 'ns1')], lineParserFor, opts);
+    expect(c.loads()).toBe(LOAD_ATTEMPTS);
+    expect(report.files.map((x) => [x.status, x.error])).toEqual([
+      ['failed', `deadlock against another writer on db (Deadlock found when trying to get lock); the file's transaction was rolled back (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`],
+    ]);
+    expect(existsSync(f)).toBe(true);
+    expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(0);
   });
 });
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { UserError, errorMessage } from '@toolbox/shared';
+import { UserError, errorMessage, isUserError } from '@toolbox/shared';
 import { readLineBatches, type RawLine } from './line-reader.js';
 import { isGzipName, type LogFile, type LogSource } from './sources.js';
 import type { FileLoad, ParsedLine, Store } from './store.js';
@@ -139,8 +139,9 @@ async function shipFile(
   file: LogFile,
   parserFor: LineParserFactory,
   opts: ShipOptions,
-): Promise<{ result: FileResult; settled: Promise<void> }> {
+): Promise<{ result: FileResult; settled: Promise<void>; retry: boolean }> {
   const started = performance.now();
+  let retry = false;
   const result: FileResult = {
     server: file.server,
     path: file.path,
@@ -210,6 +211,7 @@ async function shipFile(
     else {
       result.status = 'failed';
       result.error = errorMessage(err);
+      retry = isUserError(err) && err.code === 'E_RETRY';
     }
   }
   const settled = (move ?? Promise.resolve(null)).then(
@@ -225,7 +227,17 @@ async function shipFile(
     settled: settled.then(() => {
       result.seconds = (performance.now() - started) / 1000;
     }),
+    retry,
   };
+}
+
+/** Loads of one file tried, when the database rolls one back over a conflict with another writer (E_RETRY). */
+export const LOAD_ATTEMPTS = 4;
+
+/** A pause before attempt `n` (1-based retries): 0.2, 0.4, 0.8 s, each ±50 % so that two writers part. */
+function retryPause(n: number): Promise<void> {
+  const ms = 200 * 2 ** (n - 1) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function refusedResult(server: string, path: string, reason: string, opts: ShipOptions): FileResult {
@@ -271,7 +283,13 @@ export async function ship(
         // Results are reported in listing order, each once its move is done.
         let reported: Promise<void> = Promise.resolve();
         for (const f of files) {
-          const { result, settled } = await shipFile(store, mutex, f, parserFor, opts);
+          let shipped = await shipFile(store, mutex, f, parserFor, opts);
+          for (let n = 1; shipped.retry && n < LOAD_ATTEMPTS; n++) {
+            await retryPause(n);
+            shipped = await shipFile(store, mutex, f, parserFor, opts);
+          }
+          const { result, settled } = shipped;
+          if (shipped.retry) result.error = `${result.error ?? ''} (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`;
           report.files.push(result);
           reported = Promise.all([reported, settled]).then(() => opts.onFileDone?.(result));
         }
