@@ -168,6 +168,53 @@ describe('LOAD DATA LOCAL results are checked', () => {
   });
 });
 
+describe('MariaDB: a long file in bounded transactions', () => {
+  it('commits parts of chunkLines lines with the ledger\'s progress; a load stopped between parts goes on after the last, every line and reject once', async () => {
+    const t = parseDbUrl(mysqlUrl);
+    if (t.kind !== 'mysql') throw new Error('not a mysql URL');
+    const store = new MysqlStore(mysqlSettings(t, {}), undefined, { chunkLines: 40 });
+    const server = 'ns-chunks';
+    const row = (over: Partial<QueryRow>): QueryRow => sampleRow({ qtype: 'A', ...over });
+    const lines: ParsedLine[] = Array.from({ length: 130 }, (_, i) =>
+      i % 10 === 9
+        ? ({ kind: 'reject', lineNo: i + 1, reason: 'binary', line: `junk ${i}` } as const)
+        : ({ kind: 'row', lineNo: i + 1, row: row({ time: `2026-11-25 09:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000` }) } as const),
+    );
+    async function* tens(list: ParsedLine[], failAfter?: number): AsyncGenerator<ParsedLine[]> {
+      for (let i = 0; i < list.length; i += 10) {
+        if (failAfter !== undefined && i >= failAfter) throw new Error('killed');
+        yield list.slice(i, i + 10);
+      }
+    }
+    const m = { server, path: '/x/query.log.big', size: 1, sha256: 'c'.repeat(64) };
+    try {
+      await store.init();
+      // Parts end after lines 40 and 80; the stop after line 100 loses lines 81-100 only.
+      await expect(store.loadFile(m, tens(lines, 100))).rejects.toThrow('killed');
+      const shipped = await store.findShipped(server, m.sha256);
+      expect(shipped).toMatchObject({ doneLines: 80, rows: 72, rejects: 8 });
+      expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', [server])).toBe(72);
+      if (!shipped || shipped.doneLines === null) throw new Error('no progress recorded');
+      const done = await store.loadFile(m, tens(lines.slice(80)), {
+        fileId: shipped.id,
+        doneLines: shipped.doneLines,
+        rows: shipped.rows,
+        rejects: shipped.rejects,
+        firstTime: shipped.firstTime,
+        lastTime: shipped.lastTime,
+      });
+      // Line 130 is a reject: the last row is line 129's.
+      expect(done).toMatchObject({ rows: 117, rejects: 13, firstTime: '2026-11-25 09:00:00.000', lastTime: '2026-11-25 09:02:08.000' });
+      expect(await store.findShipped(server, m.sha256)).toMatchObject({ doneLines: null, rows: 117, rejects: 13 });
+      expect(await count('SELECT COUNT(*) FROM (SELECT DISTINCT line_no FROM dns_queries WHERE server = ?) d', [server])).toBe(117);
+      expect(await count('SELECT COUNT(*) FROM dnslog_rejects WHERE file_id = ?', [shipped.id])).toBe(13);
+      expect(await count('SELECT SUM(queries) FROM dns_rollup_minute WHERE server = ?', [server])).toBe(117);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('dnslog ship: a field wider than its MariaDB column', () => {
   it('is the same field_too_long reject on SQLite and MariaDB, never a value cut on one store', async () => {
     const dir = join(scratch.work, 'wide');

@@ -93,6 +93,12 @@ ${exitCodeHelp()}`,
     .option('--known-hosts <file>', 'known_hosts to verify SSH host keys against (default: ~/.ssh/known_hosts)')
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--no-compress', 'do not compress plain log files in transit over SSH')
+    .option(
+      '--chunk-lines <n>',
+      'lines per transaction: a longer file is committed in parts, each with its progress in the ledger, and a run stopped between them goes on after the last',
+      intOption(1, 1_000_000_000),
+      1_000_000,
+    )
     .option('--json', 'JSON report', false)
     .addHelpText(
       'after',

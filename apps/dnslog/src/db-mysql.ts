@@ -17,8 +17,8 @@ import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
 import { maintainPartitions, syncRollupPartitions } from './partition-admin.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
-import { SCHEMA_VERSION, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from './schema.js';
-import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type PartitionLayout, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { SCHEMA_VERSION, fileDoneLinesColumn, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from './schema.js';
+import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, utcNowText, type ResumePoint, type FileLoad, type FileMeta, type ParsedLine, type PartitionLayout, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
 
@@ -78,6 +78,8 @@ function tlsOptions(t: MysqlTarget, readFile: (p: string) => string): MysqlConne
 export interface MysqlStoreOptions {
   /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
   rollupFlushKeys?: number;
+  /** Lines per transaction (store.ts LOAD_CHUNK_LINES). */
+  chunkLines?: number;
 }
 
 export class MysqlStore implements Store {
@@ -87,6 +89,7 @@ export class MysqlStore implements Store {
   /** A stream that the next LOAD DATA statement sends. */
   private pendingInfile: Readable | null = null;
   private readonly rollupFlushKeys: number;
+  private readonly chunkLines: number;
 
   constructor(
     private readonly settings: MysqlConnectSettings,
@@ -95,6 +98,7 @@ export class MysqlStore implements Store {
   ) {
     this.description = `mysql://${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
     this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
+    this.chunkLines = options.chunkLines ?? LOAD_CHUNK_LINES;
   }
 
   async connection(): Promise<mysql.Connection> {
@@ -179,6 +183,11 @@ export class MysqlStore implements Store {
       "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_rejects' AND COLUMN_NAME = 'line_bytes'",
     );
     if (lineBytes.length === 0) await conn.query(rejectLineBytesColumn('mysql'));
+    // Version 4: a file's progress while it loads in bounded transactions.
+    const [doneLines] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME = 'done_lines'",
+    );
+    if (doneLines.length === 0) await conn.query(fileDoneLinesColumn('mysql'));
     // The rollups follow the rows' partitions (a table left unpartitioned by an old version is
     // reported by partitions and prune, with how to migrate it).
     // `db init` lays the partitions out at its granularity, as `dnslog partitions` does; a ship that
@@ -224,57 +233,94 @@ export class MysqlStore implements Store {
   async findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
     const conn = await this.connection();
     const [rows] = await conn.execute<mysql.RowDataPacket[]>(
-      'SELECT id, server, path, sha256, rows_loaded AS `rows`, rejects, shipped_at AS shippedAt FROM dnslog_files WHERE server = ? AND sha256 = ?',
+      'SELECT id, server, path, sha256, rows_loaded AS `rows`, rejects, shipped_at AS shippedAt, done_lines AS doneLines, first_time AS firstTime, last_time AS lastTime FROM dnslog_files WHERE server = ? AND sha256 = ?',
       [server, sha256],
     );
     const r = rows[0];
-    return r ? { id: Number(r.id), server: String(r.server), path: String(r.path), sha256: String(r.sha256), rows: Number(r.rows), rejects: Number(r.rejects), shippedAt: String(r.shippedAt) } : null;
+    if (!r) return null;
+    // As the rows' times are written (`…:SS.mmm`): the driver leaves a zero fraction off.
+    const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v).replace(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$/, '$1.000'));
+    return {
+      id: Number(r.id),
+      server: String(r.server),
+      path: String(r.path),
+      sha256: String(r.sha256),
+      rows: Number(r.rows),
+      rejects: Number(r.rejects),
+      shippedAt: String(r.shippedAt),
+      doneLines: r.doneLines === null || r.doneLines === undefined ? null : Number(r.doneLines),
+      firstTime: text(r.firstTime),
+      lastTime: text(r.lastTime),
+    };
   }
 
-  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad> {
+  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>, resume?: ResumePoint): Promise<FileLoad> {
     const conn = await this.connection();
-    const counter = new LoadCounter();
+    const counter = LoadCounter.from(resume);
     // Rejects are spooled to a temporary file while the rows stream (one connection carries one
     // LOAD DATA at a time), then loaded in the same transaction.
-    const spool = RejectSpool.create();
+    let spool = RejectSpool.create();
+    let spooled = counter.rejects;
     try {
       await conn.beginTransaction();
     } catch (err) {
       spool.remove();
       throw err;
     }
+    /** Loads the spooled rejects (the caller's transaction) and starts a new spool. */
+    const loadRejects = async (): Promise<void> => {
+      await spool.close();
+      const n = counter.rejects - spooled;
+      if (n > 0) {
+        this.pendingInfile = createReadStream(spool.path);
+        const [rejects] = await conn.query<mysql.ResultSetHeader>(LOAD_REJECTS_SQL);
+        await checkLoad(conn, rejects, n, 'dnslog_rejects');
+      }
+      spool.remove();
+      spool = RejectSpool.create();
+      spooled = counter.rejects;
+    };
+    const recordProgress = (doneLines: number | null) =>
+      conn.execute('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ?, done_lines = ? WHERE id = ?', [
+        counter.rows,
+        counter.rejects,
+        counter.firstTime,
+        counter.lastTime,
+        doneLines,
+        fileId,
+      ]);
+    let fileId = resume?.fileId ?? 0;
     try {
-      const [ins] = await conn.execute<mysql.ResultSetHeader>(
-        'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
-        [meta.server, meta.path, meta.size, meta.sha256, utcNowText()],
-      );
-      const fileId = ins.insertId;
-      // The rows go in as one LOAD DATA per segment: a segment ends at the end of the file, or when
-      // the rollup counts hold rollupFlushKeys distinct keys (a flood of distinct names); the counts
-      // are then added to the rollup tables and forgotten, all inside the file's transaction.
+      if (resume === undefined) {
+        const [ins] = await conn.execute<mysql.ResultSetHeader>(
+          'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
+          [meta.server, meta.path, meta.size, meta.sha256, utcNowText()],
+        );
+        fileId = ins.insertId;
+      }
+      // The rows go in as one LOAD DATA per segment: a segment ends at the end of the file, when
+      // the rollup counts hold rollupFlushKeys distinct keys (a flood of distinct names; the counts
+      // are then added to the rollup tables and forgotten), or after chunkLines lines, when what
+      // came so far is committed with the ledger's progress and a new transaction begins.
       const source = batches[Symbol.asyncIterator]();
       const segment: Segment = { rows: 0, isLast: false };
-      const isFull = () => counter.rollup.size >= this.rollupFlushKeys;
+      const isFull = () => counter.rollup.size >= this.rollupFlushKeys || counter.sinceCommit >= this.chunkLines;
       while (!segment.isLast) {
         segment.rows = 0;
         this.pendingInfile = Readable.from(tsvChunks(source, segment, isFull, meta.server, fileId, counter, spool), { objectMode: false });
         const [rows] = await conn.query<mysql.ResultSetHeader>(LOAD_ROWS_SQL);
         await checkLoad(conn, rows, segment.rows, 'dns_queries');
         await upsertRollups(conn, meta.server, counter);
+        if (!segment.isLast && counter.sinceCommit >= this.chunkLines) {
+          await loadRejects();
+          await recordProgress(counter.lastLine);
+          await conn.commit();
+          await conn.beginTransaction();
+          counter.sinceCommit = 0;
+        }
       }
-      await spool.close();
-      if (counter.rejects > 0) {
-        this.pendingInfile = createReadStream(spool.path);
-        const [rejects] = await conn.query<mysql.ResultSetHeader>(LOAD_REJECTS_SQL);
-        await checkLoad(conn, rejects, counter.rejects, 'dnslog_rejects');
-      }
-      await conn.execute('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?', [
-        counter.rows,
-        counter.rejects,
-        counter.firstTime,
-        counter.lastTime,
-        fileId,
-      ]);
+      await loadRejects();
+      await recordProgress(null);
       await conn.commit();
       return counter.result(fileId);
     } catch (err) {
@@ -507,6 +553,7 @@ async function* tsvChunks(
       }
     }
     if (rejects !== '') await spool.write(Buffer.from(rejects, 'latin1'));
+    counter.lines(batch);
     if (buf.length >= CHUNK_BYTES) {
       yield Buffer.from(buf, 'utf8');
       buf = '';

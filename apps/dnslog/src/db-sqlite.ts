@@ -9,7 +9,7 @@ import { UserError, errorMessage } from '@toolbox/shared';
 import { ipHex } from './ip-range.js';
 import { rowValues, type SqlValue } from './row.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
-import { SCHEMA_VERSION, rejectLineBytesColumn, rollupBackfill, sqliteSchema } from './schema.js';
+import { SCHEMA_VERSION, fileDoneLinesColumn, rejectLineBytesColumn, rollupBackfill, sqliteSchema } from './schema.js';
 import {
   SqliteFileWriter,
   failureReply,
@@ -19,11 +19,13 @@ import {
   type RejectValues,
   type RollupValues,
 } from './sqlite-load.js';
-import { LoadCounter, rejectBytes, utcNowText, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, utcNowText, type ResumePoint, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
 
 export interface SqliteStoreOptions {
   /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
   rollupFlushKeys?: number;
+  /** Lines per transaction (store.ts LOAD_CHUNK_LINES). */
+  chunkLines?: number;
   /**
    * Load files on this thread's connection instead of a worker thread's. The default is a worker,
    * except when this module runs from its TypeScript source (the unit tests), where the worker's
@@ -48,6 +50,7 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly path: string;
   private readonly rollupFlushKeys: number;
+  private readonly chunkLines: number;
   private readonly inThread: boolean;
   private channel: LoadChannel | null = null;
 
@@ -55,6 +58,7 @@ export class SqliteStore implements Store {
     this.description = `sqlite:${path}`;
     this.path = path;
     this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
+    this.chunkLines = options.chunkLines ?? LOAD_CHUNK_LINES;
     this.inThread = options.inThread ?? RUNNING_FROM_SOURCE;
     try {
       this.db = openSqlite(path, { mustExist: options.mustExist });
@@ -92,6 +96,10 @@ export class SqliteStore implements Store {
       if (!this.db.prepare("SELECT 1 FROM pragma_table_info('dnslog_rejects') WHERE name = 'line_bytes'").get()) {
         this.db.exec(rejectLineBytesColumn('sqlite'));
       }
+      // Version 4 records a file's progress while it loads in bounded transactions.
+      if (!this.db.prepare("SELECT 1 FROM pragma_table_info('dnslog_files') WHERE name = 'done_lines'").get()) {
+        this.db.exec(fileDoneLinesColumn('sqlite'));
+      }
       this.db
         .prepare("INSERT INTO dnslog_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .run(String(SCHEMA_VERSION));
@@ -116,15 +124,15 @@ export class SqliteStore implements Store {
   findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
     const r = this.db
       .prepare(
-        'SELECT id, server, path, sha256, rows_loaded AS rows, rejects, shipped_at AS shippedAt FROM dnslog_files WHERE server = ? AND sha256 = ?',
+        'SELECT id, server, path, sha256, rows_loaded AS rows, rejects, shipped_at AS shippedAt, done_lines AS doneLines, first_time AS firstTime, last_time AS lastTime FROM dnslog_files WHERE server = ? AND sha256 = ?',
       )
       .get(server, sha256) as ShippedFile | undefined;
     return Promise.resolve(r ?? null);
   }
 
-  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad> {
+  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>, resume?: ResumePoint): Promise<FileLoad> {
     const channel = this.loadChannel();
-    const counter = new LoadCounter();
+    const counter = LoadCounter.from(resume);
     const server = meta.server;
     // Requests are answered in order; a few are kept in flight, so the writer is never idle and
     // a slow disk holds the reading back instead of queueing the file in memory.
@@ -155,7 +163,7 @@ export class SqliteStore implements Store {
       if (rows.length > 0) await send({ t: 'rollup', rows });
     };
     try {
-      const begun = await settle(channel.request({ t: 'begin', meta, shippedAt: utcNowText() }));
+      const begun = await settle(channel.request({ t: 'begin', meta, shippedAt: utcNowText(), resumeFileId: resume?.fileId }));
       const fileId = begun.fileId!;
       for await (const batch of batches) {
         const rows: SqlValue[][] = [];
@@ -170,10 +178,16 @@ export class SqliteStore implements Store {
           }
         }
         await send({ t: 'rows', rows, rejects });
+        counter.lines(batch);
         if (counter.rollup.size >= this.rollupFlushKeys) await flushRollups();
+        if (counter.sinceCommit >= this.chunkLines) {
+          await flushRollups();
+          await send({ t: 'checkpoint', finish: [counter.rows, counter.rejects, counter.firstTime, counter.lastTime, counter.lastLine] });
+          counter.sinceCommit = 0;
+        }
       }
       await flushRollups();
-      await send({ t: 'commit', finish: [counter.rows, counter.rejects, counter.firstTime, counter.lastTime] });
+      await send({ t: 'commit', finish: [counter.rows, counter.rejects, counter.firstTime, counter.lastTime, null] });
       while (inFlight.length > 0) await settle(inFlight.shift()!);
       return counter.result(fileId);
     } catch (err) {

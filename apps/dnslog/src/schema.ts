@@ -11,7 +11,7 @@ import { ROLLUPS, rollupBucketSql } from './rollup.js';
  * 1: rows, ledger, rejects. 2: rollup tables (rollup.ts), back-filled from the rows on migration.
  * 3: `dnslog_rejects.line_bytes`, a rejected line's true length (NULL for rejects stored before).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** First partition boundary: rows older than this land in the first partition, never fail a load. */
 export const MYSQL_FIRST_PARTITION = 'p_start';
@@ -100,6 +100,15 @@ export function rollupBackfill(dialect: 'sqlite' | 'mysql'): string[] {
  */
 export function rejectLineBytesColumn(dialect: 'sqlite' | 'mysql'): string {
   return `ALTER TABLE dnslog_rejects ADD COLUMN line_bytes ${dialect === 'sqlite' ? 'INTEGER' : 'BIGINT UNSIGNED NULL'}`;
+}
+
+/**
+ * Version 4: `dnslog_files.done_lines`, a file's progress while it is loaded in bounded
+ * transactions — the last input line committed; NULL once the whole file is (every file before
+ * version 4 was loaded whole).
+ */
+export function fileDoneLinesColumn(dialect: 'sqlite' | 'mysql'): string {
+  return `ALTER TABLE dnslog_files ADD COLUMN done_lines ${dialect === 'sqlite' ? 'INTEGER' : 'BIGINT UNSIGNED NULL'}`;
 }
 
 /** `p2026112509` for the partition that starts at 2026-11-25 09:00. */

@@ -34,6 +34,8 @@ export interface ShipCommandOptions {
   knownHosts?: string;
   hostKeyFingerprint?: string;
   compress: boolean;
+  /** Lines per transaction (default LOAD_CHUNK_LINES). */
+  chunkLines?: number;
 }
 
 export function buildSources(specs: readonly string[], opts: ShipCommandOptions, env: NodeJS.ProcessEnv): LogSource[] {
@@ -121,7 +123,7 @@ export function progressBars(stream: CliIo['stderr']): {
 export async function runShip(specs: readonly string[], opts: ShipCommandOptions, io: CliIo): Promise<ShipReport> {
   const sources = buildSources(specs, opts, io.env);
   // Ship never waits: a run from cron finding the previous one still busy leaves the work to it.
-  const locked: LockedStore = await openLockedStore(opts.db, { lock: opts.lock, waitMs: 0, env: io.env });
+  const locked: LockedStore = await openLockedStore(opts.db, { lock: opts.lock, waitMs: 0, env: io.env, store: { chunkLines: opts.chunkLines } });
   const store = locked.store;
   const progress = io.stderr.isTTY ? progressBars(io.stderr) : null;
   try {

@@ -14,7 +14,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, isUserError, UserError, type LockHandle } from '@toolbox/shared';
 import { parseDbUrl } from './db-url.js';
-import { openStore } from './open-store.js';
+import { openStore, type OpenStoreOptions } from './open-store.js';
 import type { Store } from './store.js';
 
 export interface ShipLockOptions {
@@ -27,6 +27,8 @@ export interface ShipLockOptions {
   uid?: number;
   /** Where root's private directory goes (tests); default /run. */
   runDir?: string;
+  /** How the store is opened. */
+  store?: OpenStoreOptions;
 }
 
 /** The private directory for local locks: /run/dnslog for root, $XDG_RUNTIME_DIR/dnslog otherwise. */
@@ -125,7 +127,7 @@ export async function openLockedStore(db: string, o: ShipLockOptions, open: type
   const local = path === null ? null : await acquireLockWaiting(path, o.waitMs);
   let store: Store | null = null;
   try {
-    store = await open(db, o.env);
+    store = await open(db, o.env, o.store);
     const t = parseDbUrl(db);
     const unlock = t.kind === 'mysql' && store.serverLock ? await store.serverLock(serverLockName(t.database), Math.ceil(o.waitMs / 1000)) : null;
     const opened = store;

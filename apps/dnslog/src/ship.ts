@@ -9,7 +9,7 @@ import { createGunzip } from 'node:zlib';
 import { UserError, errorMessage, isUserError } from '@toolbox/shared';
 import { readLineBatches, type RawLine } from './line-reader.js';
 import { isGzipName, type LogFile, type LogSource } from './sources.js';
-import type { FileLoad, ParsedLine, Store } from './store.js';
+import type { FileLoad, ParsedLine, ResumePoint, Store } from './store.js';
 
 export type LineParserFactory = (file: LogFile) => (raw: RawLine) => ParsedLine;
 
@@ -127,6 +127,15 @@ async function* parsedLines(
   }
 }
 
+/** The batches without the lines up to `doneLines` (committed by an earlier run). */
+async function* after(batches: AsyncIterable<ParsedLine[]>, doneLines: number): AsyncGenerator<ParsedLine[]> {
+  for await (const batch of batches) {
+    const last = batch[batch.length - 1];
+    if (last === undefined || last.lineNo <= doneLines) continue;
+    yield batch[0] !== undefined && batch[0].lineNo > doneLines ? batch : batch.filter((l) => l.lineNo > doneLines);
+  }
+}
+
 /**
  * Ships one file up to its commit and starts its move. The move is not waited for here: a remote
  * source moves committed files in batches (one remote command for many), which would never fill
@@ -177,7 +186,12 @@ async function shipFile(
         const sha = log.sha256;
         result.sha256 = sha;
         const shipped = await mutex.run(() => store.findShipped(file.server, sha));
-        if (shipped) {
+        // A file a run stopped in the middle of has its first lines committed: it goes on after them.
+        const resume: ResumePoint | undefined =
+          shipped !== null && shipped.doneLines !== null
+            ? { fileId: shipped.id, doneLines: shipped.doneLines, rows: shipped.rows, rejects: shipped.rejects, firstTime: shipped.firstTime, lastTime: shipped.lastTime }
+            : undefined;
+        if (shipped && resume === undefined) {
           result.status = 'skipped';
           result.rows = shipped.rows;
           result.rejects = shipped.rejects;
@@ -185,11 +199,9 @@ async function shipFile(
         } else if (opts.dryRun) {
           result.status = 'would-load';
         } else {
+          const lines = parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n));
           const load: FileLoad = await mutex.run(() =>
-            store.loadFile(
-              { server: file.server, path: file.path, size: log.size, sha256: sha },
-              parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n)),
-            ),
+            store.loadFile({ server: file.server, path: file.path, size: log.size, sha256: sha }, resume ? after(lines, resume.doneLines) : lines, resume),
           );
           result.status = 'loaded';
           result.rows = load.rows;

@@ -16,11 +16,13 @@ export type RejectValues = [lineNo: number, reason: string, line: string, bytes:
 /** Rollup rows: the index of the rollup in ROLLUPS, bucket, key, queries. */
 export type RollupValues = [rollup: number, bucket: string, key: string, queries: number];
 
-/** The ledger entry's last fields, written just before the commit. */
-export type FinishValues = [rows: number, rejects: number, firstTime: string | null, lastTime: string | null];
+/** The ledger entry's totals, written before each commit; `doneLines` null at the last (the file is whole). */
+export type FinishValues = [rows: number, rejects: number, firstTime: string | null, lastTime: string | null, doneLines: number | null];
 
 export type LoadRequest =
-  | { t: 'begin'; meta: FileMeta; shippedAt: string }
+  | { t: 'begin'; meta: FileMeta; shippedAt: string; resumeFileId?: number }
+  /** Commits what came so far with the ledger's progress, and opens the next transaction. */
+  | { t: 'checkpoint'; finish: FinishValues }
   | { t: 'rows'; rows: SqlValue[][]; rejects: RejectValues[] }
   | { t: 'rollup'; rows: RollupValues[] }
   | { t: 'commit'; finish: FinishValues }
@@ -73,7 +75,7 @@ export class SqliteFileWriter {
         `INSERT INTO ${r.table} (bucket, server, ${r.column}, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries`,
       ),
     );
-    this.finishFile = db.prepare('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ? WHERE id = ?');
+    this.finishFile = db.prepare('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ?, done_lines = ? WHERE id = ?');
   }
 
   private server = '';
@@ -93,10 +95,14 @@ export class SqliteFileWriter {
           if (this.db.inTransaction) this.db.exec('ROLLBACK');
           this.db.exec('BEGIN IMMEDIATE');
           this.server = req.meta.server;
-          this.fileId = Number(
-            this.insertFile.run(req.meta.server, req.meta.path, req.meta.size, req.meta.sha256, req.shippedAt).lastInsertRowid,
-          );
+          this.fileId =
+            req.resumeFileId ?? Number(this.insertFile.run(req.meta.server, req.meta.path, req.meta.size, req.meta.sha256, req.shippedAt).lastInsertRowid);
           return { ok: true, fileId: this.fileId };
+        case 'checkpoint':
+          this.finishFile.run(...req.finish, this.fileId);
+          this.db.exec('COMMIT');
+          this.db.exec('BEGIN IMMEDIATE');
+          return { ok: true };
         case 'rows': {
           const insertRow = this.insertRow;
           for (const v of req.rows) insertRow.run(v);

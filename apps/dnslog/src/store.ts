@@ -32,6 +32,24 @@ export interface FileLoad {
   lastTime: string | null;
 }
 
+/**
+ * Lines per transaction: a file longer than this is loaded in several, each committing its rows,
+ * rollups and the ledger's progress (`done_lines`) together; a run stopped between them goes on
+ * after the last committed line. Bounded undo (InnoDB) and WAL (SQLite), and locks held shortly.
+ */
+export const LOAD_CHUNK_LINES = 1_000_000;
+
+/** Where a partly loaded file goes on: its ledger entry and what is committed of it. */
+export interface ResumePoint {
+  fileId: number;
+  /** The last input line committed. */
+  doneLines: number;
+  rows: number;
+  rejects: number;
+  firstTime: string | null;
+  lastTime: string | null;
+}
+
 export interface ShippedFile {
   id: number;
   server: string;
@@ -40,6 +58,10 @@ export interface ShippedFile {
   rows: number;
   rejects: number;
   shippedAt: string;
+  /** Null when the whole file is loaded; else the last line committed (a run stopped part-way). */
+  doneLines: number | null;
+  firstTime: string | null;
+  lastTime: string | null;
 }
 
 export interface PartitionLayout {
@@ -66,8 +88,12 @@ export interface Store {
   /** The schema version recorded in the database (0: none yet). */
   schemaVersion(): Promise<number>;
   findShipped(server: string, sha256: string): Promise<ShippedFile | null>;
-  /** Loads one file in one transaction, ledger entry included; its lines come in batches. */
-  loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>): Promise<FileLoad>;
+  /**
+   * Loads one file, ledger entry included, in transactions of at most `chunkLines` lines (the
+   * last one commits the entry as whole); its lines come in batches. With `resume`, the file's
+   * entry exists and `batches` holds only the lines after `resume.doneLines`.
+   */
+  loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>, resume?: ResumePoint): Promise<FileLoad>;
   /** Runs a read-only, parameterised query (reports). */
   select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
   readonly dialect: 'sqlite' | 'mysql';
@@ -83,6 +109,29 @@ export class LoadCounter {
   rejectsByReason: Record<string, number> = {};
   firstTime: string | null = null;
   lastTime: string | null = null;
+  /** The last input line counted, and lines counted since the last commit. */
+  lastLine = 0;
+  sinceCommit = 0;
+
+  /** Goes on from a committed part of the file (its reasons are not kept: only this run's are counted). */
+  static from(resume: ResumePoint | undefined): LoadCounter {
+    const c = new LoadCounter();
+    if (resume) {
+      c.rows = resume.rows;
+      c.rejects = resume.rejects;
+      c.firstTime = resume.firstTime;
+      c.lastTime = resume.lastTime;
+      c.lastLine = resume.doneLines;
+    }
+    return c;
+  }
+
+  /** After a batch: counts its lines towards the next commit. */
+  lines(batch: readonly ParsedLine[]): void {
+    const last = batch[batch.length - 1];
+    if (last) this.lastLine = last.lineNo;
+    this.sinceCommit += batch.length;
+  }
 
   /** The file's rollup rows, written with its rows. */
   readonly rollup = new RollupAccumulator();
