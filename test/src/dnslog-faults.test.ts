@@ -270,7 +270,7 @@ describe('SQLite on a file system that fills up mid-ship', () => {
     const lines = errorLines(full);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toBe(
-      `dnslog: ns-full:${file.path}: sqlite:${dbPath}: database or disk is full; nothing of this file was kept: make room for the database and its -wal file, then ship again`,
+      `dnslog: ns-full:${file.path}: sqlite:${dbPath}: database or disk is full; what this run had not committed of the file was rolled back: make room for the database and its -wal file, then ship again`,
     );
     expect(full.stdout).toMatch(/^FAILED +ns-full:.*query\.log\.20261125100000 /m);
     expect(readdirSync(dir)).toEqual([basename(file.path)]);

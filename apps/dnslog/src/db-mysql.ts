@@ -448,7 +448,7 @@ export async function checkLoad(conn: mysql.Connection, result: mysql.ResultSetH
   }
   throw new UserError(
     'E_LOAD_WARNINGS',
-    oneLine(`LOAD DATA into ${table} stored ${result.affectedRows} of ${sent} rows with ${warnings} warning(s)${first}; nothing of this file was kept`),
+    oneLine(`LOAD DATA into ${table} stored ${result.affectedRows} of ${sent} rows with ${warnings} warning(s)${first}; what this run had not committed of the file was rolled back`),
   );
 }
 

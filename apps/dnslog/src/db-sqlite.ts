@@ -203,7 +203,7 @@ export class SqliteStore implements Store {
     if (r.code === 'SQLITE_FULL') {
       return new UserError(
         'E_DB_FULL',
-        `${this.description}: database or disk is full; nothing of this file was kept: make room for the database and its -wal file, then ship again`,
+        `${this.description}: database or disk is full; what this run had not committed of the file was rolled back: make room for the database and its -wal file, then ship again`,
       );
     }
     return Object.assign(new Error(r.message), { code: r.code ?? undefined });
