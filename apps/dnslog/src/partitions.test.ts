@@ -33,6 +33,27 @@ describe('planPartitions', () => {
     ]);
   });
 
+  it('reshapes empty daily partitions after the current hour into hourly ones, in one REORGANIZE with the catch-all; not when one holds rows', () => {
+    const daily = [part('p_start', '2026-11-24 00:00:00'), part('p2026112400', '2026-11-25 00:00:00'), part('p2026112500', '2026-11-26 00:00:00'), part('p2026112600', '2026-11-27 00:00:00'), part('p_future', null)];
+    const all = new Set(['p2026112600', 'p_future']);
+    const plan = planPartitions({ parts: daily, now, granularity: 'hour', aheadMs: 0, empty: all });
+    // Today's daily partition holds the current hour: it stays; tomorrow's becomes 24 hours.
+    expect(plan.reshaped).toEqual(['p2026112600']);
+    expect(plan.add.map((p) => p.name)).toEqual(Array.from({ length: 24 }, (_, h) => `p20261126${String(h).padStart(2, '0')}`));
+    expect(plan.statements[0]).toMatch(/^ALTER TABLE dns_queries REORGANIZE PARTITION p2026112600, p_future INTO \(PARTITION p2026112600 VALUES LESS THAN \('2026-11-26 01:00:00'\), /);
+    expect(plan.total).toBe(daily.length - 1 + 24);
+    const blocked = planPartitions({ parts: daily, now, granularity: 'hour', aheadMs: 0, empty: new Set(['p_future']) });
+    expect([blocked.reshaped, blocked.reshapeBlocked, blocked.statements]).toEqual([[], ['p2026112600'], []]);
+    // And back: empty hourly partitions from tomorrow on merge into days.
+    const hourly = [part('p_start', '2026-11-26 00:00:00'), ...plan.add.map((p) => part(p.name, p.lessThan)), part('p_future', null)];
+    const merged = planPartitions({ parts: hourly, now, granularity: 'day', aheadMs: 0, empty: new Set([...plan.add.map((p) => p.name), 'p_future']) });
+    expect(merged.reshaped).toHaveLength(24);
+    expect(merged.add.map((p) => [p.name, p.lessThan])).toEqual([
+      ['p2026112600', '2026-11-27 00:00:00'],
+      ['p2026112700', '2026-11-28 00:00:00'],
+    ]);
+  });
+
   it("refuses to go over MySQL's partition limit", () => {
     expect(() => planPartitions({ parts: layout, now, granularity: 'hour', aheadMs: 400 * 86_400_000 })).toThrow(
       'dns_queries would have 9603 partitions, over the limit of 8192: prune old data first (dnslog prune --keep …) or use --granularity day',
