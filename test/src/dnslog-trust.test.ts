@@ -58,13 +58,18 @@ describe('the ship lock on MariaDB is GET_LOCK on the server', () => {
         expect(held.code).toBe(2);
         expect(held.stderr).toMatch(new RegExp(`^dnslog: lock dnslog\\.ship:${db} on mysql://.* is held by connection ${String(got[0]?.id)} from [^ ]+ \\(another dnslog ship, prune or partitions run\\); wait for it to finish\\n$`));
         expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
+        // With --lock-wait, ship waits for the holder (here: it lets go after 2 s) and then ships.
+        const waiting = dnslog(['ship', dir, '--db', mysqlUrl, '--min-age', '0', '--lock-wait', '30']);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
+        await other.query('SELECT RELEASE_LOCK(?)', [`dnslog.ship:${db}`]);
+        const r = await waiting;
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect(readdirSync(join(dir, 'old'))).toEqual(['query.log.1']);
       } finally {
         await other.end();
       }
-      const r = await dnslog(['ship', dir, '--db', mysqlUrl, '--min-age', '0']);
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-      expect(readdirSync(join(dir, 'old'))).toEqual(['query.log.1']);
     } finally {
       rmSync(oldLock, { force: true });
     }

@@ -86,6 +86,7 @@ ${exitCodeHelp()}`,
     .option('--dry-run', 'list what would be shipped; load and move nothing', false)
     .option('--concurrency <n>', 'sources worked on at once', intOption(1, 64), 4)
     .option('--lock <file>', 'also take this lock file (default: GET_LOCK on MySQL; for SQLite a file in /run/dnslog or $XDG_RUNTIME_DIR/dnslog)')
+    .option('--lock-wait <seconds>', 'wait this long for another ship, prune or partitions run on the same database (default: fail at once)', intOption(0, 86_400), 0)
     .option('--owner <user>', "ship only files owned by this user (name or uid; default: the owner of the log's directory)")
     .option('--min-age <seconds>', 'leave files modified less than this long ago for the next run (named may still write them)', intOption(0, 31_536_000), 60)
     .option('--ssh-user <user>', 'user for ssh:// sources without one (default: $USER)')

@@ -36,6 +36,8 @@ export interface ShipCommandOptions {
   compress: boolean;
   /** Lines per transaction (default LOAD_CHUNK_LINES). */
   chunkLines?: number;
+  /** Seconds to wait for another run holding the lock (default 0: fail at once). */
+  lockWait?: number;
 }
 
 export function buildSources(specs: readonly string[], opts: ShipCommandOptions, env: NodeJS.ProcessEnv): LogSource[] {
@@ -123,7 +125,12 @@ export function progressBars(stream: CliIo['stderr']): {
 export async function runShip(specs: readonly string[], opts: ShipCommandOptions, io: CliIo): Promise<ShipReport> {
   const sources = buildSources(specs, opts, io.env);
   // Ship never waits: a run from cron finding the previous one still busy leaves the work to it.
-  const locked: LockedStore = await openLockedStore(opts.db, { lock: opts.lock, waitMs: 0, env: io.env, store: { chunkLines: opts.chunkLines } });
+  const locked: LockedStore = await openLockedStore(opts.db, {
+    lock: opts.lock,
+    waitMs: (opts.lockWait ?? 0) * 1000,
+    env: io.env,
+    store: { chunkLines: opts.chunkLines },
+  });
   const store = locked.store;
   const progress = io.stderr.isTTY ? progressBars(io.stderr) : null;
   try {
