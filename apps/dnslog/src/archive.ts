@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { UserError, errorMessage } from '@toolbox/shared';
+import { UserError, errorMessage, fsyncDirectory } from '@toolbox/shared';
 
 export const ARCHIVE_FORMAT = 'dnslog-archive';
 
@@ -102,7 +102,7 @@ export async function writeArchive(path: string, header: ArchiveHeader, rows: As
     }
     const final = await linkUnique(tmp, path);
     await rm(tmp, { force: true });
-    await syncDir(dir);
+    await fsyncDirectory(dir);
     return final;
   } catch (err) {
     if (err instanceof UserError) throw err;
@@ -122,14 +122,5 @@ async function linkUnique(from: string, to: string): Promise<string> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i >= 999) throw err;
     }
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
   }
 }

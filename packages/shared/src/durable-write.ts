@@ -30,6 +30,11 @@ export async function writeFileDurable(file: string, data: string | Uint8Array, 
     await fsp.rm(tmp, { force: true });
     throw err;
   }
+  await fsyncDirectory(dir);
+}
+
+/** Makes a directory's entries (a file created, renamed or linked into it) durable: fsync of the directory. */
+export async function fsyncDirectory(dir: string): Promise<void> {
   const d = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await d.sync();
