@@ -224,6 +224,14 @@ describe('trust boundary: hostile entries in the log directory (ship runs as roo
     expect(old.files.map((f) => f.status)).toEqual(['loaded']);
   });
 
+  it('with --min-age 0 defers nothing, not even a file whose mtime is a fraction of a millisecond past the clock (regression: a flaky deferral)', async () => {
+    writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
+    const { statSync } = await import('node:fs');
+    const mtime = statSync(join(logs, 'query.log.1')).mtimeMs;
+    const r = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 0, now: () => mtime - 0.4 })], lineParserFor, opts);
+    expect(r.files.map((f) => f.status)).toEqual(['loaded']);
+  });
+
   it('leaves a file another process holds open for writing for the next run, whatever its age, and ships it once the holder exits', async () => {
     const file = join(logs, 'query.log.1');
     writeFileSync(file, `${line(1)}\n`);

@@ -292,8 +292,10 @@ function localFile(
         if (st.uid !== expectedUid) {
           return { kind: 'refused', reason: `owned by uid ${st.uid}, not ${expectedUid} (${trust.owner === undefined ? "its directory's owner" : '--owner'}; see --owner)` };
         }
+        // --min-age 0 defers nothing: a file written in this very millisecond has an mtime with a
+        // fraction past Date.now()'s whole milliseconds, an age just below zero.
         const ageSeconds = ((trust.now ?? Date.now)() - st.mtimeMs) / 1000;
-        if (ageSeconds < trust.minAgeSeconds) return { kind: 'young', ageSeconds: Math.max(0, Math.floor(ageSeconds)) };
+        if (trust.minAgeSeconds > 0 && ageSeconds < trust.minAgeSeconds) return { kind: 'young', ageSeconds: Math.max(0, Math.floor(ageSeconds)) };
         // A rotated name does not mean named let go of it (a failed reopen, a rotation outside the
         // schedule): its tail would be lost once the file is moved. Asked of the inode opened.
         const holders = await writers.writersOf(fileId(await fh.stat({ bigint: true })));
