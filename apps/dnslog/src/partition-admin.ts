@@ -32,7 +32,7 @@ export async function listPartitions(conn: mysql.Connection, label: string, tabl
   );
   if (rows.length === 0) throw new UserError('E_NO_TABLE', `${label}: no ${table} table; create it with dnslog db init --db …`);
   if (rows[0]?.name === null || rows[0]?.name === undefined) {
-    const column = table === 'dns_queries' ? 'qtime' : 'bucket';
+    const column = partitionColumn(table);
     throw new UserError(
       'E_NOT_PARTITIONED',
       `${label}: ${table} is not partitioned (made by an older dnslog); migrate it with ` +
@@ -46,6 +46,11 @@ export async function listPartitions(conn: mysql.Connection, label: string, tabl
     rows: Number(r.rows ?? 0),
     bytes: Number(r.bytes ?? 0),
   }));
+}
+
+/** The column a table is partitioned on: the rows' time, or a rollup's bucket. */
+function partitionColumn(table: string): string {
+  return table === 'dns_queries' ? 'qtime' : 'bucket';
 }
 
 /** Gives every rollup table the partitions dns_queries has beyond its own (see planRollupSync). */
@@ -114,15 +119,16 @@ export async function dropPartitionsConcurrently(
 }
 
 /**
- * The newest row of each partition in `names` (null: empty), in one round trip: each is one step
+ * The newest row (time or bucket) of each partition of `table` in `names` (null: empty), in one round trip: each is one step
  * down the primary key, however big the partition, and a prune of 24 hourly partitions on a
  * database across the network waits for one reply, not 24.
  */
-export async function partitionsNewest(conn: mysql.Connection, names: readonly string[]): Promise<Map<string, string | null>> {
+export async function partitionsNewest(conn: mysql.Connection, names: readonly string[], table = 'dns_queries'): Promise<Map<string, string | null>> {
   const out = new Map<string, string | null>();
   if (names.length === 0) return out;
   for (const name of names) checkPartitionName(name);
-  const sql = names.map((name, i) => `SELECT ${i} AS i, MAX(qtime) AS newest FROM dns_queries PARTITION (${name})`).join(' UNION ALL ');
+  const column = partitionColumn(table);
+  const sql = names.map((name, i) => `SELECT ${i} AS i, MAX(${column}) AS newest FROM ${table} PARTITION (${name})`).join(' UNION ALL ');
   const [rows] = await conn.query<mysql.RowDataPacket[]>(sql);
   for (const r of rows) {
     const name = names[Number(r.i)];
@@ -185,14 +191,9 @@ export async function maintainPartitions(conn: mysql.Connection, label: string, 
   return { plan, parts, catchAll, applied: true };
 }
 
-/** Which of `parts` (and the catch-all) hold no row, asked exactly (a row at most per partition read). */
+/** Which of `parts` (and the catch-all) hold no row: those with no newest row, in one round trip. */
 async function emptyPartitions(conn: mysql.Connection, table: string, parts: readonly PartitionInfo[]): Promise<Set<string>> {
-  const empty = new Set<string>();
-  if (parts.length === 0) return empty;
-  for (const name of [...parts.map((p) => p.name), MYSQL_CATCHALL_PARTITION]) {
-    checkPartitionName(name);
-    const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT 1 FROM ${table} PARTITION (${name}) LIMIT 1`);
-    if (rows.length === 0) empty.add(name);
-  }
-  return empty;
+  if (parts.length === 0) return new Set<string>();
+  const newest = await partitionsNewest(conn, [...parts.map((p) => p.name), MYSQL_CATCHALL_PARTITION], table);
+  return new Set([...newest].filter(([, t]) => t === null).map(([name]) => name));
 }
