@@ -1,26 +1,19 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { holdOpen } from './testing.js';
+import { useFileHolders } from './testing.js';
 import { describeFileUsers, fdinfoWritable, fileId, findFileUsers } from './open-files.js';
 
 let dir = '';
-const children: ChildProcess[] = [];
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'shared-open-'));
 });
 afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function holder(file: string, mode: '>>' | '<'): Promise<ChildProcess> {
-  const c = await holdOpen(file, mode);
-  children.push(c);
-  return c;
-}
+const holder = useFileHolders();
 
 describe('findFileUsers', () => {
   it('finds a writer and a reader of one file in one scan, and nothing for a file nobody holds', async () => {

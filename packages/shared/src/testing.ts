@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { beforeEach, describe, it } from 'vitest';
+import { afterEach, beforeEach, describe, it } from 'vitest';
 
 /** Is this a CI run (`CI=true`, as CI services and .ci/run set it)? */
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -77,4 +77,20 @@ export async function holdOpen(file: string, mode: '>>' | '<'): Promise<ChildPro
     }
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * For a test file whose tests hold files open: `hold(file, mode)` is holdOpen, and every holder
+ * still running is killed after each test.
+ */
+export function useFileHolders(): (file: string, mode: '>>' | '<') => Promise<ChildProcess> {
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+  });
+  return async (file, mode) => {
+    const c = await holdOpen(file, mode);
+    children.push(c);
+    return c;
+  };
 }

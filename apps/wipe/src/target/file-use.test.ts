@@ -1,29 +1,22 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { holdOpen } from '@toolbox/shared/testing';
+import { useFileHolders } from '@toolbox/shared/testing';
 import { fileId } from '@toolbox/shared/cli';
 import { findFileUse, fsTypeName, inPlaceVerdict } from './file-use.js';
 import { assessTarget } from './safety.js';
 import type { SystemState, TargetInfo } from './device.js';
 
 let dir = '';
-const children: ChildProcess[] = [];
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'wipe-use-'));
 });
 afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function holder(file: string, mode: '>>' | '<'): Promise<ChildProcess> {
-  const c = await holdOpen(file, mode);
-  children.push(c);
-  return c;
-}
+const holder = useFileHolders();
 
 describe('who uses a file', () => {
   it('finds another process holding it open for writing, and one only reading it', async () => {
