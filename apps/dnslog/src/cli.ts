@@ -36,7 +36,8 @@ function reportCommand(report: Command, io: CliIo, name: string, summary: string
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .option('--json', 'JSON output (same as --format json)', false)
     .option('--explain', "print the database's query plan instead (MySQL: the partitions read and the index used)", false)
-    .option('--raw', 'count from the query rows even where the rollup tables could answer', false);
+    .option('--raw', 'count from the query rows even where the rollup tables could answer', false)
+    .option('--tz <zone>', 'read --since/--until and print times in this zone (IANA name, UTC or +01:00; default: this host\'s zone, $TZ)');
 }
 
 function withCollector(value: string, previous: string[] | undefined): string[] {
@@ -64,9 +65,14 @@ ${exitCodeHelp()}`,
     .addOption(dbOption(io))
     .addOption(granularityOption())
     .option('--ahead <duration>', 'MySQL: partitions ready this far ahead (at least two periods)', '24h')
+    .option(
+      '--assume-tz <[server=]zone>',
+      'a database made before UTC times (schema 5): the zone its stored times were written in (default: this host\'s); repeatable, server=zone for one server',
+      withCollector,
+    )
     .option('--json', 'JSON output', false)
-    .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string }) =>
-      dbCommands().then((m) => m.runDbInit(opts.db, opts.json, io, { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() })),
+    .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string; assumeTz?: string[] }) =>
+      dbCommands().then((m) => m.runDbInit(opts.db, opts.json, io, { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() }, opts.assumeTz)),
     );
   db.command('rebuild-rollups')
     .description('count the rollup tables again from the stored rows (after rows were changed by hand); takes the ship lock')
@@ -94,6 +100,11 @@ ${exitCodeHelp()}`,
     .option('--known-hosts <file>', 'known_hosts to verify SSH host keys against (default: ~/.ssh/known_hosts)')
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--no-compress', 'do not compress plain log files in transit over SSH')
+    .option(
+      '--tz <[server=]zone>',
+      "the zone of lines that carry none (IANA name like Europe/Berlin, UTC, +01:00); repeatable, server=zone for one server (default: the zone of the host that wrote the file: this host's, or the SSH host's)",
+      withCollector,
+    )
     .option(
       '--chunk-lines <n>',
       'lines per transaction: a longer file is committed in parts, each with its progress in the ledger, and a run stopped between them goes on after the last',

@@ -1,9 +1,10 @@
 /** `dnslog db init`: creates or migrates the schema. `dnslog db rebuild-rollups`: recounts the rollups. */
-import { UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { UserError, printable, writeJson, type CliIo } from '@toolbox/shared';
 import type { Granularity } from './partitions.js';
 import { parseDuration } from './time-range.js';
 import { openStore } from './open-store.js';
 import { openLockedStore } from './ship-lock.js';
+import { localZone, zonesByServer } from './zone.js';
 
 export interface DbInitLayout {
   granularity: Granularity;
@@ -11,14 +12,23 @@ export interface DbInitLayout {
   now?: Date;
 }
 
-export async function runDbInit(db: string, json: boolean, io: CliIo, layout?: DbInitLayout): Promise<void> {
+export async function runDbInit(db: string, json: boolean, io: CliIo, layout?: DbInitLayout, assumeTz?: readonly string[]): Promise<void> {
+  // Times stored before schema version 5 are each server's wall clock: in this zone unless told.
+  const given = zonesByServer(assumeTz, '--assume-tz');
+  const here = localZone();
   const aheadMs = layout === undefined ? null : parseDuration(layout.ahead);
   if (layout !== undefined && aheadMs === null) throw new UserError('E_USAGE', `--ahead '${layout.ahead}': expected a duration like 24h or 3d`);
   const store = await openStore(db, io.env);
   try {
-    const status = await store.init(layout === undefined || aheadMs === null ? undefined : { granularity: layout.granularity, aheadMs, now: layout.now });
+    const status = await store.init({
+      layout: layout === undefined || aheadMs === null ? undefined : { granularity: layout.granularity, aheadMs, now: layout.now },
+      assumeZone: (server) => given(server) ?? here,
+    });
     if (json) writeJson(io.stdout, { db: store.description, ...status });
-    else io.stdout.write(`${store.description}: schema version ${status.version} ${status.created ? 'created' : 'up to date'}\n`);
+    else {
+      io.stdout.write(`${store.description}: schema version ${status.version} ${status.created ? 'created' : 'up to date'}\n`);
+      for (const m of status.migrated ?? []) io.stdout.write(`  ${printable(m.server)}: ${m.rows} row(s) moved from ${m.zone} wall-clock time to UTC\n`);
+    }
   } finally {
     await store.close();
   }

@@ -17,8 +17,10 @@ import { parseOptionFile, type ClientOptions } from './option-file.js';
 import { QUERY_COLUMNS, rowValues, tsvLine } from './row.js';
 import { maintainPartitions, syncRollupPartitions } from './partition-admin.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
-import { SCHEMA_VERSION, fileDoneLinesColumn, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from './schema.js';
-import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, utcNowText, type ResumePoint, type FileLoad, type FileMeta, type ParsedLine, type PartitionLayout, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { migrateToUtc, type MigratedServer } from './migrate-utc.js';
+import { SCHEMA_VERSION, fileDoneLinesColumn, fileZoneColumn, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from './schema.js';
+import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, type ResumePoint, type FileLoad, type FileMeta, type InitOptions, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { utcText } from './zone.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
 
@@ -167,7 +169,8 @@ export class MysqlStore implements Store {
     return rows[0] ? Number(rows[0].value) : 0;
   }
 
-  async init(layout?: PartitionLayout): Promise<SchemaStatus> {
+  async init(options: InitOptions = {}): Promise<SchemaStatus> {
+    const layout = options.layout;
     const conn = await this.connection();
     const version = await this.schemaVersion();
     if (version > SCHEMA_VERSION) {
@@ -175,7 +178,7 @@ export class MysqlStore implements Store {
     }
     // A new table starts at yesterday's midnight; the partitions after it are laid out below.
     const now = layout?.now ?? this.now();
-    const yesterday = new Date(Date.UTC(now.getFullYear(), now.getMonth(), now.getDate()) - 86_400_000);
+    const yesterday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 86_400_000);
     for (const stmt of mysqlSchema(yesterday)) await conn.query(stmt);
     // Version 3 keeps a rejected line's true length (old rejects get NULL). DDL commits on its own:
     // looked up first, so that a migration killed after it runs again.
@@ -188,6 +191,11 @@ export class MysqlStore implements Store {
       "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME = 'done_lines'",
     );
     if (doneLines.length === 0) await conn.query(fileDoneLinesColumn('mysql'));
+    // Version 5: UTC times, and each file's zone.
+    const [tz] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME = 'tz'",
+    );
+    if (tz.length === 0) await conn.query(fileZoneColumn('mysql'));
     // The rollups follow the rows' partitions (a table left unpartitioned by an old version is
     // reported by partitions and prune, with how to migrate it).
     // `db init` lays the partitions out at its granularity, as `dnslog partitions` does; a ship that
@@ -199,11 +207,25 @@ export class MysqlStore implements Store {
     ).catch((err: unknown) => {
       if (!(isUserError(err) && err.code === 'E_NOT_PARTITIONED')) throw err;
     });
-    // DDL commits on its own; the back-fill and the new version are one transaction, so a migration
-    // killed halfway is simply done again.
+    // DDL commits on its own; the back-fill, the times' move to UTC and the new version are one
+    // transaction, so a migration killed halfway is simply done again.
+    let migrated: MigratedServer[] | undefined;
     await conn.beginTransaction();
     try {
       if (version > 0 && version < 2) await recountRollups(conn);
+      if (version > 0 && version < 5) {
+        migrated = await migrateToUtc(
+          {
+            dialect: 'mysql',
+            all: async (sql, params) => (await conn.query<mysql.RowDataPacket[]>(sql, [...params]))[0] as Record<string, unknown>[],
+            run: async (sql, params) => {
+              await conn.query(sql, [...params]);
+            },
+          },
+          options.assumeZone,
+        );
+        if (migrated.length > 0) await recountRollups(conn);
+      }
       await conn.query(
         "INSERT INTO dnslog_meta (name, value) VALUES ('schema_version', ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
         [String(SCHEMA_VERSION)],
@@ -213,7 +235,7 @@ export class MysqlStore implements Store {
       await conn.rollback().catch(() => undefined);
       throw err;
     }
-    return { version: SCHEMA_VERSION, created: version === 0 };
+    return { version: SCHEMA_VERSION, created: version === 0, ...(migrated !== undefined && migrated.length > 0 ? { migrated } : {}) };
   }
 
   async rebuildRollups(): Promise<number> {
@@ -293,8 +315,8 @@ export class MysqlStore implements Store {
     try {
       if (resume === undefined) {
         const [ins] = await conn.execute<mysql.ResultSetHeader>(
-          'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)',
-          [meta.server, meta.path, meta.size, meta.sha256, utcNowText()],
+          'INSERT INTO dnslog_files (server, path, size, sha256, shipped_at, tz) VALUES (?, ?, ?, ?, ?, ?)',
+          [meta.server, meta.path, meta.size, meta.sha256, utcText(), meta.tz ?? null],
         );
         fileId = ins.insertId;
       }

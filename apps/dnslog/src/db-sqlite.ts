@@ -9,7 +9,8 @@ import { UserError, errorMessage } from '@toolbox/shared';
 import { ipHex } from './ip-range.js';
 import { rowValues, type SqlValue } from './row.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from './rollup.js';
-import { SCHEMA_VERSION, fileDoneLinesColumn, rejectLineBytesColumn, rollupBackfill, sqliteSchema } from './schema.js';
+import { migrateToUtc, type MigratedServer } from './migrate-utc.js';
+import { SCHEMA_VERSION, fileDoneLinesColumn, fileZoneColumn, rejectLineBytesColumn, rollupBackfill, sqliteSchema } from './schema.js';
 import {
   SqliteFileWriter,
   failureReply,
@@ -19,7 +20,8 @@ import {
   type RejectValues,
   type RollupValues,
 } from './sqlite-load.js';
-import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, utcNowText, type ResumePoint, type FileLoad, type FileMeta, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, type ResumePoint, type FileLoad, type FileMeta, type InitOptions, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from './store.js';
+import { utcText } from './zone.js';
 
 export interface SqliteStoreOptions {
   /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
@@ -80,7 +82,7 @@ export class SqliteStore implements Store {
     return Promise.resolve(r ? Number(r.value) : 0);
   }
 
-  async init(): Promise<SchemaStatus> {
+  async init(options: InitOptions = {}): Promise<SchemaStatus> {
     const version = await this.schemaVersion();
     if (version > SCHEMA_VERSION) {
       throw new UserError(
@@ -88,7 +90,10 @@ export class SqliteStore implements Store {
         `${this.description} has schema version ${version}, newer than this dnslog (${SCHEMA_VERSION}): upgrade dnslog`,
       );
     }
-    this.db.transaction(() => {
+    let migrated: MigratedServer[] | undefined;
+    // One transaction (the times' migration is async): a migration stopped halfway is done again.
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
       for (const stmt of sqliteSchema()) this.db.exec(stmt);
       // Version 1 had no rollups: count the rows already stored, in the same transaction.
       if (version > 0 && version < 2) this.recountRollups();
@@ -100,11 +105,34 @@ export class SqliteStore implements Store {
       if (!this.db.prepare("SELECT 1 FROM pragma_table_info('dnslog_files') WHERE name = 'done_lines'").get()) {
         this.db.exec(fileDoneLinesColumn('sqlite'));
       }
+      // Version 5 stores UTC, and each file's zone.
+      if (!this.db.prepare("SELECT 1 FROM pragma_table_info('dnslog_files') WHERE name = 'tz'").get()) {
+        this.db.exec(fileZoneColumn('sqlite'));
+      }
+      if (version > 0 && version < 5) {
+        const db = this.db;
+        migrated = await migrateToUtc(
+          {
+            dialect: 'sqlite',
+            all: (sql, params) => Promise.resolve(db.prepare(sql).all(...params) as Record<string, unknown>[]),
+            run: (sql, params) => {
+              db.prepare(sql).run(...params);
+              return Promise.resolve();
+            },
+          },
+          options.assumeZone,
+        );
+        if (migrated.length > 0) this.recountRollups();
+      }
       this.db
         .prepare("INSERT INTO dnslog_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .run(String(SCHEMA_VERSION));
-    })();
-    return { version: SCHEMA_VERSION, created: version === 0 };
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+    return { version: SCHEMA_VERSION, created: version === 0, ...(migrated !== undefined && migrated.length > 0 ? { migrated } : {}) };
   }
 
   private recountRollups(): void {
@@ -163,7 +191,7 @@ export class SqliteStore implements Store {
       if (rows.length > 0) await send({ t: 'rollup', rows });
     };
     try {
-      const begun = await settle(channel.request({ t: 'begin', meta, shippedAt: utcNowText(), resumeFileId: resume?.fileId }));
+      const begun = await settle(channel.request({ t: 'begin', meta, shippedAt: utcText(), resumeFileId: resume?.fileId }));
       const fileId = begun.fileId!;
       for await (const batch of batches) {
         const rows: SqlValue[][] = [];

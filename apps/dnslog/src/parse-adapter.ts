@@ -9,21 +9,22 @@ import type { RawLine } from './line-reader.js';
 import type { LogFile } from './sources.js';
 import { oversizedField } from './row.js';
 import type { ParsedLine } from './store.js';
-
-/** `YYYY-MM-DD HH:MM:SS.mmm` in local wall-clock time, as BIND writes its own times. */
-export function localWallClock(d: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
-}
+import { LineClock, localZone, timeZone, utcText } from './zone.js';
 
 /**
- * A parser for one file. A query line logged without `print-time` has no time of its own: it gets
- * the file's modification time (the latest it can be), so that it still lands in a partition.
+ * A parser for one file. Times are stored in UTC: a line's own zone when it writes one (ISO 8601
+ * with `Z` or an offset), else the file's zone (LineClock: a repeated hour by file order); a line
+ * more than an hour before the latest so far is a `time_back` reject. A query line logged without
+ * `print-time` has no time of its own: it gets the file's modification time (the latest it can
+ * be), so that it still lands in a partition.
  */
-export function lineParserFor(file: Pick<LogFile, 'mtimeMs'>): (raw: RawLine) => ParsedLine {
+export function lineParserFor(file: Pick<LogFile, 'mtimeMs'> & { zone?: string }): (raw: RawLine) => ParsedLine {
   const mtime = new Date(file.mtimeMs);
-  const ctx = createParseContext(mtime);
-  const fallbackTime = localWallClock(mtime);
+  const zone = file.zone === undefined ? localZone() : timeZone(file.zone);
+  // The syslog year is inferred from the file's date where it was written.
+  const ctx = createParseContext(mtime, zone.offsetAt(file.mtimeMs));
+  const clock = new LineClock(zone);
+  const fallbackTime = utcText(mtime);
   return (raw) => {
     if (raw.tooLong) return { kind: 'reject', lineNo: raw.lineNo, reason: 'too_long', line: raw.text, bytes: raw.bytes };
     // The input ended without the line's newline: whatever it looks like, it may have been cut (in
@@ -31,7 +32,13 @@ export function lineParserFor(file: Pick<LogFile, 'mtimeMs'>): (raw: RawLine) =>
     if (raw.unterminated) return { kind: 'reject', lineNo: raw.lineNo, reason: 'truncated', line: raw.text };
     const r = parseQueryLine(raw.text, ctx);
     if (r.kind === 'reject') return { kind: 'reject', lineNo: raw.lineNo, reason: r.reason, line: raw.text };
-    const row = r.time === null ? { ...r, time: fallbackTime } : (r as typeof r & { time: string });
+    let time = fallbackTime;
+    if (r.time !== null) {
+      const utc = clock.toUtc(r.time, r.zone);
+      if (utc === null) return { kind: 'reject', lineNo: raw.lineNo, reason: 'time_back', line: raw.text };
+      time = utc;
+    }
+    const row = { ...r, time };
     // Wider than its MariaDB column: a reject on every store, never a value cut on one of them.
     if (oversizedField(row) !== null) return { kind: 'reject', lineNo: raw.lineNo, reason: 'field_too_long', line: raw.text };
     return { kind: 'row', lineNo: raw.lineNo, row };

@@ -113,11 +113,13 @@ export interface ParseContext {
 }
 
 /** A context for one input whose lines were written no later than `reference` (its mtime, or now). */
-export function createParseContext(reference: Date): ParseContext {
+export function createParseContext(reference: Date, zoneOffsetMs?: number): ParseContext {
+  // The reference's date where the log was written: with the zone's offset given, else this host's.
+  const at = zoneOffsetMs === undefined ? null : new Date(reference.getTime() + zoneOffsetMs);
   return {
-    refYear: reference.getFullYear(),
-    refMonth: reference.getMonth() + 1,
-    refDay: reference.getDate(),
+    refYear: at === null ? reference.getFullYear() : at.getUTCFullYear(),
+    refMonth: at === null ? reference.getMonth() + 1 : at.getUTCMonth() + 1,
+    refDay: at === null ? reference.getDate() : at.getUTCDate(),
     year: 0,
     month: 0,
     timeRaw: ['', '', '', ''],

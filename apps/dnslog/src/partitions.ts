@@ -1,8 +1,8 @@
 /**
  * Partition planning for the MySQL/MariaDB table: pure functions from "what partitions exist, and
  * what time it is" to the DDL that keeps partitions ready ahead of time (`dnslog partitions`) and
- * the partitions retention may drop (`dnslog prune`). Times are the servers' wall clock, handled
- * as UTC dates so that no zone arithmetic is ever applied.
+ * the partitions retention may drop (`dnslog prune`). Times and partition bounds are UTC (schema
+ * version 5), so an hour is an hour at every DST change and in every zone.
  */
 import { UserError } from '@toolbox/shared';
 import { MYSQL_CATCHALL_PARTITION, MYSQL_FIRST_PARTITION, boundaryLiteral, partitionName } from './schema.js';
@@ -50,16 +50,11 @@ export function checkPartitionName(name: string): void {
   if (!NAME.test(name)) throw new Error(`bad partition name ${name}`);
 }
 
-/** A wall-clock Date (its UTC fields are the wall-clock fields) from a `YYYY-MM-DD HH:MM:SS` text. */
-export function wallDate(text: string): Date {
+/** The instant of a stored UTC text `YYYY-MM-DD HH:MM:SS` (a partition bound, a cut-off). */
+export function boundDate(text: string): Date {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2}))?/.exec(text);
   if (!m) throw new Error(`not a partition boundary: ${text}`);
   return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)));
-}
-
-/** The local wall clock of `now` as a wall-clock Date. */
-export function wallNow(now: Date): Date {
-  return new Date(Date.UTC(now.getFullYear(), now.getMonth(), now.getDate(), now.getHours(), now.getMinutes(), now.getSeconds()));
 }
 
 export function granularityMs(g: Granularity): number {
@@ -112,7 +107,7 @@ function withStarts(parts: readonly PartitionInfo[]): { part: PartitionInfo; sta
   let prev: number | null = null;
   for (const part of parts) {
     if (part.lessThan === null) continue;
-    const end = wallDate(part.lessThan).getTime();
+    const end = boundDate(part.lessThan).getTime();
     out.push({ part, start: prev, end });
     prev = end;
   }
@@ -125,7 +120,7 @@ function withStarts(parts: readonly PartitionInfo[]): { part: PartitionInfo; sta
  */
 export function reshapeCandidates(parts: readonly PartitionInfo[], now: Date, granularity: Granularity): PartitionInfo[] {
   const step = granularityMs(granularity);
-  const next = floorTo(wallNow(now).getTime(), step) + step;
+  const next = floorTo(now.getTime(), step) + step;
   const bounded = withStarts(parts);
   const first = bounded.findIndex((b) => b.start !== null && b.start >= next && b.end - b.start !== step);
   return first < 0 ? [] : bounded.slice(first).map((b) => b.part);
@@ -140,7 +135,7 @@ export function reshapeCandidates(parts: readonly PartitionInfo[], now: Date, gr
 export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
   const table = input.table ?? 'dns_queries';
   const step = granularityMs(input.granularity);
-  const current = floorTo(wallNow(input.now).getTime(), step);
+  const current = floorTo(input.now.getTime(), step);
   const ahead = Math.max(2, Math.ceil(input.aheadMs / step));
   let target = current + (1 + ahead) * step;
   const candidates = reshapeCandidates(input.parts, input.now, input.granularity);
@@ -149,7 +144,7 @@ export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
   const kept = withStarts(input.parts).filter((b) => !reshape.includes(b.part));
   const lastEnd = kept.length > 0 ? (kept[kept.length - 1]?.end ?? null) : null;
   // A reshape never covers less than the partitions it replaces did.
-  const replacedEnd = reshape.length > 0 ? wallDate(reshape[reshape.length - 1]?.lessThan ?? '').getTime() : null;
+  const replacedEnd = reshape.length > 0 ? boundDate(reshape[reshape.length - 1]?.lessThan ?? '').getTime() : null;
   if (replacedEnd !== null) target = Math.max(target, replacedEnd);
   const add: NewPartition[] = [];
   let start = lastEnd ?? current;
@@ -191,11 +186,11 @@ export interface PrunePlan {
  * A partition that straddles the cutoff is kept whole: retention never removes a newer row.
  */
 export function planPrune(parts: readonly PartitionInfo[], cutoff: string): PrunePlan {
-  const cut = wallDate(cutoff).getTime();
+  const cut = boundDate(cutoff).getTime();
   const drop: PartitionInfo[] = [];
   const keep: PartitionInfo[] = [];
   for (const p of parts) {
-    if (p.lessThan !== null && wallDate(p.lessThan).getTime() <= cut) drop.push(p);
+    if (p.lessThan !== null && boundDate(p.lessThan).getTime() <= cut) drop.push(p);
     else keep.push(p);
   }
   return { cutoff, drop, keep };
@@ -220,10 +215,10 @@ export function pruneStatements(parts: readonly PartitionInfo[], table = 'dns_qu
  * drops both the same way.
  */
 export function planRollupSync(table: string, queries: readonly PartitionInfo[], rollup: readonly PartitionInfo[]): string[] {
-  const bounds = rollup.filter((p) => p.lessThan !== null).map((p) => wallDate(p.lessThan ?? '').getTime());
+  const bounds = rollup.filter((p) => p.lessThan !== null).map((p) => boundDate(p.lessThan ?? '').getTime());
   const newest = bounds.length > 0 ? Math.max(...bounds) : -Infinity;
   const have = new Set(rollup.map((p) => p.name));
-  const add = queries.filter((p) => p.lessThan !== null && wallDate(p.lessThan).getTime() > newest && !have.has(p.name));
+  const add = queries.filter((p) => p.lessThan !== null && boundDate(p.lessThan).getTime() > newest && !have.has(p.name));
   for (const p of add) checkPartitionName(p.name);
   if (add.length === 0) return [];
   return [

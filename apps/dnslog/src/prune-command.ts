@@ -11,13 +11,13 @@ import { formatBytes, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { archiveName, writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from './archive.js';
 import type { MysqlStore } from './db-mysql.js';
 import type { SqliteStore } from './db-sqlite.js';
-import { localWallClock } from './parse-adapter.js';
 import { dropPartitionsConcurrently, listPartitions, partitionSpan, partitionsNewest } from './partition-admin.js';
 import { checkLayout, planPrune, type PartitionInfo } from './partitions.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
 import { openLockedStore } from './ship-lock.js';
+import { utcText } from './zone.js';
 import { parseDuration } from './time-range.js';
 
 export interface PruneOptions {
@@ -56,7 +56,7 @@ const COLUMNS_SQL = QUERY_COLUMNS.join(', ');
 export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()): Promise<PruneResult> {
   const keepMs = parseDuration(opts.keep);
   if (keepMs === null || keepMs <= 0) throw new UserError('E_USAGE', `--keep '${opts.keep}': expected a duration like 30d, 12w or 48h`);
-  const cutoff = localWallClock(new Date(now.getTime() - keepMs));
+  const cutoff = utcText(new Date(now.getTime() - keepMs));
   if (opts.archive !== undefined && !opts.dryRun) mkdirSync(opts.archive, { recursive: true });
   const locked = await openLockedStore(opts.db, { lock: opts.lock, waitMs: opts.lockWait * 1000, env: io.env });
   const store = locked.store;

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { SqliteStore } from './db-sqlite.js';
-import { localWallClock } from './parse-adapter.js';
+import { utcText } from './zone.js';
 import { sampleRow } from './testing/sample-row.js';
 import type { ParsedLine } from './store.js';
 
@@ -35,7 +35,7 @@ async function run(...args: string[]) {
   return { exit, out: io.out(), err: io.err() };
 }
 
-const ago = (ms: number) => localWallClock(new Date(now.getTime() - ms));
+const ago = (ms: number) => utcText(new Date(now.getTime() - ms));
 const H = 3_600_000;
 
 async function load(): Promise<void> {

@@ -3,7 +3,6 @@ import { writeFileSync } from 'node:fs';
 import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { parseClientFilter } from './ip-range.js';
 import { openStore } from './open-store.js';
-import { localWallClock } from './parse-adapter.js';
 import {
   groupByDomain,
   hourlyRollupsPay,
@@ -22,6 +21,7 @@ import {
 import type { Store } from './store.js';
 import { htmlPage, pivot, terminalChart, type TimelinePoint } from './timeline-chart.js';
 import { parseDuration, parseTimeBound } from './time-range.js';
+import { isoIn, isRepeated, localZone, offsetText, textMs, timeZone, utcText, wallOf, type TimeZone } from './zone.js';
 
 export interface ReportOptions {
   db: string;
@@ -35,12 +35,20 @@ export interface ReportOptions {
   explain: boolean;
   /** Count from the rows even where rollups could answer (to check them, or compare speed). */
   raw?: boolean;
+  /** The reader's zone for --since/--until and printed times (default: this process's). */
+  tz?: string;
 }
 
-export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client'>, now: Date): ReportFilter {
+/** The reader's zone: `--tz`, else the one this process runs in. */
+export function readerZone(opts: Pick<ReportOptions, 'tz'>): TimeZone {
+  return opts.tz === undefined ? localZone() : timeZone(opts.tz);
+}
+
+export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client' | 'tz'>, now: Date): ReportFilter {
+  const zone = readerZone(opts);
   return {
-    since: opts.since === undefined ? undefined : parseTimeBound('--since', opts.since, now),
-    until: opts.until === undefined ? undefined : parseTimeBound('--until', opts.until, now),
+    since: opts.since === undefined ? undefined : parseTimeBound('--since', opts.since, now, zone),
+    until: opts.until === undefined ? undefined : parseTimeBound('--until', opts.until, now, zone),
     server: opts.server,
     client: opts.client === undefined ? undefined : parseClientFilter(opts.client),
   };
@@ -48,6 +56,22 @@ export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'serv
 
 function format(opts: ReportOptions): ReportFormat {
   return opts.json ? 'json' : opts.format;
+}
+
+/**
+ * A stored UTC time as the reader sees it: ISO 8601 with the offset in JSON and CSV, the zone's wall
+ * clock in a table (which names the zone under it); a wall reading the fall-back repeats carries
+ * its offset there too, so that the hour's two passes stay apart.
+ */
+export function shownTime(zone: TimeZone, utc: string, fmt: ReportFormat, width = 23): string {
+  if (fmt !== 'table') return isoIn(zone, utc).replace(/:00\.000(?=[Z+-])/, width <= 16 ? '' : ':00.000');
+  const wall = wallOf(zone, utc, width);
+  return isRepeated(zone, utc) ? `${wall} ${offsetText(zone.offsetAt(textMs(utc)))}` : wall;
+}
+
+/** The line under a table that says which zone its times are in. */
+function zoneLine(zone: TimeZone): string {
+  return `(times in ${zone.name}${zone.name === 'UTC' ? '' : `, UTC${offsetText(zone.offsetAt(Date.now()))} now`})\n`;
 }
 
 /** A database error in a report is about the input (a regex MariaDB rejects…): one line, exit 2. */
@@ -104,7 +128,7 @@ export async function runTopReport(dim: TopDimension, opts: TopOptions, io: CliI
   if (byDomain && dim !== 'qname') throw new UserError('E_USAGE', '--by domain applies to top-names only');
   await withStore(opts, io, async (store, rollups) => {
     // Names and clients are rolled up per hour: worth it beyond a few hours, not for the last one.
-    const useRollups = rollups && (dim === 'qtype' || hourlyRollupsPay(filter, localWallClock(now)));
+    const useRollups = rollups && (dim === 'qtype' || hourlyRollupsPay(filter, utcText(now)));
     const q = topQuery(dim, filter, byDomain ? null : opts.limit, store.dialect, useRollups);
     if (opts.explain) return explain(store, q, io, format(opts));
     const raw = (await select(store, q)).map((r) => ({ value: String(r.value), queries: Number(r.queries) }));
@@ -128,23 +152,38 @@ export interface TimelineOptions extends ReportOptions {
 
 export async function runTimeline(opts: TimelineOptions, io: CliIo, now = new Date()): Promise<void> {
   const filter = reportFilter(opts, now);
+  const zone = readerZone(opts);
+  const fmt = format(opts);
+  // Days are the reader's: counted per UTC hour, then summed per local date.
+  const localDays = opts.per === 'day' && zone.name !== 'UTC';
   await withStore(opts, io, async (store, rollups) => {
-    const q = timelineQuery(filter, opts.per, store.dialect, rollups);
-    if (opts.explain) return explain(store, q, io, format(opts));
-    const points: TimelinePoint[] = (await select(store, q)).map((r) => ({ bucket: String(r.bucket), server: String(r.server), queries: Number(r.queries) }));
+    const q = timelineQuery(filter, localDays ? 'hour' : opts.per, store.dialect, rollups);
+    if (opts.explain) return explain(store, q, io, fmt);
+    const byKey = new Map<string, TimelinePoint>();
+    for (const r of await select(store, q)) {
+      const utc = String(r.bucket);
+      const bucket = opts.per === 'day' ? wallOf(zone, utc.length === 10 ? `${utc} 00:00` : utc, 10) : shownTime(zone, utc, fmt, 16);
+      const key = `${bucket}\0${String(r.server)}`;
+      const p = byKey.get(key);
+      if (p) p.queries += Number(r.queries);
+      else byKey.set(key, { bucket, server: String(r.server), queries: Number(r.queries) });
+    }
+    const points = [...byKey.values()];
     const p = pivot(points);
     if (opts.svg !== undefined || opts.html !== undefined) {
-      const range = `${filter.since?.slice(0, 16) ?? 'start'} – ${filter.until?.slice(0, 16) ?? 'now'}`;
+      const since = filter.since === undefined ? undefined : wallOf(zone, filter.since);
+      const until = filter.until === undefined ? undefined : wallOf(zone, filter.until);
+      const range = `${since?.slice(0, 16) ?? 'start'} – ${until?.slice(0, 16) ?? 'now'} ${zone.name}`;
       const title = `DNS queries per ${opts.per}, per server (${range})`;
       const { svgChart } = await import('./timeline-svg.js');
-      const svg = svgChart(p, { per: opts.per, since: filter.since, until: filter.until });
+      const chartPivot = fmt === 'table' ? p : pivot(points.map((x) => ({ ...x, bucket: x.bucket.replace('T', ' ') })));
+      const svg = svgChart(chartPivot, { per: opts.per, since, until });
       if (opts.svg !== undefined) writeFileSync(opts.svg, svg);
       if (opts.html !== undefined) writeFileSync(opts.html, htmlPage(title, svg));
     }
-    const fmt = format(opts);
     if (fmt === 'json') writeJson(io.stdout, points);
     else if (fmt === 'csv') io.stdout.write(renderRows(points as unknown as Record<string, unknown>[], ['bucket', 'server', 'queries'], 'csv'));
-    else io.stdout.write(points.length === 0 ? 'no queries in the range\n' : terminalChart(p));
+    else io.stdout.write(points.length === 0 ? 'no queries in the range\n' : `${terminalChart(p)}${zoneLine(zone)}`);
   });
 }
 
@@ -170,10 +209,11 @@ export async function runSearch(opts: SearchOptions, io: CliIo, now = new Date()
   await withStore(opts, io, async (store) => {
     const q = searchQuery(filter, { like: opts.like, suffix: opts.suffix, regex: opts.regex }, opts.limit, store.dialect);
     if (opts.explain) return explain(store, q, io, format(opts));
-    const rows = await select(store, q);
     const fmt = format(opts);
+    const zone = readerZone(opts);
+    const rows = (await select(store, q)).map((r) => ({ ...r, qtime: shownTime(zone, String(r.qtime), fmt) }));
     if (fmt === 'json') writeJson(io.stdout, rows);
-    else io.stdout.write(renderRows(rows, ['qtime', 'server', 'client_ip', 'qname', 'qclass', 'qtype', 'flags'], fmt));
+    else io.stdout.write(renderRows(rows, ['qtime', 'server', 'client_ip', 'qname', 'qclass', 'qtype', 'flags'], fmt) + (fmt === 'table' ? zoneLine(zone) : ''));
   });
 }
 
@@ -195,7 +235,9 @@ export async function runServers(opts: ServersOptions, io: CliIo, now = new Date
   const staleMs = parseDuration(opts.stale);
   if (staleMs === null) throw new UserError('E_USAGE', `--stale '${opts.stale}': expected a duration like 6h or 1d`);
   const filter = reportFilter(opts, now);
-  const staleBefore = localWallClock(new Date(now.getTime() - staleMs));
+  const staleBefore = utcText(new Date(now.getTime() - staleMs));
+  const zone = readerZone(opts);
+  const fmt = format(opts);
   return withStore(opts, io, async (store, rollups) => {
     const q = serverVolumeQuery(filter, store.dialect, rollups);
     if (opts.explain) {
@@ -210,20 +252,22 @@ export async function runServers(opts: ServersOptions, io: CliIo, now = new Date
         return {
           server: String(r.server),
           queries: volume.get(String(r.server)) ?? 0,
-          last_seen: lastSeen,
-          last_shipped: r.last_shipped == null ? null : `${String(r.last_shipped).slice(0, 19)}Z`,
+          last_seen: lastSeen === null ? null : shownTime(zone, lastSeen, fmt, 19),
+          last_shipped: r.last_shipped == null ? null : shownTime(zone, String(r.last_shipped).slice(0, 19), fmt, 19),
           files: Number(r.files),
           status: lastSeen === null || lastSeen < staleBefore.slice(0, 19) ? ('STALE' as const) : ('ok' as const),
         };
       })
       .filter((r) => filter.server === undefined || r.server === filter.server)
       .sort((a, b) => (a.server < b.server ? -1 : 1));
-    const fmt = format(opts);
     if (fmt === 'json') writeJson(io.stdout, rows);
-    else io.stdout.write(renderRows(rows as unknown as Record<string, unknown>[], ['server', 'queries', 'last_seen', 'last_shipped', 'files', 'status'], fmt));
+    else {
+      io.stdout.write(renderRows(rows as unknown as Record<string, unknown>[], ['server', 'queries', 'last_seen', 'last_shipped', 'files', 'status'], fmt));
+      if (fmt === 'table') io.stdout.write(zoneLine(zone));
+    }
     const stale = rows.filter((r) => r.status === 'STALE');
     if (stale.length > 0) {
-      io.stderr.write(`dnslog: ${stale.length} server(s) with no query newer than ${staleBefore.slice(0, 19)} (--stale ${opts.stale}): ${stale.map((r) => r.server).join(', ')}\n`);
+      io.stderr.write(`dnslog: ${stale.length} server(s) with no query newer than ${wallOf(zone, staleBefore, 19)} ${zone.name} (--stale ${opts.stale}): ${stale.map((r) => r.server).join(', ')}\n`);
       io.setExitCode(ExitCode.Findings);
     }
     return rows;

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { SqliteStore } from './db-sqlite.js';
-import { localWallClock } from './parse-adapter.js';
+import { timeZone, utcText } from './zone.js';
 import { hourlyRollupsPay, serverVolumeQuery, timelineQuery, topQuery, type Bucket, type ReportFilter, type TopDimension } from './report.js';
 import { RollupAccumulator, hourBucket, minuteBucket, planRange } from './rollup.js';
 import { SCHEMA_VERSION } from './schema.js';
@@ -196,7 +196,7 @@ async function loadRandom(rand: () => number, now: number, hours: number, files:
     const server = f % 2 === 0 ? 'ns1' : 'ns2';
     const batch: ParsedLine[] = [];
     for (let i = 1; i <= 400; i++) {
-      const time = localWallClock(new Date(now - Math.floor(rand() * hours * H)));
+      const time = utcText(new Date(now - Math.floor(rand() * hours * H)));
       const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)] as T;
       batch.push({ kind: 'row', lineNo: i, row: sampleRow({ time, qname: pick(NAMES), clientIp: pick(CLIENTS), qtype: pick(TYPES) }) });
     }
@@ -216,7 +216,7 @@ async function answer(q: { sql: string; params: (string | number | null)[] }): P
 async function expectRollupsMatchRows(rand: () => number, now: number, ranges: number): Promise<number> {
   let checked = 0;
   for (let i = 0; i < ranges; i++) {
-    const at = (h: number) => localWallClock(new Date(now - h * H));
+    const at = (h: number) => utcText(new Date(now - h * H));
     const a = rand() * 60;
     const b = rand() * 60;
     // Some bounds open, some aligned to the hour or the minute, most anywhere.
@@ -260,7 +260,8 @@ describe('rollups on SQLite', () => {
     for (const t of ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients']) store.db.exec(`DROP TABLE ${t}`);
     store.db.exec("UPDATE dnslog_meta SET value = '1' WHERE key = 'schema_version'");
     expect(await store.schemaVersion()).toBe(1);
-    await store.init();
+    // Its times were UTC wall clock already: moved by nothing.
+    await store.init({ assumeZone: () => timeZone('UTC') });
     expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
     const n = await store.select('SELECT SUM(queries) AS n FROM dns_rollup_names', []);
     expect(n[0]?.n).toBe(800);

@@ -45,10 +45,13 @@ export interface RotateResult {
 
 export const DEFAULT_REOPEN = ['rndc', 'reconfig'] as const;
 
-/** `query.log.20261125093000`: the suffix ship recognises, from the wall clock of `now`. */
+/**
+ * `query.log.20261125093000`: the suffix ship recognises, from `now` in UTC (the tool's clock, the
+ * same on every host it rotates, whatever their zones).
+ */
 export function rotatedName(log: string, now: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
   return `${log}.${stamp}`;
 }
 

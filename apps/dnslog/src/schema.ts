@@ -10,8 +10,11 @@ import { ROLLUPS, rollupBucketSql } from './rollup.js';
 /**
  * 1: rows, ledger, rejects. 2: rollup tables (rollup.ts), back-filled from the rows on migration.
  * 3: `dnslog_rejects.line_bytes`, a rejected line's true length (NULL for rejects stored before).
+ * 4: `dnslog_files.done_lines` (bounded transactions). 5: times are UTC (`qtime`, rollup buckets,
+ * the ledger's first/last time), each file's zone in `dnslog_files.tz`; before, they were the name
+ * servers' wall clock (migrated by `db init`, migrate-utc.ts).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** First partition boundary: rows older than this land in the first partition, never fail a load. */
 export const MYSQL_FIRST_PARTITION = 'p_start';
@@ -34,6 +37,8 @@ export function sqliteSchema(): string[] {
        first_time TEXT,
        last_time TEXT,
        shipped_at TEXT NOT NULL,
+       done_lines INTEGER,
+       tz TEXT,
        UNIQUE (server, sha256)
      )`,
     `CREATE TABLE IF NOT EXISTS dns_queries (
@@ -111,6 +116,14 @@ export function fileDoneLinesColumn(dialect: 'sqlite' | 'mysql'): string {
   return `ALTER TABLE dnslog_files ADD COLUMN done_lines ${dialect === 'sqlite' ? 'INTEGER' : 'BIGINT UNSIGNED NULL'}`;
 }
 
+/**
+ * Version 5: `dnslog_files.tz`, the zone a file's lines were read in when they carried none (IANA
+ * name or offset; for files shipped before, the zone `db init` migrated them from).
+ */
+export function fileZoneColumn(dialect: 'sqlite' | 'mysql'): string {
+  return `ALTER TABLE dnslog_files ADD COLUMN tz ${dialect === 'sqlite' ? 'TEXT' : 'VARCHAR(64) CHARACTER SET ascii NULL'}`;
+}
+
 /** `p2026112509` for the partition that starts at 2026-11-25 09:00. */
 export function partitionName(start: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -129,7 +142,7 @@ export function boundaryLiteral(d: Date): string {
  * `dnslog partitions` does (partition-admin.ts maintainPartitions: one implementation). The rollup
  * tables are partitioned the same way on their bucket, so that retention drops them a partition at
  * a time too.
- * Wall-clock times are handled as UTC dates (no zone arithmetic anywhere).
+ * Times are UTC (schema version 5), and so are the partition bounds.
  */
 export function mysqlSchema(firstBound: Date): string[] {
   const parts: string[] = [`PARTITION ${MYSQL_FIRST_PARTITION} VALUES LESS THAN ('${boundaryLiteral(firstBound)}')`];
@@ -150,6 +163,8 @@ export function mysqlSchema(firstBound: Date): string[] {
        first_time DATETIME(3) NULL,
        last_time DATETIME(3) NULL,
        shipped_at DATETIME(3) NOT NULL,
+       done_lines BIGINT UNSIGNED NULL,
+       tz VARCHAR(64) CHARACTER SET ascii NULL,
        UNIQUE KEY server_sha256 (server, sha256)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     `CREATE TABLE IF NOT EXISTS dns_queries (

@@ -16,6 +16,7 @@ import {
 import { openLockedStore, type LockedStore } from './ship-lock.js';
 import { lineParserFor } from './parse-adapter.js';
 import { ship, type FileResult, type ShipReport } from './ship.js';
+import { zonesByServer } from './zone.js';
 import { checkOwnerOption, localSource, sshSource, type LogFile, type LogSource, type TrustOptions } from './sources.js';
 
 export interface ShipCommandOptions {
@@ -38,11 +39,14 @@ export interface ShipCommandOptions {
   chunkLines?: number;
   /** Seconds to wait for another run holding the lock (default 0: fail at once). */
   lockWait?: number;
+  /** `[SERVER=]ZONE` entries: the zone of lines without one (default: the writing host's). */
+  tz?: string[];
 }
 
 export function buildSources(specs: readonly string[], opts: ShipCommandOptions, env: NodeJS.ProcessEnv): LogSource[] {
   checkOwnerOption(opts.owner);
   const trust: TrustOptions = { owner: opts.owner, minAgeSeconds: opts.minAge ?? 60 };
+  const zoneOf = zonesByServer(opts.tz, '--tz');
   return specs.map((spec) =>
     spec.startsWith('ssh://')
       ? sshSource(spec, {
@@ -56,8 +60,9 @@ export function buildSources(specs: readonly string[], opts: ShipCommandOptions,
           compress: opts.compress,
           server: opts.server,
           trust,
+          zoneOf: (server) => zoneOf(server)?.name,
         })
-      : localSource(spec, opts.server ?? hostname(), trust),
+      : localSource(spec, opts.server ?? hostname(), trust, zoneOf(opts.server ?? hostname())?.name),
   );
 }
 

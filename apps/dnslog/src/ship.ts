@@ -201,7 +201,7 @@ async function shipFile(
         } else {
           const lines = parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n));
           const load: FileLoad = await mutex.run(() =>
-            store.loadFile({ server: file.server, path: file.path, size: log.size, sha256: sha }, resume ? after(lines, resume.doneLines) : lines, resume),
+            store.loadFile({ server: file.server, path: file.path, size: log.size, sha256: sha, tz: file.zone }, resume ? after(lines, resume.doneLines) : lines, resume),
           );
           result.status = 'loaded';
           result.rows = load.rows;

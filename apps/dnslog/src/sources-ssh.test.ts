@@ -124,9 +124,9 @@ describe('a backlog over SSH', () => {
       expect(readdirSync(join(run.logs, 'old')).length).toBe(n);
       expect(run.report.files.filter((f) => f.movedTo !== join(run.logs, 'old', basename(f.path)))).toEqual([]);
     }
-    // list, open-and-stream, move: one each, and no name of a file on any command line
-    expect(large.commands.length).toBe(3);
-    expect(small.commands.length).toBe(3);
+    // list, the host's zone, open-and-stream, move: one each, and no name of a file on any command line
+    expect(large.commands.length).toBe(4);
+    expect(small.commands.length).toBe(4);
     const lengths = (cmds: string[]) => cmds.map((c) => c.replaceAll(`logs 3 ${compress}`, `logs 600 ${compress}`).length);
     expect(lengths(large.commands)).toEqual(lengths(small.commands));
     expect(large.commands.some((c) => c.includes('query.log.5'))).toBe(false);

@@ -26,6 +26,7 @@ import {
   type SshConnection,
   type SshOptions,
 } from '@toolbox/shared';
+import { localZone, timeZone } from './zone.js';
 
 /** A file opened for shipping: its hash and its bytes come from the same open file. */
 export interface OpenedLog {
@@ -52,6 +53,8 @@ export interface LogFile {
   size: number;
   /** Modification time, ms since the epoch: when listed, then of the opened file (0 for remote files until opened). */
   mtimeMs: number;
+  /** The zone of the clock that wrote lines without one of their own (`--tz`, else the writing host's). */
+  zone: string;
   open(): Promise<OpenOutcome>;
   /** Moves the opened file into `dir` (relative to its own directory when not absolute); returns the new path. */
   moveTo(dir: string): Promise<string>;
@@ -153,8 +156,9 @@ async function openDirectory(path: string, what: string): Promise<FileHandle> {
   }
 }
 
-export function localSource(spec: string, server: string, trust: TrustOptions = NO_TRUST_LIMITS): LogSource {
+export function localSource(spec: string, server: string, trust: TrustOptions = NO_TRUST_LIMITS, zone?: string): LogSource {
   let dirHandle: FileHandle | null = null;
+  const zoneName = zone ?? localZone().name;
   return {
     server,
     spec,
@@ -204,7 +208,7 @@ export function localSource(spec: string, server: string, trust: TrustOptions = 
         if (!lst.isFile()) listing.refused.push({ path, reason: describeKind(lst) });
         else {
           writers.add(fileId(lst));
-          listing.files.push(localFile(server, d, dir, name, Number(lst.size), Number(lst.mtimeMs), expectedUid, trust, writers));
+          listing.files.push(localFile(server, d, dir, name, Number(lst.size), Number(lst.mtimeMs), expectedUid, trust, writers, zoneName));
         }
       }
       return listing;
@@ -267,6 +271,7 @@ function localFile(
   expectedUid: number,
   trust: TrustOptions,
   writers: WriterScan,
+  zone: string,
 ): LogFile {
   const path = join(dirPath, name);
   /** The inode that was opened and read: the move checks the name still means it. */
@@ -276,6 +281,7 @@ function localFile(
     path,
     size,
     mtimeMs,
+    zone,
     async open(): Promise<OpenOutcome> {
       let fh: FileHandle;
       try {
@@ -398,6 +404,8 @@ export interface SshSourceOptions {
   /** Server name to record; default the URL's host. */
   server?: string;
   trust?: TrustOptions;
+  /** The zone of the server's lines (`--tz`); default the remote host's own (remoteZoneCommand). */
+  zoneOf?: (server: string) => string | undefined;
 }
 
 /** A remote file's hash comes before its bytes; hashing a large file takes a while. */
@@ -614,6 +622,7 @@ export function sshSource(spec: string, opts: SshSourceOptions): LogSource {
   const connect = async () =>
     (conn ??= await sshConnect({ ...opts.ssh, host: url.host, port: url.port ?? 22, username: url.username ?? opts.defaultUser }));
   const remotePath = url.path;
+  let zone: string | undefined;
   return {
     server,
     spec,
@@ -639,7 +648,8 @@ export function sshSource(spec: string, opts: SshSourceOptions): LogSource {
       }
       const batch = new RemoteOpenBatch(c, server, rotated, trust, opts.compress);
       const mover = new RemoteMoveBatch(c, server);
-      for (const path of rotated) listing.files.push(remoteFile(c, server, path, trust, opts.compress, batch, mover));
+      zone ??= opts.zoneOf?.(server) ?? (rotated.length > 0 ? await remoteZone(c, spec, url.host) : 'UTC');
+      for (const path of rotated) listing.files.push(remoteFile(c, server, path, trust, opts.compress, batch, mover, zone));
       return listing;
     },
     close() {
@@ -648,6 +658,48 @@ export function sshSource(spec: string, opts: SshSourceOptions): LogSource {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * What says a host's zone, as the C library reads it: `$TZ` (of the SSH session), /etc/timezone
+ * (Debian's name for it), the target of the /etc/localtime link, and whether /etc/localtime exists
+ * at all (without it the C library keeps UTC). One `key=value` line each.
+ */
+export const REMOTE_ZONE_SCRIPT = [
+  'printf "TZ=%s\\n" "${TZ-}"',
+  'if [ -r /etc/timezone ]; then printf "TIMEZONE=%s\\n" "$(head -c 256 /etc/timezone)"; fi',
+  'if [ -L /etc/localtime ]; then printf "LINK=%s\\n" "$(readlink /etc/localtime)"; fi',
+  'if [ -e /etc/localtime ]; then echo LOCALTIME=1; fi',
+].join('\n');
+
+/**
+ * The zone name a host's answers give (REMOTE_ZONE_SCRIPT), or null when they do not name one (an
+ * /etc/localtime that is a copy, not a link, and no /etc/timezone).
+ */
+export function zoneFromHost(out: string): string | null {
+  const v = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) v.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  const fromPath = (p: string) => /(?:^|\/)zoneinfo\/(?:posix\/|right\/)?(.+)$/.exec(p)?.[1] ?? null;
+  const tz = (v.get('TZ') ?? '').replace(/^:/, '');
+  if (tz !== '') return tz.startsWith('/') ? fromPath(tz) : tz;
+  const named = (v.get('TIMEZONE') ?? '').split('\n')[0]?.trim() ?? '';
+  if (named !== '') return named;
+  const link = v.get('LINK');
+  if (link !== undefined && link !== '') return fromPath(link);
+  return v.has('LOCALTIME') ? null : 'UTC';
+}
+
+/** Asks a host for its zone (REMOTE_ZONE_SCRIPT) and checks it is one ICU knows. */
+async function remoteZone(c: SshConnection, spec: string, host: string): Promise<string> {
+  const r = await c.exec(['sh', '-c', REMOTE_ZONE_SCRIPT], { timeoutMs: LIST_TIMEOUT_MS });
+  const name = r.code === 0 ? zoneFromHost(r.stdout.toString('utf8')) : null;
+  if (name === null) {
+    throw new UserError('E_TZ', `${spec}: cannot tell the time zone of ${host} (no TZ, /etc/timezone or /etc/localtime link): give --tz ${host}=ZONE`);
+  }
+  return timeZone(name, `${spec}: the zone of ${host},`).name;
 }
 
 /** Reads the header line a remote command (`what`, for the error) writes before the file's bytes; the rest stays in the stream. */
@@ -908,6 +960,7 @@ function remoteFile(
   compress: boolean,
   batch: RemoteOpenBatch,
   mover: RemoteMoveBatch,
+  zone: string,
 ): LogFile {
   let identity: string | null = null;
   const file: LogFile = {
@@ -915,6 +968,7 @@ function remoteFile(
     path,
     size: 0,
     mtimeMs: 0,
+    zone,
     async open(): Promise<OpenOutcome> {
       const frame = await batch.open(path);
       if (frame !== null) return outcome(frame.header, frame.body, null);

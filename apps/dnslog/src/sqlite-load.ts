@@ -63,7 +63,7 @@ export class SqliteFileWriter {
   private fileId = 0;
 
   constructor(private readonly db: Database.Database) {
-    this.insertFile = db.prepare('INSERT INTO dnslog_files (server, path, size, sha256, shipped_at) VALUES (?, ?, ?, ?, ?)');
+    this.insertFile = db.prepare('INSERT INTO dnslog_files (server, path, size, sha256, shipped_at, tz) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertRow = db.prepare(
       `INSERT INTO dns_queries (${QUERY_COLUMNS.join(', ')}) VALUES (${QUERY_COLUMNS.map(() => '?').join(', ')})`,
     );
@@ -96,7 +96,7 @@ export class SqliteFileWriter {
           this.db.exec('BEGIN IMMEDIATE');
           this.server = req.meta.server;
           this.fileId =
-            req.resumeFileId ?? Number(this.insertFile.run(req.meta.server, req.meta.path, req.meta.size, req.meta.sha256, req.shippedAt).lastInsertRowid);
+            req.resumeFileId ?? Number(this.insertFile.run(req.meta.server, req.meta.path, req.meta.size, req.meta.sha256, req.shippedAt, req.meta.tz ?? null).lastInsertRowid);
           return { ok: true, fileId: this.fileId };
         case 'checkpoint':
           this.finishFile.run(...req.finish, this.fileId);

@@ -3,7 +3,9 @@
  * entry are committed in one transaction: after a crash a file is either wholly loaded or not at all.
  */
 import { RollupAccumulator } from './rollup.js';
+import type { MigratedServer } from './migrate-utc.js';
 import type { QueryRow } from './row.js';
+import type { TimeZone } from './zone.js';
 
 export type SqlParam = string | number | null;
 
@@ -12,6 +14,8 @@ export interface FileMeta {
   path: string;
   size: number;
   sha256: string;
+  /** The zone the file's lines were read in when they carry none (recorded in the ledger; ship always gives it). */
+  tz?: string;
 }
 
 export type ParsedLine =
@@ -73,6 +77,18 @@ export interface PartitionLayout {
 export interface SchemaStatus {
   version: number;
   created: boolean;
+  /** Servers whose stored times `init` moved from their wall clock to UTC (schema version 5). */
+  migrated?: MigratedServer[];
+}
+
+export interface InitOptions {
+  /** MySQL's partitions, laid out at this granularity (`db init`). */
+  layout?: PartitionLayout;
+  /**
+   * The zone each server's stored wall-clock times were written in, for a database made before
+   * schema version 5 (`db init --assume-tz`). Without it such a database with rows is refused.
+   */
+  assumeZone?: (server: string) => TimeZone;
 }
 
 export interface Store {
@@ -82,7 +98,7 @@ export interface Store {
    * Creates the schema, or checks/migrates it; records the version. MySQL lays out partitions at
    * `layout`'s granularity (given by `db init`; when the table is new, hourly by default).
    */
-  init(layout?: PartitionLayout): Promise<SchemaStatus>;
+  init(options?: InitOptions): Promise<SchemaStatus>;
   /** Recounts the rollup tables from the stored rows, in one transaction; returns the rows counted. */
   rebuildRollups(): Promise<number>;
   /** The schema version recorded in the database (0: none yet). */
@@ -164,9 +180,4 @@ export class LoadCounter {
 /** The true length in bytes of a rejected line, as stored in dnslog_rejects.line_bytes. */
 export function rejectBytes(reject: Extract<ParsedLine, { kind: 'reject' }>): number {
   return reject.bytes ?? reject.line.length;
-}
-
-/** Now as `YYYY-MM-DD HH:MM:SS.mmm` in UTC, for the ledger's shipped_at. */
-export function utcNowText(now: Date = new Date()): string {
-  return now.toISOString().slice(0, 23).replace('T', ' ');
 }

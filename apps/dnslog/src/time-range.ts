@@ -1,10 +1,10 @@
 /**
  * `--since` / `--until`: a duration back from now (`90s`, `15m`, `1h`, `2d`, `1w`) or a date and time
- * (`2026-11-25`, `2026-11-25 09:00`, `2026-11-25T09:00:00.500`). Stored times are the servers' wall
- * clock, so the result is a wall-clock text `YYYY-MM-DD HH:MM:SS.mmm`, comparable as a string.
+ * in the reader's zone (`2026-11-25`, `2026-11-25 09:00`, `2026-11-25T09:00:00.500`). Stored times
+ * are UTC, so the result is a UTC text `YYYY-MM-DD HH:MM:SS.mmm`, comparable as a string.
  */
 import { UserError } from '@toolbox/shared';
-import { localWallClock } from './parse-adapter.js';
+import { msText, utcText, type TimeZone } from './zone.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
@@ -14,15 +14,20 @@ export function parseDuration(text: string): number | null {
   return Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
 }
 
-export function parseTimeBound(option: string, text: string, now: Date): string {
+/**
+ * A bound as UTC text. A date and time is read in `zone`; one that names two instants (the hour a
+ * fall-back repeats) is the first, one in a skipped hour is read with the offset before it.
+ */
+export function parseTimeBound(option: string, text: string, now: Date, zone: TimeZone): string {
   const ms = parseDuration(text);
-  if (ms !== null) return localWallClock(new Date(now.getTime() - ms));
+  if (ms !== null) return utcText(new Date(now.getTime() - ms));
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/.exec(text.trim());
   if (m) {
     const [y, mo, d, h = '00', mi = '00', s = '00', frac = '0'] = m.slice(1);
     const date = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)));
     if (date.getUTCMonth() === Number(mo) - 1 && date.getUTCDate() === Number(d) && Number(h) < 24 && Number(mi) < 60 && Number(s) < 60) {
-      return `${y}-${mo}-${d} ${h}:${mi}:${s}.${frac.padEnd(3, '0')}`;
+      const wall = date.getTime() + Number(frac.padEnd(3, '0'));
+      return msText(zone.instantsOf(wall)[0] ?? wall);
     }
   }
   throw new UserError('E_TIME', `${option} '${text}': expected a duration like 1h, 30m, 2d or a time like 2026-11-25 09:00`);

@@ -25,7 +25,8 @@ export interface Pivot {
 }
 
 export function pivot(points: readonly TimelinePoint[]): Pivot {
-  const buckets = [...new Set(points.map((p) => p.bucket))].sort();
+  // Buckets in the order given (by time): a label does not always sort as its time (a repeated hour).
+  const buckets = [...new Set(points.map((p) => p.bucket))];
   const servers = [...new Set(points.map((p) => p.server))].sort();
   const bi = new Map(buckets.map((b, i) => [b, i]));
   const si = new Map(servers.map((s, i) => [s, i]));
