@@ -221,7 +221,7 @@ describe('dnslog db init: a version-2 MariaDB database', () => {
       expect((await dnslog(['db', 'init', '--db', url])).code).toBe(0);
       // What a version-2 database looked like: no line_bytes, no done_lines.
       await scratch.conn.query(`ALTER TABLE ${v2}.dnslog_rejects DROP COLUMN line_bytes`);
-      await scratch.conn.query(`ALTER TABLE ${v2}.dnslog_files DROP COLUMN done_lines`);
+      await scratch.conn.query(`ALTER TABLE ${v2}.dnslog_files DROP COLUMN done_lines, DROP COLUMN tz`);
       await scratch.conn.query(`UPDATE ${v2}.dnslog_meta SET value = '2' WHERE name = 'schema_version'`);
       await scratch.conn.query(`INSERT INTO ${v2}.dnslog_rejects (file_id, line_no, reason, line) VALUES (9, 1, 'binary', x'00ff')`);
       for (let run = 0; run < 2; run++) {
@@ -229,8 +229,8 @@ describe('dnslog db init: a version-2 MariaDB database', () => {
         expect(r.stderr).toBe('');
         expect(r.code).toBe(0);
       }
-      expect(await count(`SELECT value FROM ${v2}.dnslog_meta WHERE name = 'schema_version'`)).toBe(4);
-      expect(await count(`SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME = 'done_lines'`, [v2])).toBe(1);
+      expect(await count(`SELECT value FROM ${v2}.dnslog_meta WHERE name = 'schema_version'`)).toBe(5);
+      expect(await count(`SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME IN ('done_lines', 'tz')`, [v2])).toBe(2);
       const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(`SELECT file_id, line_bytes FROM ${v2}.dnslog_rejects`);
       expect(rows).toEqual([{ file_id: 9, line_bytes: null }]);
     } finally {

@@ -7,7 +7,7 @@
  * one transaction with the new schema version: a migration stopped halfway is simply done again.
  */
 import { UserError } from '@toolbox/shared';
-import type { SqlParam } from './store.js';
+import type { SqlParam, Store } from './store.js';
 import { msText, textMs, type TimeZone } from './zone.js';
 
 /** A piece of the wall-clock line with one shift to UTC (ms), or a repeated hour with two. */
@@ -110,10 +110,7 @@ export async function migrateToUtc(db: MigrationDb, zoneOf: ((server: string) =>
   const files = await db.all('SELECT DISTINCT server FROM dnslog_files', []);
   if (zoneOf === undefined) {
     if (ranges.length === 0 && files.length === 0) return [];
-    throw new UserError(
-      'E_SCHEMA_OLD',
-      'this database stores the name servers’ wall clock (schema before version 5); run `dnslog db init` on it once to move its times to UTC (--assume-tz [SERVER=]ZONE: the zone they were written in, default this host’s)',
-    );
+    throw new UserError('E_SCHEMA_OLD', `this database ${OLD_SCHEMA}`);
   }
   const out: MigratedServer[] = [];
   const servers = new Map<string, { lo: number; hi: number; n: number }>();
@@ -183,4 +180,17 @@ async function placeRepeatedHour(db: MigrationDb, server: string, p: Extract<Wal
       if (shift !== 0) await db.run(`UPDATE dns_queries SET qtime = ${set} ${where} AND ${cond}`, [shift / 1000, server, id, msText(p.from), msText(p.to), cut]);
     }
   }
+}
+
+/** The message for a database whose times are still wall clock. */
+const OLD_SCHEMA =
+  'stores the name servers’ wall clock (schema before version 5); run `dnslog db init` on it once to move its times to UTC (--assume-tz [SERVER=]ZONE: the zone they were written in, default this host’s)';
+
+/**
+ * Commands that read or cut by time (reports, prune, partitions) refuse a database whose times are
+ * still wall clock: each answer would be off by the servers' offsets.
+ */
+export async function requireUtcTimes(store: Pick<Store, 'schemaVersion' | 'description'>): Promise<void> {
+  const version = await store.schemaVersion();
+  if (version > 0 && version < 5) throw new UserError('E_SCHEMA_OLD', `${store.description} ${OLD_SCHEMA}`);
 }

@@ -7,6 +7,7 @@ import type { MysqlStore } from './db-mysql.js';
 import { maintainPartitions } from './partition-admin.js';
 import { MAX_PARTITIONS, type Granularity, type NewPartition } from './partitions.js';
 import { MYSQL_CATCHALL_PARTITION } from './schema.js';
+import { requireUtcTimes } from './migrate-utc.js';
 import { openLockedStore } from './ship-lock.js';
 import { parseDuration } from './time-range.js';
 
@@ -45,6 +46,7 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
   const store = locked.store;
   try {
     mysqlOnly(store, 'dnslog partitions');
+    await requireUtcTimes(store);
     const conn = await store.connection();
     const { plan, parts, catchAll } = await maintainPartitions(conn, store.description, {
       now,

@@ -121,3 +121,22 @@ describe('planRollupSync', () => {
     ]);
   });
 });
+
+describe('partition bounds are UTC', () => {
+  it('whatever zone the tool runs in, the hours planned are UTC hours (Kolkata, UTC+05:30, plans the same as UTC)', () => {
+    const before = process.env.TZ;
+    try {
+      const plans = ['UTC', 'Asia/Kolkata', 'America/New_York'].map((tz) => {
+        process.env.TZ = tz;
+        const at = new Date(Date.UTC(2026, 10, 25, 9, 40));
+        return planPartitions({ parts: layout, now: at, granularity: 'hour', aheadMs: 2 * 3_600_000 }).add.map((p) => p.start);
+      });
+      expect(plans[0]).toEqual(['2026-11-25 10:00:00', '2026-11-25 11:00:00']);
+      expect(plans[1]).toEqual(plans[0]);
+      expect(plans[2]).toEqual(plans[0]);
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
+  });
+});

@@ -16,6 +16,7 @@ import { checkLayout, planPrune, type PartitionInfo } from './partitions.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 import { QUERY_COLUMNS } from './row.js';
 import { MYSQL_FIRST_PARTITION } from './schema.js';
+import { requireUtcTimes } from './migrate-utc.js';
 import { openLockedStore } from './ship-lock.js';
 import { utcText } from './zone.js';
 import { parseDuration } from './time-range.js';
@@ -61,6 +62,7 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
   const locked = await openLockedStore(opts.db, { lock: opts.lock, waitMs: opts.lockWait * 1000, env: io.env });
   const store = locked.store;
   try {
+    await requireUtcTimes(store);
     const result =
       store.dialect === 'mysql'
         ? await pruneMysql(store as MysqlStore, cutoff, opts, io)

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { parseClientFilter } from './ip-range.js';
+import { requireUtcTimes } from './migrate-utc.js';
 import { openStore } from './open-store.js';
 import {
   groupByDomain,
@@ -112,6 +113,7 @@ async function hasRollups(store: Store): Promise<boolean> {
 async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store, rollups: boolean) => Promise<T>): Promise<T> {
   const store = await openStore(opts.db, io.env, { mustExist: true });
   try {
+    await requireUtcTimes(store);
     return await fn(store, !opts.raw && (await hasRollups(store)));
   } finally {
     await store.close();

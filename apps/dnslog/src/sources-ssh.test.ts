@@ -20,6 +20,8 @@ interface FakeSshd {
   port: number;
   fingerprint: string;
   commands: string[];
+  /** Environment of the commands the peer runs (its `TZ`, say). */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ async function startSshd(): Promise<FakeSshd> {
   const clients = new Set<Connection>();
   const children = new Set<ChildProcess>();
   const commands: string[] = [];
+  const env: Record<string, string> = {};
   const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {
     clients.add(client);
     client.on('error', () => {});
@@ -39,7 +42,7 @@ async function startSshd(): Promise<FakeSshd> {
         acceptSession().on('exec', (accept, _reject, info) => {
           commands.push(info.command);
           const channel = accept();
-          const child = spawn('/bin/sh', ['-c', info.command]);
+          const child = spawn('/bin/sh', ['-c', info.command], { env: { ...process.env, ...env } });
           children.add(child);
           channel.pipe(child.stdin);
           child.stdin.on('error', () => {});
@@ -61,6 +64,7 @@ async function startSshd(): Promise<FakeSshd> {
     port,
     fingerprint: hostKeyFingerprint(Buffer.from(base64 ?? '', 'base64')),
     commands,
+    env,
     close: () =>
       new Promise((resolve) => {
         for (const child of children) child.kill('SIGKILL');
@@ -130,5 +134,45 @@ describe('a backlog over SSH', () => {
     const lengths = (cmds: string[]) => cmds.map((c) => c.replaceAll(`logs 3 ${compress}`, `logs 600 ${compress}`).length);
     expect(lengths(large.commands)).toEqual(lengths(small.commands));
     expect(large.commands.some((c) => c.includes('query.log.5'))).toBe(false);
+  }, 60_000);
+});
+
+describe('the zone of a remote host', () => {
+  it("is asked over the connection and used for its lines (the host's TZ), recorded in the ledger; --tz wins", async () => {
+    sshd.env.TZ = 'America/New_York';
+    const logs = join(dir, 'logs');
+    mkdirSync(logs);
+    writeFileSync(join(logs, 'query.log.1'), `${line(0)}\n`);
+    utimesSync(join(logs, 'query.log.1'), 1_000_000, 1_000_000);
+    const store = new SqliteStore(join(dir, 'zone.sqlite'));
+    await store.init();
+    try {
+      const source = (zoneOf?: (server: string) => string | undefined) =>
+        sshSource(`ssh://root@127.0.0.1:${sshd.port}${logs}/query.log.*`, {
+          ssh: { privateKeyPath: keyPath, hostKeyFingerprint: sshd.fingerprint },
+          defaultUser: 'root',
+          compress: false,
+          trust: { minAgeSeconds: 60 },
+          zoneOf,
+        });
+      const report = await ship(store, [source()], lineParserFor, { moveTo: null, concurrency: 1, dryRun: false });
+      expect(report.totals).toMatchObject({ loaded: 1, rows: 1 });
+      // 09:38 in New York on 25 November (EST, UTC-5) is 14:38 UTC.
+      expect(store.db.prepare('SELECT qtime FROM dns_queries').pluck().all()).toEqual(['2026-11-25 14:38:00.348']);
+      expect(store.db.prepare('SELECT tz FROM dnslog_files').pluck().all()).toEqual(['America/New_York']);
+      sshd.commands.length = 0;
+      // Told the zone, it does not ask.
+      const other = new SqliteStore(join(dir, 'zone2.sqlite'));
+      await other.init();
+      try {
+        await ship(other, [source(() => 'Asia/Tokyo')], lineParserFor, { moveTo: null, concurrency: 1, dryRun: false });
+        expect(other.db.prepare('SELECT qtime, (SELECT tz FROM dnslog_files) AS tz FROM dns_queries').all()).toEqual([{ qtime: '2026-11-25 00:38:00.348', tz: 'Asia/Tokyo' }]);
+        expect(sshd.commands.some((c) => c.includes('/etc/timezone'))).toBe(false);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await store.close();
+    }
   }, 60_000);
 });

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gunzipSync } from 'node:zlib';
-import { listCommand, moveBatchCommand, nulList, openBatchCommand } from './sources.js';
+import { REMOTE_ZONE_SCRIPT, listCommand, moveBatchCommand, nulList, openBatchCommand, zoneFromHost } from './sources.js';
 
 /** The remote commands as a name server with only busybox runs them: a PATH holding nothing but busybox applets. */
 const hasBusybox = spawnSync('busybox', ['true']).status === 0;
@@ -112,5 +112,38 @@ describe.runIf(hasBusybox)('remote commands under busybox (no GNU find -printf, 
     expect(move.stderr.toString()).toBe(`${join(logs, 'old')} is a symbolic link; refusing to move files through it\n`);
     expect(move.stdout.toString()).toBe('');
     expect(readdirSync(join(dir, 'elsewhere'))).toEqual([]);
+  });
+});
+
+/** This host's zone by the same rules, read with fs: /etc/timezone, the /etc/localtime link, else UTC. */
+function hostZone(): string | null {
+  const named = existsSync('/etc/timezone') ? readFileSync('/etc/timezone', 'utf8').trim() : '';
+  if (named !== '') return named;
+  if (!existsSync('/etc/localtime')) return 'UTC';
+  if (!lstatSync('/etc/localtime').isSymbolicLink()) return null;
+  return /zoneinfo\/(.+)$/.exec(readlinkSync('/etc/localtime'))?.[1] ?? null;
+}
+
+describe('the zone a remote host writes its logs in', () => {
+  it('comes from TZ, then /etc/timezone, then the /etc/localtime link; none of them names it: null', () => {
+    expect(zoneFromHost('TZ=:Europe/Berlin\nTIMEZONE=Etc/UTC\nLOCALTIME=1\n')).toBe('Europe/Berlin');
+    expect(zoneFromHost('TZ=/usr/share/zoneinfo/Asia/Tokyo\n')).toBe('Asia/Tokyo');
+    expect(zoneFromHost('TZ=\nTIMEZONE=America/New_York\nLINK=/usr/share/zoneinfo/Europe/Paris\nLOCALTIME=1\n')).toBe('America/New_York');
+    expect(zoneFromHost('TZ=\nLINK=../usr/share/zoneinfo/Europe/Paris\nLOCALTIME=1\n')).toBe('Europe/Paris');
+    expect(zoneFromHost('TZ=\nLINK=/usr/share/zoneinfo/posix/Australia/Lord_Howe\nLOCALTIME=1\n')).toBe('Australia/Lord_Howe');
+    // No /etc/localtime at all: the C library's UTC.
+    expect(zoneFromHost('TZ=\n')).toBe('UTC');
+    // A copied /etc/localtime and no /etc/timezone: it cannot be named, so the user must.
+    expect(zoneFromHost('TZ=\nLOCALTIME=1\n')).toBeNull();
+  });
+
+  it('is asked by a script that runs in sh (and busybox sh) and reads what this host says', () => {
+    const shells = hasBusybox ? [['sh'], ['busybox', 'sh']] : [['sh']];
+    for (const [cmd, ...pre] of shells) {
+      const withTz = spawnSync(cmd ?? 'sh', [...pre, '-c', REMOTE_ZONE_SCRIPT], { env: { PATH: process.env.PATH, TZ: 'Asia/Tokyo' }, encoding: 'utf8' });
+      expect(zoneFromHost(withTz.stdout)).toBe('Asia/Tokyo');
+      const plain = spawnSync(cmd ?? 'sh', [...pre, '-c', REMOTE_ZONE_SCRIPT], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+      expect(zoneFromHost(plain.stdout)).toBe(hostZone());
+    }
   });
 });
