@@ -50,8 +50,9 @@ const run = promisify(execFile);
 
 const rand = mulberry32(0x2545f491);
 const pad = (n, w = 2) => String(n).padStart(w, '0');
-const wall = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-const pname = (d) => `p${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}${pad(d.getHours())}`;
+// Stored times are UTC (schema 5), and so are partition bounds and names.
+const wall = (d) => d.toISOString().slice(0, 23).replace('T', ' ');
+const pname = (d) => `p${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}`;
 const NAMES = Array.from({ length: 50_000 }, (_, i) => [`host${i}.example.com`, `www.site${i}.example.net`, `_dmarc.d${i}.example.org`, `cdn-${i}.static.example.co.uk`][i % 4]);
 const CLIENTS = Array.from({ length: 2000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${1 + (i % 200)}`);
 const TYPES = ['A', 'A', 'A', 'AAAA', 'AAAA', 'MX', 'TXT', 'HTTPS', 'PTR', 'NS'];
@@ -183,7 +184,7 @@ console.log(`(node start-up alone, dnslog --version: ${node.toFixed(0)} ms)`);
 // Retention: the oldest whole day as 24 partitions, dropped by `dnslog prune` (the whole CLI run,
 // node start-up included), rows and rollups; then the next day; the third day DELETEd, in the same run.
 const day1 = new Date(start.getTime());
-day1.setHours(24, 0, 0, 0);
+day1.setUTCHours(24, 0, 0, 0);
 const day2 = new Date(day1.getTime() + 86_400_000);
 const day3 = new Date(day2.getTime() + 86_400_000);
 // A day's rows, counted from the minute rollup (equal to the rows, as the tests check): a COUNT(*)
