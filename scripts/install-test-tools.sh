@@ -15,6 +15,7 @@ PACKAGES=(
   xfsprogs      # wipe: XFS with reflinked copies on a loop device
   busybox       # dnslog: the remote commands where the only tools are busybox applets
   systemd       # dnslog: systemd-analyze verify on the units `schedule --systemd` prints
+  openssl       # relay-audit: a throwaway CA and certificates for the TLS tests of the SMTP client
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

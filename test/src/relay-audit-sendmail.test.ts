@@ -4,7 +4,9 @@
  * access, relay-domains and hosts file, queue-only; the shared sendmail on :25 is never touched.
  * Vantages: the root-namespace source addresses (.21/.22) and the vantage namespace tbx-v1 through
  * its sshd (.11); every address comes from env.json. `config` must predict exactly the verdict
- * `probe` observes from each.
+ * `probe` observes from each, and `explain` must agree and name the scenario's own grants. One more
+ * sendmail sits behind a TCP forwarder in the MTA namespace, so that it sees every vantage as
+ * 127.0.0.1: there observation and config part, and `explain` must say so.
  */
 import { runTool, type ToolRun } from './run-tool.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync 
 import net from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from './services-env.js';
@@ -52,22 +55,42 @@ interface Scenario {
   ext?: string;
   /** A submission (MSA) daemon of the same sendmail on this port, requiring AUTH (M=Ea, sendmail's default MSA). */
   msaPort?: number;
+  /**
+   * What `explain` must name for each client address: `kind file:line` of every grant that covers
+   * it, then of every REJECT entry that holds it; `sendmail.mc:FEATURE` stands for that FEATURE's line.
+   */
+  grants: Record<string, string[]>;
+  /** sendmail listens on 127.0.0.1:port inside the MTA namespace, reached through a TCP forwarder on MTA:proxyPort. */
+  proxyPort?: number;
 }
 
+/** Where the vantages reach a scenario's MTA. */
+const reach = (s: Scenario): number => s.proxyPort ?? s.port;
+const none = (): Record<string, string[]> => ({ [V1]: [], [SRC21]: [], [SRC22]: [] });
+const all = (g: string): Record<string, string[]> => ({ [V1]: [g], [SRC21]: [g], [SRC22]: [g] });
+
 const SCENARIOS: Scenario[] = [
-  { name: 'closed', port: 2601, features: ['relay_hosts_only'], relayDomains: '', access: 'Connect:127.0.0.1\tRELAY\n', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 0 },
-  { name: 'open', port: 2602, features: ['promiscuous_relay'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1 },
+  { name: 'closed', port: 2601, features: ['relay_hosts_only'], relayDomains: '', access: 'Connect:127.0.0.1\tRELAY\n', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 0, grants: none() },
+  { name: 'open', port: 2602, features: ['promiscuous_relay'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1, grants: all('promiscuous sendmail.mc:promiscuous_relay') },
   // the motivating hole: partner.test in relay-domains lets every *.partner.test client relay
-  { name: 'hole', port: 2603, features: [], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1, msaPort: 2613 },
+  { name: 'hole', port: 2603, features: [], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1, msaPort: 2613, grants: { [V1]: ['client-name-suffix relay-domains:1'], [SRC21]: ['client-name-suffix relay-domains:1'], [SRC22]: [] } },
   // relay_hosts_only closes the subdomains; the domain's own A record (SRC21) still relays
-  { name: 'hosts-only', port: 2604, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'closed', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1 },
+  { name: 'hosts-only', port: 2604, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: '', expected: { [V1]: 'closed', [SRC21]: 'open', [SRC22]: 'closed' }, configExit: 1, grants: { [V1]: [], [SRC21]: ['client-name-exact relay-domains:1'], [SRC22]: [] } },
   // and the fix for that: REJECT the address the A record names
   // relay_based_on_MX: anyone may relay to a domain whose MX points at localhost. (the test's own
   // named in the MTA namespace serves mx-target.test); relay-check.example has no MX: closed
-  { name: 'mx', port: 2606, features: ['relay_hosts_only', 'relay_based_on_MX'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1, ext: MX_DOMAIN },
-  { name: 'mx-other-domain', port: 2607, features: ['relay_hosts_only', 'relay_based_on_MX'], relayDomains: '', access: '', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 1 },
-  { name: 'a-record-rejected', port: 2605, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: `Connect:${SRC21}\tREJECT\n`, expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 1 },
+  { name: 'mx', port: 2606, features: ['relay_hosts_only', 'relay_based_on_MX'], relayDomains: '', access: '', expected: { [V1]: 'open', [SRC21]: 'open', [SRC22]: 'open' }, configExit: 1, ext: MX_DOMAIN, grants: all('relay-to-mx sendmail.mc:relay_based_on_MX') },
+  { name: 'mx-other-domain', port: 2607, features: ['relay_hosts_only', 'relay_based_on_MX'], relayDomains: '', access: '', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 1, grants: none() },
+  { name: 'a-record-rejected', port: 2605, features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: `Connect:${SRC21}\tREJECT\n`, expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 1, grants: { [V1]: [], [SRC21]: ['client-name-exact relay-domains:1', 'reject access:1'], [SRC22]: [] } },
 ];
+
+/**
+ * The MTA behind a proxy (or NAT, or a container's port mapping): a TCP forwarder in the MTA
+ * namespace joins MTA:proxyPort to sendmail on 127.0.0.1, which therefore sees every vantage as
+ * 127.0.0.1 — and loopback relays. The files grant nothing else: config predicts closed.
+ */
+const PROXIED: Scenario = { name: 'behind-proxy', port: 2608, proxyPort: 2618, features: ['relay_hosts_only'], relayDomains: '', access: 'Connect:127.0.0.1\tRELAY\n', expected: { [V1]: 'closed', [SRC21]: 'closed', [SRC22]: 'closed' }, configExit: 0, grants: none() };
+const FORWARDER = fileURLToPath(new URL('../scripts/tcp-forward.mjs', import.meta.url));
 
 let root: string;
 const daemons: ChildProcess[] = [];
@@ -138,7 +161,7 @@ function mc(s: Scenario, dir: string): string {
     "FEATURE(`accept_unresolvable_domains')dnl",
     ...s.features.map((f) => `FEATURE(\`${f}')dnl`),
     `FEATURE(\`access_db', \`hash -T<TMPF> ${e}/access')dnl`,
-    `DAEMON_OPTIONS(\`Family=inet, Name=MTA, Port=${s.port}, Addr=${MTA}')dnl`,
+    `DAEMON_OPTIONS(\`Family=inet, Name=MTA, Port=${s.port}, Addr=${s.proxyPort === undefined ? MTA : '127.0.0.1'}')dnl`,
     ...(s.msaPort === undefined ? [] : [`DAEMON_OPTIONS(\`Family=inet, Name=MSA, Port=${s.msaPort}, Addr=${MTA}, M=Ea')dnl`]),
     "MAILER(`local')dnl",
     "MAILER(`smtp')dnl",
@@ -173,8 +196,26 @@ function greets(port: number): Promise<boolean> {
   });
 }
 
+/** The forwarder in the MTA namespace (`ip netns exec` execs node: its pid is node's); it also exits when our pipe closes. */
+async function startForwarder(listenPort: number, targetPort: number): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', NETNS, process.execPath, FORWARDER, MTA, String(listenPort), '127.0.0.1', String(targetPort)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  daemons.push(child);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the TCP forwarder did not listen on ${MTA}:${listenPort} within 10 s`)), 10_000);
+    child.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the TCP forwarder exited (${String(code)}) before listening on ${MTA}:${listenPort}`));
+    });
+  });
+  return child;
+}
+
 async function startScenario(s: Scenario): Promise<void> {
-  for (const port of [s.port, ...(s.msaPort === undefined ? [] : [s.msaPort])]) {
+  for (const port of [reach(s), ...(s.msaPort === undefined ? [] : [s.msaPort])]) {
     if (await greets(port)) throw new Error(`${MTA}:${port} is already taken; pick another port for scenario ${s.name}`);
   }
   const dir = join(root, s.name);
@@ -207,9 +248,10 @@ async function startScenario(s: Scenario): Promise<void> {
   await run(lo, [e, '/usr/sbin/sendmail-mta', '-C', join(e, 'sendmail.cf'), '-bi'], { timeout: 10_000 });
   const daemon = spawn('ip', ['netns', 'exec', NETNS, lo, e, '/usr/sbin/sendmail-mta', '-C', join(e, 'sendmail.cf'), '-bD', '-L', `sm-relay-audit-${s.name}`], { stdio: 'ignore' });
   daemons.push(daemon);
+  if (s.proxyPort !== undefined) await startForwarder(s.proxyPort, s.port);
   const deadline = Date.now() + 15_000;
-  while (!(await greets(s.port))) {
-    if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`the ${s.name} sendmail did not start on ${MTA}:${s.port}`);
+  while (!(await greets(reach(s)))) {
+    if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`the ${s.name} sendmail did not start on ${MTA}:${reach(s)}${s.proxyPort === undefined ? '' : ` (127.0.0.1:${s.port} behind the forwarder)`}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -226,22 +268,74 @@ interface ProbeJson {
 }
 
 function probeArgs(s: Scenario, tests: string): string[] {
-  return ['probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC21, '--source-ip', SRC22, ...sshArgs(), '--ext-domain', s.ext ?? EXT, '--tests', tests, '--per-connection', '8', '--json'];
+  return ['probe', '--target', `${MTA}:${reach(s)}`, '--source-ip', SRC21, '--source-ip', SRC22, ...sshArgs(), '--ext-domain', s.ext ?? EXT, '--tests', tests, '--per-connection', '8', '--json'];
+}
+
+/** The scenario's files, as config and explain read them. */
+function configFiles(s: Scenario): string[] {
+  const e = join(root, s.name, 'etc');
+  return ['--mc', join(e, 'sendmail.mc'), '--cf', join(e, 'sendmail.cf'), '--access', join(e, 'access'), '--relay-domains', join(e, 'relay-domains'), '--local-host-names', join(e, 'local-host-names'), ...(s.features.includes('relay_based_on_MX') ? ['--resolver', `${MTA}:${DNS_PORT}`] : ['--hosts', join(e, 'hosts')])];
 }
 
 function configArgs(s: Scenario): string[] {
-  const e = join(root, s.name, 'etc');
-  return ['config', '--mc', join(e, 'sendmail.mc'), '--cf', join(e, 'sendmail.cf'), '--access', join(e, 'access'), '--relay-domains', join(e, 'relay-domains'), '--local-host-names', join(e, 'local-host-names'), ...(s.features.includes('relay_based_on_MX') ? ['--resolver', `${MTA}:${DNS_PORT}`] : ['--hosts', join(e, 'hosts')]), '--client', V1, '--client', SRC21, '--client', SRC22, '--ext-domain', s.ext ?? EXT, '--json'];
+  return ['config', ...configFiles(s), '--client', V1, '--client', SRC21, '--client', SRC22, '--ext-domain', s.ext ?? EXT, '--json'];
+}
+
+/** explain on a saved probe report; the external domain is the one the probes used. */
+function explainArgs(s: Scenario, probeJson: string): string[] {
+  const report = join(root, s.name, 'probe.json');
+  writeFileSync(report, probeJson);
+  return ['explain', '--report', report, ...configFiles(s)];
+}
+
+interface ExplainJson {
+  agree: boolean;
+  disagreements: number;
+  vantages: {
+    vantage: string;
+    address: string | null;
+    seen_as: { name: string | null; address: string | null } | null;
+    observed: string;
+    predicted: string | null;
+    status: string;
+    cause: string | null;
+    message: string;
+    client: { address: string; covered_by: { kind: string; from: string }[]; refused_by: { kind: string; from: string }[] } | null;
+    seen: { address: string; relays: boolean; covered_by: { kind: string; from: string }[] } | null;
+  }[];
+}
+
+/** `kind file:line` of what explain names for a vantage, files relative to the scenario's etc/. */
+function named(s: Scenario, v: ExplainJson['vantages'][number]): string[] {
+  const e = `${join(root, s.name, 'etc')}/`;
+  return [...(v.client?.covered_by ?? []), ...(v.client?.refused_by ?? [])].map((c) => `${c.kind} ${c.from.startsWith(e) ? c.from.slice(e.length) : c.from}`);
+}
+
+/** A scenario's expected grants with `sendmail.mc:FEATURE` turned into that FEATURE's line. */
+function expectedGrants(s: Scenario): Record<string, string[]> {
+  const lines = mc(s, join(root, s.name)).split('\n');
+  return Object.fromEntries(
+    Object.entries(s.grants).map(([client, list]) => [
+      client,
+      list.map((g) =>
+        g.replace(/sendmail\.mc:([A-Za-z_]+)$/, (_m, f: string) => {
+          const line = lines.indexOf(`FEATURE(\`${f}')dnl`) + 1;
+          if (line === 0) throw new Error(`scenario ${s.name} has no FEATURE(${f})`);
+          return `sendmail.mc:${line}`;
+        }),
+      ),
+    ]),
+  );
 }
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'relay-audit-it-'));
   await startNamed();
-  await Promise.all(SCENARIOS.map(startScenario));
+  await Promise.all([...SCENARIOS, PROXIED].map(startScenario));
 }, 60_000);
 
 afterAll(async () => {
-  for (const d of daemons) if (d.exitCode === null) d.kill('SIGTERM'); // each its own pid: sendmail and named exec themselves
+  for (const d of daemons) if (d.exitCode === null) d.kill('SIGTERM'); // each its own pid: sendmail, named and the forwarder exec themselves
   await Promise.all(daemons.map((d) => (d.exitCode === null ? new Promise((r) => d.once('exit', r)) : Promise.resolve())));
   if (root) rmSync(root, { recursive: true, force: true });
 });
@@ -250,7 +344,7 @@ describe('relay-audit probe and config on real sendmail scenarios', () => {
   // the core forms on every scenario; the whole battery on the motivating hole below
   const CORE = 'nmap-01,nmap-12,local-first,ehlo-localhost/nmap-01';
 
-  it.concurrent.each(SCENARIOS.map((s) => [s.name, s] as const))('%s: config predicts exactly what probe observes from each vantage', async (_name, s) => {
+  it.concurrent.each(SCENARIOS.map((s) => [s.name, s] as const))('%s: config predicts exactly what probe observes from each vantage, and explain agrees, naming the grants the scenario configures', async (_name, s) => {
     const [probe, config] = await Promise.all([cli(probeArgs(s, CORE)), cli(configArgs(s))]);
     const report = JSON.parse(probe.stdout) as ProbeJson;
     expect(probe.stderr).toBe('');
@@ -267,6 +361,49 @@ describe('relay-audit probe and config on real sendmail scenarios', () => {
     const predicted = Object.fromEntries(audit.predictions.map((p) => [p.client, p.relays ? 'open' : 'closed']));
     expect(predicted).toEqual(observed);
     expect(config.code).toBe(s.configExit);
+
+    // explain joins the two: no disagreement, and it names exactly the grants this scenario configures
+    const explain = await cli([...explainArgs(s, probe.stdout), '--json']);
+    expect(explain.stderr).toBe('');
+    const joined = JSON.parse(explain.stdout) as ExplainJson;
+    expect(joined.vantages.map((v) => [v.seen_as?.address, v.status, v.observed, v.predicted])).toEqual(
+      report.vantages.map((v) => [v.seen_as?.address, 'agree', s.expected[v.seen_as?.address ?? ''], s.expected[v.seen_as?.address ?? '']]),
+    );
+    expect(joined).toMatchObject({ agree: true, disagreements: 0 });
+    expect(Object.fromEntries(joined.vantages.map((v) => [v.address, named(s, v)]))).toEqual(expectedGrants(s));
+    expect(explain.code).toBe(anyOpen ? 1 : 0);
+  }, 60_000);
+
+  it('behind a TCP proxy: every vantage is seen as 127.0.0.1 and relays, config predicts closed, explain names the disagreement', async () => {
+    const s = PROXIED;
+    const [probe, config] = await Promise.all([cli(probeArgs(s, CORE)), cli(configArgs(s))]);
+    expect(probe.stderr).toBe('');
+    const report = JSON.parse(probe.stdout) as ProbeJson;
+    const ssh = `ssh://${env.sshd.user}@${env.sshd.vantage.host}:${env.sshd.vantage.port}`;
+    // through the forwarder the MTA sees only its own loopback, and loopback relays
+    expect(Object.fromEntries(report.vantages.map((v) => [v.vantage, [v.seen_as?.address, v.verdict]]))).toEqual({ [SRC21]: ['127.0.0.1', 'open'], [SRC22]: ['127.0.0.1', 'open'], [ssh]: ['127.0.0.1', 'open'] });
+    expect(probe.code).toBe(1);
+    // the files grant nothing beyond loopback: every vantage is predicted closed
+    const audit = JSON.parse(config.stdout) as { predictions: { client: string; relays: boolean }[] };
+    expect(Object.fromEntries(audit.predictions.map((p) => [p.client, p.relays ? 'open' : 'closed']))).toEqual(s.expected);
+    expect(config.code).toBe(0);
+
+    const access = join(root, s.name, 'etc', 'access');
+    const text = await cli(explainArgs(s, probe.stdout));
+    expect(text.stderr).toBe('');
+    for (const [label, address] of [[SRC21, SRC21], [SRC22, SRC22], [ssh, V1]] as const) {
+      const who = label === address ? `vantage ${label}` : `vantage ${label} (${address})`;
+      expect(text.stdout).toContain(`  DISAGREE: ${who} relays, but no grant covers it; the MTA saw it as 127.0.0.1 (localhost), which loopback 127.0.0.1/32 (sendmail (built in)), client-ip 127.0.0.1/32 (${access}:1) cover\n`);
+    }
+    expect(text.stdout).toContain('likely cause: a proxy, NAT or container port mapping in front of the MTA makes outside connections look local');
+    expect(text.stdout.split('\n')[0]).toBe(`target ${MTA}:${reach(s)}, to ${EXT}: open; observation and config DISAGREE for 3 of 3 vantages`);
+    expect(text.code).toBe(1);
+
+    const joined = JSON.parse((await cli([...explainArgs(s, probe.stdout), '--json'])).stdout) as ExplainJson;
+    expect(joined).toMatchObject({ agree: false, disagreements: 3 });
+    expect(joined.vantages.map((v) => [v.address, v.observed, v.predicted, v.status, v.cause, v.seen_as?.address, v.seen?.relays, v.client?.covered_by])).toEqual(
+      [SRC21, SRC22, V1].map((a) => [a, 'open', 'closed', 'disagree', 'address-translated', '127.0.0.1', true, []]),
+    );
   }, 60_000);
 
   it('hole: the whole battery (RSET between probes on shared connections) on the MTA and submission ports, the findings and the fix they name', async () => {

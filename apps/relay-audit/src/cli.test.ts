@@ -114,7 +114,8 @@ describe('relay-audit probe against a scripted MTA', () => {
     const without = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--json');
     expect((JSON.parse(without.out) as Report).vantages[0]?.probes[0]).toMatchObject({ stage: 'MAIL', code: 530, class: 'NEEDS_AUTH' });
     expect(without.exit).toBe(0);
-    const withAuth = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--auth', 'audit', '--json');
+    // the password goes only inside TLS (smtp-server's own certificate: --tls-insecure; probe-command.test.ts verifies)
+    const withAuth = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--auth', 'audit', '--starttls', '--tls-insecure', '--json');
     expect((JSON.parse(withAuth.out) as Report).vantages[0]?.probes[0]).toMatchObject({ stage: 'RCPT', code: 250, class: 'ACCEPTED_RCPT' });
     expect(withAuth.exit).toBe(1);
   });

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared';
 import { runConfigCommand, type ConfigCommandOptions } from './config-command.js';
 import { EXIT_INCONCLUSIVE, runProbeCommand, type ProbeCommandOptions } from './probe-command.js';
+import { runExplainCommand, type ExplainCommandOptions } from './explain-command.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -20,7 +21,7 @@ export function buildProgram(io: CliIo): Command {
 relay-audit connects from each vantage host (an SSH channel opened there, or a bound source
 address), tries the classic relay tricks, and reads sendmail access, relay-domains and
 sendmail.mc to say which hosts may relay.
-${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or probe could not finish (inconclusive)']])}`);
+${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or probe could not finish (inconclusive); explain: the same, and nothing disagrees']])}`);
 
   program
     .command('probe')
@@ -32,15 +33,19 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--from <localpart>', 'local part of the forged senders', 'relay-audit')
     .option('--ehlo <name>', 'EHLO name; the first is ours, more are tried as variants (repeatable)', collect, [])
     .option('--via-domain <domain>', 'a destination domain the MTA relays to, to route through (repeatable)', collect, [])
-    .option('--starttls', 'STARTTLS before MAIL (the certificate is not checked)', false)
-    .option('--auth <user>', 'AUTH PLAIN as this user first; password from RELAY_AUDIT_PASSWORD')
+    .option('--starttls', 'STARTTLS before MAIL (the certificate is checked only before --auth sends a password)', false)
+    .option('--auth <user>', 'AUTH PLAIN as this user first, only inside TLS whose certificate verified; password from RELAY_AUDIT_PASSWORD')
+    .option('--tls-ca <file>', "CA certificates (PEM) the MTA's certificate must chain to (default: Node's built-in CA list)")
+    .option('--tls-name <name>', "the name the MTA's certificate must carry (default: the target's IP address)")
+    .option('--tls-insecure', 'send the --auth password even when the certificate does not verify', false)
     .option('--tests <list>', 'only these probe ids or globs, comma-separated; !id excludes (nmap-*, ehlo-*/*)')
     .option('--deliver <mailbox>', 'send DATA with a marked test message to this mailbox you control')
     .option('--json', 'JSON report', false)
     .option('--junit <file>', 'also write a JUnit XML report (one testcase per probe)')
     .option('--state <file>', 'keep the result here and print what changed since the last run')
     .option('--alert-to <addr>', 'mail what changed (a new open path, a new verdict) to this address')
-    .option('--smtp <url>', 'the SMTP server alerts go through: smtp://host:port')
+    .option('--smtp <url>', 'the SMTP server alerts go through: smtp://[user@]host:port (password: RELAY_AUDIT_SMTP_PASSWORD or --smtp-password-file)')
+    .option('--smtp-password-file <file>', 'the password of the --smtp user, on the first line of this file')
     .option('--timeout <ms>', 'per connection, reply and SSH login', intOption(100, 600_000), 5000)
     .option('--concurrency <n>', 'connections open at once against the target', intOption(1, 256), 8)
     .option('--submission-ports <list>', "also probe these ports of the target when they accept a connection: PORT or PORT/tls (TLS from the first byte), comma-separated; 'none' for only the target's port", '587,465/tls')
@@ -67,6 +72,22 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--timeout <ms>', 'per DNS query', intOption(100, 60_000), 3000)
     .option('--json', 'JSON output', false)
     .action((opts: ConfigCommandOptions) => runConfigCommand(opts, io));
+
+  program
+    .command('explain')
+    .description('join a probe report with the config audit: per vantage, the grants that let it relay (file:line) or that none does; exit 1 when it relays or they disagree')
+    .requiredOption('--report <file>', "the JSON of 'relay-audit probe --json' ('-': standard input)")
+    .requiredOption('--mc <file>', 'sendmail.mc')
+    .option('--cf <file>', 'sendmail.cf, checked to be built from the .mc')
+    .option('--access <file>', 'the access map source (text, as given to makemap)')
+    .option('--relay-domains <file>', 'relay-domains (class R)')
+    .option('--local-host-names <file>', 'local-host-names (class w)')
+    .option('--resolver <ip[:port]>', 'resolve names with this DNS server')
+    .option('--hosts <file>', 'resolve names with this hosts file instead (as sendmail with hosts: files)')
+    .option('--ext-domain <domain>', "the external domain of the prediction (default: the one the probes' recipients name)")
+    .option('--timeout <ms>', 'per DNS query', intOption(100, 60_000), 3000)
+    .option('--json', 'JSON output', false)
+    .action((opts: ExplainCommandOptions) => runExplainCommand(opts, io, process.stdin).then(() => undefined));
   return program;
 }
 

@@ -4,12 +4,12 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { UserError, errorMessage, writeJson, type CliIo } from '@toolbox/shared';
+import { UserError, errorMessage, printable, writeJson, type CliIo } from '@toolbox/shared';
 import { buildBattery, selectProbes } from './battery.js';
 import { runBattery, type PortSpec, type ProbeReport, type VantageRun } from './probe.js';
 import { diffState, formatDiff, formatProbeText, parseState, stateOf, toJunit, type StateDiff } from './report.js';
 import { openConnector, parseVantages } from './vantage.js';
-import { sendAlert } from './alert.js';
+import { parseSmtpUrl, sendAlert, type SmtpRelay } from './alert.js';
 
 export interface ProbeCommandOptions {
   target: string;
@@ -20,6 +20,9 @@ export interface ProbeCommandOptions {
   ehlo: string[];
   starttls: boolean;
   auth?: string;
+  tlsCa?: string;
+  tlsName?: string;
+  tlsInsecure?: boolean;
   tests?: string;
   deliver?: string;
   json: boolean;
@@ -27,6 +30,7 @@ export interface ProbeCommandOptions {
   state?: string;
   alertTo?: string;
   smtp?: string;
+  smtpPasswordFile?: string;
   timeout: number;
   concurrency: number;
   perConnection: number;
@@ -62,6 +66,34 @@ export function parsePortList(value: string): PortSpec[] {
   });
 }
 
+async function readOptionFile(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UserError('E_OPTION_FILE', `${option} ${path}: ${errorMessage(err)}`);
+  }
+}
+
+/** The alert relay and its credentials, checked before anything connects. */
+async function alertRelay(opts: ProbeCommandOptions, env: NodeJS.ProcessEnv): Promise<{ relay: SmtpRelay; password?: string; ca?: string } | undefined> {
+  if (opts.smtp === undefined) {
+    if (opts.smtpPasswordFile !== undefined) throw new UserError('E_ALERT', '--smtp-password-file is the password of the --smtp user: give --smtp smtp://USER@host:port too');
+    return undefined;
+  }
+  const relay = parseSmtpUrl(opts.smtp);
+  let password: string | undefined;
+  if (opts.smtpPasswordFile !== undefined) password = (await readOptionFile(opts.smtpPasswordFile, '--smtp-password-file')).split(/\r?\n/)[0] ?? '';
+  else if (env.RELAY_AUDIT_SMTP_PASSWORD !== undefined) password = env.RELAY_AUDIT_SMTP_PASSWORD;
+  if (relay.user !== undefined && (password ?? '') === '') {
+    throw new UserError('E_ALERT', `--smtp names the user ${relay.user}: give the password in RELAY_AUDIT_SMTP_PASSWORD or a file named by --smtp-password-file`);
+  }
+  if (relay.user === undefined && password !== undefined) {
+    throw new UserError('E_ALERT', `${opts.smtpPasswordFile === undefined ? 'RELAY_AUDIT_SMTP_PASSWORD is set' : '--smtp-password-file is given'} but --smtp names no user: smtp://USER@host:port`);
+  }
+  const ca = relay.caFile === undefined ? undefined : await readOptionFile(relay.caFile, '--smtp ?ca=');
+  return { relay, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) };
+}
+
 const RESERVED_TLDS = /\.(test|example|invalid|localhost)$|^(example\.(com|net|org))$/i;
 
 export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Promise<ProbeReport> {
@@ -83,6 +115,14 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
   if (opts.alertTo !== undefined && opts.smtp === undefined) throw new UserError('E_ALERT', '--alert-to needs --smtp smtp://host:port to send through');
   const auth = opts.auth === undefined ? undefined : { user: opts.auth, password: io.env.RELAY_AUDIT_PASSWORD ?? '' };
   if (auth && auth.password === '') throw new UserError('E_AUTH', '--auth needs the password in the environment variable RELAY_AUDIT_PASSWORD (never on the command line)');
+  // the target's own port 465 speaks TLS from the first byte too
+  const implicitTls = port === 465 || submissionPorts.some((p) => p.port === port && p.implicitTls);
+  const plainPorts = [...(implicitTls ? [] : [port]), ...submissionPorts.filter((p) => !p.implicitTls && p.port !== port).map((p) => p.port)];
+  if (auth && !opts.starttls && plainPorts.length > 0) {
+    throw new UserError('E_AUTH_TLS', `--auth sends a password, and only inside TLS: add --starttls (${plainPorts.length === 1 ? 'port' : 'ports'} ${plainPorts.join(', ')} ${plainPorts.length === 1 ? 'does' : 'do'} not speak TLS from the first byte)`);
+  }
+  const tlsCa = opts.tlsCa === undefined ? undefined : await readOptionFile(opts.tlsCa, '--tls-ca');
+  const alert = await alertRelay(opts, io.env);
 
   const ehloName = opts.ehlo[0] ?? 'relay-audit.test';
   const specs = parseVantages(opts.vantage, opts.sourceIp, opts.sshUser ?? io.env.USER ?? 'root');
@@ -121,19 +161,20 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     {
       host,
       port,
-      // the target's own port 465 speaks TLS from the first byte too
-      implicitTls: port === 465 || submissionPorts.some((p) => p.port === port && p.implicitTls),
+      implicitTls,
       submissionPorts,
       timeoutMs: opts.timeout,
       concurrency: opts.concurrency,
       perConnection: opts.perConnection,
       starttls: opts.starttls,
+      tls: { ...(tlsCa === undefined ? {} : { ca: tlsCa }), ...(opts.tlsName === undefined ? {} : { name: opts.tlsName }), insecure: opts.tlsInsecure === true },
       ...(auth ? { auth } : {}),
       deliver: opts.deliver !== undefined,
       ehloName,
       now: () => new Date(),
     },
-    (label, message) => io.stderr.write(`relay-audit: vantage ${label}: ${message}\n`),
+    // remote text (a banner, a reply) reaches the terminal escaped
+    (label, message) => io.stderr.write(`relay-audit: vantage ${printable(label)}: ${printable(message)}\n`),
   );
 
   let diff: StateDiff | undefined;
@@ -156,13 +197,13 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     io.stdout.write(formatProbeText(report));
     if (diff) io.stdout.write(formatDiff(opts.target, diff));
   }
-  if (opts.alertTo !== undefined && opts.smtp !== undefined) {
+  if (opts.alertTo !== undefined && alert !== undefined) {
     const shouldMail = diff === undefined ? report.verdict === 'open' : diff.newlyOpen.length > 0 || (diff.verdict.before !== null && diff.verdict.before !== diff.verdict.now);
     if (shouldMail) {
       const subject = `relay-audit: ${opts.target} is ${report.verdict}${diff && diff.newlyOpen.length > 0 ? ` (${diff.newlyOpen.length} new open path${diff.newlyOpen.length === 1 ? '' : 's'})` : ''}`;
       const text = `${diff ? formatDiff(opts.target, diff) : ''}\n${formatProbeText(report)}`;
-      await sendAlert({ smtpUrl: opts.smtp, to: opts.alertTo, subject, text, timeoutMs: opts.timeout }).catch((err: unknown) => {
-        throw new UserError('E_ALERT', `could not send the alert to ${opts.alertTo ?? ''} through ${opts.smtp ?? ''}: ${errorMessage(err)}`);
+      await sendAlert({ ...alert, to: opts.alertTo, subject, text, timeoutMs: opts.timeout }).catch((err: unknown) => {
+        throw new UserError('E_ALERT', `could not send the alert to ${opts.alertTo ?? ''} through ${opts.smtp ?? ''}: ${printable(errorMessage(err))}`);
       });
     }
   }

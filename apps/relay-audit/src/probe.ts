@@ -8,7 +8,7 @@
 import { errorMessage } from '@toolbox/shared';
 import type { Probe } from './battery.js';
 import { classifyReply, overallVerdict, seenAs, verdictOf, type ProbeClass, type Stage, type Verdict } from './classify.js';
-import { SmtpClient, wrapTls, type SmtpReply } from './smtp-client.js';
+import { SmtpClient, SmtpSecurityError, wrapTls, type SmtpReply, type TlsTarget } from './smtp-client.js';
 import type { Connector } from './vantage.js';
 
 export interface ProbeResult {
@@ -77,6 +77,9 @@ export interface RunOptions {
   /** Connections open at once against the target, over all vantages. */
   concurrency: number;
   starttls: boolean;
+  /** What the MTA's certificate is checked against (CA, name); `insecure` lets AUTH go over TLS that did not verify. */
+  tls?: Omit<TlsTarget, 'host'> & { insecure?: boolean };
+  /** Sent only inside TLS whose certificate verified (or with `tls.insecure`). */
   auth?: { user: string; password: string };
   /** Send DATA with a marked message (the recipient is then the user's mailbox). */
   deliver: boolean;
@@ -85,20 +88,30 @@ export interface RunOptions {
   /** Our EHLO name for the greeting session. */
   ehloName: string;
   now: () => Date;
+  /**
+   * Set by the first SmtpSecurityError of a vantage (credentials refused, STARTTLS injection): every
+   * later session of that vantage stops before it connects, and the vantage fails with that error.
+   */
+  halt?: { error: SmtpSecurityError | null };
 }
 
-/** A counting semaphore: at most `n` tasks at once. */
+/**
+ * A counting semaphore: at most `n` tasks at once. A finishing task hands its slot straight to the
+ * next waiter: were the slot freed and retaken by the waiter when it resumes, a caller arriving in
+ * between (a microtask later) would take it too, and n + 1 would run.
+ */
 export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
   let active = 0;
   const queue: (() => void)[] = [];
   return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((resolve) => queue.push(resolve));
-    active++;
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => queue.push(resolve));
     try {
       return await task();
     } finally {
-      active--;
-      queue.shift()?.();
+      const next = queue.shift();
+      if (next) next();
+      else active--;
     }
   };
 }
@@ -115,6 +128,14 @@ class StageError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A lost connection is a StageError; a security refusal stays what it is. */
+function passSecurity(stage: Stage): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof SmtpSecurityError) throw err;
+    throw new StageError(stage, null, errorMessage(err));
+  };
 }
 
 async function expect2xx(stage: Stage, p: Promise<SmtpReply>): Promise<SmtpReply> {
@@ -138,12 +159,25 @@ interface Session {
 }
 
 async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<Session> {
+  if (o.halt?.error) throw o.halt.error;
+  try {
+    return await openSession(connector, ehlo, o);
+  } catch (err) {
+    if (!(err instanceof SmtpSecurityError)) throw err;
+    const named = new SmtpSecurityError(`${o.host}:${o.port}: ${err.message}`);
+    if (o.halt) o.halt.error ??= named;
+    throw named;
+  }
+}
+
+async function openSession(connector: Connector, ehlo: string, o: RunOptions): Promise<Session> {
+  const tlsTarget: TlsTarget = { host: o.host, ...(o.tls?.name === undefined ? {} : { name: o.tls.name }), ...(o.tls?.ca === undefined ? {} : { ca: o.tls.ca }) };
   let stream;
   try {
     stream = await connector.connect(o.host, o.port, o.timeoutMs);
     if (o.implicitTls === true) {
       const raw = stream;
-      stream = await wrapTls(raw, o.host, o.timeoutMs).catch((err: unknown) => {
+      stream = await wrapTls(raw, tlsTarget, o.timeoutMs).catch((err: unknown) => {
         raw.destroy();
         throw err;
       });
@@ -165,13 +199,13 @@ async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<
     else if (ehloReply.code !== 250) throw new StageError('EHLO', ehloReply, ehloReply.text);
     // on an implicit-TLS port the session is in TLS already
     if (o.starttls && o.implicitTls !== true) {
-      await expect2xx('EHLO', smtp.command('STARTTLS'));
-      await smtp.startTls(o.host);
+      const go = await smtp.startTls(tlsTarget).catch(passSecurity('EHLO'));
+      if (go.code !== 220) throw new StageError('EHLO', go, go.text);
       ehloReply = await expect2xx('EHLO', smtp.command(`EHLO ${ehlo}`));
     }
     if (o.auth) {
-      const token = Buffer.from(`\0${o.auth.user}\0${o.auth.password}`).toString('base64');
-      await expect2xx('EHLO', smtp.command(`AUTH PLAIN ${token}`));
+      const r = await smtp.authPlain(o.auth.user, o.auth.password, { allowUnverified: o.tls?.insecure === true }).catch(passSecurity('EHLO'));
+      if (!(r.code >= 200 && r.code < 400)) throw new StageError('EHLO', r, r.text);
     }
     return { smtp, ehloReply, banner, pipelining: /^250[- ]PIPELINING\s*$/im.test(ehloReply.text) };
   } catch (err) {
@@ -294,7 +328,7 @@ export async function runProbes(connector: Connector, probes: readonly Probe[], 
         session?.smtp.close();
         session = null;
         const refusedAtConnect = err instanceof StageError && err.reply !== null && Number.isFinite(err.reply.code) && err.reply.code !== 421;
-        if (attempt >= ATTEMPTS || refusedAtConnect) result = failure(probe, err, o);
+        if (attempt >= ATTEMPTS || refusedAtConnect || err instanceof SmtpSecurityError) result = failure(probe, err, o);
         else await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
@@ -361,10 +395,11 @@ export async function runBattery(
   const results = await Promise.all(
     vantages.map(async (v): Promise<VantageResult> => {
       let connector: Connector | null = null;
+      const halt: NonNullable<RunOptions['halt']> = { error: null };
       try {
         connector = await v.open();
         const c = connector;
-        const optsFor = (p: PortSpec): RunOptions => ({ ...o, port: p.port, implicitTls: p.implicitTls });
+        const optsFor = (p: PortSpec): RunOptions => ({ ...o, port: p.port, implicitTls: p.implicitTls, halt });
         // the submission ports' greetings go at once with the target port's: a closed one costs no wait
         const extraGreetings = extra.map((p) =>
           limitPortChecks(() => greet(c, optsFor(p))).then(
@@ -383,6 +418,8 @@ export async function runBattery(
         });
         const done = [...(await onMain), ...(await Promise.all(onExtra)).flat()];
         const ports: PortResult[] = [{ port: main.port, tls: main.implicitTls ? 'implicit' : 'none', status: 'probed' }, ...(await Promise.all(extraGreetings))];
+        // a refusal on any port (a submission port's greeting included) fails the whole vantage
+        if (halt.error) throw halt.error;
         return { vantage: v.label, seen_as: seen, verdict: verdictOf(done.map((r) => r.class)), ports, probes: done };
       } catch (err) {
         const message = errorMessage(err);

@@ -1,6 +1,10 @@
 /**
  * Output of a probe run: the text table, JUnit XML for CI, and the state file with its diff. Pure.
+ * The text forms go to a terminal (and into alert mail): every string in them that came from the
+ * MTA or the command line is escaped with `printable`, so a banner cannot rewrite the screen. JSON,
+ * JUnit (XML-escaped) and the state file keep the text exact.
  */
+import { printable } from '@toolbox/shared';
 import { isAccepted } from './classify.js';
 import type { ProbeReport, ProbeResult } from './probe.js';
 
@@ -16,20 +20,20 @@ function classCounts(probes: readonly ProbeResult[]): string {
 }
 
 export function formatProbeText(r: ProbeReport): string {
-  const out: string[] = [`target ${r.target}: ${r.verdict}`];
+  const out: string[] = [`target ${printable(r.target)}: ${r.verdict}`];
   for (const v of r.vantages) {
-    const seen = v.seen_as ? `seen as ${v.seen_as.name ?? '?'} [${v.seen_as.address ?? '?'}]` : 'not reached';
-    out.push(`  vantage ${v.vantage}: ${v.verdict}, ${seen}${v.error ? ` — ${v.error}` : ''}`);
+    const seen = v.seen_as ? `seen as ${printable(v.seen_as.name ?? '?')} [${printable(v.seen_as.address ?? '?')}]` : 'not reached';
+    out.push(`  vantage ${printable(v.vantage)}: ${v.verdict}, ${seen}${v.error ? ` — ${printable(v.error)}` : ''}`);
     const onTarget = v.probes.filter((p) => p.port === r.port);
     if (onTarget.length > 0) out.push(`    ${classCounts(onTarget)}`);
     for (const port of v.ports.filter((x) => x.port !== r.port)) {
       const name = `port ${port.port}${port.tls === 'implicit' ? ' (TLS)' : ''}`;
-      if (port.status === 'closed') out.push(`    ${name}: closed — ${port.note ?? ''}`);
+      if (port.status === 'closed') out.push(`    ${name}: closed — ${printable(port.note ?? '')}`);
       else out.push(`    ${name}: ${classCounts(v.probes.filter((p) => p.port === port.port))}`);
     }
     const open = v.probes.filter((x) => isAccepted(x.class));
-    for (const p of open.slice(0, 3)) {
-      out.push(`    OPEN ${pathName(r, p)}: EHLO ${p.ehlo} MAIL FROM:<${p.mail_from}> RCPT TO:<${p.rcpt_to}> → ${p.text.split('\n').pop() ?? ''}`);
+    for (const x of open.slice(0, 3)) {
+      out.push(`    OPEN ${printable(pathName(r, x))}: EHLO ${printable(x.ehlo)} MAIL FROM:<${printable(x.mail_from)}> RCPT TO:<${printable(x.rcpt_to)}> → ${printable(x.text.split('\n').pop() ?? '')}`);
     }
     if (open.length > 3) out.push(`    … and ${open.length - 3} more open paths (--json lists every probe)`);
   }
@@ -101,12 +105,13 @@ export function diffState(before: State | null, now: State): StateDiff {
 }
 
 export function formatDiff(target: string, d: StateDiff): string {
-  if (d.since === null) return `${target}: first run, verdict ${d.verdict.now}\n`;
-  if (!d.changed) return `${target}: no change since ${d.since} (verdict ${d.verdict.now})\n`;
-  const out = [`${target}: changed since ${d.since}: verdict ${d.verdict.before ?? '?'} → ${d.verdict.now}`];
-  for (const x of d.newlyOpen) out.push(`  NEW OPEN PATH ${x}`);
-  for (const x of d.closedSince) out.push(`  closed since: ${x}`);
-  for (const x of d.newlyUnreachable) out.push(`  vantage now unreachable: ${x}`);
+  // the previous run's part comes from the state file: escaped like the rest
+  if (d.since === null) return `${printable(target)}: first run, verdict ${printable(d.verdict.now)}\n`;
+  if (!d.changed) return `${printable(target)}: no change since ${printable(d.since)} (verdict ${printable(d.verdict.now)})\n`;
+  const out = [`${printable(target)}: changed since ${printable(d.since)}: verdict ${printable(d.verdict.before ?? '?')} → ${printable(d.verdict.now)}`];
+  for (const x of d.newlyOpen) out.push(`  NEW OPEN PATH ${printable(x)}`);
+  for (const x of d.closedSince) out.push(`  closed since: ${printable(x)}`);
+  for (const x of d.newlyUnreachable) out.push(`  vantage now unreachable: ${printable(x)}`);
   return `${out.join('\n')}\n`;
 }
 

@@ -80,6 +80,28 @@ describe('auditConfig', () => {
     expect(b.findings.map((f) => f.code)).toEqual(['IP_GRANT_OUTSIDE_OWN']);
   });
 
+  it('IPv6 grants match clients by address and prefix length, not by text (predict and --own)', async () => {
+    const access = { path: 'access', text: 'Connect:IPv6:2001:db8:0 RELAY\nConnect:IPv6:2001:db8:0:0:0:0:0:7 REJECT\nConnect:IPv6:2001:db8:ff::5 RELAY\nConnect:10.1 RELAY\n' };
+    // own networks written in other spellings of the same blocks
+    const a = await auditConfig({ mc: mc(['access_db', 'relay_hosts_only']), access, own: ['2001:0db8::/32', '10.0.0.0/8'] });
+    expect(a.grants.filter((g) => g.kind === 'client-ip').map((g) => g.value)).toEqual(['2001:db8:0::/48', '2001:db8:ff::5/128', '10.1.0.0/16']);
+    expect(a.findings).toEqual([]);
+    expect(a.reachesBeyond).toBe(false);
+    expect(await predict(a.model, '2001:db8::5', 'x.example')).toMatchObject({ relays: true, why: '2001:db8:0::/48 (access:1)' });
+    expect(await predict(a.model, '2001:0db8:0000:0000:00ab:0000:0000:0001', 'x.example')).toMatchObject({ relays: true, why: '2001:db8:0::/48 (access:1)' });
+    expect(await predict(a.model, '2001:db8:1::5', 'x.example')).toMatchObject({ relays: false });
+    // the /128 REJECT beats the /48 RELAY for that one address only
+    expect(await predict(a.model, '2001:db8::7', 'x.example')).toMatchObject({ relays: false, why: 'rejected by access:2' });
+    expect(await predict(a.model, '2001:db8:ff:0:0:0:0:5', 'x.example')).toMatchObject({ relays: true, why: '2001:db8:ff::5/128 (access:3)' });
+    expect(await predict(a.model, '2001:db8:ff::6', 'x.example')).toMatchObject({ relays: false });
+    // an IPv4 client seen through an IPv6 socket, and IPv6 loopback
+    expect(await predict(a.model, '::ffff:10.1.9.9', 'x.example')).toMatchObject({ relays: true, why: '10.1.0.0/16 (access:4)' });
+    expect(await predict(a.model, '0:0:0:0:0:0:0:1', 'x.example')).toMatchObject({ relays: true, why: 'loopback' });
+    // a /48 grant is not inside an own /64
+    const b = await auditConfig({ mc: mc(['access_db', 'relay_hosts_only']), access, own: ['2001:db8::/64', '10.0.0.0/8'] });
+    expect(b.findings.map((f) => [f.code, f.from])).toEqual([['IP_GRANT_OUTSIDE_OWN', 'access:1'], ['IP_GRANT_OUTSIDE_OWN', 'access:3']]);
+  });
+
   it('flags the feature grants with their lines', async () => {
     const a = await auditConfig({ mc: mc(['promiscuous_relay', 'relay_local_from', 'relay_based_on_MX', 'loose_relay_check']), own: [] });
     expect(a.findings.map((f) => [f.code, f.from])).toEqual([

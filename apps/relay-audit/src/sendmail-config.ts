@@ -12,6 +12,9 @@
  * - a client name counts only when its reverse lookup forward-confirms.
  */
 import { UserError } from '@toolbox/shared';
+import { cidrWithin, inCidr, parseCidr } from './cidr.js';
+
+export { inCidr };
 
 export interface Source {
   path: string;
@@ -184,28 +187,13 @@ export function prefixToCidr(key: string): string | null {
   }
   const v6 = /^IPv6:([0-9A-Fa-f:]+)$/i.exec(k);
   if (v6) {
-    const groups = (v6[1] ?? '').split(':');
-    return groups.length >= 8 ? `${v6[1] ?? ''}/128` : `${v6[1] ?? ''}::/${groups.length * 16}`;
+    const text = v6[1] ?? '';
+    const groups = text.split(':');
+    // a compressed (`::`) or eight-group key is a whole address; fewer groups are a prefix
+    if (text.includes('::') || groups.length >= 8) return `${text}/128`;
+    return `${text}::/${groups.length * 16}`;
   }
   return null;
-}
-
-function ipv4ToInt(ip: string): number | null {
-  const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return null;
-  return (((p[0] ?? 0) << 24) >>> 0) + ((p[1] ?? 0) << 16) + ((p[2] ?? 0) << 8) + (p[3] ?? 0);
-}
-
-/** Whether an IPv4 address lies in a CIDR (IPv6: exact or textual prefix). */
-export function inCidr(ip: string, cidr: string): boolean {
-  const [net, bitsText] = cidr.split('/');
-  const bits = Number(bitsText ?? '32');
-  const a = ipv4ToInt(ip);
-  const n = ipv4ToInt(net ?? '');
-  if (a === null || n === null) return ip.toLowerCase() === (net ?? '').toLowerCase() || (bits < 128 && ip.toLowerCase().startsWith((net ?? '').replace(/::$/, ':').toLowerCase()));
-  if (bits === 0) return true;
-  const mask = bits >= 32 ? 0xffffffff : ~((1 << (32 - bits)) - 1) >>> 0;
-  return ((a & mask) >>> 0) === ((n & mask) >>> 0);
 }
 
 export interface Resolver {
@@ -320,8 +308,7 @@ export async function auditConfig(input: AuditInput): Promise<Audit> {
   }
   for (const g of model.ipGrants) {
     grants.push({ kind: 'client-ip', value: g.cidr, from: g.from });
-    const [net, bits] = g.cidr.split('/');
-    const inside = own.some((c) => inCidr(net ?? '', c) && Number(bits) >= Number(c.split('/')[1] ?? '32')) || LOOPBACK.includes(g.cidr);
+    const inside = own.some((c) => cidrWithin(g.cidr, c)) || LOOPBACK.includes(g.cidr);
     if (!inside) {
       beyond = true;
       findings.push({ code: 'IP_GRANT_OUTSIDE_OWN', severity: 'medium', message: `clients in ${g.cidr} may relay, outside the networks declared as own`, from: g.from, fix: `remove the entry, or declare the network with --own ${g.cidr} if it is yours` });
@@ -418,7 +405,7 @@ export async function predict(model: RelayModel, ip: string, extDomain: string, 
   if (model.promiscuous) return { ...base, relays: true, why: 'promiscuous_relay' };
   if (LOOPBACK.some((c) => inCidr(ip, c))) return { ...base, relays: true, why: 'loopback' };
   const longest = (list: { cidr: string; from: string }[]): { cidr: string; from: string; bits: number } | null =>
-    list.filter((g) => inCidr(ip, g.cidr)).map((g) => ({ ...g, bits: Number(g.cidr.split('/')[1]) })).sort((a, b) => b.bits - a.bits)[0] ?? null;
+    list.filter((g) => inCidr(ip, g.cidr)).map((g) => ({ ...g, bits: parseCidr(g.cidr)?.prefix ?? 0 })).sort((a, b) => b.bits - a.bits)[0] ?? null;
   const rej = longest(model.rejects);
   const ok = longest(model.ipGrants);
   if (rej && (!ok || rej.bits >= ok.bits)) return { ...base, relays: false, why: `rejected by ${rej.from}` };

@@ -3,7 +3,13 @@
  * its whole (multi-line) reply, a timeout per reply; or, where the server advertised PIPELINING
  * (RFC 2920), a group of commands in one write with their replies in order. Never anything before
  * the banner: sendmail answers early talkers with "554 SMTP protocol error".
+ *
+ * Two refusals guard the operator's credentials and the dialogue (SmtpSecurityError): AUTH is sent
+ * only inside TLS whose certificate verified (or when the caller explicitly allows an unverified
+ * one), and after the 220 to STARTTLS nothing may arrive in plain text before the handshake — text
+ * there is an injection (CVE-2011-0411 class), which would otherwise be read as TLS-protected replies.
  */
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
@@ -21,6 +27,35 @@ export class SmtpLostError extends Error {
   }
 }
 
+/**
+ * A refusal to go on for the operator's safety (credentials about to leave unprotected, a STARTTLS
+ * injection): not a result of the probe and not worth a retry.
+ */
+export class SmtpSecurityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SmtpSecurityError';
+  }
+}
+
+/** Where TLS goes and what its certificate must prove. */
+export interface TlsTarget {
+  /** The address connected to. */
+  host: string;
+  /** The name the certificate must be valid for (also sent as SNI); default `host`. */
+  name?: string;
+  /** PEM CA certificates to verify against instead of Node's built-in list. */
+  ca?: string;
+}
+
+/** The TLS state of a session: null before TLS. */
+export interface TlsState {
+  /** The certificate chains to a trusted CA and is valid for the expected name. */
+  verified: boolean;
+  /** Why not, when it is not. */
+  error?: string;
+}
+
 const REPLY_LINE = /^(\d{3})([ -]|$)/;
 const MAX_REPLY_BYTES = 64 * 1024;
 
@@ -33,6 +68,13 @@ export class SmtpClient {
   private readonly waiters: ((r: SmtpReply | Error) => void)[] = [];
   private failure: Error | null = null;
   private quitSent = false;
+  private tlsState: TlsState | null = null;
+  /** STARTTLS is sent and its reply is awaited. */
+  private isStartTlsPending = false;
+  /** The 220 to STARTTLS came: the next byte must be the server's part of the TLS handshake. */
+  private isHandshakeNext = false;
+  /** Plain text arrived after the 220 to STARTTLS. */
+  private isInjected = false;
   private readonly timeoutMs: number;
   private readonly onData = (chunk: Buffer | string): void => this.receive(chunk.toString());
   private readonly onError = (err: Error): void => this.fail(new SmtpLostError(err.message));
@@ -41,7 +83,14 @@ export class SmtpClient {
   constructor(stream: Duplex, timeoutMs: number) {
     this.stream = stream;
     this.timeoutMs = timeoutMs;
+    // an implicit-TLS port: the session starts in TLS
+    if (stream instanceof tls.TLSSocket) this.tlsState = tlsStateOf(stream);
     this.attach();
+  }
+
+  /** Whether the session is in TLS, and whether its certificate verified. */
+  get tls(): TlsState | null {
+    return this.tlsState;
   }
 
   private attach(): void {
@@ -103,11 +152,51 @@ export class SmtpClient {
     return this.reply();
   }
 
-  /** Upgrades to TLS after a 220 to STARTTLS. Probing: the certificate is recorded, not trusted. */
-  async startTls(servername: string): Promise<void> {
+  /**
+   * Sends STARTTLS and, when the server answers 220, upgrades to TLS (RFC 3207). Resolves with the
+   * reply (any other code: no upgrade, the caller decides). The certificate is checked and the
+   * result kept in `tls`; it is not enforced here (probing needs no trust), `authPlain` enforces it.
+   * Text the server sends after its 220 and before the handshake fails the session: read later as
+   * replies, it would pass for what the server said inside TLS.
+   */
+  async startTls(target: TlsTarget): Promise<SmtpReply> {
+    if (this.replies.length > 0 || this.lines.length > 0 || this.buffered !== '') {
+      throw this.refuse(`the server sent text nobody asked for before STARTTLS: ${JSON.stringify(this.unread().slice(0, 80))}; the session is dropped`);
+    }
+    this.isStartTlsPending = true;
+    const reply = await this.command('STARTTLS');
+    if (reply.code !== 220) return reply;
+    if (this.isInjected) {
+      throw this.refuse('the server sent more after its 220 to STARTTLS, before the TLS handshake: a STARTTLS injection attempt (someone on the path can write into the connection); the session is dropped');
+    }
     this.detach();
-    this.stream = await wrapTls(this.stream, servername, this.timeoutMs);
+    let secure: tls.TLSSocket;
+    try {
+      secure = await wrapTls(this.stream, target, this.timeoutMs);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new SmtpLostError(String(err)));
+      this.stream.destroy();
+      throw err;
+    }
+    this.stream = secure;
+    this.isHandshakeNext = false;
+    this.tlsState = tlsStateOf(secure);
     this.attach();
+    return reply;
+  }
+
+  /**
+   * AUTH PLAIN — only inside TLS, and only when the certificate verified unless `allowUnverified`
+   * (--tls-insecure). Otherwise nothing is sent and this throws SmtpSecurityError.
+   */
+  authPlain(user: string, password: string, opts: { allowUnverified: boolean }): Promise<SmtpReply> {
+    const why = this.tlsState === null
+      ? 'the session is not in TLS (use --starttls, or a port that speaks TLS from the first byte)'
+      : !this.tlsState.verified && !opts.allowUnverified
+        ? `the MTA's TLS certificate did not verify (${this.tlsState.error ?? 'unknown reason'}): give the CA that signed it with --tls-ca FILE and the name it carries with --tls-name NAME, or --tls-insecure to send the password anyway`
+        : null;
+    if (why !== null) return Promise.reject(new SmtpSecurityError(`refusing to send the AUTH password: ${why}`));
+    return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`);
   }
 
   /**
@@ -133,7 +222,26 @@ export class SmtpClient {
     this.stream.destroy();
   }
 
+  private unread(): string {
+    return [...this.replies.map((r) => r.text), ...this.lines, this.buffered].filter((t) => t !== '').join('\n');
+  }
+
+  /** Fails the session for the operator's safety and drops the connection. */
+  private refuse(message: string): SmtpSecurityError {
+    const err = new SmtpSecurityError(message);
+    this.fail(err);
+    this.detach();
+    this.stream.on('error', () => undefined);
+    this.stream.destroy();
+    return err;
+  }
+
   private receive(chunk: string): void {
+    if (this.isHandshakeNext) {
+      // plain text where the handshake should be: never read as replies
+      this.isInjected = true;
+      return;
+    }
     this.buffered += chunk;
     if (this.buffered.length > MAX_REPLY_BYTES) {
       this.fail(new SmtpLostError(`the server sent more than ${MAX_REPLY_BYTES} bytes without a line end`));
@@ -150,11 +258,26 @@ export class SmtpClient {
       if (m === null || m[2] !== '-') {
         const reply = { code: m ? Number(m[1]) : NaN, text: this.lines.join('\n') };
         this.lines = [];
-        const w = this.waiters.shift();
-        if (w) w(reply);
-        else this.replies.push(reply);
+        if (this.isStartTlsPending) {
+          this.isStartTlsPending = false;
+          if (reply.code === 220) {
+            this.isHandshakeNext = true;
+            // the rest of this read came after the 220 too
+            if (this.buffered !== '') this.isInjected = true;
+            this.buffered = '';
+            this.deliver(reply);
+            return;
+          }
+        }
+        this.deliver(reply);
       }
     }
+  }
+
+  private deliver(reply: SmtpReply): void {
+    const w = this.waiters.shift();
+    if (w) w(reply);
+    else this.replies.push(reply);
   }
 
   private fail(err: Error): void {
@@ -163,13 +286,33 @@ export class SmtpClient {
   }
 }
 
+/** The name each socket wrapTls made was checked against, for the error text. */
+const checkedNames = new WeakMap<tls.TLSSocket, string>();
+
+function tlsStateOf(s: tls.TLSSocket): TlsState {
+  // `authorized` covers the chain and, as Node checks it against the `host` given to tls.connect, the name
+  if (s.authorized) return { verified: true };
+  const code = String(s.authorizationError);
+  return { verified: false, error: code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `it is not for ${checkedNames.get(s) ?? 'the expected name'}` : code };
+}
+
 /**
- * TLS over an open duplex: after STARTTLS, or at once on an implicit-TLS port (465). Probing: the
- * certificate is recorded, not trusted.
+ * TLS over an open duplex: after STARTTLS, or at once on an implicit-TLS port (465). The handshake
+ * goes through whatever the certificate is (probing needs no trust); whether it verified — chain to
+ * a trusted CA, valid for `name` — is on the socket (`authorized`) for the caller to enforce.
  */
-export function wrapTls(raw: Duplex, servername: string, timeoutMs: number): Promise<tls.TLSSocket> {
+export function wrapTls(raw: Duplex, target: TlsTarget, timeoutMs: number): Promise<tls.TLSSocket> {
+  const name = target.name ?? target.host;
   return new Promise<tls.TLSSocket>((resolve, reject) => {
-    const s = tls.connect({ socket: raw, servername: /^[\d.:[\]]+$/.test(servername) ? undefined : servername, rejectUnauthorized: false });
+    const s = tls.connect({
+      socket: raw,
+      // the name the certificate is checked against; SNI only for a DNS name (never an address)
+      host: name,
+      ...(net.isIP(name) === 0 ? { servername: name } : {}),
+      ...(target.ca === undefined ? {} : { ca: target.ca }),
+      rejectUnauthorized: false,
+    });
+    checkedNames.set(s, name);
     const timer = setTimeout(() => {
       s.destroy();
       reject(new SmtpLostError(`TLS handshake: no answer within ${timeoutMs} ms`));

@@ -1,8 +1,10 @@
 /**
  * An in-process MTA for unit tests: smtp-server on 127.0.0.1:0 with a relay policy given as a
- * function, recording every envelope it saw. Also a "server" whose banner is not SMTP.
+ * function, recording every envelope it saw. Also a "server" whose banner is not SMTP, and a raw
+ * MTA whose every reply a test writes byte for byte (hostile text, data where none belongs).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 
 export interface ScriptedMta {
@@ -13,6 +15,8 @@ export interface ScriptedMta {
   connections(): number;
   /** Command lines received, each with the number of the TCP read it arrived in (pipelined ones share one). */
   lines: { line: string; read: number }[];
+  /** AUTH attempts, with whether the session was in TLS. */
+  auths: { user: string; secure: boolean }[];
   close(): Promise<void>;
 }
 
@@ -22,9 +26,22 @@ function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
-export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: boolean; auth?: { user: string; password: string }; requireTls?: boolean; pipelining?: boolean; implicitTls?: boolean } = {}): Promise<ScriptedMta> {
+export interface ScriptedMtaOptions {
+  dropOnRcpt?: boolean;
+  /** AUTH PLAIN required (and STARTTLS offered); the server itself would take it in plain text. */
+  auth?: { user: string; password: string };
+  requireTls?: boolean;
+  pipelining?: boolean;
+  implicitTls?: boolean;
+  /** The key and certificate for STARTTLS and implicit TLS (default: smtp-server's self-signed one). */
+  tls?: { key: string; cert: string };
+}
+
+export async function startScriptedMta(policy: RcptPolicy, opts: ScriptedMtaOptions = {}): Promise<ScriptedMta> {
   const rcpts: string[] = [];
   const messages: string[] = [];
+  const auths: { user: string; secure: boolean }[] = [];
+  const offersStartTls = opts.requireTls === true || opts.auth !== undefined || opts.tls !== undefined;
   const server = new SMTPServer({
     name: 'mta.scripted.test',
     // PIPELINING is advertised unless a test asks for a lock-step server
@@ -35,8 +52,10 @@ export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: 
     allowInsecureAuth: true,
     authMethods: ['PLAIN'],
     // smtp-server's built-in self-signed certificate serves STARTTLS when it is enabled
-    disabledCommands: [...(opts.requireTls ? [] : ['STARTTLS']), ...(opts.auth === undefined ? ['AUTH'] : [])],
-    onAuth(auth, _session, cb) {
+    disabledCommands: [...(offersStartTls ? [] : ['STARTTLS']), ...(opts.auth === undefined ? ['AUTH'] : [])],
+    ...(opts.tls ?? {}),
+    onAuth(auth, session, cb) {
+      auths.push({ user: auth.username ?? '', secure: session.secure });
       if (opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.password) cb(null, { user: auth.username });
       else cb(new Error('Invalid username or password'));
     },
@@ -87,6 +106,7 @@ export async function startScriptedMta(policy: RcptPolicy, opts: { dropOnRcpt?: 
     rcpts,
     messages,
     lines,
+    auths,
     connections: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
@@ -108,6 +128,81 @@ export async function startNotSmtp(banner = 'SSH-2.0-OpenSSH_9.2\r\n'): Promise<
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** One connection to the raw MTA, as its script sees it. */
+export interface RawSession {
+  /** Writes these bytes as they are, in one write. */
+  write(text: string): void;
+  /** Turns the server side to TLS; lines read after it come from inside TLS. */
+  startTls(creds: { key: string; cert: string }): void;
+  end(): void;
+}
+
+export interface RawMta {
+  port: number;
+  /** Every line received, with whether it came inside TLS. */
+  lines: { line: string; tls: boolean }[];
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A raw MTA: writes `banner` on connect, then hands each line it reads to `script`, which writes
+ * the reply itself (any bytes, in one write) through the session.
+ */
+export async function startRawMta(banner: string, script: (line: string, s: RawSession) => void): Promise<RawMta> {
+  const lines: { line: string; tls: boolean }[] = [];
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((raw) => {
+    accepted++;
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => undefined);
+    let current: net.Socket = raw;
+    let isTls = false;
+    let buffered = '';
+    const onData = (d: Buffer): void => {
+      buffered += d.toString('latin1');
+      let end: number;
+      while ((end = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, end).replace(/\r$/, '');
+        buffered = buffered.slice(end + 1);
+        lines.push({ line, tls: isTls });
+        script(line, session);
+        if (current !== raw && !isTls) return;
+      }
+    };
+    const session: RawSession = {
+      write: (text) => void current.write(text),
+      startTls(creds) {
+        raw.off('data', onData);
+        buffered = '';
+        const secure = new tls.TLSSocket(raw, { isServer: true, ...creds });
+        secure.on('error', () => undefined);
+        current = secure;
+        secure.once('secure', () => {
+          isTls = true;
+          secure.on('data', onData);
+        });
+      },
+      end: () => void current.end(),
+    };
+    raw.on('data', onData);
+    raw.write(banner);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    lines,
+    connections: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
