@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (nftables: podman 5's netavark, Debian 13's, writes its port mappings with the nft command.)
 # A container engine for the tests, on a machine with no Docker engine and no reachable registry:
 # podman (which builds Dockerfiles unchanged and serves the docker client on its API socket) and the
 # docker client. Root needed.
@@ -25,7 +26,7 @@ BASE_TAR=$CACHE/debian-12-minbase.tar
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 
 setup() {
-  local want=(podman buildah runc debootstrap iptables) missing=() p
+  local want=(podman buildah runc debootstrap iptables nftables) missing=() p
   for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
   # The docker client: Debian packages it with the engine (docker.io; trixie also as docker-cli).
   # Only the client is used: the engine is never started.

@@ -29,6 +29,13 @@ let service: ChildProcess | null = null;
 let ipForward = '';
 let iptablesBefore = '';
 let linksBefore: string[] = [];
+let nftBefore: string[] | null = null;
+
+/** nftables' tables (`inet netavark`…), or null without the nft command. */
+async function nftTables(): Promise<string[] | null> {
+  const r = await sh('nft', ['list', 'tables']).catch(() => null);
+  return r === null || r.code !== 0 ? null : r.stdout.split('\n').filter((l) => l.startsWith('table '));
+}
 
 /** The network links of the host, by name. */
 async function links(): Promise<string[]> {
@@ -132,6 +139,7 @@ beforeAll(async () => {
   timings.push(`engine and base image ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   iptablesBefore = await iptablesState();
   linksBefore = await links();
+  nftBefore = await nftTables();
 }, 1_800_000);
 
 afterAll(async () => {
@@ -143,6 +151,10 @@ afterAll(async () => {
     const restore = spawn('iptables-restore', [], { stdio: ['pipe', 'inherit', 'inherit'] });
     restore.stdin.end(`${iptablesBefore}\n`);
     await new Promise((r) => restore.on('close', r));
+  }
+  // netavark's nftables table (podman 5) outlives the containers too.
+  if (nftBefore !== null) {
+    for (const t of (await nftTables()) ?? []) if (!nftBefore.includes(t)) await sh('nft', ['delete', ...t.split(' ').slice(1)]);
   }
   // The bridge podman made (cni-podman0 or podman0) stays after its last container: removed.
   if (linksBefore.length > 0) for (const l of (await links()).filter((n) => !linksBefore.includes(n) && /podman/.test(n))) await sh('ip', ['link', 'del', l]);
