@@ -5,17 +5,10 @@
 import net from 'node:net';
 import { UserError, printable, writeJson, type CliIo } from '@toolbox/shared';
 import { parseCidr } from './cidr.js';
-import { loadAudit } from './load-config.js';
+import { loadAudit, type ConfigFiles } from './load-config.js';
 import { predict, type Prediction } from './sendmail-config.js';
 
-export interface ConfigCommandOptions {
-  mc: string;
-  cf?: string;
-  access?: string;
-  relayDomains?: string;
-  localHostNames?: string;
-  resolver?: string;
-  hosts?: string;
+export interface ConfigCommandOptions extends ConfigFiles {
   own: string[];
   client: string[];
   extDomain: string;

@@ -4,22 +4,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
 import { startRawMta, startScriptedMta, type RawSession, type ScriptedMta } from './testing/scripted-mta.js';
-import { makeTestCa, type TestCa } from './testing/test-ca.js';
+import { useTestCa } from './testing/test-ca.js';
 
-let ca: TestCa;
-beforeAll(() => {
-  ca = makeTestCa();
-});
-afterAll(() => ca.remove());
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
+const t = useTestCa();
+const cleanups = t.cleanups;
 
 async function run(env: Record<string, string>, ...args: string[]) {
   const io = createMemoryIo({ RELAY_AUDIT_PASSWORD: 'pw', ...env });
@@ -57,7 +49,7 @@ describe('--auth: the password goes only inside TLS whose certificate verified',
   });
 
   it('over STARTTLS with a certificate that does not verify: the vantage fails with one line, no AUTH is sent, exit 3', async () => {
-    const m = await mta(() => null, { ...withAuth, tls: ca });
+    const m = await mta(() => null, { ...withAuth, tls: t.ca });
     const r = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--json');
     expect(r.err).toBe(
       `relay-audit: vantage local: 127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (UNABLE_TO_VERIFY_LEAF_SIGNATURE): give the CA that signed it with --tls-ca FILE and the name it carries with --tls-name NAME, or --tls-insecure to send the password anyway\n`,
@@ -66,16 +58,16 @@ describe('--auth: the password goes only inside TLS whose certificate verified',
     expect(r.exit).toBe(3);
     expect(m.auths).toEqual([]);
     // the name counts as much as the CA
-    const named = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-ca', ca.caPath, '--tls-name', 'other.test');
+    const named = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-ca', t.ca.caPath, '--tls-name', 'other.test');
     expect(named.err).toContain(`127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (it is not for other.test)`);
     expect(named.exit).toBe(3);
     expect(m.auths).toEqual([]);
   });
 
   it('with --tls-ca (by address, or by --tls-name) the password goes, inside TLS', async () => {
-    const m = await mta(() => null, { ...withAuth, tls: ca });
+    const m = await mta(() => null, { ...withAuth, tls: t.ca });
     for (const extra of [[], ['--tls-name', 'mta.scripted.test']]) {
-      const r = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-ca', ca.caPath, ...extra, '--json');
+      const r = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-ca', t.ca.caPath, ...extra, '--json');
       expect(r.err).toBe('');
       expect((JSON.parse(r.out) as Report).vantages[0]?.probes[0]).toMatchObject({ stage: 'RCPT', class: 'ACCEPTED_RCPT' });
       expect(r.exit).toBe(1);
@@ -85,32 +77,32 @@ describe('--auth: the password goes only inside TLS whose certificate verified',
   });
 
   it('--tls-insecure sends it over TLS that did not verify; plain --starttls probing needs no verification', async () => {
-    const m = await mta(() => null, { ...withAuth, tls: ca.selfSigned });
+    const m = await mta(() => null, { ...withAuth, tls: t.ca.selfSigned });
     const r = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-insecure', '--json');
     expect((JSON.parse(r.out) as Report).vantages[0]?.probes[0]).toMatchObject({ class: 'ACCEPTED_RCPT' });
     expect(m.auths).toEqual([{ user: 'audit', secure: true }, { user: 'audit', secure: true }]);
-    const open = await mta(() => null, { requireTls: true, tls: ca.selfSigned });
+    const open = await mta(() => null, { requireTls: true, tls: t.ca.selfSigned });
     const plain = await run({}, ...target(open), '--starttls', '--json');
     expect(plain.err).toBe('');
     expect((JSON.parse(plain.out) as Report).vantages[0]?.probes[0]).toMatchObject({ class: 'ACCEPTED_RCPT' });
   });
 
   it('on a port that speaks TLS from the first byte the certificate is checked the same way', async () => {
-    const m = await mta(() => null, { ...withAuth, tls: ca, implicitTls: true });
+    const m = await mta(() => null, { ...withAuth, tls: t.ca, implicitTls: true });
     const args = ['--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--submission-ports', `${m.port}/tls`, '--auth', 'audit', '--json'];
     const refused = await run({}, ...args);
     expect(refused.err).toContain(`127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`);
     expect(refused.exit).toBe(3);
     expect(m.auths).toEqual([]);
-    const verified = await run({}, ...args, '--tls-ca', ca.caPath);
+    const verified = await run({}, ...args, '--tls-ca', t.ca.caPath);
     expect((JSON.parse(verified.out) as Report).vantages[0]?.probes[0]).toMatchObject({ class: 'ACCEPTED_RCPT' });
     expect(m.auths).toEqual([{ user: 'audit', secure: true }, { user: 'audit', secure: true }]);
   });
 
   it('a submission port whose certificate does not verify fails the whole vantage, naming that port', async () => {
-    const main = await mta(() => null, { ...withAuth, tls: ca });
-    const submission = await mta(() => null, { ...withAuth, tls: ca.selfSigned });
-    const r = await run({}, ...target(main), '--auth', 'audit', '--starttls', '--tls-ca', ca.caPath, '--submission-ports', String(submission.port), '--json');
+    const main = await mta(() => null, { ...withAuth, tls: t.ca });
+    const submission = await mta(() => null, { ...withAuth, tls: t.ca.selfSigned });
+    const r = await run({}, ...target(main), '--auth', 'audit', '--starttls', '--tls-ca', t.ca.caPath, '--submission-ports', String(submission.port), '--json');
     expect(r.err).toBe(
       `relay-audit: vantage local: 127.0.0.1:${submission.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (DEPTH_ZERO_SELF_SIGNED_CERT): give the CA that signed it with --tls-ca FILE and the name it carries with --tls-name NAME, or --tls-insecure to send the password anyway\n`,
     );
@@ -126,7 +118,7 @@ describe('STARTTLS injection', () => {
       if (/^EHLO/i.test(line)) s.write('250-mta.scripted.test Hello [127.0.0.1]\r\n250 STARTTLS\r\n');
       else if (/^STARTTLS/i.test(line)) {
         s.write('220 go ahead\r\n250 injected\r\n');
-        s.startTls(ca);
+        s.startTls(t.ca);
       } else if (/^QUIT/i.test(line)) s.end();
       else s.write('250 ok\r\n');
     });
@@ -170,12 +162,12 @@ describe('--smtp: the alert relay password never in the URL', () => {
 
   it('the password from RELAY_AUDIT_SMTP_PASSWORD or --smtp-password-file goes after STARTTLS, to a relay whose certificate verified', async () => {
     const m = await mta(() => null);
-    const alerts = await mta(() => null, { auth: { user: 'alert', password: 's3cret' }, tls: ca });
-    const url = `smtp://alert@127.0.0.1:${alerts.port}?ca=${encodeURIComponent(ca.caPath)}`;
+    const alerts = await mta(() => null, { auth: { user: 'alert', password: 's3cret' }, tls: t.ca });
+    const url = `smtp://alert@127.0.0.1:${alerts.port}?ca=${encodeURIComponent(t.ca.caPath)}`;
     const byEnv = await run({ RELAY_AUDIT_SMTP_PASSWORD: 's3cret' }, ...alertArgs(m, url));
     expect(byEnv.err).toBe('');
     expect(byEnv.exit).toBe(1);
-    const file = join(ca.dir, 'smtp-password');
+    const file = join(t.ca.dir, 'smtp-password');
     writeFileSync(file, 's3cret\n');
     const byFile = await run({}, ...alertArgs(m, url), '--smtp-password-file', file);
     expect(byFile.err).toBe('');

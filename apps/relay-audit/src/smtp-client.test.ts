@@ -1,19 +1,11 @@
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SmtpClient, SmtpSecurityError } from './smtp-client.js';
 import { startRawMta, startScriptedMta, type RawSession } from './testing/scripted-mta.js';
-import { makeTestCa, type TestCa } from './testing/test-ca.js';
+import { useTestCa } from './testing/test-ca.js';
 
-let ca: TestCa;
-beforeAll(() => {
-  ca = makeTestCa();
-});
-afterAll(() => ca.remove());
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
+const t = useTestCa();
+const cleanups = t.cleanups;
 
 async function connect(port: number): Promise<SmtpClient> {
   const socket = await new Promise<net.Socket>((resolve, reject) => {
@@ -31,7 +23,7 @@ async function injectingMta(afterStartTls: string) {
     if (/^EHLO/i.test(line)) s.write('250-mta.scripted.test\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n');
     else if (/^STARTTLS/i.test(line)) {
       s.write(afterStartTls);
-      s.startTls(ca);
+      s.startTls(t.ca);
     } else if (/^AUTH/i.test(line)) s.write('235 2.7.0 ok\r\n');
     else if (/^QUIT/i.test(line)) s.end();
     else s.write('250 ok\r\n');
@@ -46,7 +38,7 @@ describe('STARTTLS', () => {
     const smtp = await connect(m.port);
     expect((await smtp.reply()).code).toBe(220);
     expect((await smtp.command('EHLO relay-audit.test')).code).toBe(250);
-    const upgrade = smtp.startTls({ host: '127.0.0.1', ca: ca.caCert });
+    const upgrade = smtp.startTls({ host: '127.0.0.1', ca: t.ca.caCert });
     await expect(upgrade).rejects.toThrow(SmtpSecurityError);
     await expect(upgrade).rejects.toThrow(
       'the server sent more after its 220 to STARTTLS, before the TLS handshake: a STARTTLS injection attempt (someone on the path can write into the connection); the session is dropped',
@@ -62,7 +54,7 @@ describe('STARTTLS', () => {
     const smtp = await connect(m.port);
     await smtp.reply();
     await smtp.command('EHLO relay-audit.test');
-    expect((await smtp.startTls({ host: '127.0.0.1', ca: ca.caCert })).code).toBe(220);
+    expect((await smtp.startTls({ host: '127.0.0.1', ca: t.ca.caCert })).code).toBe(220);
     expect(smtp.tls).toEqual({ verified: true });
     expect((await smtp.command('EHLO relay-audit.test')).text).toBe('250-mta.scripted.test\n250-STARTTLS\n250 AUTH PLAIN');
     expect(m.lines).toEqual([
@@ -108,9 +100,9 @@ describe('AUTH PLAIN', () => {
   });
 
   it.each([
-    ['a certificate from no CA we trust', () => ({ tls: ca.selfSigned, target: { host: '127.0.0.1', ca: ca.caCert } }), 'DEPTH_ZERO_SELF_SIGNED_CERT'],
-    ['a CA-signed certificate without the CA', () => ({ tls: ca, target: { host: '127.0.0.1' } }), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
-    ['a CA-signed certificate for another name', () => ({ tls: ca, target: { host: '127.0.0.1', name: 'other.test', ca: ca.caCert } }), 'it is not for other.test'],
+    ['a certificate from no CA we trust', () => ({ tls: t.ca.selfSigned, target: { host: '127.0.0.1', ca: t.ca.caCert } }), 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+    ['a CA-signed certificate without the CA', () => ({ tls: t.ca, target: { host: '127.0.0.1' } }), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['a CA-signed certificate for another name', () => ({ tls: t.ca, target: { host: '127.0.0.1', name: 'other.test', ca: t.ca.caCert } }), 'it is not for other.test'],
   ])('is refused over TLS with %s, unless unverified is allowed', async (_what, setup, why) => {
     const { tls, target } = setup();
     const m = await startScriptedMta(() => null, { auth: { user: 'audit', password: 'pw' }, tls });
@@ -130,9 +122,9 @@ describe('AUTH PLAIN', () => {
   });
 
   it('goes over TLS whose certificate verified (by address or by name)', async () => {
-    const m = await startScriptedMta(() => null, { auth: { user: 'audit', password: 'pw' }, tls: ca });
+    const m = await startScriptedMta(() => null, { auth: { user: 'audit', password: 'pw' }, tls: t.ca });
     cleanups.push(() => m.close());
-    for (const target of [{ host: '127.0.0.1', ca: ca.caCert }, { host: '127.0.0.1', name: 'mta.scripted.test', ca: ca.caCert }]) {
+    for (const target of [{ host: '127.0.0.1', ca: t.ca.caCert }, { host: '127.0.0.1', name: 'mta.scripted.test', ca: t.ca.caCert }]) {
       const smtp = await connect(m.port);
       await smtp.reply();
       await smtp.command('EHLO relay-audit.test');

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export interface TestCa {
   dir: string;
@@ -45,5 +46,28 @@ export function makeTestCa(): TestCa {
     cert: read('server.pem'),
     selfSigned: { key: read('self.key'), cert: read('self.pem') },
     remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * A test file's CA (made before its tests, removed after them) and its cleanups (each run after the
+ * test that pushed it: MTAs closed, sockets ended).
+ */
+export function useTestCa(): { readonly ca: TestCa; readonly cleanups: (() => Promise<void> | void)[] } {
+  let ca: TestCa | undefined;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  beforeAll(() => {
+    ca = makeTestCa();
+  });
+  afterAll(() => ca?.remove());
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
+  return {
+    get ca(): TestCa {
+      if (ca === undefined) throw new Error('the test CA is made in beforeAll');
+      return ca;
+    },
+    cleanups,
   };
 }
