@@ -16,14 +16,14 @@ import { useScratchDatabase } from './scratch-db.js';
 const scratch = useScratchDatabase('toolbox_dnslog_report', 'dnslog-report-', { dateStrings: true });
 const { db, url } = scratch;
 
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+// Rows go in as UTC text (as ship stores them); the reports run in UTC, whatever this machine's zone.
+const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined, TZ: 'UTC' } });
 
 const p2 = (n: number) => String(n).padStart(2, '0');
-const day = (d: Date) => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}`;
+const day = (d: Date) => `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}`;
 const pname = (d: Date, h: number) => `p${day(d).replace(/-/g, '')}${p2(h)}`;
-const today = new Date(new Date().setHours(0, 0, 0, 0));
-// by the calendar: the day after a DST change is 23 or 25 hours after the one before
-const yesterday = new Date(new Date(today).setDate(today.getDate() - 1));
+const today = new Date(new Date().setUTCHours(0, 0, 0, 0));
+const yesterday = new Date(today.getTime() - 86_400_000);
 const Y = day(yesterday);
 const T = day(today);
 const since = `${Y} 23:00`;

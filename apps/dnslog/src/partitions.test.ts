@@ -3,7 +3,7 @@ import { checkLayout, parseDescription, planPartitions, planPrune, planRollupSyn
 
 const part = (name: string, lessThan: string | null, rows = 0): PartitionInfo => ({ name, lessThan, rows, bytes: 16384 });
 const layout = [part('p_start', '2026-11-25 00:00:00'), part('p2026112500', '2026-11-25 10:00:00'), part('p_future', null)];
-const now = new Date(2026, 10, 25, 9, 41);
+const now = new Date(Date.UTC(2026, 10, 25, 9, 41));
 
 describe('planPartitions', () => {
   it('splits the catch-all into hourly partitions named by their start, two ahead at least', () => {

@@ -31,10 +31,10 @@ function fakeHost(files: string[], results: CommandResult[] = [{ code: 0, stderr
   return { host, fs, ran, locks };
 }
 
-const now = new Date(2026, 10, 25, 9, 30, 5);
+const now = new Date(Date.UTC(2026, 10, 25, 9, 30, 5));
 
 describe('rotate', () => {
-  it('names the rotated file by the wall clock, as ship expects', () => {
+  it('names the rotated file by the time in UTC, as ship expects', () => {
     expect(rotatedName('/var/log/named/query.log', now)).toBe('/var/log/named/query.log.20261125093005');
   });
 
