@@ -51,8 +51,12 @@ export interface PrivateNamedOptions {
    * `recursion no;`: a recursing test server would send questions it cannot answer off the machine.
    */
   conf: string;
-  /** The port the configuration listens on at 127.0.0.1. */
+  /** The port the configuration listens on at `host`. */
   port: number;
+  /** The address the probe asks (default 127.0.0.1). */
+  host?: string;
+  /** Runs named inside this network namespace (`ip netns exec`), e.g. one of the test network's. */
+  netns?: string;
   /** A name and type the server answers: asked with dig until an answer comes. */
   probe: [name: string, type: string];
   /** A further check that must pass too before the server counts as up (e.g. `rndc status`). */
@@ -73,7 +77,9 @@ export async function startPrivateNamed(o: PrivateNamedOptions): Promise<Private
   const confPath = join(o.dir, 'named.conf');
   writeFileSync(confPath, o.conf);
   await run('named-checkconf', [confPath], { timeout: 10_000 });
-  const child = spawn('/usr/sbin/named', ['-f', '-c', confPath], { stdio: 'ignore' });
+  const argv = ['/usr/sbin/named', '-f', '-c', confPath];
+  // ip netns exec execs named itself: the child's pid is named's, so stop() signals named
+  const child = o.netns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore' }) : spawn('ip', ['netns', 'exec', o.netns, ...argv], { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -82,7 +88,7 @@ export async function startPrivateNamed(o: PrivateNamedOptions): Promise<Private
   const deadline = Date.now() + (o.timeoutMs ?? 15_000);
   for (;;) {
     try {
-      await run('dig', ['-p', String(o.port), '@127.0.0.1', '+tries=1', '+time=1', ...o.probe], { timeout: 5_000 });
+      await run('dig', ['-p', String(o.port), `@${o.host ?? '127.0.0.1'}`, '+tries=1', '+time=1', ...o.probe], { timeout: 5_000 });
       await o.ready?.();
       return named;
     } catch (err) {
@@ -90,7 +96,7 @@ export async function startPrivateNamed(o: PrivateNamedOptions): Promise<Private
       if (gone || Date.now() > deadline) {
         await named.stop();
         const why = gone ? `named exited (${child.exitCode ?? child.signalCode}) before it answered; see its log under ${o.dir}` : String(err);
-        throw new Error(`private named did not answer on port ${o.port}: ${why}`);
+        throw new Error(`private named did not answer on ${o.host ?? '127.0.0.1'} port ${o.port}: ${why}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -1,120 +1,214 @@
 /**
- * Address classes an MX target can fall into (IPv4 and IPv6, IPv4-mapped IPv6 folded onto IPv4),
- * and CIDR matching for `--treat-as-global`. Pure functions.
+ * Address classes an MX target can fall into, IPv4 and IPv6, with the IANA special-purpose ranges
+ * of ipaddr.js; IPv6 forms that carry an IPv4 address (IPv4-mapped and -translated, NAT64, 6to4,
+ * Teredo) are judged by the IPv4 address they carry. Also: the address an exchange written as an
+ * IP literal names, and CIDR matching for `--treat-as-global`. Pure functions.
  */
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 export type AddressClass = 'global' | 'loopback' | 'private' | 'unroutable' | 'reserved';
 
+type Ip = ipaddr.IPv4 | ipaddr.IPv6;
+
 export interface Cidr {
   family: 4 | 6;
-  /** The network as a big-endian bit string in a bigint (32 or 128 bits). */
-  net: bigint;
+  network: Ip;
   bits: number;
   text: string;
 }
 
-function v4ToBig(ip: string): bigint {
-  return ip.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
-}
-
-function v6ToBig(ip: string): bigint {
-  let text = ip.toLowerCase();
-  const zone = text.indexOf('%');
-  if (zone !== -1) text = text.slice(0, zone);
-  // an embedded dotted quad (::ffff:127.0.0.1) becomes two hextets
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted?.[1]) {
-    const v = v4ToBig(dotted[1]);
-    text = `${text.slice(0, -dotted[1].length)}${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+/**
+ * Parses an address that `isIP` accepts. ipaddr.js reads `::a.b.c.d` as IPv4-mapped; it is the
+ * deprecated IPv4-compatible form (::/96), so its dotted quad is turned into hextets first.
+ */
+function parseStrict(address: string): Ip | null {
+  const family = isIP(address);
+  if (family === 4) return ipaddr.IPv4.parse(address);
+  if (family !== 6) return null;
+  const compatible = /^::(\d+)\.(\d+)\.(\d+)\.(\d+)(%.*)?$/.exec(address);
+  if (compatible) {
+    const [a, b, c, d] = compatible.slice(1, 5).map(Number) as [number, number, number, number];
+    return ipaddr.IPv6.parse(`::${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}${compatible[5] ?? ''}`);
   }
-  const [head = '', tail] = text.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const fill = tail === undefined ? [] : Array<string>(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].reduce((acc, part) => (acc << 16n) | BigInt(parseInt(part, 16)), 0n);
+  return ipaddr.IPv6.parse(address);
 }
 
 /** Parses `ADDR/BITS` (or a bare address, a /32 or /128); null when it is not one. */
 export function parseCidr(text: string): Cidr | null {
   const [addr = '', bitsText, extra] = text.trim().split('/');
   if (extra !== undefined) return null;
-  const family = isIP(addr);
-  if (family !== 4 && family !== 6) return null;
+  const network = parseStrict(addr);
+  if (!network) return null;
+  const family = network.kind() === 'ipv4' ? 4 : 6;
   const width = family === 4 ? 32 : 128;
   if (bitsText !== undefined && !/^\d{1,3}$/.test(bitsText)) return null;
   const bits = bitsText === undefined ? width : Number(bitsText);
   if (bits > width) return null;
-  const value = family === 4 ? v4ToBig(addr) : v6ToBig(addr);
-  const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << BigInt(width - bits);
-  return { family, net: value & mask, bits, text: `${addr}/${bits}` };
+  return { family, network, bits, text: `${addr}/${bits}` };
 }
 
-function inCidr(family: 4 | 6, value: bigint, c: Cidr): boolean {
-  if (c.family !== family) return false;
-  const width = family === 4 ? 32 : 128;
-  const mask = c.bits === 0 ? 0n : ((1n << BigInt(c.bits)) - 1n) << BigInt(width - c.bits);
-  return (value & mask) === c.net;
+function inCidr(ip: Ip, c: Cidr): boolean {
+  if (ip.kind() !== c.network.kind()) return false;
+  return (ip as ipaddr.IPv4).match(c.network as ipaddr.IPv4, c.bits);
 }
-
-const cidrs = (list: readonly string[]): Cidr[] => list.map((t) => parseCidr(t) as Cidr);
-
-const V4: readonly (readonly [AddressClass, Cidr[], string])[] = [
-  ['loopback', cidrs(['127.0.0.0/8']), 'loopback'],
-  ['unroutable', cidrs(['0.0.0.0/8']), '"this network" (0/8)'],
-  ['unroutable', cidrs(['255.255.255.255/32']), 'limited broadcast'],
-  ['unroutable', cidrs(['224.0.0.0/4']), 'multicast'],
-  ['unroutable', cidrs(['240.0.0.0/4']), 'reserved (240/4)'],
-  ['private', cidrs(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']), 'private (RFC 1918)'],
-  ['private', cidrs(['100.64.0.0/10']), 'shared address space (CGNAT, RFC 6598)'],
-  ['private', cidrs(['169.254.0.0/16']), 'link-local'],
-  ['reserved', cidrs(['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24']), 'documentation range (RFC 5737)'],
-  ['reserved', cidrs(['198.18.0.0/15']), 'benchmarking range (RFC 2544)'],
-  ['reserved', cidrs(['192.0.0.0/24']), 'IETF protocol assignments'],
-];
-
-const V6: readonly (readonly [AddressClass, Cidr[], string])[] = [
-  ['loopback', cidrs(['::1/128']), 'loopback'],
-  ['unroutable', cidrs(['::/128']), 'unspecified (::)'],
-  ['unroutable', cidrs(['ff00::/8']), 'multicast'],
-  ['private', cidrs(['fc00::/7']), 'unique local (fc00::/7)'],
-  ['private', cidrs(['fe80::/10']), 'link-local'],
-  ['reserved', cidrs(['2001:db8::/32']), 'documentation range (RFC 3849)'],
-  ['reserved', cidrs(['100::/64']), 'discard-only (RFC 6666)'],
-];
 
 export interface AddressInfo {
   address: string;
   class: AddressClass;
   /** Why, in words: "loopback", "private (RFC 1918)", "IPv4-mapped loopback"… */
   detail: string;
+  /** 0/8 or `::` (also carried in IPv6): no host at all, never made global by `--treat-as-global`. */
+  isUnspecified: boolean;
 }
 
-/** Classifies one address; `treatAsGlobal` ranges win over everything but loopback and unspecified. */
-export function classifyAddress(address: string, treatAsGlobal: readonly Cidr[] = []): AddressInfo {
-  const family = isIP(address);
-  if (family !== 4 && family !== 6) return { address, class: 'unroutable', detail: 'not an IP address' };
-  let value = family === 4 ? v4ToBig(address) : v6ToBig(address);
-  let fam: 4 | 6 = family;
-  let mapped = false;
-  // ::ffff:0:0/96 carries an IPv4 address: classify that (so ::ffff:127.0.0.0/104 is loopback)
-  if (fam === 6 && value >> 32n === 0xffffn) {
-    value &= 0xffffffffn;
-    fam = 4;
-    mapped = true;
-  }
-  const table = fam === 4 ? V4 : V6;
-  for (const [cls, ranges, detail] of table) {
-    if (!ranges.some((c) => inCidr(fam, value, c))) continue;
-    const text = mapped ? `IPv4-mapped ${detail}` : detail;
-    if ((cls === 'loopback' || detail.startsWith('unspecified')) || !treatAsGlobal.some((c) => inCidr(family, family === 4 ? v4ToBig(address) : v6ToBig(address), c))) {
-      return { address, class: cls, detail: text };
+type Judgement = readonly [AddressClass, string];
+
+/** ipaddr.js's `reserved` IPv4 ranges, told apart. */
+const V4_RESERVED: Record<string, [ipaddr.IPv4, number][]> = {
+  'documentation range (RFC 5737)': ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24'].map((c) => ipaddr.IPv4.parseCIDR(c)),
+  'benchmarking range (RFC 2544)': [ipaddr.IPv4.parseCIDR('198.18.0.0/15')],
+  'IETF protocol assignments': [ipaddr.IPv4.parseCIDR('192.0.0.0/24')],
+  'reserved (240/4)': [ipaddr.IPv4.parseCIDR('240.0.0.0/4')],
+  '6to4 relay anycast (RFC 7526, deprecated)': [ipaddr.IPv4.parseCIDR('192.88.99.0/24')],
+};
+
+/** ipaddr.js's `reserved` IPv6 ranges, told apart. */
+const V6_RESERVED: Record<string, [ipaddr.IPv6, number][]> = {
+  'documentation range (RFC 3849)': [ipaddr.IPv6.parseCIDR('2001:db8::/32')],
+  'documentation range (RFC 9637)': [ipaddr.IPv6.parseCIDR('3fff::/20')],
+};
+
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR('2000::/3');
+
+function judgeV4(ip: ipaddr.IPv4): Judgement {
+  const range = ip.range();
+  switch (range) {
+    case 'loopback':
+      return ['loopback', 'loopback'];
+    case 'unspecified':
+      return ['unroutable', ip.toString() === '0.0.0.0' ? 'unspecified (0.0.0.0)' : '"this network" (0/8)'];
+    case 'broadcast':
+      return ['unroutable', 'limited broadcast'];
+    case 'multicast':
+      return ['unroutable', 'multicast'];
+    case 'private':
+      return ['private', 'private (RFC 1918)'];
+    case 'carrierGradeNat':
+      return ['private', 'shared address space (CGNAT, RFC 6598)'];
+    case 'linkLocal':
+      return ['private', 'link-local'];
+    case 'reserved': {
+      const detail = ipaddr.subnetMatch(ip, V4_RESERVED, 'reserved');
+      return [detail === 'reserved (240/4)' ? 'unroutable' : 'reserved', detail];
     }
-    return { address, class: 'global', detail: `${text}, treated as global` };
+    // as112 and amt are anycast services reachable from anywhere (IANA: globally reachable)
+    default:
+      return ['global', 'global unicast'];
   }
-  if (fam === 6 && !inCidr(6, value, parseCidr('2000::/3') as Cidr)) {
-    if (treatAsGlobal.some((c) => inCidr(6, value, c))) return { address, class: 'global', detail: 'treated as global' };
-    return { address, class: 'reserved', detail: 'outside global unicast 2000::/3' };
+}
+
+/** The IPv4 address an IPv6 address carries, and how, when it is a form that carries one. */
+function carriedV4(ip: ipaddr.IPv6): { v4: ipaddr.IPv4; how: string } | null {
+  const p = ip.parts;
+  const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+  switch (ip.range()) {
+    case 'ipv4Mapped':
+      return { v4: ip.toIPv4Address(), how: 'IPv4-mapped' };
+    case 'rfc6145':
+      return { v4: v4(p[6] ?? 0, p[7] ?? 0), how: 'IPv4-translated' };
+    case 'rfc6052':
+      // only the well-known prefix has a fixed place for the IPv4 address; 64:ff9b:1::/48 does not
+      return p[2] === 0 ? { v4: v4(p[6] ?? 0, p[7] ?? 0), how: 'NAT64' } : null;
+    case '6to4':
+      return { v4: v4(p[1] ?? 0, p[2] ?? 0), how: '6to4' };
+    case 'teredo':
+      // RFC 4380 §4: the client's address is stored with every bit inverted
+      return { v4: v4((p[6] ?? 0) ^ 0xffff, (p[7] ?? 0) ^ 0xffff), how: 'Teredo' };
+    default:
+      return null;
   }
-  return { address, class: 'global', detail: 'global unicast' };
+}
+
+function judgeV6(ip: ipaddr.IPv6): Judgement {
+  // ipaddr.js's type of range() lacks some of the names it returns (discard, deprecatedSiteLocal…)
+  const range: string = ip.range();
+  switch (range) {
+    case 'loopback':
+      return ['loopback', 'loopback'];
+    case 'unspecified':
+      return ['unroutable', 'unspecified (::)'];
+    case 'multicast':
+      return ['unroutable', 'multicast'];
+    case 'uniqueLocal':
+      return ['private', 'unique local (fc00::/7)'];
+    case 'linkLocal':
+      return ['private', 'link-local'];
+    case 'deprecatedSiteLocal':
+      return ['private', 'site-local (fec0::/10, deprecated)'];
+    case 'rfc6052':
+      return ['private', 'local-use NAT64 (64:ff9b:1::/48, RFC 8215)'];
+    case 'discard':
+      return ['reserved', 'discard-only (RFC 6666)'];
+    case 'benchmarking':
+      return ['reserved', 'benchmarking range (RFC 5180)'];
+    case 'deprecatedOrchid':
+    case 'orchid2':
+    case 'droneRemoteIdProtocolEntityTags':
+      return ['reserved', 'an identifier, not routable at the IP layer (ORCHID, RFC 7343; DRIP, RFC 9374)'];
+    case 'segmentRouting':
+      return ['reserved', 'SRv6 segment identifiers (RFC 9602)'];
+    case 'reserved':
+      return ['reserved', ipaddr.subnetMatch(ip, V6_RESERVED, 'IETF protocol assignments')];
+    default:
+      // as112v6 and amt are reachable from anywhere; outside 2000::/3 nothing is assigned as unicast
+      return ip.match(GLOBAL_UNICAST_V6) ? ['global', 'global unicast'] : ['reserved', 'outside global unicast 2000::/3'];
+  }
+}
+
+/**
+ * Classifies one address; `treatAsGlobal` ranges (matched against the address and the IPv4
+ * address it carries) win over everything but loopback and unspecified.
+ */
+export function classifyAddress(address: string, treatAsGlobal: readonly Cidr[] = []): AddressInfo {
+  const ip = parseStrict(address);
+  if (!ip) return { address, class: 'unroutable', detail: 'not an IP address', isUnspecified: false };
+  let judged: Judgement;
+  let carried: ipaddr.IPv4 | null = null;
+  if (ip.kind() === 'ipv4') {
+    judged = judgeV4(ip as ipaddr.IPv4);
+  } else {
+    const inner = carriedV4(ip as ipaddr.IPv6);
+    if (inner) {
+      carried = inner.v4;
+      const [cls, detail] = judgeV4(inner.v4);
+      judged = [cls, inner.how === 'IPv4-mapped' ? `IPv4-mapped ${detail}` : `${inner.how} address carrying ${inner.v4.toString()}: ${detail}`];
+    } else {
+      judged = judgeV6(ip as ipaddr.IPv6);
+    }
+  }
+  const [cls, detail] = judged;
+  const isUnspecified = (carried ?? ip).range() === 'unspecified';
+  if (cls === 'global' || cls === 'loopback' || isUnspecified) return { address, class: cls, detail, isUnspecified };
+  if (treatAsGlobal.some((c) => inCidr(ip, c) || (carried !== null && inCidr(carried, c)))) {
+    return { address, class: 'global', detail: `${detail}, treated as global`, isUnspecified };
+  }
+  return { address, class: cls, detail, isUnspecified };
+}
+
+/**
+ * The address an exchange written as an IP literal names, in canonical form, or null when the
+ * exchange is a host name. The forms read are those a mail server would connect to: a dotted
+ * quad, the shorter forms inet_aton reads (`127.1`, `0x7f.1`, `2130706433`, `0177.0.0.1` — octal),
+ * an IPv6 address, each also in brackets, and RFC 5321's `[IPv6:…]`. A trailing dot is ignored.
+ */
+export function literalAddress(name: string): string | null {
+  let text = name.trim().toLowerCase();
+  if (text.endsWith('.') && text.length > 1) text = text.slice(0, -1);
+  const bracketed = /^\[(?:ipv6:)?(.*)\]$/.exec(text);
+  if (bracketed) text = bracketed[1] ?? '';
+  const ip = parseStrict(text);
+  if (ip) return ip.toString();
+  if (/^[0-9a-fx.]+$/.test(text) && ipaddr.IPv4.isValid(text)) return ipaddr.IPv4.parse(text).toString();
+  return null;
 }

@@ -19,6 +19,7 @@ import {
   type Verdict,
 } from './classify-mx.js';
 import type { ListEntry } from './domain-list.js';
+import { withAuthoritative, type AuthReport } from './auth/compare.js';
 import { isLocalhostName, isIpLiteral, normalizeName, registrableDomain, specialUseTld } from './names.js';
 import { DnsInterruptedError, DnsTimeoutError, type DnsResolver, type DnsResponse } from './resolver.js';
 
@@ -30,6 +31,8 @@ export interface CheckResult {
   resolver: string;
   ms: number;
   views?: { resolver: string; verdict: Verdict; mx: MxView[] }[];
+  /** With --authoritative: what each authoritative server said. */
+  authoritative?: AuthReport;
 }
 
 export interface CheckOptions {
@@ -46,6 +49,8 @@ export interface CheckOptions {
    * with the answers to queries already sent (bounded by the timeout) or are counted as not checked.
    */
   signal?: AbortSignal;
+  /** --authoritative: asks the zone's servers directly; resolves for every domain (rejects only when interrupted). */
+  authoritative?: (domain: string) => Promise<AuthReport>;
 }
 
 /** What checkDomains did: `checked` results were handed over, the others were not checked. */
@@ -301,10 +306,12 @@ export async function checkDomains(
     if (entry.domain === null) return invalidResult(entry);
     const started = now();
     let views: { g: Gatherer; c: Classification }[];
+    let auth: AuthReport | undefined;
     try {
-      views = await Promise.all(
-        gatherers.map(async (g) => ({ g, c: classifyDomain(await g.facts(entry.domain as string), opts.treatAsGlobal) })),
-      );
+      [views, auth] = await Promise.all([
+        Promise.all(gatherers.map(async (g) => ({ g, c: classifyDomain(await g.facts(entry.domain as string), opts.treatAsGlobal) }))),
+        opts.authoritative?.(entry.domain),
+      ]);
     } catch (err) {
       if (err instanceof DnsInterruptedError) return null;
       throw err;
@@ -332,7 +339,7 @@ export async function checkDomains(
         if (result.verdict === 'ok') result.verdict = 'warn';
       }
     }
-    return result;
+    return auth ? withAuthoritative(result, auth) : result;
   };
   const worker = async () => {
     while (nextIn < entries.length && !isAborted()) {

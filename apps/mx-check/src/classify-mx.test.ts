@@ -96,3 +96,95 @@ describe('classifyDomain', () => {
     ]);
   });
 });
+
+describe('an IP-literal exchange is judged by the address it names', () => {
+  // [the exchange as written, the address it names, the codes that address gets]
+  const CASES: [string, string, string[]][] = [
+    ['127.0.0.1', '127.0.0.1', ['MX_LOCALHOST']],
+    ['127.0.0.1.', '127.0.0.1', ['MX_LOCALHOST']],
+    ['[127.0.0.1]', '127.0.0.1', ['MX_LOCALHOST']],
+    ['127.0.0.2', '127.0.0.2', ['MX_LOCALHOST']],
+    ['127.1', '127.0.0.1', ['MX_LOCALHOST']],
+    ['2130706433', '127.0.0.1', ['MX_LOCALHOST']],
+    ['127.000.000.001', '127.0.0.1', ['MX_LOCALHOST']],
+    ['::1', '::1', ['MX_LOCALHOST']],
+    ['::1.', '::1', ['MX_LOCALHOST']],
+    ['[::1]', '::1', ['MX_LOCALHOST']],
+    ['[IPv6:::1]', '::1', ['MX_LOCALHOST']],
+    ['0:0:0:0:0:0:0:1', '::1', ['MX_LOCALHOST']],
+    ['::ffff:127.0.0.1', '::ffff:7f00:1', ['MX_LOCALHOST']],
+    ['64:ff9b::7f00:1', '64:ff9b::7f00:1', ['MX_LOCALHOST']],
+    ['2002:7f00:1::', '2002:7f00:1::', ['MX_LOCALHOST']],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', '2001:0:4136:e378:8000:63bf:80ff:fffe', ['MX_LOCALHOST']],
+    ['0.0.0.0', '0.0.0.0', ['MX_UNROUTABLE']],
+    ['0.0.0.0.', '0.0.0.0', ['MX_UNROUTABLE']],
+    ['0', '0.0.0.0', ['MX_UNROUTABLE']],
+    ['0.1.2.3', '0.1.2.3', ['MX_UNROUTABLE']],
+    ['::', '::', ['MX_UNROUTABLE']],
+    ['[::]', '::', ['MX_UNROUTABLE']],
+    ['::ffff:0.0.0.0', '::ffff:0:0', ['MX_UNROUTABLE']],
+    ['255.255.255.255', '255.255.255.255', ['MX_UNROUTABLE']],
+    ['224.0.0.1', '224.0.0.1', ['MX_UNROUTABLE']],
+    ['240.0.0.1', '240.0.0.1', ['MX_UNROUTABLE']],
+    ['ff02::1', 'ff02::1', ['MX_UNROUTABLE']],
+    ['198.51.100.25', '198.51.100.25', ['MX_UNROUTABLE']],
+    ['198.18.0.25', '198.18.0.25', ['MX_UNROUTABLE']],
+    ['192.0.0.25', '192.0.0.25', ['MX_UNROUTABLE']],
+    ['100::25', '100::25', ['MX_UNROUTABLE']],
+    ['3fff::25', '3fff::25', ['MX_UNROUTABLE']],
+    ['10.0.0.25', '10.0.0.25', ['MX_PRIVATE']],
+    ['10.10.10.10', '10.10.10.10', ['MX_PRIVATE']],
+    ['[172.16.0.1]', '172.16.0.1', ['MX_PRIVATE']],
+    ['192.168.1.1.', '192.168.1.1', ['MX_PRIVATE']],
+    ['100.64.0.1', '100.64.0.1', ['MX_PRIVATE']],
+    ['169.254.1.1', '169.254.1.1', ['MX_PRIVATE']],
+    ['fd00::25', 'fd00::25', ['MX_PRIVATE']],
+    ['[IPv6:fe80::1]', 'fe80::1', ['MX_PRIVATE']],
+    ['::ffff:10.0.0.1', '::ffff:a00:1', ['MX_PRIVATE']],
+    ['2002:c0a8:0101::', '2002:c0a8:101::', ['MX_PRIVATE']],
+    ['64:ff9b::c0a8:101', '64:ff9b::c0a8:101', ['MX_PRIVATE']],
+    // treated as global by DOC, as a resolved address would be: only the literal is wrong
+    ['192.0.2.1', '192.0.2.1', []],
+    ['2001:db8::25', '2001:db8::25', []],
+    ['8.8.8.8', '8.8.8.8', []],
+  ];
+
+  it.each(CASES)('MX 10 %s: MX_IP_LITERAL and the codes of %s', (literal, address, expected) => {
+    const asLiteral = classifyDomain(facts([[10, literal]]), DOC);
+    expect(asLiteral.verdict).toBe('fail');
+    expect(asLiteral.findings.map((f) => f.code)).toEqual(['MX_IP_LITERAL', ...expected]);
+    // the same address resolved from a name gets the same codes
+    const resolved = classifyDomain(facts([[10, 'mx.a.test']], { 'mx.a.test': ok(address) }), DOC);
+    expect(resolved.findings.map((f) => f.code)).toEqual(expected);
+    expect(asLiteral.findings.slice(1).map((f) => f.severity)).toEqual(resolved.findings.map((f) => f.severity));
+  });
+
+  it('says which address the literal names and why it is not usable', () => {
+    const c = classifyDomain(facts([[10, '127.1.']]), DOC);
+    expect(c.findings).toEqual([
+      { code: 'MX_IP_LITERAL', severity: 'fail', record: 'MX 10 127.1.', detail: 'the exchange must be a host name, not an address (RFC 5321 §5.1)' },
+      { code: 'MX_LOCALHOST', severity: 'fail', record: 'MX 10 127.1.', detail: 'the exchange is the address 127.0.0.1 (loopback)' },
+    ]);
+    expect(classifyDomain(facts([[10, '2002:c0a8:0101::']]), DOC).findings[1]?.detail).toBe(
+      'the exchange is the address 2002:c0a8:101:: (6to4 address carrying 192.168.1.1: private (RFC 1918))',
+    );
+  });
+
+  it('a loopback literal discards the targets at or above its preference, as a resolved one does (RFC 5321 §5.1)', () => {
+    const good = { 'good.test': ok('192.0.2.1') };
+    expect(codes(facts([[10, '127.0.0.1'], [20, 'good.test']], good))).toEqual(['fail', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
+    expect(codes(facts([[10, '::1'], [20, 'good.test']], good))).toEqual(['fail', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
+    expect(codes(facts([[5, 'good.test'], [10, '127.0.0.1']], good))).toEqual(['warn', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
+    // a private literal is no target, but discards nothing
+    expect(codes(facts([[10, '10.0.0.1'], [20, 'good.test']], good))).toEqual(['warn', ['MX_IP_LITERAL', 'MX_PRIVATE']]);
+  });
+
+  it('MX 10 0.0.0.0. is no forgotten trailing dot', () => {
+    expect(codes(facts([[10, '0.0.0.0.']]))).toEqual(['fail', ['MX_IP_LITERAL', 'MX_UNROUTABLE']]);
+    expect(codes(facts([[10, '1.1.1.1.']]))).toEqual(['fail', ['MX_IP_LITERAL']]);
+  });
+
+  it('something that only looks like an address is an IP literal and nothing more', () => {
+    expect(codes(facts([[10, '999.0.0.1']]))).toEqual(['fail', ['MX_IP_LITERAL']]);
+  });
+});

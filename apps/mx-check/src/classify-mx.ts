@@ -2,7 +2,7 @@
  * From the records a domain's lookups returned to a verdict and findings. Pure: the lookups are
  * done elsewhere (check.ts) and handed in as facts.
  */
-import { classifyAddress, type Cidr } from './address.js';
+import { classifyAddress, literalAddress, type Cidr } from './address.js';
 import { isIpLiteral, isLocalhostName, looksLikeMissingTrailingDot, normalizeName, registrableDomain, specialUseTld } from './names.js';
 
 export type LookupStatus = 'ok' | 'nxdomain' | 'nodata' | 'error';
@@ -56,7 +56,12 @@ export type FindingCode =
   | 'DOMAIN_NXDOMAIN'
   | 'LOOKUP_FAILED'
   | 'INVALID_NAME'
-  | 'VIEWS_DIFFER';
+  | 'VIEWS_DIFFER'
+  // --authoritative (auth/compare.ts)
+  | 'AUTH_DIFFER'
+  | 'AUTH_STALE'
+  | 'AUTH_LAME'
+  | 'AUTH_NS_UNRESOLVABLE';
 
 export interface Finding {
   code: FindingCode;
@@ -131,24 +136,40 @@ function addressFindings(
     out.push({ code: 'MX_UNRESOLVABLE', record, detail: `${final ?? name} ${what}` });
     return { isLocalhost: false, isUsable: false, isUnknown: false };
   }
+  const j = judgeAddresses(look.addresses, (a) => `${name} has address ${a}`, record, treatAsGlobal, out);
+  return { isLocalhost: j.isLocalhost, isUsable: j.hasGlobal && !j.isLocalhost && !j.hasUnspecified, isUnknown: false };
+}
+
+/**
+ * The findings about addresses, by class: the same codes whether an address was resolved from a
+ * name or written as the exchange itself (an IP literal).
+ */
+function judgeAddresses(
+  addresses: readonly string[],
+  subject: (address: string) => string,
+  record: string,
+  treatAsGlobal: readonly Cidr[],
+  out: Draft[],
+): { isLocalhost: boolean; hasGlobal: boolean; hasUnspecified: boolean } {
   let isLocalhost = false;
   let hasGlobal = false;
   let hasUnspecified = false;
-  for (const a of look.addresses) {
+  for (const a of addresses) {
     const info = classifyAddress(a, treatAsGlobal);
+    if (info.isUnspecified) hasUnspecified = true;
+    const detail = `${subject(a)} (${info.detail})`;
     if (info.class === 'loopback') {
       isLocalhost = true;
-      out.push({ code: 'MX_LOCALHOST', record, detail: `${name} has address ${a} (${info.detail})` });
+      out.push({ code: 'MX_LOCALHOST', record, detail });
     } else if (info.class === 'private') {
-      out.push({ code: 'MX_PRIVATE', record, detail: `${name} has address ${a} (${info.detail})` });
+      out.push({ code: 'MX_PRIVATE', record, detail });
     } else if (info.class === 'unroutable' || info.class === 'reserved') {
-      if (/unspecified|this network/.test(info.detail)) hasUnspecified = true;
-      out.push({ code: 'MX_UNROUTABLE', record, detail: `${name} has address ${a} (${info.detail})` });
+      out.push({ code: 'MX_UNROUTABLE', record, detail });
     } else {
       hasGlobal = true;
     }
   }
-  return { isLocalhost, isUsable: hasGlobal && !isLocalhost && !hasUnspecified, isUnknown: false };
+  return { isLocalhost, hasGlobal, hasUnspecified };
 }
 
 /** The verdict and findings for one domain. */
@@ -229,7 +250,10 @@ export function classifyDomain(facts: DomainFacts, treatAsGlobal: readonly Cidr[
     }
     if (isIpLiteral(name)) {
       drafts.push({ code: 'MX_IP_LITERAL', record, detail: `the exchange must be a host name, not an address (RFC 5321 §5.1)` });
-      targets.push({ preference: r.preference, record, isLocalhost: false, isUsable: false, isUnknown: false });
+      // a mail server may still connect to the address it names (Postfix does): judge it as resolved
+      const address = literalAddress(name);
+      const j = judgeAddresses(address === null ? [] : [address], (a) => `the exchange is the address ${a}`, record, treatAsGlobal, drafts);
+      targets.push({ preference: r.preference, record, isLocalhost: j.isLocalhost, isUsable: false, isUnknown: false });
       continue;
     }
     if (isLocalhostName(name)) {

@@ -32,8 +32,10 @@ export function buildProgram(io: CliIo, deps: ProgramDeps = {}): Command {
     .option('--concurrency <n>', 'domains checked at once', intOption(1, 4096), 256)
     .option('--timeout <ms>', 'timeout of each DNS attempt', intOption(1, 600_000), 2000)
     .option('--retries <n>', 'attempts after the first one, across the resolvers', intOption(0, 20), 2)
+    .option('--0x20', 'random case in each question name; an answer must echo it exactly (DNS 0x20: harder to forge)', false)
     .addOption(new Option('--fail-on <level>', 'exit 1 when a domain reaches this verdict').choices(['warn', 'fail']).default('fail'))
     .option('--treat-as-global <cidr>', 'count this range as public addresses (repeatable; for tests and labs)', collect)
+    .option('--authoritative', "also ask each of the zone's authoritative servers directly (no recursion) for the MX set and SOA serial: AUTH_DIFFER, AUTH_STALE, AUTH_LAME, AUTH_NS_UNRESOLVABLE make the domain fail", false)
     .addHelpText('after', `
 Verdicts: ok (a usable target, no findings), warn (usable target, with findings), no_mail (null MX
 only), fail (no usable target, or a contradiction such as "." beside other MX), error (a lookup

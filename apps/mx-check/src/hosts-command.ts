@@ -3,7 +3,7 @@
  * something that matters.
  */
 import { readFile } from 'node:fs/promises';
-import { ExitCode, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { ExitCode, printable, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { loopbackAliases, parseHosts, readHostsContext, type HostsContext } from './hosts.js';
 
 export interface HostsCommandOptions {
@@ -28,8 +28,8 @@ export async function runHosts(opts: HostsCommandOptions, io: CliIo, context?: H
   } else {
     io.stdout.write(`${'LINE'.padEnd(6)}${'ADDRESS'.padEnd(18)}NAME\n`);
     for (const a of aliases) {
-      io.stdout.write(`${String(a.line).padEnd(6)}${a.address.padEnd(18)}${a.name}\n`);
-      for (const w of a.warnings) io.stdout.write(`      warning: ${w}\n`);
+      io.stdout.write(`${String(a.line).padEnd(6)}${printable(a.address).padEnd(18)}${printable(a.name)}\n`);
+      for (const w of a.warnings) io.stdout.write(`      warning: ${printable(w)}\n`);
     }
   }
   if (aliases.some((a) => a.warnings.length > 0)) io.setExitCode(ExitCode.Findings);

@@ -5,13 +5,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { ExitCode, UserError, type CliIo } from '@toolbox/shared';
+import { ExitCode, printable, UserError, type CliIo } from '@toolbox/shared';
 import { parseCidr, type Cidr } from './address.js';
+import { AuthChecker } from './auth/gather.js';
+import { authJson, authTableLines } from './auth/output.js';
 import { checkDomains, type CheckResult, type CheckSummary } from './check.js';
 import { verdictRank, type Verdict } from './classify-mx.js';
 import { buildDomainList, parseListText } from './domain-list.js';
 import { jsonObject, summaryLine, TABLE_HEADER, tableRow } from './output.js';
-import { DnsResolver, parseResolvConf, parseServer, type ServerAddr } from './resolver.js';
+import { DnsResolver, parseResolvConf, parseServer, rejectedAnswers, type ServerAddr } from './resolver.js';
 
 export interface MxCommandOptions {
   file?: string;
@@ -22,8 +24,12 @@ export interface MxCommandOptions {
   concurrency: number;
   timeout: number;
   retries: number;
+  /** DNS 0x20: random case in question names, echoed exactly by every answer taken. */
+  '0x20'?: boolean;
   failOn: 'warn' | 'fail';
   treatAsGlobal?: string[];
+  /** Also ask each authoritative server of the domain's zone directly (auth/gather.ts). */
+  authoritative?: boolean;
 }
 
 export interface MxCommandDeps {
@@ -105,12 +111,17 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
   if (list.entries.length === 0) {
     throw new UserError('E_NO_DOMAINS', `no domains to check: give DOMAIN arguments or --file LIST (${opts.file ?? 'no list'} had none)`);
   }
-  for (const [name, n] of list.duplicates) io.stderr.write(`mx-check: ${name} given ${n} times: checked once\n`);
-  for (const e of list.entries) if (e.problem !== null) io.stderr.write(`mx-check: '${e.input}' is not a domain: ${e.problem}\n`);
+  for (const [name, n] of list.duplicates) io.stderr.write(`mx-check: ${printable(name)} given ${n} times: checked once\n`);
+  for (const e of list.entries) if (e.problem !== null) io.stderr.write(`mx-check: '${printable(e.input)}' is not a domain: ${printable(e.problem)}\n`);
 
   const resolvers = (await resolverServers(opts)).map(
-    (servers) => new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal }),
+    (servers) => new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal, randomCase: opts['0x20'] === true }),
   );
+  // the zone's NS set and the servers' addresses come through the first resolver, as the report does
+  const firstResolver = resolvers[0] as DnsResolver;
+  const auth = opts.authoritative
+    ? new AuthChecker((name, type) => firstResolver.query(name, type), { timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal })
+    : undefined;
   const started = performance.now();
   const counts = new Map<Verdict, number>();
   let worst = 0;
@@ -129,12 +140,14 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
         treatAsGlobal,
         systemLookup: deps.systemLookup,
         signal: deps.signal,
+        authoritative: auth ? (domain) => auth.check(domain) : undefined,
       },
       (r: CheckResult) => {
         counts.set(r.verdict, (counts.get(r.verdict) ?? 0) + 1);
         worst = Math.max(worst, verdictRank(r.verdict));
         if (r.findings.some((f) => f.severity !== 'info')) anyWarnFinding = true;
-        lines.write(opts.json ? `${JSON.stringify(jsonObject(r))}\n` : tableRow(r));
+        const withAuth = r.authoritative ? { ...jsonObject(r), authoritative: authJson(r.authoritative) } : jsonObject(r);
+        lines.write(opts.json ? `${JSON.stringify(withAuth)}\n` : tableRow(r) + authTableLines(r.authoritative));
       },
     );
   } finally {
@@ -151,13 +164,33 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
   const asked = resolvers.filter((r) => r.stats.queries > 0);
   const silent = asked.filter((r) => r.stats.answered === 0);
   if (asked.length > 0 && silent.length === asked.length) {
-    const ignored = silent.reduce((n, r) => n + r.stats.garbage + r.stats.unexpected + r.stats.mismatched, 0);
+    const ignored = silent.reduce((n, r) => n + rejectedAnswers(r.stats), 0);
     io.stderr.write(
       `mx-check: no resolver answered (${silent.map((r) => r.label).join(', ')}: ${silent.reduce((n, r) => n + r.stats.timeouts, 0)} queries timed out${ignored > 0 ? `, ${ignored} bad answers ignored` : ''})\n`,
     );
     io.setExitCode(ExitCode.Usage);
     return;
   }
+  const rejected = rejectedAnswersLine(resolvers);
+  if (rejected) io.stderr.write(rejected);
   const threshold = opts.failOn === 'warn' ? 1 : 2;
   if (worst >= threshold || (threshold === 1 && anyWarnFinding)) io.setExitCode(ExitCode.Findings);
+}
+
+/**
+ * What answers were received and ignored, in one stderr line (none when nothing was): forgeries
+ * land here — from an address or port not asked, under an ID not awaited, with another question —
+ * beside late duplicates and garbage.
+ */
+export function rejectedAnswersLine(resolvers: readonly DnsResolver[]): string {
+  const sum = (pick: (r: DnsResolver) => number) => resolvers.reduce((n, r) => n + pick(r), 0);
+  const total = sum((r) => rejectedAnswers(r.stats));
+  if (total === 0) return '';
+  const caseOnly = sum((r) => r.stats.caseMismatched);
+  return (
+    `mx-check: ${total} answer(s) rejected: ${sum((r) => r.stats.wrongSource)} from an address or port not asked, ` +
+    `${sum((r) => r.stats.unexpected)} with an ID not awaited (late or forged), ` +
+    `${sum((r) => r.stats.mismatched)} with another question${caseOnly > 0 ? ` (${caseOnly} in another case: 0x20)` : ''}, ` +
+    `${sum((r) => r.stats.garbage)} undecodable\n`
+  );
 }

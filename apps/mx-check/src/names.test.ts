@@ -34,10 +34,19 @@ describe('name rules', () => {
     expect(looksLikeMissingTrailingDot('mx1.mail.example.com', 'example.com')).toBe(false);
     expect(looksLikeMissingTrailingDot('mx.example.com', 'example.com')).toBe(false);
   });
+  it('an address such as 0.0.0.0 or 10.10.10.10 is not a forgotten trailing dot', () => {
+    expect(looksLikeMissingTrailingDot('0.0.0.0', 'example.com')).toBe(false);
+    expect(looksLikeMissingTrailingDot('10.10.10.10', 'example.com')).toBe(false);
+    expect(looksLikeMissingTrailingDot('1.1.1.1.', '1.1')).toBe(false);
+  });
   it('recognises IP literals and the registrable domain', () => {
     expect(isIpLiteral('192.0.2.1')).toBe(true);
     expect(isIpLiteral('[192.0.2.1]')).toBe(true);
     expect(isIpLiteral('mx1.example.com')).toBe(false);
+    expect(isIpLiteral('127.1.')).toBe(true);
+    expect(isIpLiteral('[IPv6:::1]')).toBe(true);
+    expect(isIpLiteral('999.0.0.1')).toBe(true);
+    expect(isIpLiteral('mx1')).toBe(false);
     expect(registrableDomain('mx.a.gone.test.')).toBe('gone.test');
   });
 });

@@ -3,6 +3,7 @@
  * (RFC 6761 and later reservations), the forgotten trailing dot, the registrable domain. Pure.
  */
 import { isIP } from 'node:net';
+import { literalAddress } from './address.js';
 
 /** Lower-cases a name and drops one trailing dot (`Example.COM.` → `example.com`). */
 export function normalizeName(name: string): string {
@@ -48,10 +49,13 @@ export function specialUseTld(name: string): string | null {
   return NEVER_RESOLVES.has(tld) ? tld : null;
 }
 
-/** Whether an exchange name is written as an address (`MX 10 192.0.2.1`, `MX 10 [192.0.2.1]`). */
+/**
+ * Whether an exchange name is written as an address (`MX 10 192.0.2.1`, `MX 10 [192.0.2.1]`,
+ * `MX 10 127.1`; see literalAddress), or looks like one without being valid (`999.0.0.1`).
+ */
 export function isIpLiteral(name: string): boolean {
   const n = normalizeName(name).replace(/^\[|\]$/g, '');
-  return isIP(n) !== 0 || /^\d+\.\d+\.\d+\.\d+$/.test(n);
+  return literalAddress(name) !== null || /^\d+\.\d+\.\d+\.\d+$/.test(n);
 }
 
 /**
@@ -61,6 +65,8 @@ export function isIpLiteral(name: string): boolean {
  */
 export function looksLikeMissingTrailingDot(exchange: string, domain: string): boolean {
   const x = normalizeName(exchange);
+  // 10.10.10.10 or 0.0.0.0 end in their own "TLD" twice: an address, not a forgotten dot
+  if (isIpLiteral(x)) return false;
   const labels = x.split('.');
   const tld = labels[labels.length - 1];
   if (!tld || labels.length < 4) return false;

@@ -2,6 +2,7 @@
  * Output of the main command: one NDJSON object per domain, or a table row per domain with its
  * findings indented below; and the summary line. Pure formatting.
  */
+import { printable } from '@toolbox/shared';
 import type { CheckResult } from './check.js';
 import type { MxView, Verdict } from './classify-mx.js';
 
@@ -27,11 +28,15 @@ function mxText(m: MxView): string {
   return `${m.preference} ${m.exchange}${via}${addrs}`;
 }
 
+/**
+ * A result as table lines. Names, records and details come from DNS, where a label may hold any
+ * byte: control characters are escaped (`printable`) so that none reaches the terminal.
+ */
 export function tableRow(r: CheckResult): string {
   const mx = r.mx.length > 0 ? r.mx.map(mxText).join('; ') : '-';
-  const lines = [`${r.domain.padEnd(32)} ${r.verdict.padEnd(8)} ${mx}`];
+  const lines = [`${printable(r.domain).padEnd(32)} ${r.verdict.padEnd(8)} ${printable(mx)}`];
   for (const f of r.findings) {
-    lines.push(`    ${f.severity.padEnd(4)} ${f.code}${f.record ? ` [${f.record}]` : ''}: ${f.detail}`);
+    lines.push(`    ${f.severity.padEnd(4)} ${f.code}${f.record ? ` [${printable(f.record)}]` : ''}: ${printable(f.detail)}`);
   }
   return `${lines.join('\n')}\n`;
 }

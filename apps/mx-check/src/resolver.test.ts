@@ -1,6 +1,8 @@
-import type { Answer } from 'dns-packet';
+import dgram from 'node:dgram';
+import dnsPacket from 'dns-packet';
+import type { Answer, DecodedPacket, Packet } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DnsInterruptedError, DnsResolver, DnsTimeoutError, parseResolvConf, parseServer } from './resolver.js';
+import { DnsInterruptedError, DnsResolver, DnsTimeoutError, parseResolvConf, parseServer, rejectedAnswers } from './resolver.js';
 import { startFakeDns, type FakeDns, type FakeDnsOptions } from './testing/fake-dns.js';
 
 const A = (name: string, data: string): Answer => ({ type: 'A', name, ttl: 60, data });
@@ -134,5 +136,115 @@ describe('DnsResolver against an in-process server', () => {
     expect(resolver.stats).toMatchObject({ queries: 2, attempts: 2, timeouts: 0 });
     // an interruption is not the resolver's silence: it is not taken for dead
     expect(resolver.unanswering).toEqual([]);
+  });
+});
+
+describe('answers that cannot be forged', () => {
+  const realAnswer = (q: DecodedPacket, data: string, over: Partial<Packet> = {}): Buffer =>
+    dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers: [A(q.questions?.[0]?.name ?? '', data)], ...over });
+  const forgers: dgram.Socket[] = [];
+  afterEach(() => {
+    for (const f of forgers.splice(0)) f.close();
+  });
+  async function forgerOn(address: string, port = 0): Promise<dgram.Socket> {
+    const f = dgram.createSocket('udp4');
+    await new Promise<void>((r) => f.bind(port, address, r));
+    forgers.push(f);
+    return f;
+  }
+
+  it('source ports rotate: each socket carries at most maxQueriesPerSocket queries, then a new port takes over', async () => {
+    server = await startFakeDns({ records: { 'a.test': [A('a.test', '192.0.2.1')] } });
+    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 500, retries: 0, sockets: { size: 1, maxQueriesPerSocket: 5 } });
+    for (let i = 0; i < 50; i++) expect((await resolver.query('a.test', 'A')).rcode).toBe('NOERROR');
+    const ports = server.udpSeen.map((q) => q.port);
+    const runs = Array.from({ length: 10 }, (_, i) => ports.slice(i * 5, i * 5 + 5));
+    for (const run of runs) expect(new Set(run).size).toBe(1);
+    // a replacement is bound while the retired socket is still open: never the same port twice in a row
+    for (let i = 1; i < runs.length; i++) expect(runs[i]?.[0]).not.toBe(runs[i - 1]?.[0]);
+    // the kernel picks each port at random: ten sockets, (nearly always) ten ports
+    expect(new Set(ports).size).toBeGreaterThanOrEqual(8);
+    expect(resolver.stats.sourcePorts).toBe(10);
+    // retired sockets are closed once their last answer is in
+    expect(resolver.openPorts).toHaveLength(1);
+  });
+
+  it('queries in flight spread over the pool; the IDs vary', async () => {
+    const names = Array.from({ length: 600 }, (_, i) => `h${i}.test`);
+    server = await startFakeDns({ records: Object.fromEntries(names.map((n) => [n, [A(n, '192.0.2.1')]])) });
+    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 2000, retries: 2, sockets: { size: 8, maxQueriesPerSocket: 16 } });
+    const answers = await Promise.all(names.map((n) => resolver?.query(n, 'A')));
+    expect(answers.map((a) => a?.answers[0]?.name)).toEqual(names);
+    const perPort = new Map<number, number>();
+    for (const q of server.udpSeen) perPort.set(q.port, (perPort.get(q.port) ?? 0) + 1);
+    expect(perPort.size).toBeGreaterThanOrEqual(600 / 16);
+    expect(resolver.stats.sourcePorts).toBeGreaterThanOrEqual(600 / 16);
+    expect(new Set(server.udpSeen.map((q) => q.id)).size).toBeGreaterThan(550);
+    expect(resolver.openPorts.length).toBeLessThanOrEqual(8);
+  });
+
+  it('a perfect forgery from another port or another address is ignored; the real answer is taken', async () => {
+    // another port of the server's address now; the server's port on another address once it is known
+    const otherSources = [await forgerOn('127.0.0.1')];
+    server = await startFakeDns({
+      records: { 'a.test': [A('a.test', '192.0.2.1')] },
+      answerDelayMs: 50,
+      onQuery: (q, from) => {
+        const forged = realAnswer(q, '10.6.6.6');
+        for (const f of otherSources) f.send(forged, from.port, from.address);
+      },
+    });
+    otherSources.push(await forgerOn('127.0.0.2', server.port));
+    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 1000, retries: 0 });
+    const res = await resolver.query('a.test', 'A');
+    expect(res.answers.map((a) => a.type === 'A' && a.data)).toEqual(['192.0.2.1']);
+    expect(resolver.stats).toMatchObject({ wrongSource: 2, answered: 1, unexpected: 0 });
+  });
+
+  it('from the server itself: a wrong ID, another question, a truncated answer and garbage are ignored while the real answer comes', async () => {
+    server = await startFakeDns({
+      records: { 'a.test': [A('a.test', '192.0.2.1')] },
+      answerDelayMs: 50,
+      onQuery: (q, _from, reply) => {
+        const forged = realAnswer(q, '10.6.6.6');
+        reply(realAnswer(q, '10.6.6.6', { id: ((q.id ?? 0) + 1) & 0xffff }));
+        reply(realAnswer(q, '10.6.6.6', { questions: [{ name: 'evil.test', type: 'A', class: 'IN' }] }));
+        reply(realAnswer(q, '10.6.6.6', { questions: [{ name: 'a.test', type: 'AAAA', class: 'IN' }] }));
+        reply(forged.subarray(0, forged.length - 3));
+        reply(Buffer.concat([forged.subarray(0, 2), Buffer.from([0x81, 0x80, 0xff])]));
+      },
+    });
+    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 1000, retries: 0 });
+    const res = await resolver.query('a.test', 'A');
+    expect(res.answers.map((a) => a.type === 'A' && a.data)).toEqual(['192.0.2.1']);
+    expect(resolver.stats).toMatchObject({ unexpected: 1, mismatched: 2, garbage: 2, wrongSource: 0, answered: 1 });
+    expect(rejectedAnswers(resolver.stats)).toBe(5);
+  });
+
+  it('--0x20: the name goes out in random case, and an echo in another case is rejected', async () => {
+    const name = 'abcdefghijklmnop.test';
+    let isLowerEcho = false;
+    server = await startFakeDns({
+      records: { [name]: [A(name, '192.0.2.1')] },
+      behaviour: () => (isLowerEcho ? 'silent' : 'answer'),
+      onQuery: (q, _from, reply) => {
+        if (isLowerEcho) reply(realAnswer(q, '10.6.6.6', { questions: [{ name, type: 'A', class: 'IN' }] }));
+      },
+    });
+    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 150, retries: 1, randomCase: true });
+    for (let i = 0; i < 10; i++) expect((await resolver.query(name, 'A')).answers).toHaveLength(1);
+    const sent = server.udpSeen.map((q) => q.name);
+    expect(sent.every((s) => s.toLowerCase() === name)).toBe(true);
+    expect(new Set(sent).size).toBeGreaterThan(8);
+    // a server (or forger) that does not echo the case exactly is never believed
+    isLowerEcho = true;
+    await expect(resolver.query(name, 'A')).rejects.toThrow(DnsTimeoutError);
+    expect(resolver.stats).toMatchObject({ mismatched: 2, caseMismatched: 2, answered: 10 });
+  });
+
+  it('without --0x20 the question goes out as given', async () => {
+    const r = await setup({});
+    await r.query('A.Test', 'A');
+    expect(server?.udpSeen.map((q) => q.name)).toEqual(['A.Test']);
   });
 });

@@ -1,14 +1,18 @@
 /**
- * A stub resolver over dns-packet: UDP with one connected socket per server and many queries in
- * flight on it (told apart by their IDs), TCP when the answer is
- * truncated, a timeout per attempt, retries across the configured servers, answers matched on the
- * server, the ID and the question (anything else is counted and ignored), and a dead-server
- * shortcut so that a resolver that never answers gives errors quickly instead of hanging.
+ * A stub resolver over dns-packet: UDP from a pool of sockets on random ports (each replaced after a
+ * bounded number of queries), many queries in flight, each under a random ID (node:crypto); TCP
+ * when the answer is truncated; a timeout per attempt, retries across the configured servers; an
+ * answer is taken only from the exact address and port asked, with the attempt's ID and our
+ * question echoed (exactly, with 0x20 case randomisation) — anything else is counted and ignored
+ * while the real answer is awaited; and a dead-server shortcut so that a resolver that never
+ * answers gives errors quickly instead of hanging.
  */
-import dgram from 'node:dgram';
+import { randomBytes, randomInt } from 'node:crypto';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet, RecordType } from 'dns-packet';
+import { checkAnswer, randomCase, type ExpectedAnswer } from './answer-check.js';
+import { UdpSocketPool, type UdpSlot } from './udp-pool.js';
 
 export interface ServerAddr {
   host: string;
@@ -84,6 +88,13 @@ export interface ResolverOptions {
    * attempts already sent still take their answer until their timeout.
    */
   signal?: AbortSignal;
+  /**
+   * DNS 0x20: each attempt's question name in random case, and an answer counts only when its
+   * question echoes that case exactly (a server that does not preserve case then never answers).
+   */
+  randomCase?: boolean;
+  /** UDP sockets taking queries at once (default 16) and queries each carries before it is replaced (default 64). */
+  sockets?: { size?: number; maxQueriesPerSocket?: number };
 }
 
 export interface ResolverStats {
@@ -91,44 +102,83 @@ export interface ResolverStats {
   attempts: number;
   tcpFallbacks: number;
   timeouts: number;
-  /** Datagrams that did not decode as DNS. */
+  /** Datagrams too short to be DNS or that did not decode in full (truncated, garbage). */
   garbage: number;
-  /** Answers with an ID no query of ours was waiting for, or from an address we did not ask. */
+  /** Answers with an ID no query was waiting for on the socket they came to (forged, or late). */
   unexpected: number;
-  /** Answers whose question was not the one asked. */
+  /** Answers with an awaited ID but from another address or port than the one asked (forged). */
+  wrongSource: number;
+  /** Answers whose question (name, type, class) was not the one asked, or that were no response. */
   mismatched: number;
+  /** Of `mismatched`: the name differs in case only (a forger who cannot see the 0x20 case, or a server that does not keep it). */
+  caseMismatched: number;
   answered: number;
+  /** UDP sockets opened, each on a port the kernel chose at random. */
+  sourcePorts: number;
 }
 
-interface Pending {
-  id: number;
-  name: string;
-  type: RecordType;
-  servers: Set<string>;
-  /** Garbage seen carrying this query's ID (for the error message). */
-  garbage: number;
-  resolve: (p: DecodedPacket, from: KnownServer) => void;
+/** Answers received and ignored: garbage, unknown IDs, wrong sources, wrong questions. */
+export function rejectedAnswers(s: ResolverStats): number {
+  return s.garbage + s.unexpected + s.wrongSource + s.mismatched;
 }
 
 interface KnownServer {
   addr: ServerAddr;
+  /** The address as the kernel reports a datagram's source (compared exactly). */
+  host: string;
   label: string;
 }
 
-interface ServerSocket extends KnownServer {
-  socket: dgram.Socket;
-  /** Until the socket is connected; null afterwards. */
-  connecting: Promise<void> | null;
-  /** connect() failed (no route to the server): attempts through it are lost, as on the wire. */
-  isBroken: boolean;
+interface Pending {
+  name: string;
+  type: RecordType;
+  /** One per attempt sent: an answer to an earlier attempt still counts while the query waits. */
+  slots: UdpSlot[];
+  isSettled: boolean;
+  /** Undecodable answers seen carrying one of this query's IDs (for the error message). */
+  garbage: number;
+  resolve: (p: DecodedPacket, from: KnownServer) => void;
+}
+
+/** What one attempt waits for on its socket. */
+interface Attempt {
+  pending: Pending;
+  server: KnownServer;
+  expected: ExpectedAnswer;
 }
 
 const EDNS_PAYLOAD = 1232;
+const DEFAULT_POOL_SIZE = 16;
+const DEFAULT_QUERIES_PER_SOCKET = 64;
+// a burst of answers to the queries on one socket must not overflow its buffer while the event loop
+// is busy (the kernel caps this at net.core.rmem_max)
+const RECV_BUFFER = 1 << 20;
+
+/** An address literal as the kernel writes it (`0:0::1` → `::1`), so that sources compare exactly. */
+export function canonicalHost(host: string): string {
+  if (host.includes('%')) return host;
+  try {
+    return new net.SocketAddress({ address: host, family: net.isIPv6(host) ? 'ipv6' : 'ipv4' }).address;
+  } catch {
+    return host;
+  }
+}
 
 export class DnsResolver {
-  readonly stats: ResolverStats = { queries: 0, attempts: 0, tcpFallbacks: 0, timeouts: 0, garbage: 0, unexpected: 0, mismatched: 0, answered: 0 };
-  private readonly sockets = new Map<string, ServerSocket>();
-  private readonly pending = new Map<number, Pending>();
+  readonly stats: ResolverStats = {
+    queries: 0,
+    attempts: 0,
+    tcpFallbacks: 0,
+    timeouts: 0,
+    garbage: 0,
+    unexpected: 0,
+    wrongSource: 0,
+    mismatched: 0,
+    caseMismatched: 0,
+    answered: 0,
+    sourcePorts: 0,
+  };
+  private readonly pools = new Map<'udp4' | 'udp6', UdpSocketPool<Attempt>>();
   private readonly answeredBy = new Set<string>();
   private readonly deadServers = new Set<string>();
   private closed = false;
@@ -137,7 +187,7 @@ export class DnsResolver {
 
   constructor(private readonly opts: ResolverOptions) {
     if (opts.servers.length === 0) throw new Error('DnsResolver needs at least one server');
-    this.servers = opts.servers.map((addr) => ({ addr, label: serverLabel(addr) }));
+    this.servers = opts.servers.map((addr) => ({ addr, host: canonicalHost(addr.host), label: serverLabel(addr) }));
   }
 
   get label(): string {
@@ -147,6 +197,11 @@ export class DnsResolver {
   /** Servers that never gave one valid answer while queries to them timed out. */
   get unanswering(): string[] {
     return [...this.deadServers];
+  }
+
+  /** Source ports of the UDP sockets open now (for tests). */
+  get openPorts(): number[] {
+    return [...this.pools.values()].flatMap((p) => p.ports);
   }
 
   /**
@@ -160,10 +215,7 @@ export class DnsResolver {
     if (alive.length === 0) {
       throw new DnsTimeoutError(`no answer from ${this.label} (earlier queries timed out; the resolver looks dead)`);
     }
-    // the ID is taken now, for all attempts: another query must not pick it while this one waits
-    const id = this.allocateId();
-    const pending: Pending = { id, name, type, servers: new Set(), garbage: 0, resolve: () => undefined };
-    this.pending.set(id, pending);
+    const pending: Pending = { name, type, slots: [], isSettled: false, garbage: 0, resolve: () => undefined };
     let garbageSeen = 0;
     let tcpError = '';
     let last: DnsResponse | null = null;
@@ -181,7 +233,7 @@ export class DnsResolver {
           this.throwIfInterrupted(name, type);
           this.stats.tcpFallbacks++;
           try {
-            packet = await this.tcpQuery(name, type, from.addr);
+            packet = await this.tcpQuery(name, type, from);
             tcp = true;
           } catch (err) {
             tcpError = err instanceof Error ? err.message : String(err);
@@ -194,7 +246,8 @@ export class DnsResolver {
         return last;
       }
     } finally {
-      this.pending.delete(id);
+      pending.isSettled = true;
+      for (const slot of pending.slots) slot.release();
     }
     if (last) return last;
     // interrupted while waiting: the retries were cut short, so the silence is no verdict
@@ -209,112 +262,107 @@ export class DnsResolver {
 
   close(): void {
     this.closed = true;
-    for (const s of this.sockets.values()) s.socket.close();
-    this.sockets.clear();
+    for (const p of this.pools.values()) p.close();
+    this.pools.clear();
   }
 
   private throwIfInterrupted(name: string, type: RecordType): void {
     if (this.opts.signal?.aborted) throw new DnsInterruptedError(`${name} ${type} not asked: interrupted`);
   }
 
-  private allocateId(): number {
-    for (;;) {
-      const id = Math.floor(Math.random() * 65_536);
-      if (!this.pending.has(id)) return id;
-    }
-  }
-
-  /**
-   * One socket per server, connected: the kernel then skips the route lookup on every send and
-   * hands us only that server's datagrams; hundreds of queries share it, told apart by their IDs.
-   */
-  private socket(server: KnownServer): ServerSocket {
-    const s = this.sockets.get(server.label);
-    if (s) return s;
-    // a burst of answers to hundreds of queries in flight must not overflow the default ~200 KiB
-    // buffer while the event loop is busy (the kernel caps this at net.core.rmem_max)
-    const socket = dgram.createSocket({ type: net.isIPv6(server.addr.host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
-    const entry: ServerSocket = { ...server, socket, connecting: null, isBroken: false };
-    socket.on('message', (msg) => this.onMessage(msg, entry));
-    // a send error (no route, ICMP port unreachable) must not crash the process; the attempt times out instead
-    socket.on('error', () => undefined);
-    socket.unref();
-    entry.connecting = new Promise<void>((resolve) => {
-      const onConnectError = () => {
-        // the next attempt tries to connect again
-        entry.isBroken = true;
-        entry.connecting = null;
-        if (this.sockets.get(server.label) === entry) this.sockets.delete(server.label);
-        socket.close();
-        resolve();
-      };
-      socket.once('error', onConnectError);
-      socket.connect(server.addr.port, server.addr.host, () => {
-        socket.off('error', onConnectError);
-        entry.connecting = null;
-        resolve();
+  private pool(server: KnownServer): UdpSocketPool<Attempt> {
+    const family = net.isIPv6(server.host) ? 'udp6' : 'udp4';
+    let pool = this.pools.get(family);
+    if (!pool) {
+      pool = new UdpSocketPool<Attempt>({
+        family,
+        size: this.opts.sockets?.size ?? DEFAULT_POOL_SIZE,
+        maxUses: this.opts.sockets?.maxQueriesPerSocket ?? DEFAULT_QUERIES_PER_SOCKET,
+        random: (n) => randomInt(n),
+        recvBufferSize: RECV_BUFFER,
+        onMessage: (msg, from, attempt) => this.onMessage(msg, from, attempt),
       });
-    });
-    this.sockets.set(server.label, entry);
-    return entry;
+      this.pools.set(family, pool);
+    }
+    return pool;
   }
 
-  private onMessage(msg: Buffer, via: ServerSocket): void {
-    // the socket is connected: the kernel only hands over datagrams from its server
-    const from = via.label;
-    const id = msg.length >= 2 ? msg.readUInt16BE(0) : -1;
-    const p = this.pending.get(id);
-    // the ID may be that of a query asked of another server
-    if (!p || !p.servers.has(from)) {
+  private onMessage(msg: Buffer, from: { address: string; port: number }, attempt: Attempt | undefined): void {
+    // nothing waits under this ID on this socket, or the query already has its answer (a late one)
+    if (!attempt || attempt.pending.isSettled) {
       this.stats.unexpected++;
       return;
     }
-    let packet: DecodedPacket;
-    try {
-      packet = dnsPacket.decode(msg);
-    } catch {
-      this.stats.garbage++;
-      p.garbage++;
-      return;
+    const check = checkAnswer(msg, from, attempt.expected);
+    switch (check.kind) {
+      case 'ok':
+        this.stats.answered++;
+        this.answeredBy.add(attempt.server.label);
+        attempt.pending.resolve(check.packet, attempt.server);
+        return;
+      case 'garbage':
+        this.stats.garbage++;
+        attempt.pending.garbage++;
+        return;
+      case 'wrong-id':
+        this.stats.unexpected++;
+        return;
+      case 'wrong-source':
+        this.stats.wrongSource++;
+        return;
+      case 'wrong-question':
+        this.stats.mismatched++;
+        if (check.isCaseOnly) this.stats.caseMismatched++;
+        return;
     }
-    const q = packet.questions?.[0];
-    if (packet.type !== 'response' || !q || q.name.toLowerCase() !== p.name.toLowerCase() || q.type !== p.type) {
-      this.stats.mismatched++;
-      return;
-    }
-    this.stats.answered++;
-    this.answeredBy.add(from);
-    p.resolve(packet, via);
   }
 
-  private async udpAttempt(entry: Pending, server: KnownServer): Promise<{ packet: DecodedPacket | null; from: KnownServer; garbage: number }> {
-    if (this.closed) throw new Error('resolver closed');
-    const via = this.socket(server);
-    if (via.connecting) await via.connecting;
+  private async udpAttempt(pending: Pending, server: KnownServer): Promise<{ packet: DecodedPacket | null; from: KnownServer; garbage: number }> {
     if (this.closed) throw new Error('resolver closed');
     this.stats.attempts++;
     return new Promise((resolve) => {
-      entry.servers.add(via.label);
       const timer = setTimeout(() => {
-        entry.resolve = () => undefined;
-        resolve({ packet: null, from: server, garbage: entry.garbage });
+        pending.resolve = () => undefined;
+        resolve({ packet: null, from: server, garbage: pending.garbage });
       }, this.opts.timeoutMs);
-      entry.resolve = (packet, from) => {
+      pending.resolve = (packet, from) => {
         clearTimeout(timer);
-        entry.resolve = () => undefined;
-        resolve({ packet, from, garbage: entry.garbage });
+        pending.resolve = () => undefined;
+        resolve({ packet, from, garbage: pending.garbage });
       };
-      if (!via.isBroken) via.socket.send(encodeQuery(entry.id, entry.name, entry.type));
+      void this.send(pending, server);
     });
   }
 
-  private tcpQuery(name: string, type: RecordType, server: ServerAddr): Promise<DecodedPacket> {
-    const id = Math.floor(Math.random() * 65_536);
+  /** Sends one attempt from a pooled socket; a socket that cannot be had loses it, as the wire would. */
+  private async send(pending: Pending, server: KnownServer): Promise<void> {
+    const isCaseExact = this.opts.randomCase === true;
+    const name = isCaseExact ? randomCase(pending.name, randomBytes(Math.ceil(pending.name.length / 8))) : pending.name;
+    const attempt: Attempt = { pending, server, expected: { host: server.host, port: server.addr.port, id: -1, name, type: pending.type, isCaseExact } };
+    let slot: UdpSlot;
+    try {
+      slot = await this.pool(server).take(attempt);
+    } catch {
+      return;
+    }
+    if (pending.isSettled) {
+      slot.release();
+      return;
+    }
+    attempt.expected.id = slot.id;
+    pending.slots.push(slot);
+    this.stats.sourcePorts = [...this.pools.values()].reduce((n, p) => n + p.opened, 0);
+    slot.send(encodeQuery(slot.id, name, pending.type), server.addr.port, server.host);
+  }
+
+  private tcpQuery(name: string, type: RecordType, server: KnownServer): Promise<DecodedPacket> {
+    const id = randomInt(65_536);
+    const expected: ExpectedAnswer = { host: server.host, port: server.addr.port, id, name, type, isCaseExact: false };
     return new Promise<DecodedPacket>((resolve, reject) => {
-      const socket = net.connect({ host: server.host, port: server.port });
+      const socket = net.connect({ host: server.host, port: server.addr.port });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new DnsTimeoutError(`no TCP answer for ${name} ${type} from ${serverLabel(server)} within ${this.opts.timeoutMs} ms`));
+        reject(new DnsTimeoutError(`no TCP answer for ${name} ${type} from ${server.label} within ${this.opts.timeoutMs} ms`));
       }, this.opts.timeoutMs);
       let buf = Buffer.alloc(0);
       const done = (err: Error | null, p?: DecodedPacket) => {
@@ -331,23 +379,22 @@ export class DnsResolver {
           const len = buf.readUInt16BE(0);
           const msg = buf.subarray(2, 2 + len);
           buf = buf.subarray(2 + len);
-          let p: DecodedPacket;
-          try {
-            p = dnsPacket.decode(msg);
-          } catch {
-            this.stats.garbage++;
-            done(new Error(`undecodable TCP answer from ${serverLabel(server)}`));
+          // the connection is the server's (TCP's handshake): its address needs no second look
+          const check = checkAnswer(msg, { address: server.host, port: server.addr.port }, expected);
+          if (check.kind === 'ok') {
+            done(null, check.packet);
             return;
           }
-          if (p.id !== id) {
-            this.stats.unexpected++;
-            continue;
+          if (check.kind === 'garbage') {
+            this.stats.garbage++;
+            done(new Error(`undecodable TCP answer from ${server.label}`));
+            return;
           }
-          done(null, p);
-          return;
+          if (check.kind === 'wrong-question') this.stats.mismatched++;
+          else this.stats.unexpected++;
         }
       });
-      socket.on('close', () => done(new Error(`TCP connection to ${serverLabel(server)} closed without an answer`)));
+      socket.on('close', () => done(new Error(`TCP connection to ${server.label} closed without an answer`)));
     });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * An in-process authoritative DNS server for unit tests (UDP and TCP on the same loopback port),
  * with misbehaviours on demand: SERVFAIL, silence, garbage, wrong IDs, a wrong question, dropping
- * a share of queries, and truncation over UDP.
+ * a share of queries, and truncation over UDP; it records where each UDP query came from, and lets a
+ * test forge answers (onQuery) ahead of the real one (answerDelayMs).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -19,12 +20,28 @@ export interface FakeDnsOptions {
   random?: () => number;
   /** Answers with more records than this are sent truncated over UDP. */
   truncateOver?: number;
+  /**
+   * Called with every UDP query before it is answered (a forger that sees the queries); `reply`
+   * sends from the server's own address and port at once.
+   */
+  onQuery?: (query: DecodedPacket, from: dgram.RemoteInfo, reply: (msg: Buffer) => void) => void;
+  /** Holds every UDP answer back this long, so that what onQuery sends arrives first. */
+  answerDelayMs?: number;
+}
+
+/** A UDP query as it arrived: where from, its ID and its question name as sent (case kept). */
+export interface SeenQuery {
+  address: string;
+  port: number;
+  id: number;
+  name: string;
 }
 
 export interface FakeDns {
   port: number;
   udpQueries: number;
   tcpQueries: number;
+  udpSeen: SeenQuery[];
   /** Stops the TCP side only (the UDP side keeps answering). */
   closeTcp(): Promise<void>;
   close(): Promise<void>;
@@ -66,6 +83,7 @@ export async function startFakeDns(opts: FakeDnsOptions): Promise<FakeDns> {
       port,
       udpQueries: 0,
       tcpQueries: 0,
+      udpSeen: [],
       closeTcp: () => new Promise<void>((r) => (tcp.listening ? tcp.close(() => r()) : r())),
       close: async () => {
         await new Promise<void>((r) => udp.close(() => r()));
@@ -78,9 +96,14 @@ export async function startFakeDns(opts: FakeDnsOptions): Promise<FakeDns> {
       const q = dnsPacket.decode(msg);
       const qid = q.id ?? 0;
       const question = q.questions?.[0];
+      state.udpSeen.push({ address: rinfo.address, port: rinfo.port, id: qid, name: question?.name ?? '' });
+      opts.onQuery?.(q, rinfo, (buf) => udp.send(buf, rinfo.port, rinfo.address));
       const b = behaviour(question?.name ?? '', question?.type ?? '');
       if (opts.dropRate && random() < opts.dropRate) return;
-      const send = (buf: Buffer) => udp.send(buf, rinfo.port, rinfo.address);
+      const send = (buf: Buffer) => {
+        if (opts.answerDelayMs) setTimeout(() => udp.send(buf, rinfo.port, rinfo.address), opts.answerDelayMs);
+        else udp.send(buf, rinfo.port, rinfo.address);
+      };
       const res = respond(q, opts);
       switch (b) {
         case 'silent':
