@@ -16,6 +16,7 @@ PACKAGES=(
   busybox       # dnslog: the remote commands where the only tools are busybox applets
   systemd       # dnslog: systemd-analyze verify on the units `schedule --systemd` prints
   openssl       # relay-audit: a throwaway CA and certificates for the TLS tests of the SMTP client
+  rsync         # the unit tests under Node.js 22 and 24 run in a copy of the built tree
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs everything the tests need (npm packages; the Debian packages
 # of the real services are installed by test/scripts/services.sh, which the integration tests'
-# global setup runs), builds, typechecks, lints, and runs every unit and integration test.
+# global setup runs), builds, typechecks, lints, and runs every unit and integration test; the unit
+# tests also under Node.js 22 and 24 (scripts/test-node-versions.sh).
 # Exits non-zero when anything fails. Needs root for the real services (apt-get, namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ npx eslint --max-warnings 0 . || status=$?
 
 say "unit tests"
 npx turbo run test --concurrency=2 --continue || status=$?
+say "unit tests under Node.js 22 and 24 (from the npm registry, native addons built for each)"
+bash scripts/test-node-versions.sh 22 24 || status=$?
 say "integration tests (real MariaDB, BIND, OpenSSH, sendmail)"
 npx turbo run test:integration || status=$?
 

@@ -4,7 +4,7 @@
  * loading the SSH layer, the other database's driver or the chart library.
  */
 import { Command, Option } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
+import { collect, exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
 import { DEFAULT_DB_URL } from './db-url.js';
 import type { Granularity } from './partitions.js';
 import type { PartitionsOptions } from './partitions-command.js';
@@ -40,10 +40,6 @@ function reportCommand(report: Command, io: CliIo, name: string, summary: string
     .option('--tz <zone>', 'read --since/--until and print times in this zone (IANA name, UTC or +01:00; default: this host\'s zone, $TZ)');
 }
 
-function withCollector(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export function buildProgram(io: CliIo): Command {
   const program = new Command('dnslog')
     .description('Ship BIND (named) query logs into SQLite or MySQL/MariaDB and report on them.')
@@ -68,7 +64,7 @@ ${exitCodeHelp()}`,
     .option(
       '--assume-tz <[server=]zone>',
       'a database made before UTC times (schema 5): the zone its stored times were written in (default: this host\'s); repeatable, server=zone for one server',
-      withCollector,
+      collect,
     )
     .option('--json', 'JSON output', false)
     .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string; assumeTz?: string[] }) =>
@@ -103,7 +99,7 @@ ${exitCodeHelp()}`,
     .option(
       '--tz <[server=]zone>',
       "the zone of lines that carry none (IANA name like Europe/Berlin, UTC, +01:00); repeatable, server=zone for one server (default: the zone of the host that wrote the file: this host's, or the SSH host's)",
-      withCollector,
+      collect,
     )
     .option(
       '--chunk-lines <n>',
@@ -144,7 +140,7 @@ ${exitCodeHelp()}`,
     .description("rename named's live query log to LOG.YYYYmmddHHMMSS and make named reopen it (no line lost)")
     .requiredOption('--log <path>', "named's query log file")
     .option('--rndc <command>', "how to make named reopen its log (BIND 9.18: rndc reconfig; 9.21+: 'rndc closelogs'; or 'kill -HUP PID')")
-    .option('--host <ssh-url>', 'rotate on this server over SSH (ssh://[user@]host[:port]); repeatable', withCollector)
+    .option('--host <ssh-url>', 'rotate on this server over SSH (ssh://[user@]host[:port]); repeatable', collect)
     .option('--ssh-user <user>', 'user for --host URLs without one (default: $USER)')
     .option('--ssh-key <file>', 'private key (default: ssh-agent)')
     .option('--known-hosts <file>', 'known_hosts to verify host keys against (default: ~/.ssh/known_hosts)')
@@ -158,7 +154,7 @@ ${exitCodeHelp()}`,
     .description('print cron lines (or systemd units) that rotate every N hours, off the hour, staggered per server, then ship')
     .requiredOption('--log <path>', "named's query log on the servers")
     .option('--every <hours>', 'hours between rotations (a divisor of 24)', intOption(1, 24), 4)
-    .option('--host <ssh-url>', 'a name server to rotate and ship from over SSH; repeatable (default: this host)', withCollector)
+    .option('--host <ssh-url>', 'a name server to rotate and ship from over SSH; repeatable (default: this host)', collect)
     .addOption(dbOption(io))
     .option('--rndc <command>', 'reopen command passed to rotate')
     .option('--ssh-key <file>', 'private key passed to rotate and ship')

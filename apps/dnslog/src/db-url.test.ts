@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '@toolbox/shared';
-import { describeDb, parseDbUrl } from './db-url.js';
+import { parseDbUrl } from './db-url.js';
 import { mysqlSettings } from './db-mysql.js';
 import { parseOptionFile } from './option-file.js';
 
@@ -38,7 +38,7 @@ describe('parseDbUrl', () => {
       user: undefined,
       optionFile: '/etc/dnslog/my.cnf',
     });
-    expect(describeDb(parseDbUrl('mysql://u@[::1]:3306/d'))).toBe('mysql://u@::1:3306/d');
+    expect(parseDbUrl('mysql://u@[::1]:3306/d')).toMatchObject({ kind: 'mysql', user: 'u', host: '::1', port: 3306, database: 'd' });
   });
 
   it('reads ?ssl=required|verify-full and ?ca=FILE, and refuses anything else with one line', () => {

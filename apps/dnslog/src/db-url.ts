@@ -84,8 +84,3 @@ function parseMysqlUrl(url: string): DbTarget {
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
-
-/** A printable form of the target, without secrets. */
-export function describeDb(t: DbTarget): string {
-  return t.kind === 'sqlite' ? `sqlite:${t.path}` : `mysql://${t.user ? `${t.user}@` : ''}${t.host}:${t.port}/${t.database}`;
-}

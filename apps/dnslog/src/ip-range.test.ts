@@ -7,6 +7,8 @@ describe('client filters', () => {
     expect(ipHex('2001:db8::1')).toBe('20010DB8000000000000000000000001');
     expect(ipHex('::1')).toBe('00000000000000000000000000000001');
     expect(ipHex('::ffff:192.0.2.1')).toBe('00000000000000000000FFFFC0000201');
+    // IPv4-compatible, as INET6_ATON reads it; not ipaddr.js's IPv4-mapped reading
+    expect(ipHex('::127.0.0.1')).toBe('0000000000000000000000007F000001');
     expect(ipHex('not-an-ip')).toBeNull();
   });
 

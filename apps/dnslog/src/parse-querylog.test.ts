@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   createParseContext,
-  isQueryRecord,
   MAX_LINE_LENGTH,
   parseQueryLine,
   REJECT_REASONS,
@@ -114,11 +113,6 @@ describe('parseQueryLine: real BIND 9.18 lines', () => {
 
   it('ignores a trailing CR (a CRLF file)', () => {
     expect(parse(`${REAL_918[0]}\r`)).toEqual(parse(REAL_918[0]));
-  });
-
-  it('isQueryRecord tells records from rejects', () => {
-    expect(isQueryRecord(parse(REAL_918[0]))).toBe(true);
-    expect(isQueryRecord(parse('garbage here'))).toBe(false);
   });
 });
 

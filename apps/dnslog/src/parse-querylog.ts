@@ -132,11 +132,6 @@ export function createParseContext(reference: Date, zoneOffsetMs?: number): Pars
 /** Longer lines are rejected unparsed. BIND's own log buffer is 8 KiB; this leaves room for a prefix. */
 export const MAX_LINE_LENGTH = 16384;
 
-/** Type guard for a parse result. */
-export function isQueryRecord(r: ParseResult): r is QueryRecord {
-  return r.kind === 'query';
-}
-
 const REJECTS: Readonly<Record<RejectReason, Reject>> = Object.freeze(
   Object.fromEntries(REJECT_REASONS.map((reason) => [reason, Object.freeze({ kind: 'reject', reason })])) as Record<
     RejectReason,

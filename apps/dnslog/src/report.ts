@@ -3,7 +3,7 @@
  * fixed fragments chosen by the report and the dialect), and their rendering as a table, JSON or CSV.
  * Every time bound is a plain `qtime` comparison, so MySQL prunes partitions outside the range.
  */
-import { printable } from '@toolbox/shared';
+import { printable, registrableDomain } from '@toolbox/shared';
 import type { ClientFilter } from './ip-range.js';
 import { ROLLUP_TABLES, ROLLUPS, planRange, wallMs, type RollupSpec, type RollupUnit } from './rollup.js';
 import { reverseName } from './row.js';
@@ -147,26 +147,10 @@ export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | nul
   };
 }
 
-/**
- * Second-level labels under which names are registered (`example.co.uk`): a short built-in list,
- * not the whole Public Suffix List.
- */
-const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'or', 'ne', 'go', 'mil', 'ltd', 'plc', 'nhs', 'gob', 'nom', 'sch']);
-
-/** The registered domain of a name: its last two labels, three under a country code's `co.`/`com.`…. */
-export function registeredDomain(qname: string): string {
-  const labels = qname.toLowerCase().replace(/\.$/, '').split('.');
-  if (labels.length <= 2) return labels.join('.');
-  const tld = labels[labels.length - 1] ?? '';
-  const second = labels[labels.length - 2] ?? '';
-  const take = tld.length === 2 && SECOND_LEVEL.has(second) ? 3 : 2;
-  return labels.slice(-take).join('.');
-}
-
 export function groupByDomain(rows: readonly { value: string; queries: number }[], limit: number): { domain: string; queries: number; names: number }[] {
   const by = new Map<string, { queries: number; names: number }>();
   for (const r of rows) {
-    const d = registeredDomain(r.value);
+    const d = registrableDomain(r.value);
     const e = by.get(d) ?? { queries: 0, names: 0 };
     e.queries += r.queries;
     e.names += 1;

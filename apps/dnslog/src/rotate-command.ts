@@ -4,8 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, linkSync, unlinkSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { acquireLock, errorMessage, ExitCode, oneLine, parseSshUrl, sshConnect, UserError, writeJson, type CliIo, type SshConnection } from '@toolbox/shared';
+import { acquireLock, errorMessage, ExitCode, oneLine, parseSshUrl, sshAuthOptions, sshConnect, sshUsername, UserError, writeJson, type CliIo, type SshConnection } from '@toolbox/shared';
 import { DEFAULT_REOPEN, reopenArgv, rotate, type CommandResult, type RotateHost, type RotateResult } from './rotate.js';
 
 export interface RotateCommandOptions {
@@ -103,11 +102,8 @@ export async function runRotate(opts: RotateCommandOptions, io: CliIo, now = new
         conn = await sshConnect({
           host: url.host,
           port: url.port ?? 22,
-          username: url.username ?? opts.sshUser ?? io.env.USER ?? 'root',
-          privateKeyPath: opts.sshKey,
-          agent: opts.sshKey ? undefined : io.env.SSH_AUTH_SOCK,
-          knownHostsPath: opts.hostKeyFingerprint ? undefined : (opts.knownHosts ?? `${homedir()}/.ssh/known_hosts`),
-          hostKeyFingerprint: opts.hostKeyFingerprint,
+          username: sshUsername(spec, url.username, opts.sshUser, io.env),
+          ...sshAuthOptions(opts, io.env),
         });
         report(await rotate(sshHost(conn, url.host), { log: opts.log, reopen, now }));
       } catch (err) {

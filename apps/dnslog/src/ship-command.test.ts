@@ -113,4 +113,14 @@ describe('dnslog ship (command)', () => {
     expect(r.exit).toBe(2);
     expect(r.err).not.toContain('secret');
   });
+
+  // --ssh-user used to default to root when $USER was unset (cron, systemd units)
+  it.each([
+    [['ship', 'ssh://ns1/var/log/named/query.log.*', '--server', 'ns1'], 'ssh://ns1/var/log/named/query.log.*'],
+    [['rotate', '--host', 'ssh://ns1', '--log', '/var/log/named/query.log'], 'ssh://ns1'],
+  ])('%j without a user, --ssh-user or $USER is one line, exit 2', async (args, url) => {
+    const r = await run([...args, ...(args[0] === 'ship' ? ['--db', `sqlite:${join(dir, 'db.sqlite')}`] : [])]);
+    expect(r.err).toBe(`dnslog: ${url}: no user to log in as ($USER is not set); give --ssh-user or name it in the URL, ssh://user@host\n`);
+    expect(r.exit).toBe(2);
+  });
 });

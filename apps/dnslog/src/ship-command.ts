@@ -2,13 +2,16 @@
  * `dnslog ship SOURCE...`: the IO edge around ship.ts — builds sources and the store from options,
  * takes the lock, shows progress, prints the report, sets the exit code.
  */
-import { homedir, hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { hostname } from 'node:os';
+import { basename } from 'node:path';
 import {
   createProgress,
   ExitCode,
   formatBytes,
   oneLine,
+  parseSshUrl,
+  sshAuthOptions,
+  sshUsername,
   writeJson,
   type CliIo,
   type Progress,
@@ -50,13 +53,8 @@ export function buildSources(specs: readonly string[], opts: ShipCommandOptions,
   return specs.map((spec) =>
     spec.startsWith('ssh://')
       ? sshSource(spec, {
-          ssh: {
-            privateKeyPath: opts.sshKey,
-            agent: opts.sshKey ? undefined : env.SSH_AUTH_SOCK,
-            knownHostsPath: opts.hostKeyFingerprint ? undefined : (opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts')),
-            hostKeyFingerprint: opts.hostKeyFingerprint,
-          },
-          defaultUser: opts.sshUser ?? env.USER ?? 'root',
+          ssh: sshAuthOptions(opts, env),
+          defaultUser: sshUsername(spec, parseSshUrl(spec).username, opts.sshUser, env),
           compress: opts.compress,
           server: opts.server,
           trust,

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { UserError, errorMessage, isUserError } from '@toolbox/shared';
+import { UserError, errorMessage, isUserError, limiter } from '@toolbox/shared';
 import { readLineBatches, type RawLine } from './line-reader.js';
 import { isGzipName, type LogFile, type LogSource } from './sources.js';
 import type { FileLoad, ParsedLine, ResumePoint, Store } from './store.js';
@@ -285,35 +285,33 @@ export async function ship(
     liveSkipped: [],
     totals: { files: 0, loaded: 0, skipped: 0, failed: 0, refused: 0, deferred: 0, moveFailed: 0, rows: 0, rejects: 0, seconds: 0 },
   };
-  const queue = [...sources];
-  const worker = async () => {
-    for (let src = queue.shift(); src; src = queue.shift()) {
-      try {
-        const { files, skipped, refused } = await src.list();
-        for (const s of skipped) report.liveSkipped.push({ server: src.server, ...s });
-        for (const r of refused) report.files.push(refusedResult(src.server, r.path, r.reason, opts));
-        // Results are reported in listing order, each once its move is done.
-        let reported: Promise<void> = Promise.resolve();
-        for (const f of files) {
-          let shipped = await shipFile(store, mutex, f, parserFor, opts);
-          for (let n = 1; shipped.retry && n < LOAD_ATTEMPTS; n++) {
-            await retryPause(n);
-            shipped = await shipFile(store, mutex, f, parserFor, opts);
-          }
-          const { result, settled } = shipped;
-          if (shipped.retry) result.error = `${result.error ?? ''} (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`;
-          report.files.push(result);
-          reported = Promise.all([reported, settled]).then(() => opts.onFileDone?.(result));
+  const limit = limiter(Math.max(1, opts.concurrency));
+  const shipSource = async (src: LogSource): Promise<void> => {
+    try {
+      const { files, skipped, refused } = await src.list();
+      for (const s of skipped) report.liveSkipped.push({ server: src.server, ...s });
+      for (const r of refused) report.files.push(refusedResult(src.server, r.path, r.reason, opts));
+      // Results are reported in listing order, each once its move is done.
+      let reported: Promise<void> = Promise.resolve();
+      for (const f of files) {
+        let shipped = await shipFile(store, mutex, f, parserFor, opts);
+        for (let n = 1; shipped.retry && n < LOAD_ATTEMPTS; n++) {
+          await retryPause(n);
+          shipped = await shipFile(store, mutex, f, parserFor, opts);
         }
-        await reported;
-      } catch (err) {
-        report.sourceFailures.push({ server: src.server, spec: src.spec, error: errorMessage(err) });
-      } finally {
-        await src.close();
+        const { result, settled } = shipped;
+        if (shipped.retry) result.error = `${result.error ?? ''} (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`;
+        report.files.push(result);
+        reported = Promise.all([reported, settled]).then(() => opts.onFileDone?.(result));
       }
+      await reported;
+    } catch (err) {
+      report.sourceFailures.push({ server: src.server, spec: src.spec, error: errorMessage(err) });
+    } finally {
+      await src.close();
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, sources.length)) }, worker));
+  await Promise.all(sources.map((src) => limit(() => shipSource(src))));
   const t = report.totals;
   for (const f of report.files) {
     t.files++;

@@ -2,56 +2,12 @@
  * Address classes an MX target can fall into, IPv4 and IPv6, with the IANA special-purpose ranges
  * of ipaddr.js; IPv6 forms that carry an IPv4 address (IPv4-mapped and -translated, NAT64, 6to4,
  * Teredo) are judged by the IPv4 address they carry. Also: the address an exchange written as an
- * IP literal names, and CIDR matching for `--treat-as-global`. Pure functions.
+ * IP literal names. Parsing and CIDR matching (`--treat-as-global`) are shared's `cidr.ts`. Pure.
  */
-import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { inCidr, parseAddress, type Cidr } from '@toolbox/shared';
 
 export type AddressClass = 'global' | 'loopback' | 'private' | 'unroutable' | 'reserved';
-
-type Ip = ipaddr.IPv4 | ipaddr.IPv6;
-
-export interface Cidr {
-  family: 4 | 6;
-  network: Ip;
-  bits: number;
-  text: string;
-}
-
-/**
- * Parses an address that `isIP` accepts. ipaddr.js reads `::a.b.c.d` as IPv4-mapped; it is the
- * deprecated IPv4-compatible form (::/96), so its dotted quad is turned into hextets first.
- */
-function parseStrict(address: string): Ip | null {
-  const family = isIP(address);
-  if (family === 4) return ipaddr.IPv4.parse(address);
-  if (family !== 6) return null;
-  const compatible = /^::(\d+)\.(\d+)\.(\d+)\.(\d+)(%.*)?$/.exec(address);
-  if (compatible) {
-    const [a, b, c, d] = compatible.slice(1, 5).map(Number) as [number, number, number, number];
-    return ipaddr.IPv6.parse(`::${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}${compatible[5] ?? ''}`);
-  }
-  return ipaddr.IPv6.parse(address);
-}
-
-/** Parses `ADDR/BITS` (or a bare address, a /32 or /128); null when it is not one. */
-export function parseCidr(text: string): Cidr | null {
-  const [addr = '', bitsText, extra] = text.trim().split('/');
-  if (extra !== undefined) return null;
-  const network = parseStrict(addr);
-  if (!network) return null;
-  const family = network.kind() === 'ipv4' ? 4 : 6;
-  const width = family === 4 ? 32 : 128;
-  if (bitsText !== undefined && !/^\d{1,3}$/.test(bitsText)) return null;
-  const bits = bitsText === undefined ? width : Number(bitsText);
-  if (bits > width) return null;
-  return { family, network, bits, text: `${addr}/${bits}` };
-}
-
-function inCidr(ip: Ip, c: Cidr): boolean {
-  if (ip.kind() !== c.network.kind()) return false;
-  return (ip as ipaddr.IPv4).match(c.network as ipaddr.IPv4, c.bits);
-}
 
 export interface AddressInfo {
   address: string;
@@ -171,7 +127,7 @@ function judgeV6(ip: ipaddr.IPv6): Judgement {
  * address it carries) win over everything but loopback and unspecified.
  */
 export function classifyAddress(address: string, treatAsGlobal: readonly Cidr[] = []): AddressInfo {
-  const ip = parseStrict(address);
+  const ip = parseAddress(address);
   if (!ip) return { address, class: 'unroutable', detail: 'not an IP address', isUnspecified: false };
   let judged: Judgement;
   let carried: ipaddr.IPv4 | null = null;
@@ -207,7 +163,7 @@ export function literalAddress(name: string): string | null {
   if (text.endsWith('.') && text.length > 1) text = text.slice(0, -1);
   const bracketed = /^\[(?:ipv6:)?(.*)\]$/.exec(text);
   if (bracketed) text = bracketed[1] ?? '';
-  const ip = parseStrict(text);
+  const ip = parseAddress(text);
   if (ip) return ip.toString();
   if (/^[0-9a-fx.]+$/.test(text) && ipaddr.IPv4.isValid(text)) return ipaddr.IPv4.parse(text).toString();
   return null;

@@ -5,7 +5,7 @@
  */
 import { lookup as systemLookup } from 'node:dns/promises';
 import type { Answer, RecordType } from 'dns-packet';
-import type { Cidr } from './address.js';
+import { errorMessage, limiter, registrableDomain, type Cidr } from '@toolbox/shared';
 import {
   classifyDomain,
   mxRecordText,
@@ -20,7 +20,7 @@ import {
 } from './classify-mx.js';
 import type { ListEntry } from './domain-list.js';
 import { withAuthoritative, type AuthReport } from './auth/compare.js';
-import { isLocalhostName, isIpLiteral, normalizeName, registrableDomain, specialUseTld } from './names.js';
+import { isLocalhostName, isIpLiteral, normalizeName, specialUseTld } from './names.js';
 import { DnsInterruptedError, DnsTimeoutError, type DnsResolver, type DnsResponse } from './resolver.js';
 
 export interface CheckResult {
@@ -114,7 +114,7 @@ class Gatherer {
       mx = await this.ask(domain, 'MX');
     } catch (err) {
       rethrowInterrupted(err);
-      facts.mx = { status: 'error', records: [], error: errText(err) };
+      facts.mx = { status: 'error', records: [], error: errorMessage(err) };
       return facts;
     }
     if (mx.rcode === 'NXDOMAIN') {
@@ -228,7 +228,7 @@ class Gatherer {
       const code = (err as { code?: string }).code;
       if (code === 'ENOTFOUND') return { status: 'nxdomain', addresses: [], cname: [] };
       if (code === 'ENODATA') return { status: 'nodata', addresses: [], cname: [] };
-      return { status: 'error', addresses: [], cname: [], error: errText(err) };
+      return { status: 'error', addresses: [], cname: [], error: errorMessage(err) };
     } finally {
       clearTimeout(timer);
     }
@@ -237,10 +237,6 @@ class Gatherer {
 
 function settle<T>(p: Promise<T>): Promise<T | Error> {
   return p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** What the records look like to compare views: MX set and the addresses of each target. */
@@ -280,7 +276,6 @@ export async function checkDomains(
   // null: not checked (interrupted)
   const done = new Map<number, CheckResult | null>();
   let nextOut = 0;
-  let nextIn = 0;
   let checked = 0;
   let waiting: (() => void)[] = [];
   const wakeWaiting = () => {
@@ -341,22 +336,34 @@ export async function checkDomains(
     }
     return auth ? withAuthoritative(result, auth) : result;
   };
-  const worker = async () => {
-    while (nextIn < entries.length && !isAborted()) {
-      if (nextIn - nextOut >= outputWindow) {
-        await new Promise<void>((resolve) => waiting.push(resolve));
-        continue;
-      }
-      const i = nextIn++;
-      done.set(i, await one(entries[i] as ListEntry));
-      flush();
-    }
-  };
+  const limit = limiter(Math.max(1, opts.concurrency));
+  // the first error of a check (a bug, not a DNS failure): no more domains start, it is rethrown
+  let failure: { error: unknown } | null = null;
+  const pending = new Set<Promise<void>>();
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, entries.length)) }, worker));
+    for (let i = 0; i < entries.length; i++) {
+      while (i - nextOut >= outputWindow && !isAborted() && failure === null) {
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      }
+      if (isAborted() || failure !== null) break;
+      const task = limit(async () => {
+        // queued before Ctrl-C or a failure, started after: not checked
+        if (isAborted() || failure !== null) return;
+        done.set(i, await one(entries[i] as ListEntry));
+        flush();
+      })
+        .catch((error: unknown) => {
+          failure ??= { error };
+          wakeWaiting();
+        })
+        .finally(() => pending.delete(task));
+      pending.add(task);
+    }
+    await Promise.all([...pending]);
   } finally {
     opts.signal?.removeEventListener('abort', wakeWaiting);
   }
+  if (failure !== null) throw (failure as { error: unknown }).error;
   flush();
   return { checked, notChecked: entries.length - checked, isInterrupted: checked < entries.length };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCidr } from './address.js';
+import { parseCidr } from '@toolbox/shared';
 import { classifyDomain, type AddressLookup, type DomainFacts, type MxRecord } from './classify-mx.js';
 
 const DOC = [parseCidr('192.0.2.0/24')!, parseCidr('2001:db8::/32')!];
@@ -74,6 +74,15 @@ describe('classifyDomain', () => {
     expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'nodata', addresses: [], cname: [] } }))).toEqual(['fail', ['MX_UNRESOLVABLE']]);
     const f = facts([[10, 'mx.gone.test']], { 'mx.gone.test': { status: 'nxdomain', addresses: [], cname: [] } }, { missingDomains: new Set(['gone.test']) });
     expect(codes(f)).toEqual(['fail', ['MX_UNRESOLVABLE', 'MX_DANGLING']]);
+  });
+  // the last-two-labels rule made the registrable domain of mx.gone.co.uk `co.uk`, which exists:
+  // a dangling exchange under a two-level public suffix was never reported
+  it('dangling exchange under a public suffix of two labels (co.uk)', () => {
+    const f = facts([[10, 'mx.gone.co.uk']], { 'mx.gone.co.uk': { status: 'nxdomain', addresses: [], cname: [] } }, { missingDomains: new Set(['gone.co.uk']) });
+    expect(codes(f)).toEqual(['fail', ['MX_UNRESOLVABLE', 'MX_DANGLING']]);
+    expect(classifyDomain(f).findings.find((x) => x.code === 'MX_DANGLING')?.detail).toBe(
+      "the exchange's registrable domain gone.co.uk does not exist: whoever registers it receives the mail",
+    );
   });
   it('no MX: implicit MX, no mail, NXDOMAIN, lookup failure', () => {
     expect(codes(facts([], {}, { implicit: ok('192.0.2.5') }))).toEqual(['warn', ['IMPLICIT_MX']]);

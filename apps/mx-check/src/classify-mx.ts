@@ -2,8 +2,9 @@
  * From the records a domain's lookups returned to a verdict and findings. Pure: the lookups are
  * done elsewhere (check.ts) and handed in as facts.
  */
-import { classifyAddress, literalAddress, type Cidr } from './address.js';
-import { isIpLiteral, isLocalhostName, looksLikeMissingTrailingDot, normalizeName, registrableDomain, specialUseTld } from './names.js';
+import { registrableDomain, type Cidr } from '@toolbox/shared';
+import { classifyAddress, literalAddress } from './address.js';
+import { isIpLiteral, isLocalhostName, looksLikeMissingTrailingDot, normalizeName, specialUseTld } from './names.js';
 
 export type LookupStatus = 'ok' | 'nxdomain' | 'nodata' | 'error';
 

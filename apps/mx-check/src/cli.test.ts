@@ -3,9 +3,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Answer } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { createMemoryIo, parseHostsFile, runCli } from '@toolbox/shared';
 import { buildProgram } from './cli.js';
-import { loopbackAliases, parseHosts, parseProcRoute } from './hosts.js';
+import { loopbackAliases, parseProcRoute } from './hosts.js';
 import { runMxCheck } from './mx-command.js';
 import { startFakeDns, type FakeDns } from './testing/fake-dns.js';
 
@@ -199,10 +199,16 @@ describe('mx-check cli', () => {
 
 describe('hosts rules', () => {
   it('warns when an alias is the gateway, a name server or a search domain', () => {
-    const lines = parseHosts('10.0.0.1 gw.lan\n127.0.0.1 gw.lan ns.lan lan mail.example.com\n10.0.0.53 ns.lan\n');
+    const lines = parseHostsFile('10.0.0.1 gw.lan\n127.0.0.1 gw.lan ns.lan lan mail.example.com\n10.0.0.53 ns.lan\n');
     const got = loopbackAliases(lines, { hostname: 'box', gateways: ['10.0.0.1'], nameservers: ['10.0.0.53'], searchDomains: ['lan'] });
     expect(got.map((a) => [a.name, a.warnings.length])).toEqual([['gw.lan', 1], ['ns.lan', 1], ['lan', 1], ['mail.example.com', 0]]);
     expect(got[0]?.warnings[0]).toBe("gw.lan is the default gateway's name (10.0.0.1): connections to it would stay on this machine");
+  });
+  // the name-server address was compared as text with the hosts file's: another spelling missed it
+  it('finds the name server however its address is spelled', () => {
+    const lines = parseHostsFile('2001:DB8:0::53 ns.lan\n::1 ns.lan\n');
+    const got = loopbackAliases(lines, { hostname: 'box', gateways: [], nameservers: ['2001:db8::53'], searchDomains: [] });
+    expect(got).toEqual([{ name: 'ns.lan', address: '::1', line: 2, warnings: ['ns.lan is the name of a name server in resolv.conf (2001:db8::53)'] }]);
   });
   it('reads the default gateway from /proc/net/route', () => {
     const text = 'Iface\tDestination\tGateway \tFlags\neth0\t00000000\t0100000A\t0003\neth0\t0000000A\t00000000\t0001\n';

@@ -2,13 +2,11 @@
  * mx-check command line: commander wiring only; the work lives in the modules beside this file.
  */
 import { Command, Option } from 'commander';
-import { ExitCode, exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { collect, exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
 import { runHosts, type HostsCommandOptions } from './hosts-command.js';
 import { runMxCheck, type MxCommandOptions } from './mx-command.js';
 import { domainProblem, normalizeName } from './names.js';
 import { noMailRecords, noMailZoneText } from './suggest.js';
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export interface ProgramDeps {
   /** Aborted on the first Ctrl-C. */
@@ -74,19 +72,8 @@ Exit 2 also when no resolver gave a single answer.`)
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
-  const ac = new AbortController();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) {
-      process.stderr.write('mx-check: interrupted again: exiting now\n');
-      process.exit(ExitCode.Interrupted);
-    }
-    process.stderr.write('mx-check: interrupted: no new queries; waiting for those in flight (Ctrl-C again to stop at once)\n');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    process.exitCode = await runCli('mx-check', (io) => buildProgram(io, { signal: ac.signal }), argv);
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  process.exitCode = await withDoubleInterrupt(
+    { tool: 'mx-check', firstMessage: 'mx-check: interrupted: no new queries; waiting for those in flight (Ctrl-C again to stop at once)\n' },
+    (signal) => runCli('mx-check', (io) => buildProgram(io, { signal }), argv),
+  );
 }

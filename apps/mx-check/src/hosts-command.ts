@@ -3,8 +3,8 @@
  * something that matters.
  */
 import { readFile } from 'node:fs/promises';
-import { ExitCode, printable, UserError, writeJson, type CliIo } from '@toolbox/shared';
-import { loopbackAliases, parseHosts, readHostsContext, type HostsContext } from './hosts.js';
+import { ExitCode, parseHostsFile, printable, UserError, writeJson, type CliIo } from '@toolbox/shared';
+import { loopbackAliases, readHostsContext, type HostsContext } from './hosts.js';
 
 export interface HostsCommandOptions {
   hostsFile: string;
@@ -20,7 +20,7 @@ export async function runHosts(opts: HostsCommandOptions, io: CliIo, context?: H
     throw new UserError('E_HOSTS', `cannot read ${opts.hostsFile}: ${(err as Error).message}`);
   }
   const ctx = context ?? (await readHostsContext(opts.resolvConf));
-  const aliases = loopbackAliases(parseHosts(text), ctx);
+  const aliases = loopbackAliases(parseHostsFile(text), ctx);
   if (opts.json) {
     writeJson(io.stdout, { hostsFile: opts.hostsFile, aliases });
   } else if (aliases.length === 0) {

@@ -5,24 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { canonicalAddress, type HostsLine } from '@toolbox/shared';
 import { classifyAddress } from './address.js';
 import { parseResolvConf } from './resolver.js';
-
-export interface HostsLine {
-  line: number;
-  address: string;
-  names: string[];
-}
-
-export function parseHosts(text: string): HostsLine[] {
-  const out: HostsLine[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const fields = raw.replace(/#.*$/, '').trim().split(/\s+/).filter((f) => f !== '');
-    const [address, ...names] = fields;
-    if (address && names.length > 0) out.push({ line: i + 1, address, names: names.map((n) => n.toLowerCase()) });
-  });
-  return out;
-}
 
 export interface HostsContext {
   hostname: string;
@@ -44,8 +29,11 @@ export interface LoopbackAlias {
 const STANDARD = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback', 'localhost4', 'localhost6', 'localhost4.localdomain4', 'localhost6.localdomain6']);
 
 export function loopbackAliases(lines: readonly HostsLine[], ctx: HostsContext): LoopbackAlias[] {
-  const namesOf = (addrs: readonly string[]) =>
-    new Set(lines.filter((l) => addrs.includes(l.address)).flatMap((l) => l.names));
+  // addresses compared as addresses: resolv.conf's 2001:db8::53 is the hosts file's 2001:DB8:0::53
+  const namesOf = (addrs: readonly string[]) => {
+    const wanted = new Set(addrs.map((a) => canonicalAddress(a) ?? a));
+    return new Set(lines.filter((l) => wanted.has(canonicalAddress(l.address) ?? l.address)).flatMap((l) => l.names));
+  };
   const gatewayNames = namesOf(ctx.gateways);
   const nsNames = namesOf(ctx.nameservers);
   const host = ctx.hostname.toLowerCase();

@@ -5,8 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { ExitCode, printable, UserError, type CliIo } from '@toolbox/shared';
-import { parseCidr, type Cidr } from './address.js';
+import { ExitCode, parseCidr, printable, UserError, type CliIo, type Cidr } from '@toolbox/shared';
 import { AuthChecker } from './auth/gather.js';
 import { authJson, authTableLines } from './auth/output.js';
 import { checkDomains, type CheckResult, type CheckSummary } from './check.js';

@@ -1,6 +1,7 @@
 /**
  * Domain-name rules: what counts as a domain to check, which names are localhost or special-use
- * (RFC 6761 and later reservations), the forgotten trailing dot, the registrable domain. Pure.
+ * (RFC 6761 and later reservations), the forgotten trailing dot. Pure. (The registrable domain is
+ * shared's `registrableDomain`.)
  */
 import { isIP } from 'node:net';
 import { literalAddress } from './address.js';
@@ -77,14 +78,4 @@ export function looksLikeMissingTrailingDot(exchange: string, domain: string): b
     const last = rest[rest.length - 1];
     return rest.length >= 2 && last === tld;
   });
-}
-
-/**
- * The registrable domain of a name, approximated as its last two labels (no Public Suffix List:
- * `mx.example.co.uk` gives `co.uk`, which exists, so a dangling name there is reported only as
- * unresolvable — never falsely as dangling).
- */
-export function registrableDomain(name: string): string {
-  const labels = normalizeName(name).split('.');
-  return labels.slice(-2).join('.');
 }

@@ -172,8 +172,9 @@ describe('answers that cannot be forged', () => {
   it('queries in flight spread over the pool; the IDs vary', async () => {
     const names = Array.from({ length: 600 }, (_, i) => `h${i}.test`);
     server = await startFakeDns({ records: Object.fromEntries(names.map((n) => [n, [A(n, '192.0.2.1')]])) });
-    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 2000, retries: 2, sockets: { size: 8, maxQueriesPerSocket: 16 } });
-    const answers = await Promise.all(names.map((n) => resolver?.query(n, 'A')));
+    const pooled = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 2000, retries: 2, sockets: { size: 8, maxQueriesPerSocket: 16 } });
+    resolver = pooled;
+    const answers = await Promise.all(names.map((n) => pooled.query(n, 'A')));
     expect(answers.map((a) => a?.answers[0]?.name)).toEqual(names);
     const perPort = new Map<number, number>();
     for (const q of server.udpSeen) perPort.set(q.port, (perPort.get(q.port) ?? 0) + 1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildBattery, mailDomainOf, selectProbes, type BatteryInput } from './battery.js';
+import { buildBattery, selectProbes, type BatteryInput } from './battery.js';
 
 const input: BatteryInput = {
   serverName: 'mta.toolbox.test',
@@ -57,9 +57,16 @@ describe('buildBattery', () => {
     expect(() => buildBattery({ ...input, extDomain: 'x.test>\r\nDATA' })).toThrow("the external domain 'x.test>\r\nDATA' has characters");
   });
 
+  const ownSender = (serverName: string) => buildBattery({ ...input, serverName }).find((p) => p.id === 'from-own-domain')?.mailFrom;
   it('takes the mail domain from the server name', () => {
-    expect(mailDomainOf('mta.toolbox.test')).toBe('toolbox.test');
-    expect(mailDomainOf('toolbox.test')).toBe('toolbox.test');
+    expect(ownSender('mta.toolbox.test')).toBe('postmaster@toolbox.test');
+    expect(ownSender('toolbox.test')).toBe('postmaster@toolbox.test');
+    expect(ownSender('mx1.eu.example.com.')).toBe('postmaster@example.com');
+  });
+  // "the name minus its first label" made a server called example.co.uk send as postmaster@co.uk
+  it('mail domain of a name under a public suffix is its registrable domain (Public Suffix List)', () => {
+    expect(ownSender('example.co.uk')).toBe('postmaster@example.co.uk');
+    expect(ownSender('mta.example.co.uk')).toBe('postmaster@example.co.uk');
   });
 });
 

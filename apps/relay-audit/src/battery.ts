@@ -4,7 +4,7 @@
  * (ids `nmap-01` … `nmap-16`, in its order), plus the forms classic relay-test batteries and sendmail's
  * address semantics add, and the same core forms under other EHLO names.
  */
-import { matchGlob, UserError } from '@toolbox/shared';
+import { matchGlob, registrableDomain, UserError } from '@toolbox/shared';
 
 export interface BatteryInput {
   /** The name the target calls itself (banner or `--target` name). */
@@ -21,7 +21,7 @@ export interface BatteryInput {
   ehloName: string;
   /** Extra EHLO names to try the core forms under (`--ehlo`). */
   extraEhlo: readonly string[];
-  /** The target's mail domain (its name minus the first label), for "sender in its own domain". */
+  /** The target's mail domain (the registrable domain of its name), for "sender in its own domain". */
   mailDomain?: string;
   /** Destination domains the target is believed to relay to (relay_based_on_MX, mailertable). */
   viaDomains?: readonly string[];
@@ -34,12 +34,6 @@ export interface Probe {
   rcptTo: string;
   /** A local recipient sent first (its reply is recorded but does not decide the class). */
   localFirst?: string;
-}
-
-/** The target's mail domain: its name minus the first label, or the name when it has two labels. */
-export function mailDomainOf(serverName: string): string {
-  const labels = serverName.replace(/\.$/, '').split('.');
-  return labels.length > 2 ? labels.slice(1).join('.') : labels.join('.');
 }
 
 function literal(ip: string): string {
@@ -78,7 +72,7 @@ function extraForms(b: BatteryInput): Omit<Probe, 'ehlo'>[] {
   const rcpt = `${b.rcptLocal}@${b.extDomain}`;
   const from = b.fromLocal;
   const ip = literal(b.serverIp);
-  const own = b.mailDomain ?? mailDomainOf(b.serverName);
+  const own = b.mailDomain ?? registrableDomain(b.serverName);
   const forms: Omit<Probe, 'ehlo'>[] = [
     { id: 'from-unqualified', mailFrom: from, rcptTo: rcpt },
     { id: 'from-localhost', mailFrom: `${from}@localhost`, rcptTo: rcpt },

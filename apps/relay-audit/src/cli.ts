@@ -2,12 +2,10 @@
  * relay-audit command line: commander wiring only; the work lives in the modules beside this file.
  */
 import { Command } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared';
+import { collect, exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
 import { runConfigCommand, type ConfigCommandOptions } from './config-command.js';
 import { EXIT_INCONCLUSIVE, runProbeCommand, type ProbeCommandOptions } from './probe-command.js';
 import { runExplainCommand, type ExplainCommandOptions } from './explain-command.js';
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('relay-audit')

@@ -3,8 +3,7 @@
  * predicts the relay verdict each client address gets — what `probe` from there should observe.
  */
 import net from 'node:net';
-import { UserError, printable, writeJson, type CliIo } from '@toolbox/shared';
-import { parseCidr } from './cidr.js';
+import { UserError, parseCidr, printable, writeJson, type CliIo } from '@toolbox/shared';
 import { loadAudit, type ConfigFiles } from './load-config.js';
 import { predict, type Prediction } from './sendmail-config.js';
 
@@ -19,7 +18,7 @@ export interface ConfigCommandOptions extends ConfigFiles {
 function checkCidr(c: string): string {
   const cidr = parseCidr(c);
   if (cidr === null) throw new UserError('E_OWN', `--own '${c}' is not a CIDR (10.1.0.0/16, 2001:db8::/48)`);
-  return `${cidr.address}/${cidr.prefix}`;
+  return cidr.text;
 }
 
 export async function runConfigCommand(opts: ConfigCommandOptions, io: CliIo): Promise<void> {

@@ -2,7 +2,8 @@
  * `relay-audit probe` where the operator's safety is at stake: where the AUTH password may go, a
  * STARTTLS injection, the alert relay's password, and MTA text on the terminal.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMemoryIo, runCli } from '@toolbox/shared';
@@ -215,5 +216,28 @@ describe('MTA text on the terminal', () => {
     expect(r.exit).toBe(3);
     const json = JSON.parse((await run({}, ...target(m), '--json')).out) as Report;
     expect(json.vantages[0]?.error).toBe(`127.0.0.1:${m.port}: 554 ${ESC}[31mgo away${ESC}[0m\rrelay-audit: target closed, all good\x9b2J`);
+  });
+});
+
+describe('SSH vantages', () => {
+  // --ssh-user used to default to root when $USER was unset (cron, systemd units)
+  it('a vantage without a user, no --ssh-user and no $USER is one line, exit 2, before anything connects', async () => {
+    const m = await mta(() => null);
+    const r = await run({}, ...target(m), '--vantage', 'ssh://127.0.0.1:9');
+    expect(r.err).toBe('relay-audit: ssh://127.0.0.1:9: no user to log in as ($USER is not set); give --ssh-user or name it in the URL, ssh://user@host\n');
+    expect(r.exit).toBe(2);
+    expect(m.connections()).toBe(0);
+  });
+});
+
+describe('--state', () => {
+  it('writes the state durably: the content is the state, no temporary file is left', async () => {
+    const m = await mta(() => null);
+    const dir = mkdtempSync(join(tmpdir(), 'relay-audit-state-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const state = join(dir, 'state.json');
+    await run({}, ...target(m), '--state', state);
+    expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({ target: `127.0.0.1:${m.port}`, unreachable: [] });
+    expect(readdirSync(dir)).toEqual(['state.json']);
   });
 });

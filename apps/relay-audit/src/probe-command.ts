@@ -2,13 +2,13 @@
  * `relay-audit probe`: options → battery plan → runner → outputs (text/JSON, JUnit, state diff,
  * alert mail). The IO edge of the probe side.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { UserError, errorMessage, printable, writeJson, type CliIo } from '@toolbox/shared';
+import { UserError, errorMessage, printable, sshAuthOptions, sshUsername, writeFileDurable, writeJson, type CliIo } from '@toolbox/shared';
 import { buildBattery, selectProbes } from './battery.js';
 import { runBattery, type PortSpec, type ProbeReport, type VantageRun } from './probe.js';
 import { diffState, formatDiff, formatProbeText, parseState, stateOf, toJunit, type StateDiff } from './report.js';
-import { openConnector, parseVantages } from './vantage.js';
+import { openConnector, parseVantages, type SshSettings } from './vantage.js';
 import { parseSmtpUrl, sendAlert, type SmtpRelay } from './alert.js';
 
 export interface ProbeCommandOptions {
@@ -125,7 +125,7 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
   const alert = await alertRelay(opts, io.env);
 
   const ehloName = opts.ehlo[0] ?? 'relay-audit.test';
-  const specs = parseVantages(opts.vantage, opts.sourceIp, opts.sshUser ?? io.env.USER ?? 'root');
+  const specs = parseVantages(opts.vantage, opts.sourceIp, (url) => sshUsername(url, undefined, opts.sshUser, io.env));
   const probesFor = (serverName: string) =>
     selectProbes(
       buildBattery({
@@ -142,16 +142,7 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     );
   // a bad --tests list is a usage error before anything connects
   probesFor(host);
-  const ssh = {
-    username: opts.sshUser ?? io.env.USER ?? 'root',
-    timeoutMs: opts.timeout,
-    ...(opts.sshKey === undefined ? { agent: io.env.SSH_AUTH_SOCK } : { privateKeyPath: opts.sshKey }),
-    ...(opts.knownHosts === undefined ? {} : { knownHostsPath: opts.knownHosts }),
-    ...(opts.hostKeyFingerprint === undefined ? {} : { hostKeyFingerprint: opts.hostKeyFingerprint }),
-  };
-  if (ssh.knownHostsPath === undefined && ssh.hostKeyFingerprint === undefined && io.env.HOME !== undefined) {
-    Object.assign(ssh, { knownHostsPath: `${io.env.HOME}/.ssh/known_hosts` });
-  }
+  const ssh: SshSettings = { ...sshAuthOptions(opts, io.env), timeoutMs: opts.timeout };
   const vantages: VantageRun[] = specs.map((s) => ({ label: s.label, open: () => openConnector(s, ssh) }));
   const now = new Date();
   const report = await runBattery(
@@ -187,9 +178,7 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     }
     const state = stateOf(report, now);
     diff = diffState(before, state);
-    const tmp = `${opts.state}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
-    await rename(tmp, opts.state);
+    await writeFileDurable(opts.state, `${JSON.stringify(state, null, 2)}\n`);
   }
   if (opts.junit !== undefined) await writeFile(opts.junit, toJunit(report));
   if (opts.json) writeJson(io.stdout, diff === undefined ? report : { ...report, changes: diff });

@@ -5,7 +5,7 @@
  * probe's MAIL, RCPT and RSET/QUIT go in one write. Stops at RCPT (RSET, QUIT) unless a delivery
  * mailbox is given.
  */
-import { errorMessage } from '@toolbox/shared';
+import { errorMessage, limiter } from '@toolbox/shared';
 import type { Probe } from './battery.js';
 import { classifyReply, overallVerdict, seenAs, verdictOf, type ProbeClass, type Stage, type Verdict } from './classify.js';
 import { SmtpClient, SmtpSecurityError, wrapTls, type SmtpReply, type TlsTarget } from './smtp-client.js';
@@ -52,12 +52,6 @@ export interface PortSpec {
   implicitTls: boolean;
 }
 
-/** The submission ports swept by default (RFC 6409, RFC 8314). */
-export const SUBMISSION_PORTS: readonly PortSpec[] = [
-  { port: 587, implicitTls: false },
-  { port: 465, implicitTls: true },
-];
-
 export interface ProbeReport {
   target: string;
   /** The target's own port; probes on any other port are on a submission port. */
@@ -93,27 +87,6 @@ export interface RunOptions {
    * later session of that vantage stops before it connects, and the vantage fails with that error.
    */
   halt?: { error: SmtpSecurityError | null };
-}
-
-/**
- * A counting semaphore: at most `n` tasks at once. A finishing task hands its slot straight to the
- * next waiter: were the slot freed and retaken by the waiter when it resumes, a caller arriving in
- * between (a microtask later) would take it too, and n + 1 would run.
- */
-export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active < n) active++;
-    else await new Promise<void>((resolve) => queue.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = queue.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }
 
 function bracket(addr: string): string {
@@ -336,13 +309,6 @@ export async function runProbes(connector: Connector, probes: readonly Probe[], 
   }
   if (session) await session.smtp.quit();
   return results;
-}
-
-/** One probe on its own connection. */
-export async function runProbe(connector: Connector, probe: Probe, o: RunOptions): Promise<ProbeResult> {
-  const [r] = await runProbes(connector, [probe], o, 1);
-  if (r === undefined) throw new Error('runProbes returned no result');
-  return r;
 }
 
 /** The greeting session: how the MTA names the vantage ("Hello NAME [IP]"). */

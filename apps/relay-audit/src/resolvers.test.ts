@@ -11,6 +11,13 @@ describe('hostsResolver', () => {
     expect(await r.reverse('10.9.9.9')).toEqual([]);
     expect(await r.mx('partner.test')).toEqual([]);
   });
+  // the copy in resolvers.ts compared address text: a differently spelled address had no name
+  it('reverse-resolves an address however it is spelled, in the file or in the question', async () => {
+    const v6 = hostsResolver('2001:DB8:0::25 mx.partner.test\n');
+    expect(await v6.reverse('2001:db8::25')).toEqual(['mx.partner.test']);
+    expect(await v6.reverse('2001:0db8::0025')).toEqual(['mx.partner.test']);
+    expect(await r.reverse('::ffff:10.0.0.1')).toEqual([]);
+  });
 });
 
 describe('parseResolverAddress', () => {

@@ -4,26 +4,24 @@
  */
 import { Resolver as DnsResolver } from 'node:dns/promises';
 import net from 'node:net';
-import { UserError } from '@toolbox/shared';
+import { UserError, canonicalAddress, parseHostsFile } from '@toolbox/shared';
 import type { Resolver } from './sendmail-config.js';
 
-/** A resolver over hosts-file text: first name on a line is the reverse name, as glibc does. */
+/**
+ * A resolver over hosts-file text: first name on a line is the reverse name, as glibc does. Addresses
+ * are looked up by their canonical form, so `2001:DB8:0::1` in the file answers for `2001:db8::1`.
+ */
 export function hostsResolver(text: string): Resolver {
   const byName = new Map<string, string[]>();
   const byAddr = new Map<string, string[]>();
-  for (const raw of text.split('\n')) {
-    const fields = raw.replace(/#.*$/, '').trim().split(/\s+/).filter(Boolean);
-    const [addr, ...names] = fields;
-    if (addr === undefined || names.length === 0 || net.isIP(addr) === 0) continue;
-    for (const n of names) {
-      const k = n.toLowerCase().replace(/\.$/, '');
-      byName.set(k, [...(byName.get(k) ?? []), addr]);
-    }
-    byAddr.set(addr, [...(byAddr.get(addr) ?? []), ...names.map((n) => n.toLowerCase())]);
+  for (const { address, names } of parseHostsFile(text)) {
+    for (const n of names) byName.set(n, [...(byName.get(n) ?? []), address]);
+    const key = canonicalAddress(address) ?? address;
+    byAddr.set(key, [...(byAddr.get(key) ?? []), ...names]);
   }
   return {
     forward: (name) => Promise.resolve(byName.get(name.toLowerCase().replace(/\.$/, '')) ?? []),
-    reverse: (ip) => Promise.resolve((byAddr.get(ip) ?? []).slice(0, 1)),
+    reverse: (ip) => Promise.resolve((byAddr.get(canonicalAddress(ip) ?? ip) ?? []).slice(0, 1)),
     mx: () => Promise.resolve([]),
   };
 }

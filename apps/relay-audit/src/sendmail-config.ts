@@ -11,8 +11,7 @@
  * - names in class R and `To:` RELAY entries are also destinations anyone may relay to;
  * - a client name counts only when its reverse lookup forward-confirms.
  */
-import { UserError } from '@toolbox/shared';
-import { cidrWithin, inCidr, parseCidr } from './cidr.js';
+import { UserError, cidrWithin, inCidr, parseCidr } from '@toolbox/shared';
 
 export { inCidr };
 
@@ -405,7 +404,7 @@ export async function predict(model: RelayModel, ip: string, extDomain: string, 
   if (model.promiscuous) return { ...base, relays: true, why: 'promiscuous_relay' };
   if (LOOPBACK.some((c) => inCidr(ip, c))) return { ...base, relays: true, why: 'loopback' };
   const longest = (list: { cidr: string; from: string }[]): { cidr: string; from: string; bits: number } | null =>
-    list.filter((g) => inCidr(ip, g.cidr)).map((g) => ({ ...g, bits: parseCidr(g.cidr)?.prefix ?? 0 })).sort((a, b) => b.bits - a.bits)[0] ?? null;
+    list.filter((g) => inCidr(ip, g.cidr)).map((g) => ({ ...g, bits: parseCidr(g.cidr)?.bits ?? 0 })).sort((a, b) => b.bits - a.bits)[0] ?? null;
   const rej = longest(model.rejects);
   const ok = longest(model.ipGrants);
   if (rej && (!ok || rej.bits >= ok.bits)) return { ...base, relays: false, why: `rejected by ${rej.from}` };

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { parseSshUrl, sshConnect, UserError, type SshConnection } from '@toolbox/shared';
+import { parseSshUrl, sshConnect, UserError, type SshAuthOptions, type SshConnection } from '@toolbox/shared';
 
 export interface VantageSpec {
   /** As the user wrote it: `local`, `10.0.0.5` (source address), `ssh://user@host:port`. */
@@ -20,17 +20,19 @@ export interface Connector {
   close(): void;
 }
 
-export interface SshSettings {
-  username: string;
-  privateKeyPath?: string;
-  agent?: string;
-  knownHostsPath?: string;
-  hostKeyFingerprint?: string;
+export interface SshSettings extends SshAuthOptions {
   timeoutMs: number;
 }
 
-/** Parses `--vantage` and `--source-ip` values into specs; none at all means "from here". */
-export function parseVantages(sshUrls: readonly string[], sourceIps: readonly string[], defaultUser: string): VantageSpec[] {
+/**
+ * Parses `--vantage` and `--source-ip` values into specs; none at all means "from here". The user of
+ * a URL without one is `defaultUser`, or what `defaultUser(url)` returns (it may throw: no user known).
+ */
+export function parseVantages(
+  sshUrls: readonly string[],
+  sourceIps: readonly string[],
+  defaultUser: string | ((url: string) => string),
+): VantageSpec[] {
   const specs: VantageSpec[] = [];
   for (const ip of sourceIps) {
     if (net.isIP(ip) === 0) throw new UserError('E_VANTAGE', `--source-ip '${ip}' is not an IP address`);
@@ -40,7 +42,7 @@ export function parseVantages(sshUrls: readonly string[], sourceIps: readonly st
     if (!url.startsWith('ssh://')) throw new UserError('E_VANTAGE', `--vantage '${url}' is not ssh://[user@]host[:port]`);
     const p = parseSshUrl(url);
     if (p.path !== undefined && p.path !== '' && p.path !== '/') throw new UserError('E_VANTAGE', `--vantage '${url}': a vantage has no path`);
-    specs.push({ label: url, kind: 'ssh', ssh: { host: p.host, port: p.port ?? 22, username: p.username ?? defaultUser } });
+    specs.push({ label: url, kind: 'ssh', ssh: { host: p.host, port: p.port ?? 22, username: p.username ?? (typeof defaultUser === 'string' ? defaultUser : defaultUser(url)) } });
   }
   if (specs.length === 0) specs.push({ label: 'local', kind: 'local' });
   return specs;

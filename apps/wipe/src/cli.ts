@@ -3,7 +3,7 @@
  */
 import type { Readable } from 'node:stream';
 import { Command, Option } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, type CliIo } from '@toolbox/shared/cli';
+import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
 import { describeSource, METHODS, parsePatternSpec, planWipe, type VerifyMode } from './passes/plan-wipe.js';
 import { runWipe, type WriteMode } from './commands/wipe-command.js';
 
@@ -121,19 +121,8 @@ ${exitCodeHelp([
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
-  const ac = new AbortController();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) {
-      process.stderr.write('wipe: interrupted again: exiting now\n');
-      process.exit(130);
-    }
-    process.stderr.write('\nwipe: stopping after the writes in flight (Ctrl-C again to stop at once)\n');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    process.exitCode = await runCli('wipe', (io) => buildProgram(io, { stdin: process.stdin, signal: ac.signal }), argv);
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  process.exitCode = await withDoubleInterrupt(
+    { tool: 'wipe', firstMessage: '\nwipe: stopping after the writes in flight (Ctrl-C again to stop at once)\n' },
+    (signal) => runCli('wipe', (io) => buildProgram(io, { stdin: process.stdin, signal }), argv),
+  );
 }

@@ -7,3 +7,5 @@ export * from './cli.js';
 export * from './progress.js';
 export * from './durable-write.js';
 export * from './open-files.js';
+export * from './limiter.js';
+export * from './interrupt.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { intOption, oneLine, runCli, type CliIo } from './cli.js';
+import { collect, intOption, oneLine, runCli, type CliIo } from './cli.js';
 import { UserError } from './errors.js';
 import { createMemoryIo } from './memory-io.js';
 
@@ -128,5 +128,25 @@ describe('processIo', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(err).toBe('');
     expect(code).toBe(0);
+  });
+});
+
+describe('collect', () => {
+  const parse = (args: string[], withDefault: boolean) => {
+    const program = new Command('demo').exitOverride();
+    if (withDefault) program.option('--host <h>', 'repeatable', collect, []);
+    else program.option('--host <h>', 'repeatable', collect);
+    program.parse(args, { from: 'user' });
+    return program.opts<{ host?: string[] }>().host;
+  };
+
+  it('gathers a repeated option in the order given', () => {
+    expect(parse(['--host', 'a', '--host', 'b', '--host', 'a'], false)).toEqual(['a', 'b', 'a']);
+    expect(parse(['--host', 'a', '--host', 'b'], true)).toEqual(['a', 'b']);
+  });
+
+  it('is undefined when absent without a default, and the default when given one', () => {
+    expect(parse([], false)).toBeUndefined();
+    expect(parse([], true)).toEqual([]);
   });
 });

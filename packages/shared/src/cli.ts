@@ -160,3 +160,11 @@ export function exitCodeHelp(extra: readonly (readonly [number, string])[] = [])
   ];
   return `\nExit codes:\n${rows.map(([c, t]) => `  ${String(c).padEnd(4)}${t}`).join('\n')}\n`;
 }
+
+/**
+ * A repeatable commander option (`--host a --host b` → ['a', 'b']): pass as the option's parser.
+ * Without a default the option stays undefined when absent; with `[]` it is an empty list.
+ */
+export function collect(value: string, previous: readonly string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

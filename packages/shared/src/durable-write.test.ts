@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -43,5 +43,15 @@ describe('writeFileDurable', () => {
       await expect(writeFileDurable(f, 'new')).rejects.toMatchObject({ code: 'EACCES' });
     }
     expect(readFileSync(f, 'utf8')).toBe('old');
+  });
+
+  it('removes its temporary file when the rename fails, and leaves what was at the name', async () => {
+    // a non-empty directory at the name: the temporary file is written, then the rename fails
+    const f = path.join(dir, 'state.json');
+    mkdirSync(f);
+    writeFileSync(path.join(f, 'inside'), 'old');
+    await expect(writeFileDurable(f, 'new')).rejects.toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/) });
+    expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(readFileSync(path.join(f, 'inside'), 'utf8')).toBe('old');
   });
 });

@@ -156,13 +156,3 @@ function makeHandle(path: string, pid: number, releaseOnExit: boolean): LockHand
   }
   return { path, pid, release };
 }
-
-/** Runs `fn` under the lock and releases it afterwards, whatever happens. */
-export async function withLock<T>(path: string, fn: () => Promise<T> | T, options: LockOptions = {}): Promise<T> {
-  const lock = acquireLock(path, options);
-  try {
-    return await fn();
-  } finally {
-    lock.release();
-  }
-}

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -671,55 +671,6 @@ describe('sshConnect and SshConnection', () => {
       const argv = ['sh', '-c', gzip ? 'xargs -0 printf "<%s>" | gzip -c' : 'xargs -0 printf "<%s>"'];
       const stream = await ssh.streamCommand(argv, 'names', { stdin: names, gunzip: gzip });
       expect((await readAll(stream)).toString()).toBe('<a b><-c\nd>');
-    });
-  });
-
-  describe('listFiles and moveFile', () => {
-    it('lists regular files matching the glob, sorted, names with newlines intact', async () => {
-      const ssh = await connect();
-      const logs = join(dir, 'logs');
-      await mkdir(logs);
-      await mkdir(join(logs, 'dir.log'));
-      for (const name of ['b.log', 'a.log', 'c.txt', 'new\nline.log', '.hidden.log', '-dash.log', 'a.log.1']) {
-        await writeFile(join(logs, name), name);
-      }
-      expect(await ssh.listFiles(logs, '*.log')).toEqual(
-        ['-dash.log', 'a.log', 'b.log', 'new\nline.log'].map((name) => join(logs, name)),
-      );
-      expect(await ssh.listFiles(logs, 'a.log.[0-9]')).toEqual([join(logs, 'a.log.1')]);
-      expect(await ssh.listFiles(logs, '*.gz')).toEqual([]);
-    });
-
-    it('lists a directory whose name starts with a dash', async () => {
-      const ssh = await connect();
-      await mkdir(join(dir, '-x'));
-      await writeFile(join(dir, '-x', 'f'), '');
-      expect(await ssh.listFiles('-x', '*')).toEqual(['-x/f']);
-    });
-
-    it('fails with E_SSH_FILE on a missing directory', async () => {
-      const ssh = await connect();
-      const error = await rejection(ssh.listFiles(join(dir, 'nope'), '*'));
-      expect(error.code).toBe('E_SSH_FILE');
-      expect(error.message).toContain(`cannot list ${join(dir, 'nope')}: find: `);
-      expect(error.message).toContain('No such file or directory');
-    });
-
-    it('moves files with hostile names', async () => {
-      const ssh = await connect();
-      const from = join(dir, `-it's "a" \\ log\n.log`);
-      const to = join(dir, '$(id) moved.log');
-      await writeFile(from, 'data');
-      await ssh.moveFile(from, to);
-      expect(await readFile(to, 'utf8')).toBe('data');
-      expect((await readdir(dir)).sort()).toEqual(['$(id) moved.log', 'id_ed25519', 'known_hosts'].sort());
-    });
-
-    it('fails with E_SSH_FILE and the remote stderr when mv fails', async () => {
-      const ssh = await connect();
-      const error = await rejection(ssh.moveFile(join(dir, 'missing'), join(dir, 'x')));
-      expect(error.code).toBe('E_SSH_FILE');
-      expect(error.message).toMatch(/^ssh tester@127\.0\.0\.1:\d+: cannot move .*missing to .*x: mv: cannot stat .*No such file or directory \(mv -- .* exit code 1\)$/);
     });
   });
 

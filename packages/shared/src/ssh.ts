@@ -695,32 +695,6 @@ export class SshConnection {
   }
 
   /**
-   * Regular files directly in `dir` whose names match `glob` (see matchGlob), as sorted full paths.
-   * Names are listed NUL-separated, so any byte but NUL and `/` survives; names that are not
-   * valid UTF-8 come back with U+FFFD and cannot be used as paths again.
-   */
-  async listFiles(dir: string, glob: string, opts: { timeoutMs?: number } = {}): Promise<string[]> {
-    // find takes any argument starting with '-' as an expression, even after `--`.
-    const isDashed = dir.startsWith('-');
-    const start = isDashed ? `./${dir}` : dir;
-    const argv = ['find', '-H', '--', start, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-print0'];
-    const result = await this.exec(argv, opts);
-    this.assertSuccess(result, argv, `cannot list ${dir}`);
-    return result.stdout
-      .toString('utf8')
-      .split('\0')
-      .filter((path) => path !== '' && matchGlob(glob, path.slice(path.lastIndexOf('/') + 1)))
-      .map((path) => (isDashed ? path.slice(2) : path))
-      .sort();
-  }
-
-  /** `mv -- from to` on the remote host; a non-zero exit throws E_SSH_FILE with the remote stderr. */
-  async moveFile(from: string, to: string, opts: { timeoutMs?: number } = {}): Promise<void> {
-    const argv = ['mv', '--', from, to];
-    this.assertSuccess(await this.exec(argv, opts), argv, `cannot move ${from} to ${to}`);
-  }
-
-  /**
    * Opens a direct-tcpip channel: the TCP connection to dstHost:dstPort is made by the remote
    * host. Times out after 10 s by default.
    */
@@ -826,12 +800,6 @@ export class SshConnection {
       channel.on('close', finish);
       channel.end(stdin);
     });
-  }
-
-  private assertSuccess(result: ExecResult, argv: readonly string[], what: string): void {
-    if (result.code === 0) return;
-    const detail = stderrLine(result.stderr) || exitDescription(result.code, result.signal);
-    throw new UserError('E_SSH_FILE', `${this.label}: ${what}: ${detail} (${shellCommand(argv)}, ${exitDescription(result.code, result.signal)})`);
   }
 }
 

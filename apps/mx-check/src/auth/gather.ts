@@ -6,6 +6,7 @@
  * only an interruption (DnsInterruptedError) is passed on, leaving the domain unchecked.
  */
 import type { Answer, RecordType } from 'dns-packet';
+import { errorMessage } from '@toolbox/shared';
 import { normalizeName } from '../names.js';
 import { DnsInterruptedError, type DnsResponse } from '../resolver.js';
 import type { AuthReport, LameHow, ServerAnswer } from './compare.js';
@@ -42,8 +43,6 @@ const MAX_STEPS = 130;
 
 /** Lower case, no final dot; the root is `.` however the packet spelled it. */
 const canon = (name: string): string => normalizeName(name) || '.';
-
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 function rethrowInterrupted(err: unknown): void {
   if (err instanceof DnsInterruptedError) throw err;
@@ -105,7 +104,7 @@ export class AuthChecker {
       return { zone: found.zone, ns: found.ns, servers, unresolvable };
     } catch (err) {
       rethrowInterrupted(err);
-      return { zone: null, ns: [], servers: [], unresolvable: [], error: errText(err) };
+      return { zone: null, ns: [], servers: [], unresolvable: [], error: errorMessage(err) };
     }
   }
 
@@ -122,7 +121,7 @@ export class AuthChecker {
         r = await this.ask(name, 'NS');
       } catch (err) {
         rethrowInterrupted(err);
-        return { error: `${name} NS: ${errText(err)}` };
+        return { error: `${name} NS: ${errorMessage(err)}` };
       }
       if (r.rcode !== 'NOERROR' && r.rcode !== 'NXDOMAIN') return { error: `${name} NS: ${r.rcode} from ${r.server}` };
       const ns = r.rcode === 'NOERROR' ? [...new Set([...nsOwnedBy(r.answers, name), ...nsOwnedBy(r.authorities, name)])].sort() : [];
@@ -151,7 +150,7 @@ export class AuthChecker {
       (['A', 'AAAA'] as const).map((t) =>
         this.ask(ns, t).catch((err: unknown) => {
           rethrowInterrupted(err);
-          return errText(err);
+          return errorMessage(err);
         }),
       ),
     );

@@ -148,7 +148,8 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
   let issued = o.start;
   let error: NodeJS.ErrnoException | null = null;
   let n = 0;
-  let flushing: Promise<void> | null = null;
+  // typed by assertion: TypeScript does not see the closure's assignments, and would narrow to null
+  let flushing = null as Promise<void> | null;
   let flushedUpTo = o.start;
   const nowMs = o.nowMs ?? (() => performance.now());
   let lastFlush = nowMs();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { limiter } from './probe.js';
+import { limiter } from './limiter.js';
 
 describe('limiter', () => {
   it.each([1, 2, 3, 8])('never runs more than %i tasks at once, even when tasks finish in the same tick and new ones arrive meanwhile', async (n) => {
@@ -41,5 +41,21 @@ describe('limiter', () => {
     const limit = limiter(1);
     await expect(limit(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     await expect(limit(() => Promise.resolve(7))).resolves.toBe(7);
+  });
+});
+
+describe('limiter: what a caller may rely on', () => {
+  it('starts tasks in the order they were submitted', async () => {
+    const limit = limiter(2);
+    const order: number[] = [];
+    await Promise.all([1, 2, 3, 4, 5].map((i) => limit(async () => {
+      order.push(i);
+      await new Promise((r) => setImmediate(r));
+    })));
+    expect(order).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN])('refuses %s slots instead of never running anything', (n) => {
+    expect(() => limiter(n)).toThrow(`limiter: ${n} is not a positive integer`);
   });
 });
