@@ -11,6 +11,7 @@ import ssh2 from 'ssh2';
 import type { Connection } from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostKeyFingerprint } from '@toolbox/shared';
+import { sshKeyPair } from '@toolbox/shared/testing';
 import { SqliteStore } from './db-sqlite.js';
 import { lineParserFor } from './parse-adapter.js';
 import { ship } from './ship.js';
@@ -26,7 +27,7 @@ interface FakeSshd {
 }
 
 async function startSshd(): Promise<FakeSshd> {
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostKey = sshKeyPair();
   const clients = new Set<Connection>();
   const children = new Set<ChildProcess>();
   const commands: string[] = [];
@@ -84,7 +85,7 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-ssh-'));
   sshd = await startSshd();
   keyPath = join(dir, 'id');
-  writeFileSync(keyPath, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  writeFileSync(keyPath, sshKeyPair().private, { mode: 0o600 });
 });
 afterEach(async () => {
   await sshd.close();

@@ -11,7 +11,7 @@ import ssh2 from 'ssh2';
 import type { Connection, ParsedKey } from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from './errors.js';
-import { itNeeds, missingCommand } from './testing.js';
+import { itNeeds, missingCommand, sshKeyPair } from './testing.js';
 import {
   checkKnownHost,
   hostKeyFingerprint,
@@ -37,14 +37,9 @@ interface KeyPair {
 function makeKey(type: 'ed25519' | 'ecdsa' = 'ed25519'): KeyPair {
   // ssh2's generator writes an ed25519 key its own parser calls "Malformed OpenSSH private key"
   // about once in 200 (16 of 3,000 here): a test that needs a good key takes the next one.
-  let pair = generate(type);
-  while (ssh2.utils.parseKey(pair.private) instanceof Error) pair = generate(type);
+  const pair = sshKeyPair(type);
   const [keyType, base64] = pair.public.split(' ');
   return { private: pair.private, public: `${keyType} ${base64}`, blob: Buffer.from(base64 ?? '', 'base64'), type: keyType ?? '' };
-}
-
-function generate(type: 'ed25519' | 'ecdsa'): { private: string; public: string } {
-  return type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
 }
 
 /** What UserError a promise rejected with. */

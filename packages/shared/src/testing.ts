@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'vitest';
+import ssh2 from 'ssh2';
 
 /** Is this a CI run (`CI=true`, as CI services and .ci/run set it)? */
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -93,4 +94,15 @@ export function useFileHolders(): (file: string, mode: '>>' | '<') => Promise<Ch
     children.push(c);
     return c;
   };
+}
+
+/**
+ * A fresh SSH key pair for a test peer or client. ssh2's generator now and then writes an ed25519
+ * key that its own parser then calls malformed: such a pair is drawn again.
+ */
+export function sshKeyPair(type: 'ed25519' | 'ecdsa' = 'ed25519'): { private: string; public: string } {
+  const generate = () => (type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519'));
+  let pair = generate();
+  while (ssh2.utils.parseKey(pair.private) instanceof Error) pair = generate();
+  return pair;
 }
