@@ -8,7 +8,7 @@
  */
 import { UserError } from '@toolbox/shared';
 import type { SqlParam, Store } from './store.js';
-import { msText, textMs, type TimeZone } from './zone.js';
+import { isSecondPass, msText, textMs, type TimeZone } from './zone.js';
 
 /** A piece of the wall-clock line with one shift to UTC (ms), or a repeated hour with two. */
 export type WallPiece =
@@ -16,7 +16,6 @@ export type WallPiece =
   | { kind: 'repeated'; from: number; to: number; first: number; second: number };
 
 const HOUR = 3_600_000;
-const REORDER_SLACK_MS = 10_000;
 
 /** The UTC instant where the zone's offset changes, between two instants a step apart (to the minute). */
 function changeBetween(zone: TimeZone, lo: number, hi: number): number {
@@ -164,7 +163,7 @@ async function placeRepeatedHour(db: MigrationDb, server: string, p: Extract<Wal
     }
     if (secondFrom.has(id)) continue;
     const first = textMs(timeText(r.qtime)) + p.first;
-    if (last !== null && last > first + REORDER_SLACK_MS) secondFrom.set(id, Number(r.line_no));
+    if (isSecondPass(last, first)) secondFrom.set(id, Number(r.line_no));
     else last = first;
   }
   const fileIds = [...new Set(rows.map((r) => Number(r.file_id)))];

@@ -45,8 +45,7 @@ export function readerZone(opts: Pick<ReportOptions, 'tz'>): TimeZone {
   return opts.tz === undefined ? localZone() : timeZone(opts.tz);
 }
 
-export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client' | 'tz'>, now: Date): ReportFilter {
-  const zone = readerZone(opts);
+export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client' | 'tz'>, now: Date, zone = readerZone(opts)): ReportFilter {
   return {
     since: opts.since === undefined ? undefined : parseTimeBound('--since', opts.since, now, zone),
     until: opts.until === undefined ? undefined : parseTimeBound('--until', opts.until, now, zone),
@@ -153,8 +152,8 @@ export interface TimelineOptions extends ReportOptions {
 }
 
 export async function runTimeline(opts: TimelineOptions, io: CliIo, now = new Date()): Promise<void> {
-  const filter = reportFilter(opts, now);
   const zone = readerZone(opts);
+  const filter = reportFilter(opts, now, zone);
   const fmt = format(opts);
   // Days are the reader's: counted per UTC hour, then summed per local date.
   const localDays = opts.per === 'day' && zone.name !== 'UTC';
@@ -207,12 +206,12 @@ export async function runSearch(opts: SearchOptions, io: CliIo, now = new Date()
     }
   }
   if (opts.suffix !== undefined && !/^[^\s]+$/.test(opts.suffix)) throw new UserError('E_USAGE', `--suffix '${opts.suffix}': give a domain like example.com`);
-  const filter = reportFilter(opts, now);
+  const zone = readerZone(opts);
+  const filter = reportFilter(opts, now, zone);
   await withStore(opts, io, async (store) => {
     const q = searchQuery(filter, { like: opts.like, suffix: opts.suffix, regex: opts.regex }, opts.limit, store.dialect);
     if (opts.explain) return explain(store, q, io, format(opts));
     const fmt = format(opts);
-    const zone = readerZone(opts);
     const rows = (await select(store, q)).map((r) => ({ ...r, qtime: shownTime(zone, String(r.qtime), fmt) }));
     if (fmt === 'json') writeJson(io.stdout, rows);
     else io.stdout.write(renderRows(rows, ['qtime', 'server', 'client_ip', 'qname', 'qclass', 'qtype', 'flags'], fmt) + (fmt === 'table' ? zoneLine(zone) : ''));
@@ -236,9 +235,9 @@ export interface ServerRow {
 export async function runServers(opts: ServersOptions, io: CliIo, now = new Date()): Promise<ServerRow[]> {
   const staleMs = parseDuration(opts.stale);
   if (staleMs === null) throw new UserError('E_USAGE', `--stale '${opts.stale}': expected a duration like 6h or 1d`);
-  const filter = reportFilter(opts, now);
-  const staleBefore = utcText(new Date(now.getTime() - staleMs));
   const zone = readerZone(opts);
+  const filter = reportFilter(opts, now, zone);
+  const staleBefore = utcText(new Date(now.getTime() - staleMs));
   const fmt = format(opts);
   return withStore(opts, io, async (store, rollups) => {
     const q = serverVolumeQuery(filter, store.dialect, rollups);

@@ -163,6 +163,16 @@ export const TIME_BACK_LIMIT_MS = 3_600_000;
 const REORDER_SLACK_MS = 10_000;
 
 /**
+ * Whether a reading in a repeated hour is that hour's second pass: the line before it (`last`, null
+ * at a file's start) was already later than the reading's first pass, by more than lines are ever
+ * out of order — its local time went back at the change. Ship (LineClock) and the migration of
+ * stored rows (migrate-utc.ts) place lines by this one rule.
+ */
+export function isSecondPass(last: number | null, firstPass: number): boolean {
+  return last !== null && last > firstPass + REORDER_SLACK_MS;
+}
+
+/**
  * A file's clock: turns each line's wall-clock text (and its zone suffix, when the line has one)
  * into UTC text, in file order. A reading in a repeated hour is the first pass unless the line
  * before it was already later than that (its local time went back at the change: the second pass).
@@ -189,7 +199,7 @@ export class LineClock {
     }
     const within = Number(wall.slice(17, 19)) * 1000 + Number(wall.slice(20, 23));
     let pick = 0;
-    if (this.minuteInstants.length > 1 && this.last !== null && this.last > (this.minuteInstants[0] ?? 0) + within + REORDER_SLACK_MS) pick = 1;
+    if (this.minuteInstants.length > 1 && isSecondPass(this.last, (this.minuteInstants[0] ?? 0) + within)) pick = 1;
     const at = (this.minuteInstants[pick] ?? 0) + within;
     if (at < this.latest - TIME_BACK_LIMIT_MS) return null;
     this.last = at;
