@@ -1,7 +1,7 @@
-// ESLint flat config over every workspace: typescript-eslint's recommended (syntax-only) rules, plus
-// the type-aware rules that catch lost promises (projectService gives them the types). The full
-// recommendedTypeChecked preset reports 64 more problems (require-await, no-unsafe-*,
-// no-base-to-string, unbound-method, …) not yet fixed.
+// ESLint flat config over every workspace: typescript-eslint's type-checked recommended preset on
+// every TypeScript file (projectService gives the rules the types), a few stricter rules on top,
+// and plain JavaScript rules for the .js/.mjs scripts and benchmarks. `npm run lint` runs it and
+// Prettier's check; both are part of test:all.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -10,9 +10,9 @@ export default tseslint.config(
     ignores: ['**/dist/**', '**/node_modules/**', '**/coverage/**', '**/*.d.ts', '.turbo/**', '**/.turbo/**'],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
+    extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -22,6 +22,16 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Tests: in-process fakes implement async interfaces without awaiting anything (an async
+    // generator of lines, a handle whose write resolves at once), and vitest's asymmetric matchers
+    // (expect.stringContaining, expect.any) are typed `any` by design.
+    files: ['**/*.test.ts', '**/testing/**/*.ts'],
+    rules: {
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
     },
   },
   {

@@ -27,9 +27,7 @@ while [ $# -gt 0 ]; do
 done
 command -v faketime >/dev/null || {
   [ "$(id -u)" = 0 ] || die "faketime is not installed (Debian: apt-get install faketime)"
-  apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends faketime >/dev/null \
-    || die "apt-get could not install faketime"
+  apt_install_missing --tag clock-matrix faketime || exit 2
 }
 
 # TZ|clock: every time of day on an ordinary day, a month end, New Year's Eve, the DST changes.

@@ -2,7 +2,8 @@
 # The README's test command: installs everything the tests need (npm packages; the Debian packages
 # of the real services are installed by test/scripts/services.sh, which the integration tests'
 # global setup runs), builds, typechecks, lints, and runs every unit and integration test; the unit
-# tests also under Node.js 22 and 24 (scripts/test-node-versions.sh).
+# tests and the CLI smoke tests (scripts/smoke-cli.sh) also under Node.js 22 and 24
+# (scripts/test-node-versions.sh).
 # Exits non-zero when anything fails. Needs root for the real services (apt-get, namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ rm -rf apps/*/.test-results packages/*/.test-results test/.test-results
 say "build"
 npx turbo run build --output-logs=errors-only
 status=0
+say "CLI smoke tests (each tool's --help and real commands, Node.js $(node --version))"
+bash scripts/smoke-cli.sh || status=$?
 say "typecheck"
 npx turbo run typecheck --output-logs=errors-only || status=$?
 say "lint"

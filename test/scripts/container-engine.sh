@@ -14,6 +14,7 @@
 #   container-engine.sh teardown DIR  unmounts the cgroup2 it mounted.
 # One clear line and a non-zero exit when any step fails.
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh" # apt_install_missing
 die() { echo "container-engine: error: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (podman and apt-get)"
 cmd=${1:-}
@@ -23,26 +24,16 @@ mkdir -p "$dir"
 CACHE=/var/cache/toolbox
 BASE_TAR=$CACHE/debian-12-minbase.tar
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
-
 setup() {
-  local want=(podman buildah runc debootstrap iptables nftables) missing=() p
-  for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
+  local want=(podman buildah runc debootstrap iptables nftables)
   # The docker client: Debian packages it with the engine (docker.io; trixie also as docker-cli).
   # Only the client is used: the engine is never started.
   if ! command -v docker > /dev/null; then
-    if apt-cache show docker-cli > /dev/null 2>&1; then missing+=(docker-cli); else missing+=(docker.io); fi
+    if apt-cache show docker-cli > /dev/null 2>&1; then want+=(docker-cli); else want+=(docker.io); fi
   fi
-  if [ ${#missing[@]} -gt 0 ]; then
-    local log
-    log=$(mktemp /tmp/container-engine.XXXXXX.log)
-    timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq > "$log" 2>&1 || die "apt-get update failed (log: $log)"
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >> "$log" 2>&1 \
-      || die "apt-get could not install ${missing[*]} (log: $log)"
-    rm -f "$log"
-  fi
+  apt_install_missing --tag container-engine "${want[@]}" || exit 1
   command -v podman > /dev/null || die "podman is not installable here"
-  command -v docker > /dev/null || die "no docker client after installing ${missing[*]}"
+  command -v docker > /dev/null || die "no docker client after installing ${want[*]}"
   # crun cannot set RLIMIT_NOFILE here (root lacks CAP_SYS_RESOURCE) and does not do hybrid cgroups:
   # runc, and limits podman may set. No pids limit: a namespaced root may lack the pids controller.
   cat > "$dir/containers.conf" << 'EOF'

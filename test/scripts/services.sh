@@ -30,6 +30,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd -- "$SCRIPT_DIR/../.." && pwd)
+source "$REPO/scripts/lib.sh" # apt_install_missing (its say and die are redefined below)
 ACTION=${1:-}
 [ $# -gt 0 ] && shift
 COMPONENTS_ARG=("$@")
@@ -230,16 +231,10 @@ policy_deny_off() {
   if [ "$POLICY_ADDED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; POLICY_ADDED=0; fi
 }
 
-APT=(apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0 -y -q --no-install-recommends)
 install_packages() {
   local want=(mariadb-server mariadb-client bind9 bind9-utils bind9-dnsutils openssh-server sendmail-bin sendmail-cf m4 openssl)
-  local missing=() p out installed
-  # one dpkg-query for all (each call costs a noticeable fraction of a warm start)
-  # (dpkg-query exits 1 when it has never heard of one of them, as on a fresh machine: not an error)
-  installed=" $({ dpkg-query -W -f='${Package}=${Status};' "${want[@]}" 2>/dev/null || true; } | sed 's/=install ok installed;/ /g') "
-  for p in "${want[@]}"; do
-    case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac
-  done
+  local missing=() p
+  mapfile -t missing < <(missing_packages "${want[@]}")
   [ ${#missing[@]} -eq 0 ] && return 0
   case " ${missing[*]} " in
     *" sendmail-bin "*)
@@ -247,19 +242,16 @@ install_packages() {
         if pkg_installed "$p"; then die "$p is installed and installing sendmail would remove it; remove it first"; fi
       done ;;
   esac
-  log "installing ${missing[*]} (apt-get update, download, then install offline)"
-  out=$DIR/apt.log
-  : > "$out"
-  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get -o DPkg::Lock::Timeout=300 -q update >> "$out" 2>&1 \
-    || fail_service "$out" "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive timeout 900 "${APT[@]}" -d install "${missing[@]}" >> "$out" 2>&1 \
-    || fail_service "$out" "apt-get could not download ${missing[*]}"
-  # Package scripts run sendmail and mariadb-install-db, which look up this host's name: install
-  # offline, with the loopback-only resolver files, so that no lookup leaves the machine.
+  : > "$DIR/apt.log"
+  # Package scripts run sendmail and mariadb-install-db, which look up this host's name: download,
+  # then install offline with the loopback-only resolver files, so that no lookup leaves the machine.
   policy_deny_on
-  DEBIAN_FRONTEND=noninteractive timeout 900 "$LO" "${APT[@]}" --no-download install "${missing[@]}" >> "$out" 2>&1 \
-    || { policy_deny_off; fail_service "$out" "apt-get could not install ${missing[*]}"; }
+  apt_install_missing --tag services.sh --log "$DIR/apt.log" --via "$LO" --on-error apt_failed "${missing[@]}"
   policy_deny_off
+}
+apt_failed() { # log-file message
+  policy_deny_off
+  fail_service "$1" "$2"
 }
 
 # ---------------------------------------------------------------- loopback-only resolver files

@@ -40,7 +40,7 @@ describe('partition DDL beside a session holding the table', () => {
     holder = await holdTable();
     const holderId = holder.threadId;
     const lock = join(scratch.work, 'a.lock');
-    const run = dnslog(['partitions', '--db', scratch.url, '--ahead', '30h', '--lock', lock, '--lock-wait', '60']);
+    const run = dnslog(['partitions', '--db', scratch.url, '--ahead', '30h', '--lock', lock, '--lock-wait', '60s']);
     // While it waits, a new query on the table still gets through within a few seconds: the DDL
     // never waits long enough in one attempt to keep the queue behind it stuck.
     await new Promise((r) => setTimeout(r, 1500));
@@ -67,7 +67,7 @@ describe('partition DDL beside a session holding the table', () => {
     holder = await holdTable();
     const holderId = holder.threadId;
     const started = Date.now();
-    const r = await dnslog(['partitions', '--db', scratch.url, '--ahead', '60h', '--lock', join(scratch.work, 'b.lock'), '--lock-wait', '6']);
+    const r = await dnslog(['partitions', '--db', scratch.url, '--ahead', '60h', '--lock', join(scratch.work, 'b.lock'), '--lock-wait', '6s']);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.code, r.stdout + r.stderr).toBe(2);
     const last = r.stderr.split('\n').filter((l) => l !== '').at(-1) ?? '';

@@ -122,7 +122,7 @@ describe('dnslog ship: hostile input through LOAD DATA', () => {
     expect(r.code).toBe(1); // a rejected line is a finding
     expect(r.stdout).toContain('7 rows, 1 rejected');
     const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT qname, qname_rev FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-hostile']);
-    expect(rows.map((x) => x.qname)).toEqual(names);
+    expect(rows.map((x): unknown => x.qname)).toEqual(names);
     expect(rows[0]?.qname_rev).toBe(`elpmaxe.neirb'o`);
     const [rej] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT r.line_no, r.reason, r.line FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?', ['ns-hostile']);
     expect(rej).toHaveLength(1);

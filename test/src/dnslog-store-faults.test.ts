@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MysqlStore, mysqlSettings } from '../../apps/dnslog/dist/db-mysql.js';
-import { parseDbUrl } from '../../apps/dnslog/dist/db-url.js';
-import type { ParsedLine } from '../../apps/dnslog/dist/store.js';
-import type { QueryRow } from '../../apps/dnslog/dist/row.js';
+import { MysqlStore, mysqlSettings } from '../../apps/dnslog/dist/store/mysql/db-mysql.js';
+import { parseDbUrl } from '../../apps/dnslog/dist/store/db-url.js';
+import type { ParsedLine } from '../../apps/dnslog/dist/store/store.js';
+import type { QueryRow } from '../../apps/dnslog/dist/store/row.js';
 import { sampleRow } from '../../apps/dnslog/src/testing/sample-row.js';
 import { useScratchDatabase } from './scratch-db.js';
 

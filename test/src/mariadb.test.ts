@@ -62,7 +62,7 @@ describe('MariaDB', () => {
       expect(result.affectedRows).toBe(1);
     }
     const [rows] = await conn.execute<RowDataPacket[]>(`SELECT name, n FROM \`${ROWS_TABLE}\` WHERE n IN (?, ?) ORDER BY n`, [1, 2]);
-    expect(rows.map((r) => [r.name, r.n])).toEqual(values);
+    expect(rows.map((r): unknown[] => [r.name, r.n])).toEqual(values);
   });
 
   it('LOAD DATA LOCAL INFILE reads an in-memory stream with tabs, quotes and backslashes intact', async () => {

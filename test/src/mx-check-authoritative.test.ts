@@ -113,7 +113,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 15_000)
 }
 
 const mxCheck = (args: string[]): Promise<ToolRun> =>
-  runTool('mx-check', ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '700', '--retries', '1', ...args], { timeoutMs: 30_000 });
+  runTool('mx-check', ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '700ms', '--retries', '1', ...args], { timeoutMs: 30_000 });
 
 async function check(...domains: string[]): Promise<{ run: ToolRun; results: Map<string, Result> }> {
   const r = await mxCheck(['--authoritative', '--json', ...domains]);

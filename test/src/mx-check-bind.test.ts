@@ -96,11 +96,11 @@ interface Result {
 
 const mxCheck = (args: string[]): Promise<ToolRun> => runTool('mx-check', args, { timeoutMs: 30_000 });
 
-const common = () => ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '1000', '--retries', '1'];
+const common = () => ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '1s', '--retries', '1'];
 
 async function check(...domains: string[]): Promise<Map<string, Result>> {
   const r = await mxCheck([...common(), '--json', ...domains]);
-  return new Map(r.stdout.trim().split('\n').map((l) => [JSON.parse(l).domain as string, JSON.parse(l) as Result]));
+  return new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Result & { domain: string }).map((x) => [x.domain, x]));
 }
 
 beforeAll(async () => {

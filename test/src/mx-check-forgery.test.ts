@@ -144,7 +144,7 @@ async function mxCheckIsolated(extra: string[]): Promise<{ code: number; stdout:
   const args = [
     'netns', 'exec', clientNs, services().loOnlyWrapper, process.execPath, toolBin('mx-check'),
     '--resolver', `${serverIp}:${port}`, '--file', join(dir, 'domains.txt'), '--json',
-    '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '2000', '--retries', '2', ...extra,
+    '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '2s', '--retries', '2', ...extra,
   ];
   try {
     const { stdout, stderr } = await run('ip', args, { timeout: 90_000, maxBuffer: 64 * 1024 * 1024 });

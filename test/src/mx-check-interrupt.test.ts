@@ -91,7 +91,7 @@ afterEach(async () => {
 
 const domains = Array.from({ length: LIST }, (_, i) => `d${i}.example.test`);
 const baseArgs = (port: number, timeoutMs: number) => [
-  '--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', String(timeoutMs), '--retries', '2',
+  '--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', `${timeoutMs}ms`, '--retries', '2',
   '--concurrency', String(CONCURRENCY), ...domains,
 ];
 const lineCount = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;

@@ -64,7 +64,7 @@ const verdicts = (stdout: string) => stdout.trim().split('\n').map((l) => (JSON.
 describe('mx-check against a misbehaving resolver', () => {
   it('a resolver that drops a fifth of the questions: every domain still gets its verdict (retries)', async () => {
     server = await start('drop-first-fifth');
-    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '500', '--retries', '3', '--json', ...domains(300)]);
+    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '500ms', '--retries', '3', '--json', ...domains(300)]);
     expect(verdicts(r.stdout)).toEqual(Array<string>(300).fill('ok'));
     expect(server.dropped).toBeGreaterThan(300 * 3 * 0.1);
     expect(r.code).toBe(0);
@@ -74,7 +74,7 @@ describe('mx-check against a misbehaving resolver', () => {
     server = await start('silent');
     const t0 = Date.now();
     // waiting out every domain would take 50 waves of 20 x 2 x 250 ms = 25 s
-    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '250', '--retries', '1', '--concurrency', '20', '--json', ...domains(1000)]);
+    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '250ms', '--retries', '1', '--concurrency', '20', '--json', ...domains(1000)]);
     expect(Date.now() - t0).toBeLessThan(8_000);
     expect(verdicts(r.stdout)).toEqual(Array<string>(1000).fill('error'));
     expect(r.stderr).toMatch(/^mx-check: no resolver answered \(127\.0\.0\.1:\d+: \d+ queries timed out\)\n$/);
@@ -86,7 +86,7 @@ describe('mx-check against a misbehaving resolver', () => {
   it('garbage and wrong IDs are ignored and counted: errors, exit 2', async () => {
     for (const mode of ['garbage', 'wrong-id'] as const) {
       server = await start(mode);
-      const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '150', '--retries', '1', '--json', 'a.example.test', 'b.example.test']);
+      const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '150ms', '--retries', '1', '--json', 'a.example.test', 'b.example.test']);
       expect(verdicts(r.stdout)).toEqual(['error', 'error']);
       expect(r.stderr).toMatch(/^mx-check: no resolver answered \(127\.0\.0\.1:\d+: 2 queries timed out, 4 bad answers ignored\)\n$/);
       expect(r.code).toBe(2);
@@ -97,7 +97,7 @@ describe('mx-check against a misbehaving resolver', () => {
 
   it('SERVFAIL: the lookup failed, said per domain, exit 1', async () => {
     server = await start('servfail');
-    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '200', '--retries', '1', '--json', 'a.example.test']);
+    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '200ms', '--retries', '1', '--json', 'a.example.test']);
     expect(JSON.parse(r.stdout) as unknown).toMatchObject({
       verdict: 'error',
       findings: [{ code: 'LOOKUP_FAILED', severity: 'fail', record: null, detail: `MX lookup: SERVFAIL from 127.0.0.1:${server.port}` }],

@@ -272,7 +272,7 @@ describe('the containerized sendmail target', () => {
     const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
     await new Promise((res) => silent.once('listening', res));
     const port = (silent.address() as net.AddressInfo).port;
-    const p = await runTool('relay-audit', ['probe', '--target', `127.0.0.1:${port}`, '--submission-ports', 'none', '--ext-domain', 'relay-check.example', '--timeout', '1000']);
+    const p = await runTool('relay-audit', ['probe', '--target', `127.0.0.1:${port}`, '--submission-ports', 'none', '--ext-domain', 'relay-check.example', '--timeout', '1s']);
     expect(p.code).toBe(3);
     expect(p.stderr.trim().split('\n').filter((l) => l.startsWith('relay-audit:')).length).toBeGreaterThanOrEqual(1);
     holder.close();

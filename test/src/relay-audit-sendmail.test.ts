@@ -274,7 +274,8 @@ function probeArgs(s: Scenario, tests: string): string[] {
 /** The scenario's files, as config and explain read them. */
 function configFiles(s: Scenario): string[] {
   const e = join(root, s.name, 'etc');
-  return ['--mc', join(e, 'sendmail.mc'), '--cf', join(e, 'sendmail.cf'), '--access', join(e, 'access'), '--relay-domains', join(e, 'relay-domains'), '--local-host-names', join(e, 'local-host-names'), ...(s.features.includes('relay_based_on_MX') ? ['--resolver', `${MTA}:${DNS_PORT}`] : ['--hosts', join(e, 'hosts')])];
+  // --resolver is repeatable and asked in order: the first refuses (nothing on port 1), BIND answers
+  return ['--mc', join(e, 'sendmail.mc'), '--cf', join(e, 'sendmail.cf'), '--access', join(e, 'access'), '--relay-domains', join(e, 'relay-domains'), '--local-host-names', join(e, 'local-host-names'), ...(s.features.includes('relay_based_on_MX') ? ['--resolver', '127.0.0.1:1', '--resolver', `${MTA}:${DNS_PORT}`] : ['--hosts', join(e, 'hosts')])];
 }
 
 function configArgs(s: Scenario): string[] {
@@ -467,7 +468,7 @@ describe('relay-audit probe and config on real sendmail scenarios', () => {
       'probe', '--target', `${MTA}:${s.port}`, '--source-ip', SRC21,
       '--vantage', `ssh://root@${env.sshd.vantage.host}:${env.sshd.vantage.port}`, '--ssh-key', env.sshd.privateKey,
       '--host-key-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
-      '--ext-domain', EXT, '--tests', 'nmap-01', '--json', '--timeout', '2000',
+      '--ext-domain', EXT, '--tests', 'nmap-01', '--json', '--timeout', '2s',
     ]);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);

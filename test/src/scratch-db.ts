@@ -39,7 +39,7 @@ export interface ScratchDatabase<Also extends readonly string[] = []> {
   readonly conn: mysql.Connection;
   readonly work: string;
   /** The first column of the first row of a query, as a number. */
-  count(sql: string, params?: unknown[]): Promise<number>;
+  count: (sql: string, params?: unknown[]) => Promise<number>;
 }
 
 export function useScratchDatabase<const Also extends readonly string[] = []>(

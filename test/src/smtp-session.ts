@@ -6,20 +6,15 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
+import { SmtpReplyReader, type SmtpReply } from '@toolbox/shared/smtp-reply';
 
-export interface SmtpReply {
-  code: number;
-  /** All lines of the reply, CRLF removed, joined by "\n" (`250-first\n250 last`). */
-  text: string;
-}
-
-const REPLY_LINE = /^(\d{3})([ -]|$)(.*)$/;
+export type { SmtpReply };
 
 export class SmtpSession {
   private readonly stream: Duplex;
   private readonly timeoutMs: number;
-  private buffered = '';
-  private lines: string[] = [];
+  /** The reader relay-audit's SMTP client uses: the same replies, malformed lines and limits. */
+  private readonly reader = new SmtpReplyReader();
   private readonly replies: SmtpReply[] = [];
   private waiter: { resolve: (reply: SmtpReply) => void; reject: (err: Error) => void } | null = null;
   private failure: Error | null = null;
@@ -27,8 +22,7 @@ export class SmtpSession {
   constructor(stream: Duplex, timeoutMs = 5_000) {
     this.stream = stream;
     this.timeoutMs = timeoutMs;
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => this.onData(chunk));
+    stream.on('data', (chunk: Buffer | string) => this.onData(chunk));
     stream.on('error', (err: Error) => this.fail(err));
     stream.on('close', () => this.fail(new Error('the SMTP connection closed')));
   }
@@ -67,20 +61,12 @@ export class SmtpSession {
     this.stream.destroy();
   }
 
-  private onData(chunk: string): void {
-    this.buffered += chunk;
-    let end: number;
-    while ((end = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, end).replace(/\r$/, '');
-      this.buffered = this.buffered.slice(end + 1);
-      this.lines.push(line);
-      const match = REPLY_LINE.exec(line);
-      // a line that is not a reply line at all is passed on as it is (code NaN), not swallowed
-      if ((match !== null && match[2] !== '-') || (match === null && this.lines.length === 1)) {
-        const reply = { code: match ? Number(match[1]) : NaN, text: this.lines.join('\n') };
-        this.lines = [];
-        this.deliver(reply);
-      }
+  private onData(chunk: Buffer | string): void {
+    const { replies, error } = this.reader.push(chunk);
+    for (const reply of replies) this.deliver(reply);
+    if (error !== null) {
+      this.fail(new Error(`the SMTP server sent ${error.message}`));
+      this.stream.destroy();
     }
   }
 

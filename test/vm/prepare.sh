@@ -16,6 +16,7 @@ export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${TOOLBOX_VM_DIR:-$repo/.vm}
+source "$repo/scripts/lib.sh" # apt_install_missing (its say is redefined below)
 
 fail() {
   printf 'prepare.sh: error: %s\n' "$*" >&2
@@ -53,24 +54,6 @@ apt_update() {
 }
 
 # --- 1. host packages: qemu, busybox (static: it runs in the initramfs), cpio ------------------
-# install_pkgs PKG...: apt-get install, with no service started by a package's scripts
-install_pkgs() {
-  local policy=/usr/sbin/policy-rc.d had_policy=0 out rc
-  apt_update
-  say "installing $*"
-  [[ -e $policy ]] && had_policy=1
-  if [[ $had_policy == 0 ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-  fi
-  set +e
-  out=$(timeout 900 apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "$@" 2>&1)
-  rc=$?
-  set -e
-  if [[ $had_policy == 0 ]]; then rm -f "$policy"; fi
-  [[ $rc == 0 ]] || fail "apt-get install $*: $(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-300)"
-}
-
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v xz >/dev/null || need+=(xz-utils)
@@ -78,7 +61,8 @@ is_static() { local out; out=$(ldd "$1" 2>&1 || true); [[ $out == *'not a dynami
 if ! [[ -x /bin/busybox ]] || ! is_static /bin/busybox; then need+=(busybox-static); fi
 command -v cpio >/dev/null || need+=(cpio)
 command -v dpkg-deb >/dev/null || fail "dpkg-deb not found"
-if ((${#need[@]} > 0)); then install_pkgs "${need[@]}"; fi
+# (no service started by a package's scripts)
+if ((${#need[@]} > 0)); then apt_install_missing --tag prepare.sh --no-daemons "${need[@]}" || exit 1; fi
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 still missing after installing qemu-system-x86"
 busybox=/bin/busybox
 is_static "$busybox" || fail "$busybox is not statically linked (busybox-static)"

@@ -349,7 +349,7 @@ export async function runVm(options: RunVmOptions): Promise<VmResult> {
     for (const w of outputWaiters.splice(0)) w();
     await during;
     if (duringError !== undefined) {
-      const e = duringError instanceof Error ? duringError : new Error(String(duringError));
+      const e = duringError instanceof Error ? duringError : new Error(typeof duringError === 'string' ? duringError : JSON.stringify(duringError));
       if (!e.message.includes('console output ends')) e.message += `; console output ends:\n${output.slice(-3000)}`;
       throw e;
     }

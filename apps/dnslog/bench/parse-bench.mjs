@@ -7,7 +7,7 @@
 // into one text and splits it again (so each line is a slice of a big string, as when reading a
 // file), then times both parsers on the same lines. Prints lines/s (wall clock and CPU time of this
 // process, which is steadier on a busy machine) and the ratio.
-import { createParseContext, parseQueryLine } from '../dist/parse-querylog.js';
+import { createParseContext, parseQueryLine } from '../dist/parse/parse-querylog.js';
 import { mulberry32 } from './prng.mjs';
 
 const N = Number(process.argv[2] ?? 1_000_000);

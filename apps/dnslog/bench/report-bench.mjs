@@ -30,7 +30,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { timelineQuery, topQuery } from '../dist/report.js';
+import { timelineQuery, topQuery } from '../dist/report/report.js';
 import { INNODB_DIRTY_SQL, innodbCounts, waitForInnodbFlush } from './innodb-flush.mjs';
 import { bindMount, fileFreeMs, mountOptions, mountPlainDisk, unmountPlainDisk } from './plain-disk.mjs';
 import { mulberry32 } from './prng.mjs';

@@ -387,7 +387,7 @@ async function main() {
   // 4. LOAD DATA of the same rows (TSV dumped from what dnslog shipped; not timed)
   say(`\n[2/6] LOAD DATA LOCAL INFILE of a ready-made TSV of the same rows → empty copy of dns_queries …`);
   await step('LOAD DATA', async () => {
-    const { QUERY_COLUMNS } = await import('../dist/row.js');
+    const { QUERY_COLUMNS } = await import('../dist/store/row.js');
     const tsv = join(tmp, 'rows.tsv');
     if (!/^[\w/.-]+$/.test(tsv)) throw new Error(`temp path ${tsv} has characters this bench does not quote into SQL`);
     const fd = openSync(tsv, 'w');
@@ -453,7 +453,7 @@ async function main() {
   say(`\n[4b/6] sqlite3 .import of a ready-made TSV of the same rows → empty dns_queries (same schema and indexes) …`);
   await step('sqlite3 .import', async () => {
     if (!ensureDebianPackage('sqlite3', 'sqlite3', onPath('sqlite3'))) throw new Error('sqlite3 is not installed and apt-get could not install it');
-    const { QUERY_COLUMNS } = await import('../dist/row.js');
+    const { QUERY_COLUMNS } = await import('../dist/store/row.js');
     const tsv = join(tmp, 'rows-sqlite.tsv');
     const fd = openSync(tsv, 'w');
     const d = await run(['sqlite3', '-batch', '-noheader', '-cmd', '.mode tabs', join(tmp, 'bench.sqlite'), `SELECT ${QUERY_COLUMNS.join(', ')} FROM dns_queries`], { stdoutFd: fd });

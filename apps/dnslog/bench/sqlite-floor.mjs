@@ -8,11 +8,11 @@
 //
 //   node apps/dnslog/bench/sqlite-floor.mjs LOGFILE SCRATCH.sqlite [indexes-full|none-full|indexes-normal]...
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import { readLineBatches } from '../dist/line-reader.js';
-import { lineParserFor } from '../dist/parse-adapter.js';
-import { QUERY_COLUMNS, rowValues } from '../dist/row.js';
-import { sqliteSchema } from '../dist/schema.js';
-import { openSqlite } from '../dist/sqlite-load.js';
+import { readLineBatches } from '../dist/parse/line-reader.js';
+import { lineParserFor } from '../dist/parse/parse-adapter.js';
+import { QUERY_COLUMNS, rowValues } from '../dist/store/row.js';
+import { sqliteSchema } from '../dist/store/schema.js';
+import { openSqlite } from '../dist/store/sqlite/sqlite-load.js';
 
 const RUNS = { 'indexes-full': [true, 'FULL'], 'none-full': [false, 'FULL'], 'indexes-normal': [true, 'NORMAL'] };
 const [logFile, scratch, ...asked] = process.argv.slice(2);

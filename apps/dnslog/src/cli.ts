@@ -4,18 +4,18 @@
  * loading the SSH layer, the other database's driver or the chart library.
  */
 import { Command, Option } from 'commander';
-import { collect, exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
-import { DEFAULT_DB_URL } from './db-url.js';
-import type { Granularity } from './partitions.js';
-import type { PartitionsOptions } from './partitions-command.js';
-import type { PruneOptions } from './prune-command.js';
-import type { SearchOptions, ServersOptions, TimelineOptions, TopOptions } from './report-command.js';
-import type { RotateCommandOptions } from './rotate-command.js';
-import type { ScheduleCommandOptions } from './schedule-command.js';
-import type { ShipCommandOptions } from './ship-command.js';
+import { collect, durationFlag, exitCodeHelp, intOption, packageVersion, runCli, warner, type CliIo } from '@toolbox/shared/cli';
+import { DEFAULT_DB_URL } from './store/db-url.js';
+import type { Granularity } from './store/mysql/partitions.js';
+import type { PartitionsOptions } from './commands/partitions-command.js';
+import type { PruneOptions } from './commands/prune-command.js';
+import type { SearchOptions, ServersOptions, TimelineOptions, TopOptions } from './commands/report-command.js';
+import type { RotateCommandOptions } from './commands/rotate-command.js';
+import type { ScheduleCommandOptions } from './commands/schedule-command.js';
+import type { ShipCommandOptions } from './commands/ship-command.js';
 
-const dbCommands = () => import('./db-command.js');
-const reports = () => import('./report-command.js');
+const dbCommands = () => import('./commands/db-command.js');
+const reports = () => import('./commands/report-command.js');
 
 function dbOption(io: CliIo): Option {
   return new Option('--db <url>', 'sqlite:PATH or mysql://user@host:port/db (password: DNSLOG_DB_PASSWORD or ?option-file=)').default(
@@ -41,6 +41,10 @@ function reportCommand(report: Command, io: CliIo, name: string, summary: string
 }
 
 export function buildProgram(io: CliIo): Command {
+  const warn = warner('dnslog', io.stderr);
+  /** `--lock-wait`: a duration (a bare number is seconds, deprecated). */
+  const lockWait = (description: string, defaultMs: number): Option =>
+    durationFlag('--lock-wait <duration>', description, { flag: '--lock-wait', min: 0, max: 86_400_000, bareUnit: 's', warn }, defaultMs);
   const program = new Command('dnslog')
     .description('Ship BIND (named) query logs into SQLite or MySQL/MariaDB and report on them.')
     .version(packageVersion(import.meta.url))
@@ -88,9 +92,9 @@ ${exitCodeHelp()}`,
     .option('--dry-run', 'list what would be shipped; load and move nothing', false)
     .option('--concurrency <n>', 'sources worked on at once', intOption(1, 64), 4)
     .option('--lock <file>', 'also take this lock file (default: GET_LOCK on MySQL; for SQLite a file in /run/dnslog or $XDG_RUNTIME_DIR/dnslog)')
-    .option('--lock-wait <seconds>', 'wait this long for another ship, prune or partitions run on the same database (default: fail at once)', intOption(0, 86_400), 0)
+    .addOption(lockWait('wait this long for another ship, prune or partitions run on the same database (0: fail at once)', 0))
     .option('--owner <user>', "ship only files owned by this user (name or uid; default: the owner of the log's directory)")
-    .option('--min-age <seconds>', 'leave files modified less than this long ago for the next run (named may still write them)', intOption(0, 31_536_000), 60)
+    .addOption(durationFlag('--min-age <duration>', 'leave files modified less than this long ago for the next run (named may still write them)', { flag: '--min-age', min: 0, max: 31_536_000_000, bareUnit: 's', warn }, 60_000))
     .option('--ssh-user <user>', 'user for ssh:// sources without one (default: $USER)')
     .option('--ssh-key <file>', 'private key for ssh:// sources (default: ssh-agent)')
     .option('--known-hosts <file>', 'known_hosts to verify SSH host keys against (default: ~/.ssh/known_hosts)')
@@ -113,7 +117,7 @@ ${exitCodeHelp()}`,
       '\nExit codes: 0 all shipped (files left for the next run by --min-age included), 1 some lines were rejected (kept in dnslog_rejects),\n' +
         '2 a file or source failed, a file was refused (a link, FIFO, device or a stranger\'s file), or a loaded file could not be moved.\n',
     )
-    .action((sources: string[], opts: ShipCommandOptions) => import('./ship-command.js').then((m) => m.runShip(sources, opts, io)).then(() => undefined));
+    .action((sources: string[], opts: ShipCommandOptions) => import('./commands/ship-command.js').then((m) => m.runShip(sources, opts, io)).then(() => undefined));
 
   const report = program.command('report').description('reports on the shipped queries');
   reportCommand(report, io, 'top-names', 'the most queried names, or registered domains with --by domain')
@@ -147,13 +151,13 @@ ${exitCodeHelp()}`,
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nA lock (LOG.rotate.lock) keeps two rotations apart. If the reopen command fails the renamed file is kept\nand the error says what to run; exit 2.\n')
-    .action((opts: RotateCommandOptions) => import('./rotate-command.js').then((m) => m.runRotate(opts, io, io.now?.())).then(() => undefined));
+    .action((opts: RotateCommandOptions) => import('./commands/rotate-command.js').then((m) => m.runRotate(opts, io, io.now?.())).then(() => undefined));
 
   program
     .command('schedule')
     .description('print cron lines (or systemd units) that rotate every N hours, off the hour, staggered per server, then ship')
     .requiredOption('--log <path>', "named's query log on the servers")
-    .option('--every <hours>', 'hours between rotations (a divisor of 24)', intOption(1, 24), 4)
+    .addOption(durationFlag('--every <duration>', 'time between rotations: whole hours that divide a day (1h, 2h, 3h, 4h, 6h, 8h, 12h, 24h)', { flag: '--every', min: 3_600_000, max: 86_400_000, bareUnit: 'h', warn }, 4 * 3_600_000))
     .option('--host <ssh-url>', 'a name server to rotate and ship from over SSH; repeatable (default: this host)', collect)
     .addOption(dbOption(io))
     .option('--rndc <command>', 'reopen command passed to rotate')
@@ -161,7 +165,7 @@ ${exitCodeHelp()}`,
     .option('--first-minute <m>', 'minute past the hour of the first server', intOption(1, 59), 7)
     .option('--dnslog <path>', 'dnslog as cron runs it', 'dnslog')
     .addOption(new Option('--format <format>', 'output').choices(['cron', 'systemd']).default('cron'))
-    .action((opts: ScheduleCommandOptions) => import('./schedule-command.js').then((m) => m.runSchedule(opts, io)));
+    .action((opts: ScheduleCommandOptions) => import('./commands/schedule-command.js').then((m) => m.runSchedule(opts, io)));
 
   program
     .command('partitions')
@@ -171,10 +175,10 @@ ${exitCodeHelp()}`,
     .option('--ahead <duration>', 'keep partitions ready this far ahead (at least two periods)', '24h')
     .option('--dry-run', 'print what would be added; change nothing', false)
     .option('--lock <file>', 'lock file (default: the ship lock of this database)')
-    .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
+    .addOption(lockWait('wait this long for a running ship to finish', 300_000))
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nExit codes: 0 ok, 1 rows landed in the catch-all partition (nothing changed, see the warning), 2 error.\n')
-    .action((opts: PartitionsOptions) => import('./partitions-command.js').then((m) => m.runPartitions(opts, io, io.now?.())).then(() => undefined));
+    .action((opts: PartitionsOptions) => import('./commands/partitions-command.js').then((m) => m.runPartitions(opts, io, io.now?.())).then(() => undefined));
 
   program
     .command('prune')
@@ -185,16 +189,16 @@ ${exitCodeHelp()}`,
     .option('--dry-run', 'print what would be dropped; change nothing', false)
     .option('--batch <rows>', 'SQLite: rows per delete transaction', intOption(100, 1_000_000), 5000)
     .option('--lock <file>', 'lock file (default: the ship lock of this database)')
-    .option('--lock-wait <seconds>', 'wait this long for a running ship to finish', intOption(0, 86_400), 300)
+    .addOption(lockWait('wait this long for a running ship to finish', 300_000))
     .option('--json', 'JSON output', false)
-    .action((opts: PruneOptions) => import('./prune-command.js').then((m) => m.runPrune(opts, io, io.now?.())).then(() => undefined));
+    .action((opts: PruneOptions) => import('./commands/prune-command.js').then((m) => m.runPrune(opts, io, io.now?.())).then(() => undefined));
   program
     .command('parse')
     .description('parse query logs and print one row per query (a table, or NDJSON with --json)')
     .argument('[file...]', 'query log files, .gz decompressed; none or - reads stdin')
     .option('--json', 'one JSON object per query line (NDJSON)', false)
     .addHelpText('after', '\nA summary (lines, rows, skipped lines by reason) goes to stderr.\nExit codes: 0 every line was a query, 1 some lines were skipped, 2 an input could not be read.\n')
-    .action((files: string[], opts: { json: boolean }) => import('./parse-command.js').then((m) => m.runParse(files, { json: opts.json, stdin: process.stdin }, io)).then(() => undefined));
+    .action((files: string[], opts: { json: boolean }) => import('./commands/parse-command.js').then((m) => m.runParse(files, { json: opts.json, stdin: process.stdin }, io)).then(() => undefined));
 
   return program;
 }

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from './cli.js';
-import { localZone } from './zone.js';
+import { localZone } from './time/zone.js';
 
 let dir: string;
 let db: string;

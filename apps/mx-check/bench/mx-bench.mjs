@@ -154,7 +154,7 @@ upstream.on('message', (msg) => {
   const c = clients.get(msg.readUInt16BE(0));
   if (c) relay.send(msg, c.port, c.address);
 });
-const drop = await timed([...base, '--resolver', `127.0.0.1:${relay.address().port}`, '--timeout', '250', '--retries', '8']);
+const drop = await timed([...base, '--resolver', `127.0.0.1:${relay.address().port}`, '--timeout', '250ms', '--retries', '8']);
 const dropCounts = verdictCounts(drop.out);
 rows.push(['mx-check, resolver drops 20% (--timeout 250 --retries 8)', N, drop.s, N / drop.s, drop.rssMiB, `${JSON.stringify(dropCounts)} (${dropped} dropped)`]);
 relay.close();
@@ -163,7 +163,7 @@ upstream.close();
 // a dead resolver: a bound socket that never answers
 const dead = dgram.createSocket('udp4');
 await new Promise((r) => dead.bind(0, '127.0.0.1', r));
-const d = await timed([...base, '--resolver', `127.0.0.1:${dead.address().port}`, '--timeout', '1000', '--retries', '2']);
+const d = await timed([...base, '--resolver', `127.0.0.1:${dead.address().port}`, '--timeout', '1s', '--retries', '2']);
 rows.push(['mx-check, dead resolver (--timeout 1000 --retries 2)', N, d.s, N / d.s, d.rssMiB, `${JSON.stringify(verdictCounts(d.out))}, exit ${d.code}`]);
 dead.close();
 cleanup();

@@ -3,7 +3,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Answer } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryIo, parseHostsFile, runCli } from '@toolbox/shared';
+import { parseHostsFile, runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from './cli.js';
 import { loopbackAliases, parseProcRoute } from './hosts.js';
 import { runMxCheck } from './mx-command.js';
@@ -40,7 +41,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const resolver = () => ['--resolver', `127.0.0.1:${dns.port}`, '--timeout', '300', '--retries', '1', '--treat-as-global', '192.0.2.0/24'];
+const resolver = () => ['--resolver', `127.0.0.1:${dns.port}`, '--timeout', '300ms', '--retries', '1', '--treat-as-global', '192.0.2.0/24'];
 
 describe('mx-check cli', () => {
   it('prints its help with the exit codes and exits 0', async () => {
@@ -66,6 +67,15 @@ describe('mx-check cli', () => {
     expect(lines[2]?.findings).toEqual([{ code: 'MX_LOCALHOST', severity: 'fail', record: 'MX 10 localhost.', detail: 'localhost is the local host (RFC 6761): senders deliver to themselves' }]);
     expect(lines[3]).toMatchObject({ mx: [{ exchange: 'alias.cname.test', cname: ['mx.good.test'], addresses: ['192.0.2.10'] }] });
     expect(r.exit).toBe(1);
+  });
+
+  it('takes --timeout as a duration; a bare number is still milliseconds for this release, with a deprecation line', async () => {
+    const old = await run('--resolver', `127.0.0.1:${dns.port}`, '--timeout', '300', '--retries', '1', '--treat-as-global', '192.0.2.0/24', 'good.test');
+    expect(old.err).toBe('mx-check: warning: --timeout 300 without a unit is deprecated and read as 300ms; write --timeout 300ms\n');
+    expect(old.exit).toBe(0);
+    const bad = await run('--timeout', '2 seconds', 'good.test');
+    expect(bad.err.split('\n')[0]).toBe("mx-check: option '--timeout <duration>' argument '2 seconds' is invalid. '2 seconds' is not a duration: a whole number and a unit (500ms, 5s, 15m, 6h, 2d).");
+    expect(bad.exit).toBe(2);
   });
 
   it('exits 0 when nothing reaches --fail-on, 1 on warn with --fail-on warn', async () => {
@@ -136,7 +146,7 @@ describe('mx-check cli', () => {
     const silent = await startFakeDns({ records: {}, behaviour: () => 'silent' });
     try {
       const t0 = Date.now();
-      const r = await run('--resolver', `127.0.0.1:${silent.port}`, '--timeout', '100', '--retries', '1', '--json', '--concurrency', '2', 'a.test', 'b.test', 'c.test', 'd.test', 'e.test');
+      const r = await run('--resolver', `127.0.0.1:${silent.port}`, '--timeout', '100ms', '--retries', '1', '--json', '--concurrency', '2', 'a.test', 'b.test', 'c.test', 'd.test', 'e.test');
       expect(Date.now() - t0).toBeLessThan(2000);
       expect(r.out.trim().split('\n').map((l) => (JSON.parse(l) as { verdict: string }).verdict)).toEqual(['error', 'error', 'error', 'error', 'error']);
       expect(r.err).toMatch(/^mx-check: no resolver answered \(127\.0\.0\.1:\d+: \d+ queries timed out\)\n$/);

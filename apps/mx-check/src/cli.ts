@@ -2,7 +2,7 @@
  * mx-check command line: commander wiring only; the work lives in the modules beside this file.
  */
 import { Command, Option } from 'commander';
-import { collect, exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
+import { collect, durationFlag, exitCodeHelp, intOption, warner, packageVersion, runCli, UserError, writeJson, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
 import { runHosts, type HostsCommandOptions } from './hosts-command.js';
 import { runMxCheck, type MxCommandOptions } from './mx-command.js';
 import { domainProblem, normalizeName } from './names.js';
@@ -14,6 +14,7 @@ export interface ProgramDeps {
 }
 
 export function buildProgram(io: CliIo, deps: ProgramDeps = {}): Command {
+  const warn = warner('mx-check', io.stderr);
   const program = new Command('mx-check')
     .description(
       'Inspect domains MX records: null MX, MX to localhost or private addresses, broken forms.',
@@ -28,7 +29,7 @@ export function buildProgram(io: CliIo, deps: ProgramDeps = {}): Command {
     .addOption(new Option('--resolution <how>', 'how exchange addresses are found: dns (ask the resolver) or system (getaddrinfo: /etc/hosts counts)').choices(['dns', 'system']).default('dns'))
     .option('--json', 'one JSON object per domain per line', false)
     .option('--concurrency <n>', 'domains checked at once', intOption(1, 4096), 256)
-    .option('--timeout <ms>', 'timeout of each DNS attempt', intOption(1, 600_000), 2000)
+    .addOption(durationFlag('--timeout <duration>', 'timeout of each DNS attempt (500ms, 2s, …)', { flag: '--timeout', min: 1, max: 600_000, bareUnit: 'ms', warn }, 2000))
     .option('--retries <n>', 'attempts after the first one, across the resolvers', intOption(0, 20), 2)
     .option('--0x20', 'random case in each question name; an answer must echo it exactly (DNS 0x20: harder to forge)', false)
     .addOption(new Option('--fail-on <level>', 'exit 1 when a domain reaches this verdict').choices(['warn', 'fail']).default('fail'))

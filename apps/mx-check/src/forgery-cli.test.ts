@@ -6,7 +6,8 @@ import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from './cli.js';
 import { startFakeDns, type FakeDns } from './testing/fake-dns.js';
 

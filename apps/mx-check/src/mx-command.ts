@@ -5,14 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { ExitCode, parseCidr, printable, UserError, type CliIo, type Cidr } from '@toolbox/shared';
+import { ExitCode, parseCidr, parseServerAddress, printable, UserError, type CliIo, type Cidr, type ServerAddr } from '@toolbox/shared';
 import { AuthChecker } from './auth/gather.js';
 import { authJson, authTableLines } from './auth/output.js';
 import { checkDomains, type CheckResult, type CheckSummary } from './check.js';
 import { verdictRank, type Verdict } from './classify-mx.js';
 import { buildDomainList, parseListText } from './domain-list.js';
 import { jsonObject, summaryLine, TABLE_HEADER, tableRow } from './output.js';
-import { DnsResolver, parseResolvConf, parseServer, rejectedAnswers, type ServerAddr } from './resolver.js';
+import { DnsResolver, parseResolvConf, rejectedAnswers } from './resolver.js';
 
 export interface MxCommandOptions {
   file?: string;
@@ -73,7 +73,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 async function resolverServers(opts: MxCommandOptions): Promise<ServerAddr[][]> {
   if (opts.resolver && opts.resolver.length > 0) {
     return opts.resolver.map((r) => {
-      const s = parseServer(r);
+      const s = parseServerAddress(r);
       if (!s) throw new UserError('E_RESOLVER', `--resolver '${r}' is not IP[:PORT] (an IPv6 address with a port is written [::1]:5353)`);
       return [s];
     });

@@ -1,6 +1,7 @@
 import type { Answer } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import type { CheckResult } from './check.js';
 import { buildProgram } from './cli.js';
 import { jsonObject, tableRow } from './output.js';
@@ -66,7 +67,7 @@ describe('a hostile exchange name from a DNS server', () => {
 
   async function run(...args: string[]) {
     const io = createMemoryIo();
-    const exit = await runCli('mx-check', buildProgram, ['node', 'mx-check', '--resolver', `127.0.0.1:${dns.port}`, '--timeout', '500', '--retries', '0', ...args], io);
+    const exit = await runCli('mx-check', buildProgram, ['node', 'mx-check', '--resolver', `127.0.0.1:${dns.port}`, '--timeout', '500ms', '--retries', '0', ...args], io);
     return { exit, out: io.out(), err: io.err() };
   }
 

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DnsInterruptedError, DnsResolver, DnsTimeoutError, parseResolvConf, parseServer, rejectedAnswers } from './resolver.js';
+import { DnsInterruptedError, DnsResolver, DnsTimeoutError, parseResolvConf, rejectedAnswers } from './resolver.js';
 import { startFakeDns, type FakeDns, type FakeDnsOptions } from './testing/fake-dns.js';
 
 const A = (name: string, data: string): Answer => ({ type: 'A', name, ttl: 60, data });
@@ -23,14 +23,6 @@ async function setup(opts: Partial<FakeDnsOptions>, timeoutMs = 200, retries = 2
 }
 
 describe('parsers', () => {
-  it('parseServer takes IP, IP:PORT, [v6]:PORT and bare v6', () => {
-    expect(parseServer('127.0.0.1')).toEqual({ host: '127.0.0.1', port: 53 });
-    expect(parseServer('127.0.0.1:5353')).toEqual({ host: '127.0.0.1', port: 5353 });
-    expect(parseServer('[::1]:5353')).toEqual({ host: '::1', port: 5353 });
-    expect(parseServer('::1')).toEqual({ host: '::1', port: 53 });
-    expect(parseServer('ns1.example.com')).toBeNull();
-    expect(parseServer('127.0.0.1:99999')).toBeNull();
-  });
   it('parseResolvConf reads nameserver lines only', () => {
     const text = '# generated\nsearch example.com\nnameserver 127.0.0.53\nnameserver ::1 # v6\noptions edns0\nnameserver bogus\n';
     expect(parseResolvConf(text)).toEqual([{ host: '127.0.0.53', port: 53 }, { host: '::1', port: 53 }]);

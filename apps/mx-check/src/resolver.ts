@@ -13,36 +13,7 @@ import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet, RecordType } from 'dns-packet';
 import { checkAnswer, randomCase, type ExpectedAnswer } from './answer-check.js';
 import { UdpSocketPool, type UdpSlot } from './udp-pool.js';
-
-export interface ServerAddr {
-  host: string;
-  port: number;
-}
-
-export function serverLabel(s: ServerAddr): string {
-  return net.isIPv6(s.host) ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
-}
-
-/** `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address; null when it is none of these. */
-export function parseServer(text: string): ServerAddr | null {
-  const t = text.trim();
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(t);
-  let host: string;
-  let port = 53;
-  if (bracket) {
-    host = bracket[1] ?? '';
-    if (bracket[2] !== undefined) port = Number(bracket[2]);
-  } else if (net.isIPv6(t)) {
-    host = t;
-  } else {
-    const m = /^([^:]+)(?::(\d+))?$/.exec(t);
-    if (!m) return null;
-    host = m[1] ?? '';
-    if (m[2] !== undefined) port = Number(m[2]);
-  }
-  if (net.isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65_535) return null;
-  return { host, port };
-}
+import { serverLabel, type ServerAddr } from '@toolbox/shared/cli';
 
 /** The `nameserver` lines of a resolv.conf, in order (port 53; scoped IPv6 addresses dropped). */
 export function parseResolvConf(text: string): ServerAddr[] {

@@ -3,7 +3,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from './cli.js';
 import { startNotSmtp, startScriptedMta, type ScriptedMta } from './testing/scripted-mta.js';
 
@@ -103,7 +104,7 @@ describe('relay-audit probe against a scripted MTA', () => {
   it('--per-connection sends several probes on one connection with RSET between; the default is one each', async () => {
     const m = await mta(denyExternal);
     const shared = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-0*', '--per-connection', '5', '--json');
-    expect((JSON.parse(shared.out) as Report).vantages[0]?.probes.map((p) => p.class)).toEqual(Array(9).fill('DENIED').map((c, i) => (i >= 6 ? 'PROTOCOL_ERROR' : c)));
+    expect((JSON.parse(shared.out) as Report).vantages[0]?.probes.map((p) => p.class)).toEqual(Array.from({ length: 9 }, (_, i) => (i >= 6 ? 'PROTOCOL_ERROR' : 'DENIED')));
     expect(m.connections()).toBe(1 + 2); // the greeting session, then 5 + 4 probes
     await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-0*');
     expect(m.connections()).toBe(3 + 1 + 9);
@@ -142,7 +143,8 @@ describe('relay-audit probe against a scripted MTA', () => {
   it('a server that drops mid-dialogue: CONN_LOST at RCPT, verdict inconclusive, exit 3', async () => {
     // lock-step, so the MAIL answer comes before the RCPT that the server drops on
     const m = await mta(() => null, { dropOnRcpt: true, pipelining: false });
-    const r = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01,nmap-02', '--json');
+    // --tests repeated is the same list as comma-separated (the one convention for lists)
+    const r = await run('probe', '--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--tests', 'nmap-02', '--json');
     const report = JSON.parse(r.out) as Report;
     expect(report.vantages[0]?.probes.map((p) => [p.id, p.stage, p.class])).toEqual([
       ['nmap-01', 'RCPT', 'CONN_LOST'],
@@ -214,21 +216,24 @@ describe('relay-audit probe against a scripted MTA', () => {
   it('a bad --submission-ports list is one line, exit 2', async () => {
     const r = await run('probe', '--target', '127.0.0.1', '--ext-domain', 'x.test', '--submission-ports', '587,465/ssl');
     expect(r.err).toBe("relay-audit: --submission-ports '587,465/ssl': '465/ssl' is not PORT or PORT/tls (1..65535), and 'none' turns the sweep off\n");
+    const repeated = await run('probe', '--target', '127.0.0.1', '--ext-domain', 'x.test', '--submission-ports', '587', '--submission-ports', '465/ssl');
+    expect(repeated.err).toBe("relay-audit: --submission-ports '587,465/ssl': '465/ssl' is not PORT or PORT/tls (1..65535), and 'none' turns the sweep off\n");
     expect(r.exit).toBe(2);
   });
 
   it('a banner that is not SMTP, and a target that does not answer: one line each, exit 3', async () => {
     const s = await startNotSmtp();
     cleanups.push(() => s.close());
-    const a = await run('probe', '--target', `127.0.0.1:${s.port}`, '--ext-domain', 'x.test', '--timeout', '1000');
+    const a = await run('probe', '--target', `127.0.0.1:${s.port}`, '--ext-domain', 'x.test', '--timeout', '1s');
     expect(a.err).toBe(`relay-audit: vantage local: 127.0.0.1:${s.port}: the banner is not an SMTP greeting: "SSH-2.0-OpenSSH_9.2"\n`);
     expect(a.exit).toBe(3);
     const closed = net.createServer();
     await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise((res) => closed.close(res));
+    // the old spelling (bare milliseconds) still works for this release, with a deprecation line first
     const b = await run('probe', '--target', `127.0.0.1:${port}`, '--ext-domain', 'x.test', '--timeout', '1000', '--json');
-    expect(b.err).toMatch(new RegExp(`^relay-audit: vantage local: 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*\\n$`));
+    expect(b.err).toMatch(new RegExp(`^relay-audit: warning: --timeout 1000 without a unit is deprecated and read as 1000ms; write --timeout 1s\\nrelay-audit: vantage local: 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*\\n$`));
     expect((JSON.parse(b.out) as Report).vantages[0]).toMatchObject({ vantage: 'local', verdict: 'inconclusive', probes: [] });
     expect(b.exit).toBe(3);
   });

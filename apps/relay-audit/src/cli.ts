@@ -2,12 +2,13 @@
  * relay-audit command line: commander wiring only; the work lives in the modules beside this file.
  */
 import { Command } from 'commander';
-import { collect, exitCodeHelp, intOption, packageVersion, runCli, type CliIo } from '@toolbox/shared/cli';
+import { collect, durationFlag, exitCodeHelp, intOption, packageVersion, runCli, warner, type CliIo } from '@toolbox/shared/cli';
 import { runConfigCommand, type ConfigCommandOptions } from './config-command.js';
 import { EXIT_INCONCLUSIVE, runProbeCommand, type ProbeCommandOptions } from './probe-command.js';
 import { runExplainCommand, type ExplainCommandOptions } from './explain-command.js';
 
 export function buildProgram(io: CliIo): Command {
+  const warn = warner('relay-audit', io.stderr);
   const program = new Command('relay-audit')
     .description(
       'Find open mail relays: probe an MTA from many vantage hosts and audit sendmail config.',
@@ -36,7 +37,7 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--tls-ca <file>', "CA certificates (PEM) the MTA's certificate must chain to (default: Node's built-in CA list)")
     .option('--tls-name <name>', "the name the MTA's certificate must carry (default: the target's IP address)")
     .option('--tls-insecure', 'send the --auth password even when the certificate does not verify', false)
-    .option('--tests <list>', 'only these probe ids or globs, comma-separated; !id excludes (nmap-*, ehlo-*/*)')
+    .option('--tests <list>', 'only these probe ids or globs (repeatable, or comma-separated); !id excludes (nmap-*, ehlo-*/*)', collect)
     .option('--deliver <mailbox>', 'send DATA with a marked test message to this mailbox you control')
     .option('--json', 'JSON report', false)
     .option('--junit <file>', 'also write a JUnit XML report (one testcase per probe)')
@@ -44,9 +45,9 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--alert-to <addr>', 'mail what changed (a new open path, a new verdict) to this address')
     .option('--smtp <url>', 'the SMTP server alerts go through: smtp://[user@]host:port (password: RELAY_AUDIT_SMTP_PASSWORD or --smtp-password-file)')
     .option('--smtp-password-file <file>', 'the password of the --smtp user, on the first line of this file')
-    .option('--timeout <ms>', 'per connection, reply and SSH login', intOption(100, 600_000), 5000)
+    .addOption(durationFlag('--timeout <duration>', 'per connection, reply and SSH login (5s, 500ms, …)', { flag: '--timeout', min: 100, max: 600_000, bareUnit: 'ms', warn }, 5000))
     .option('--concurrency <n>', 'connections open at once against the target', intOption(1, 256), 8)
-    .option('--submission-ports <list>', "also probe these ports of the target when they accept a connection: PORT or PORT/tls (TLS from the first byte), comma-separated; 'none' for only the target's port", '587,465/tls')
+    .option('--submission-ports <list>', "also probe these ports of the target when they accept a connection: PORT or PORT/tls (TLS from the first byte), repeatable or comma-separated; 'none' for only the target's port (default: 587,465/tls)", collect)
     .option('--per-connection <n>', 'probes on one connection, RSET between (1: a new connection per probe)', intOption(1, 100), 1)
     .option('--ssh-user <user>', 'user for --vantage URLs without one (default: $USER)')
     .option('--ssh-key <file>', 'private key for SSH vantages (default: ssh-agent)')
@@ -62,12 +63,12 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--access <file>', 'the access map source (text, as given to makemap)')
     .option('--relay-domains <file>', 'relay-domains (class R)')
     .option('--local-host-names <file>', 'local-host-names (class w)')
-    .option('--resolver <ip[:port]>', 'resolve listed names with this DNS server')
+    .option('--resolver <ip[:port]>', 'resolve listed names with this DNS server (repeatable: asked in order, the next when one does not answer)', collect)
     .option('--hosts <file>', 'resolve names with this hosts file instead (as sendmail with hosts: files)')
     .option('--own <cidr>', 'a network that is yours: grants inside it are expected (repeatable)', collect, [])
     .option('--client <ip>', 'predict the verdict this client address gets (repeatable)', collect, [])
     .option('--ext-domain <domain>', 'the external domain of the prediction', 'relay-check.example')
-    .option('--timeout <ms>', 'per DNS query', intOption(100, 60_000), 3000)
+    .addOption(durationFlag('--timeout <duration>', 'per DNS query (3s, 500ms, …)', { flag: '--timeout', min: 100, max: 60_000, bareUnit: 'ms', warn }, 3000))
     .option('--json', 'JSON output', false)
     .action((opts: ConfigCommandOptions) => runConfigCommand(opts, io));
 
@@ -80,10 +81,10 @@ ${exitCodeHelp([[EXIT_INCONCLUSIVE, 'probe: no relay found, but a vantage or pro
     .option('--access <file>', 'the access map source (text, as given to makemap)')
     .option('--relay-domains <file>', 'relay-domains (class R)')
     .option('--local-host-names <file>', 'local-host-names (class w)')
-    .option('--resolver <ip[:port]>', 'resolve names with this DNS server')
+    .option('--resolver <ip[:port]>', 'resolve names with this DNS server (repeatable: asked in order, the next when one does not answer)', collect)
     .option('--hosts <file>', 'resolve names with this hosts file instead (as sendmail with hosts: files)')
     .option('--ext-domain <domain>', "the external domain of the prediction (default: the one the probes' recipients name)")
-    .option('--timeout <ms>', 'per DNS query', intOption(100, 60_000), 3000)
+    .addOption(durationFlag('--timeout <duration>', 'per DNS query (3s, 500ms, …)', { flag: '--timeout', min: 100, max: 60_000, bareUnit: 'ms', warn }, 3000))
     .option('--json', 'JSON output', false)
     .action((opts: ExplainCommandOptions) => runExplainCommand(opts, io, process.stdin).then(() => undefined));
   return program;

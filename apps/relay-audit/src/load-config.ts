@@ -13,7 +13,8 @@ export interface ConfigFiles {
   access?: string;
   relayDomains?: string;
   localHostNames?: string;
-  resolver?: string;
+  /** DNS servers, asked in order (`--resolver`, repeatable). */
+  resolver?: string[];
   hosts?: string;
   /** Per DNS query, with `resolver`. */
   timeout: number;
@@ -36,7 +37,7 @@ export async function loadAudit(files: ConfigFiles, own: readonly string[]): Pro
   const cf = await source(files.cf, '.cf file');
   let resolver: Resolver | undefined;
   if (files.hosts !== undefined) resolver = hostsResolver((await source(files.hosts, 'hosts file'))?.text ?? '');
-  else if (files.resolver !== undefined) resolver = dnsResolver(files.resolver, files.timeout);
+  else if (files.resolver !== undefined && files.resolver.length > 0) resolver = dnsResolver(files.resolver, files.timeout);
   const access = await source(files.access, 'access file');
   const relayDomains = await source(files.relayDomains, 'relay-domains file');
   const localHostNames = await source(files.localHostNames, 'local-host-names file');

@@ -6,7 +6,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from './cli.js';
 import { startRawMta, startScriptedMta, type RawSession, type ScriptedMta } from './testing/scripted-mta.js';
 import { useTestCa } from './testing/test-ca.js';

@@ -23,7 +23,8 @@ export interface ProbeCommandOptions {
   tlsCa?: string;
   tlsName?: string;
   tlsInsecure?: boolean;
-  tests?: string;
+  /** Probe ids or globs, each possibly a comma-separated list. */
+  tests?: string[];
   deliver?: string;
   json: boolean;
   junit?: string;
@@ -39,9 +40,12 @@ export interface ProbeCommandOptions {
   knownHosts?: string;
   hostKeyFingerprint?: string;
   viaDomain: string[];
-  /** `PORT[/tls],…` or `none`: submission ports swept besides the target's. */
-  submissionPorts: string;
+  /** `PORT[/tls],…` or `none`, each possibly a list: submission ports swept besides the target's (default 587,465/tls). */
+  submissionPorts?: string[];
 }
+
+/** The ports swept when --submission-ports is not given. */
+export const DEFAULT_SUBMISSION_PORTS = '587,465/tls';
 
 /** Exit code when no relay was found but some vantage or probe could not finish. */
 export const EXIT_INCONCLUSIVE = 3;
@@ -98,7 +102,7 @@ const RESERVED_TLDS = /\.(test|example|invalid|localhost)$|^(example\.(com|net|o
 
 export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Promise<ProbeReport> {
   const { host, port } = parseTarget(opts.target);
-  const submissionPorts = parsePortList(opts.submissionPorts);
+  const submissionPorts = parsePortList(opts.submissionPorts?.join(',') ?? DEFAULT_SUBMISSION_PORTS);
   if (net.isIP(host) === 0) throw new UserError('E_TARGET', `--target '${opts.target}': give the MTA's IP address (the probe never resolves names, so it cannot reach a host you did not name)`);
   let extDomain = opts.extDomain;
   let rcptLocal = 'relaytest';
@@ -138,7 +142,7 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
         extraEhlo: opts.ehlo.slice(1),
         viaDomains: opts.viaDomain,
       }),
-      opts.tests,
+      opts.tests?.join(','),
     );
   // a bad --tests list is a usage error before anything connects
   probesFor(host);

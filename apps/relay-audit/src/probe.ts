@@ -369,8 +369,8 @@ export async function runBattery(
         // the submission ports' greetings go at once with the target port's: a closed one costs no wait
         const extraGreetings = extra.map((p) =>
           limitPortChecks(() => greet(c, optsFor(p))).then(
-            () => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'probed' }) as PortResult,
-            (err: unknown) => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'closed', note: errorMessage(err).replace(`${o.host}:${p.port}: `, '') }) as PortResult,
+            (): PortResult => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'probed' }),
+            (err: unknown): PortResult => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'closed', note: errorMessage(err).replace(`${o.host}:${p.port}: `, '') }),
           ),
         );
         const { seen, serverName } = await limit(() => greet(c, optsFor(main)));

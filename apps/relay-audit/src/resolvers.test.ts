@@ -25,6 +25,7 @@ describe('parseResolverAddress', () => {
     expect(parseResolverAddress('127.0.0.1')).toBe('127.0.0.1:53');
     expect(parseResolverAddress('127.0.0.1:5353')).toBe('127.0.0.1:5353');
     expect(parseResolverAddress('[::1]:5353')).toBe('[::1]:5353');
+    expect(parseResolverAddress('::1')).toBe('[::1]:53');
     expect(() => parseResolverAddress('ns1.example.test')).toThrow("--resolver 'ns1.example.test' is not IP[:PORT]");
   });
 });

@@ -1,10 +1,9 @@
 /**
  * Name resolution for the config audit: a hosts file (what sendmail reads with confHOSTS_FILE and
- * `hosts files`), or a DNS server the user names. Never the machine's default resolver.
+ * `hosts files`), or DNS servers the user names. Never the machine's default resolver.
  */
 import { Resolver as DnsResolver } from 'node:dns/promises';
-import net from 'node:net';
-import { UserError, canonicalAddress, parseHostsFile } from '@toolbox/shared';
+import { UserError, canonicalAddress, parseHostsFile, parseServerAddress, serverLabel } from '@toolbox/shared';
 import type { Resolver } from './sendmail-config.js';
 
 /**
@@ -26,19 +25,21 @@ export function hostsResolver(text: string): Resolver {
   };
 }
 
-/** `--resolver IP[:PORT]` (IPv6 as [IP]:PORT). */
+/** `--resolver IP[:PORT]` (IPv6 as [IP]:PORT or bare) as node:dns takes it: `IP:PORT`, `[IPv6]:PORT`. */
 export function parseResolverAddress(value: string): string {
-  const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value) ?? /^([0-9.]+)(?::(\d+))?$/.exec(value);
-  if (m === null || net.isIP(m[1] ?? '') === 0) throw new UserError('E_RESOLVER', `--resolver '${value}' is not IP[:PORT]`);
-  const port = m[2] === undefined ? 53 : Number(m[2]);
-  if (port < 1 || port > 65535) throw new UserError('E_RESOLVER', `--resolver '${value}': port out of range`);
-  return net.isIPv6(m[1] ?? '') ? `[${m[1] ?? ''}]:${port}` : `${m[1] ?? ''}:${port}`;
+  const addr = parseServerAddress(value);
+  if (addr === null) throw new UserError('E_RESOLVER', `--resolver '${value}' is not IP[:PORT] (an IPv6 address with a port is written [::1]:5353)`);
+  return serverLabel(addr);
 }
 
-/** A DNS resolver on one server with a per-query timeout. */
-export function dnsResolver(server: string, timeoutMs: number): Resolver {
+/**
+ * A DNS resolver over the servers given (`--resolver`, repeatable), asked in order — the next when
+ * one does not answer, as with resolv.conf — with a per-query timeout.
+ */
+export function dnsResolver(servers: readonly string[], timeoutMs: number): Resolver {
   const r = new DnsResolver({ timeout: timeoutMs, tries: 1 });
-  r.setServers([parseResolverAddress(server)]);
+  r.setServers(servers.map(parseResolverAddress));
+  const server = servers.join(', ');
   const empty = (err: unknown): string[] => {
     const code = (err as { code?: string }).code;
     if (code === 'ENOTFOUND' || code === 'ENODATA' || code === 'ENONAME') return [];

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { SmtpClient, SmtpSecurityError } from './smtp-client.js';
+import { SmtpClient, SmtpLostError, SmtpSecurityError } from './smtp-client.js';
 import { startRawMta, startScriptedMta, type RawSession } from './testing/scripted-mta.js';
 import { useTestCa } from './testing/test-ca.js';
 
@@ -134,5 +134,21 @@ describe('AUTH PLAIN', () => {
       expect((await smtp.authPlain('audit', 'pw', { allowUnverified: false })).code).toBe(235);
     }
     expect(m.auths).toEqual([{ user: 'audit', secure: true }, { user: 'audit', secure: true }]);
+  });
+});
+
+// the client used to keep every continuation line: only the text without a line end was limited
+describe('reply limits (the reader shared with the integration tests)', () => {
+  it('endless continuation lines fail the session at 64 KiB with one line, instead of growing without bound', async () => {
+    const m = await startRawMta('220 mta.scripted.test ESMTP\r\n', (line, s) => {
+      if (/^EHLO/i.test(line)) s.write('250-0123456789abcdef0123456789abcdef\r\n'.repeat(2000));
+      else s.write('250 ok\r\n');
+    });
+    cleanups.push(() => m.close());
+    const smtp = await connect(m.port);
+    expect((await smtp.reply()).code).toBe(220);
+    const ehlo = smtp.command('EHLO relay-audit.test');
+    await expect(ehlo).rejects.toThrow(SmtpLostError);
+    await expect(ehlo).rejects.toThrow('the server sent a reply longer than 65536 bytes');
   });
 });

@@ -12,12 +12,9 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { SmtpReplyReader, type SmtpReply } from '@toolbox/shared/smtp-reply';
 
-export interface SmtpReply {
-  code: number;
-  /** All lines of the reply without CRLF, joined by "\n". */
-  text: string;
-}
+export type { SmtpReply };
 
 /** Thrown when the peer goes away or stays silent; `partial` is what arrived of the last reply. */
 export class SmtpLostError extends Error {
@@ -56,13 +53,10 @@ export interface TlsState {
   error?: string;
 }
 
-const REPLY_LINE = /^(\d{3})([ -]|$)/;
-const MAX_REPLY_BYTES = 64 * 1024;
-
 export class SmtpClient {
   private stream: Duplex;
-  private buffered = '';
-  private lines: string[] = [];
+  /** Replies are cut out of the stream, limits enforced, by the reader the tests' SMTP session uses too. */
+  private readonly reader = new SmtpReplyReader();
   private readonly replies: SmtpReply[] = [];
   /** Callers waiting for replies, in the order the replies will come. */
   private readonly waiters: ((r: SmtpReply | Error) => void)[] = [];
@@ -76,7 +70,7 @@ export class SmtpClient {
   /** Plain text arrived after the 220 to STARTTLS. */
   private isInjected = false;
   private readonly timeoutMs: number;
-  private readonly onData = (chunk: Buffer | string): void => this.receive(chunk.toString());
+  private readonly onData = (chunk: Buffer | string): void => this.receive(chunk);
   private readonly onError = (err: Error): void => this.fail(new SmtpLostError(err.message));
   private readonly onClose = (): void => this.fail(new SmtpLostError('the server closed the connection'));
 
@@ -160,7 +154,7 @@ export class SmtpClient {
    * replies, it would pass for what the server said inside TLS.
    */
   async startTls(target: TlsTarget): Promise<SmtpReply> {
-    if (this.replies.length > 0 || this.lines.length > 0 || this.buffered !== '') {
+    if (this.replies.length > 0 || this.reader.pending !== '') {
       throw this.refuse(`the server sent text nobody asked for before STARTTLS: ${JSON.stringify(this.unread().slice(0, 80))}; the session is dropped`);
     }
     this.isStartTlsPending = true;
@@ -223,7 +217,7 @@ export class SmtpClient {
   }
 
   private unread(): string {
-    return [...this.replies.map((r) => r.text), ...this.lines, this.buffered].filter((t) => t !== '').join('\n');
+    return [...this.replies.map((r) => r.text), this.reader.pending].filter((t) => t !== '').join('\n');
   }
 
   /** Fails the session for the operator's safety and drops the connection. */
@@ -236,41 +230,30 @@ export class SmtpClient {
     return err;
   }
 
-  private receive(chunk: string): void {
+  private receive(chunk: Buffer | string): void {
     if (this.isHandshakeNext) {
       // plain text where the handshake should be: never read as replies
       this.isInjected = true;
       return;
     }
-    this.buffered += chunk;
-    if (this.buffered.length > MAX_REPLY_BYTES) {
-      this.fail(new SmtpLostError(`the server sent more than ${MAX_REPLY_BYTES} bytes without a line end`));
-      this.close();
-      return;
-    }
-    let end: number;
-    while ((end = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, end).replace(/\r$/, '');
-      this.buffered = this.buffered.slice(end + 1);
-      this.lines.push(line);
-      const m = REPLY_LINE.exec(line);
-      // a line that is not a reply line ends the reply as it is (code NaN): a banner that is not SMTP
-      if (m === null || m[2] !== '-') {
-        const reply = { code: m ? Number(m[1]) : NaN, text: this.lines.join('\n') };
-        this.lines = [];
-        if (this.isStartTlsPending) {
-          this.isStartTlsPending = false;
-          if (reply.code === 220) {
-            this.isHandshakeNext = true;
-            // the rest of this read came after the 220 too
-            if (this.buffered !== '') this.isInjected = true;
-            this.buffered = '';
-            this.deliver(reply);
-            return;
-          }
+    const { replies, error } = this.reader.push(chunk);
+    for (const [i, reply] of replies.entries()) {
+      if (this.isStartTlsPending) {
+        this.isStartTlsPending = false;
+        if (reply.code === 220) {
+          this.isHandshakeNext = true;
+          // the rest of this read came after the 220 too
+          if (i < replies.length - 1 || this.reader.pending !== '' || error !== null) this.isInjected = true;
+          this.reader.clear();
+          this.deliver(reply);
+          return;
         }
-        this.deliver(reply);
       }
+      this.deliver(reply);
+    }
+    if (error !== null) {
+      this.fail(new SmtpLostError(`the server sent ${error.message}`));
+      this.close();
     }
   }
 
@@ -321,7 +304,7 @@ export function wrapTls(raw: Duplex, target: TlsTarget, timeoutMs: number): Prom
       clearTimeout(timer);
       resolve(s);
     });
-    s.once('error', (err) => {
+    s.once('error', (err: Error) => {
       clearTimeout(timer);
       reject(new SmtpLostError(`TLS handshake: ${err.message}`));
     });

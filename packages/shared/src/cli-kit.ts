@@ -9,3 +9,5 @@ export * from './durable-write.js';
 export * from './open-files.js';
 export * from './limiter.js';
 export * from './interrupt.js';
+export * from './durations.js';
+export * from './server-address.js';

@@ -124,14 +124,18 @@ export function oneLine(message: string): string {
   return message.replace(/\r?\n/g, '\\n');
 }
 
-/** `--json`: one pretty-printed document. */
+/**
+ * `--json` in every tool writes JSON Lines: one compact JSON value per line on stdout and nothing
+ * else there. A command with one result writes one line; a command that streams (one object per
+ * domain, per query, per progress event) writes one line per object as it is ready.
+ */
 export function writeJson(out: Writable, value: unknown): void {
-  out.write(`${JSON.stringify(value, null, 2)}\n`);
+  out.write(`${JSON.stringify(value)}\n`);
 }
 
-/** `--json` streams: one compact object per line (NDJSON). */
-export function writeJsonLine(out: Writable, value: unknown): void {
-  out.write(`${JSON.stringify(value)}\n`);
+/** A deprecation or other warning: one line on stderr, `tool: warning: …`; the run goes on. */
+export function warner(tool: string, stderr: Writable): (message: string) => void {
+  return (message) => void stderr.write(`${tool}: warning: ${oneLine(message)}\n`);
 }
 
 /** Parses an integer option for commander; a bad value is a usage error naming the option. */

@@ -8,6 +8,9 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'vitest';
 import ssh2 from 'ssh2';
 
+/** A CliIo that keeps what a command prints, for driving a program in-process. */
+export { createMemoryIo, type MemoryIo } from './memory-io.js';
+
 /** Is this a CI run (`CI=true`, as CI services and .ci/run set it)? */
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.CI?.trim().toLowerCase();

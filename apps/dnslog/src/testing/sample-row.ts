@@ -1,4 +1,4 @@
-import type { QueryRow } from '../row.js';
+import type { QueryRow } from '../store/row.js';
 
 /** A typical row (the real 9.18 line from the notes), with overrides. */
 export const sampleRow = (over: Partial<QueryRow> = {}): QueryRow => ({

@@ -44,7 +44,7 @@ export interface FakeDns {
   udpSeen: SeenQuery[];
   /** Stops the TCP side only (the UDP side keeps answering). */
   closeTcp(): Promise<void>;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 function respond(q: DecodedPacket, opts: FakeDnsOptions): Packet {

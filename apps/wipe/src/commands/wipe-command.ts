@@ -6,7 +6,7 @@ import { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { createProgress, fileId, formatBytes, oneLine, UserError, writeJsonLine, type CliIo } from '@toolbox/shared/cli';
+import { createProgress, fileId, formatBytes, oneLine, UserError, writeJson, type CliIo } from '@toolbox/shared/cli';
 import { probeDirectRead } from '../passes/aligned.js';
 import { inspectTarget, probeSignatures, readSystemState, type TargetInfo } from '../target/device.js';
 import { newStreamKey, type StreamKey } from '../passes/keystream.js';
@@ -496,7 +496,7 @@ async function wipeAll(run: Run, prepared: Prepared[], opened: Opened[]): Promis
 function finish(run: Run, report: WipeReport, records: TargetRecord[]): void {
   const { io } = run.deps;
   const { opts } = run;
-  if (opts.json) writeJsonLine(io.stdout, { event: 'report', report });
+  if (opts.json) writeJson(io.stdout, { event: 'report', report });
   else io.stdout.write(formatReport(report));
 
   for (const t of records) {

@@ -4,7 +4,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { createMemoryIo, runCli } from '@toolbox/shared';
+import { runCli } from '@toolbox/shared';
+import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from '../cli.js';
 import { keystreamAt, newStreamKey } from './keystream.js';
 import { fillPattern, type PassSource } from './plan-wipe.js';
@@ -43,7 +44,7 @@ function fakeDevice(size: number, bad: readonly ByteRange[], opts: { failWith?: 
     },
     close: async () => {},
   };
-  return { mem, writes, reads, fh: handle as unknown as FileHandle, open: async () => handle as unknown as FileHandle };
+  return { mem, writes, reads, fh: handle as unknown as FileHandle, open: () => Promise.resolve(handle as unknown as FileHandle) };
 }
 
 function pass(dev: ReturnType<typeof fakeDevice>, over: Partial<WritePassOptions> & { size: number }): Promise<PassOutcome> {

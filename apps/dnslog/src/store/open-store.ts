@@ -1,0 +1,20 @@
+/** Opens the store a `--db` URL names, loading only that store's driver. */
+import { parseDbUrl } from './db-url.js';
+import type { Store } from './store.js';
+
+export interface OpenStoreOptions {
+  /** For commands that only read (reports): a SQLite file that does not exist is an error, never created empty. */
+  mustExist?: boolean;
+  /** Lines per transaction while a file loads (store.ts LOAD_CHUNK_LINES). */
+  chunkLines?: number;
+}
+
+export async function openStore(url: string, env: NodeJS.ProcessEnv, options: OpenStoreOptions = {}): Promise<Store> {
+  const target = parseDbUrl(url);
+  if (target.kind === 'sqlite') {
+    const { SqliteStore } = await import('./sqlite/db-sqlite.js');
+    return new SqliteStore(target.path, { mustExist: options.mustExist, chunkLines: options.chunkLines });
+  }
+  const { MysqlStore, mysqlSettings } = await import('./mysql/db-mysql.js');
+  return new MysqlStore(mysqlSettings(target, env), undefined, { chunkLines: options.chunkLines });
+}
