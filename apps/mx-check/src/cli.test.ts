@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostsFile, runCli } from '@toolbox/shared';
 import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from './cli.js';
-import { loopbackAliases, parseProcRoute } from './hosts.js';
-import { runMxCheck } from './mx-command.js';
+import { loopbackAliases, parseProcRoute } from './check/hosts.js';
+import { runMxCheck } from './commands/mx-command.js';
 import { startFakeDns, type FakeDns } from './testing/fake-dns.js';
 
 async function run(...args: string[]) {

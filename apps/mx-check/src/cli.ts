@@ -1,12 +1,11 @@
 /**
- * mx-check command line: commander wiring only; the work lives in the modules beside this file.
+ * mx-check command line: commander wiring only; each command is one call into commands/, which calls the core.
  */
 import { Command, Option } from 'commander';
-import { collect, durationFlag, exitCodeHelp, intOption, warner, packageVersion, runCli, UserError, writeJson, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
-import { runHosts, type HostsCommandOptions } from './hosts-command.js';
-import { runMxCheck, type MxCommandOptions } from './mx-command.js';
-import { domainProblem, normalizeName } from './names.js';
-import { noMailRecords, noMailZoneText } from './suggest.js';
+import { collect, durationFlag, exitCodeHelp, intOption, warner, packageVersion, runCli, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
+import { runHosts, type HostsCommandOptions } from './commands/hosts-command.js';
+import { runMxCheck, type MxCommandOptions } from './commands/mx-command.js';
+import { runSuggest, type SuggestCommandOptions } from './commands/suggest-command.js';
 
 export interface ProgramDeps {
   /** Aborted on the first Ctrl-C. */
@@ -61,14 +60,7 @@ Exit 2 also when no resolver gave a single answer.`)
     .argument('<domain>', 'the domain')
     .option('--no-mail', 'records that say the domain receives and sends no mail')
     .option('--json', 'JSON output', false)
-    .action((domain: string, opts: { mail: boolean; json: boolean }) => {
-      if (opts.mail !== false) throw new UserError('E_USAGE', 'suggest needs --no-mail (the only suggestion there is so far)');
-      const problem = domainProblem(domain);
-      if (problem !== null) throw new UserError('E_DOMAIN', `'${domain}' is not a domain: ${problem}`);
-      const d = normalizeName(domain);
-      if (opts.json) writeJson(io.stdout, { domain: d, records: noMailRecords(d) });
-      else io.stdout.write(noMailZoneText(d));
-    });
+    .action((domain: string, opts: SuggestCommandOptions) => runSuggest(domain, opts, io));
   return program;
 }
 

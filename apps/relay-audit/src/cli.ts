@@ -1,11 +1,11 @@
 /**
- * relay-audit command line: commander wiring only; the work lives in the modules beside this file.
+ * relay-audit command line: commander wiring only; the work lives in commands/ and the layers below it.
  */
 import { Command } from 'commander';
 import { collect, durationFlag, exitCodeHelp, intOption, packageVersion, runCli, warner, type CliIo } from '@toolbox/shared/cli';
-import { runConfigCommand, type ConfigCommandOptions } from './config-command.js';
-import { EXIT_INCONCLUSIVE, runProbeCommand, type ProbeCommandOptions } from './probe-command.js';
-import { runExplainCommand, type ExplainCommandOptions } from './explain-command.js';
+import { runConfigCommand, type ConfigCommandOptions } from './commands/config-command.js';
+import { EXIT_INCONCLUSIVE, runProbeCommand, type ProbeCommandOptions } from './commands/probe-command.js';
+import { runExplainCommand, type ExplainCommandOptions } from './commands/explain-command.js';
 
 export function buildProgram(io: CliIo): Command {
   const warn = warner('relay-audit', io.stderr);

@@ -5,6 +5,7 @@
  * keeps only its start); `dnslog_meta` records the schema version.
  */
 
+import { msText } from '../time/zone.js';
 import { ROLLUPS, rollupBucketSql } from './rollup.js';
 
 /**
@@ -132,7 +133,7 @@ export function partitionName(start: Date): string {
 
 /** `'2026-11-25 09:00:00'`: a boundary literal for RANGE COLUMNS. */
 export function boundaryLiteral(d: Date): string {
-  return d.toISOString().slice(0, 19).replace('T', ' ');
+  return msText(d.getTime()).slice(0, 19);
 }
 
 /**

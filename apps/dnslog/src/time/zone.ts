@@ -145,30 +145,32 @@ export function utcText(d: Date = new Date()): string {
   return msText(d.getTime());
 }
 
-const TEXT = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?/;
+const TEXT = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?/;
 
-/** ms of a text `YYYY-MM-DD HH:MM[:SS[.mmm]]` (its fields taken as UTC), or NaN. */
+/**
+ * ms of a text `YYYY-MM-DD[ HH:MM[:SS[.mmm]]]` (its fields taken as UTC: no zone arithmetic), or
+ * NaN. The one reader of stored and bucket times; wallMs and bucketTime are its strict forms.
+ */
 export function textMs(text: string): number {
   const m = TEXT.exec(text);
   if (!m) return Number.NaN;
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0), Number((m[7] ?? '0').padEnd(3, '0')));
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), Number((m[7] ?? '0').padEnd(3, '0')));
 }
 
-/**
- * ms of a wall-clock text `YYYY-MM-DD HH:MM:SS[.mmm]` (treated as UTC: no zone arithmetic, only
- * alignment). Stricter than textMs: anything else throws, so a bad report bound never becomes NaN.
- */
-export function wallMs(text: string): number {
-  const ms = Date.parse(`${text.slice(0, 10)}T${text.slice(11, 23).padEnd(12, '.000').slice(0, 12)}Z`);
-  if (Number.isNaN(ms)) throw new Error(`not a wall-clock time: ${text}`);
+function strictMs(text: string, what: string): number {
+  const ms = textMs(text);
+  if (Number.isNaN(ms)) throw new Error(`not ${what}: ${JSON.stringify(text)}`);
   return ms;
+}
+
+/** textMs of a report bound or rollup edge; anything else throws, so a bad bound never becomes NaN. */
+export function wallMs(text: string): number {
+  return strictMs(text, 'a wall-clock time');
 }
 
 /** A timeline bucket (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM`) as milliseconds, the wall clock read as UTC. */
 export function bucketTime(bucket: string): number {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?/.exec(bucket);
-  if (!m) throw new Error(`not a timeline bucket: ${JSON.stringify(bucket)}`);
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0));
+  return strictMs(bucket, 'a timeline bucket');
 }
 
 /**

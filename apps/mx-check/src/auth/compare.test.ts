@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckResult } from '../check.js';
+import type { CheckResult } from '../check/check.js';
 import { authFindings, withAuthoritative, type AuthReport, type ServerAnswer } from './compare.js';
 
 const ok = (ns: string, address: string, serial: number, mx: string[], rcode = 'NOERROR'): ServerAnswer => ({ ns, address, lame: null, serial, rcode, mx });

@@ -4,8 +4,7 @@
  * not answer authoritatively (AUTH_LAME, RFC 2181 §6.1 / RFC 1034 §4.3.1: an answer from the zone
  * carries the AA bit), and name servers that do not resolve (AUTH_NS_UNRESOLVABLE). Pure.
  */
-import type { CheckResult } from '../check.js';
-import type { Finding } from '../classify-mx.js';
+import type { Finding, Verdict } from '../classify/classify-mx.js';
 import { compareSerial, newestSerial } from './serial.js';
 
 export type LameHow = 'timeout' | 'unreachable' | 'refused' | 'servfail' | 'rcode' | 'referral' | 'not_authoritative' | 'no_soa';
@@ -95,14 +94,21 @@ export function authFindings(domain: string, r: AuthReport): Finding[] {
   return findings;
 }
 
+/** What withAuthoritative reads of a domain's result (check/check.ts's CheckResult, which imports this module). */
+interface AuthJudged {
+  domain: string;
+  verdict: Verdict;
+  findings: Finding[];
+}
+
 /**
  * The domain's result with the authoritative servers' findings added. Each makes the domain `fail`
  * (mail then depends on which server a sender's resolver happens to ask); a failed NS lookup makes
  * it `error`, as a failed MX lookup does.
  */
-export function withAuthoritative(result: CheckResult, report: AuthReport): CheckResult {
+export function withAuthoritative<R extends AuthJudged>(result: R, report: AuthReport): R & { authoritative: AuthReport } {
   const found = authFindings(result.domain, report);
-  let verdict = result.verdict;
+  let verdict: Verdict = result.verdict;
   if (found.some((f) => f.code === 'LOOKUP_FAILED')) verdict = 'error';
   else if (found.length > 0 && verdict !== 'error') verdict = 'fail';
   return { ...result, verdict, findings: [...result.findings, ...found], authoritative: report };

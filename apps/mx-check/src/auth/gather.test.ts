@@ -1,6 +1,6 @@
 import type { Answer, RecordType } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
-import { DnsInterruptedError, type DnsResponse } from '../resolver.js';
+import { DnsInterruptedError, type DnsResponse } from '../dns/resolver.js';
 import { AuthChecker, type DirectAsk } from './gather.js';
 import type { DirectResult } from './query.js';
 

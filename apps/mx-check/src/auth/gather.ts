@@ -7,8 +7,8 @@
  */
 import type { Answer, RecordType } from 'dns-packet';
 import { errorMessage } from '@toolbox/shared';
-import { normalizeName } from '../names.js';
-import { DnsInterruptedError, type DnsResponse } from '../resolver.js';
+import { normalizeName } from '../classify/names.js';
+import { DnsInterruptedError, type DnsResponse } from '../dns/resolver.js';
 import type { AuthReport, LameHow, ServerAnswer } from './compare.js';
 import { directQuery, type DirectQueryOptions, type DirectResult, type DirectServer } from './query.js';
 

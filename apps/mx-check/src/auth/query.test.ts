@@ -3,7 +3,7 @@ import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket, Packet } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DnsInterruptedError } from '../resolver.js';
+import { DnsInterruptedError } from '../dns/resolver.js';
 import { directQuery } from './query.js';
 
 const SOA: Packet['answers'] = [

@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet, RecordType } from 'dns-packet';
-import { DnsInterruptedError } from '../resolver.js';
+import { DnsInterruptedError } from '../dns/resolver.js';
 
 export interface DirectServer {
   host: string;

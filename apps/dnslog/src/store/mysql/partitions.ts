@@ -5,6 +5,7 @@
  * version 5), so an hour is an hour at every DST change and in every zone.
  */
 import { UserError } from '@toolbox/shared';
+import { textMs } from '../../time/zone.js';
 import { MYSQL_CATCHALL_PARTITION, MYSQL_FIRST_PARTITION, boundaryLiteral, partitionName } from '../schema.js';
 
 /** MySQL's hard limit on partitions per table. */
@@ -52,9 +53,9 @@ export function checkPartitionName(name: string): void {
 
 /** The instant of a stored UTC text `YYYY-MM-DD HH:MM:SS` (a partition bound, a cut-off). */
 export function boundDate(text: string): Date {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2}))?/.exec(text);
-  if (!m) throw new Error(`not a partition boundary: ${text}`);
-  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)));
+  const ms = textMs(text);
+  if (Number.isNaN(ms)) throw new Error(`not a partition boundary: ${text}`);
+  return new Date(ms);
 }
 
 export function granularityMs(g: Granularity): number {

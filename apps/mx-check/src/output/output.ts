@@ -3,8 +3,8 @@
  * findings indented below; and the summary line. Pure formatting.
  */
 import { printable } from '@toolbox/shared';
-import type { CheckResult } from './check.js';
-import type { MxView, Verdict } from './classify-mx.js';
+import type { CheckResult } from '../check/check.js';
+import type { MxView, Verdict } from '../classify/classify-mx.js';
 
 export function jsonObject(r: CheckResult): Record<string, unknown> {
   const o: Record<string, unknown> = {

@@ -5,11 +5,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { UserError, errorMessage, printable, sshAuthOptions, sshUsername, writeFileDurable, writeJson, type CliIo } from '@toolbox/shared';
-import { buildBattery, selectProbes } from './battery.js';
-import { runBattery, type PortSpec, type ProbeReport, type VantageRun } from './probe.js';
-import { diffState, formatDiff, formatProbeText, parseState, stateOf, toJunit, type StateDiff } from './report.js';
-import { openConnector, parseVantages, type SshSettings } from './vantage.js';
-import { parseSmtpUrl, sendAlert, type SmtpRelay } from './alert.js';
+import { buildBattery, selectProbes } from '../probe/battery.js';
+import { runBattery, type PortSpec, type ProbeReport, type VantageRun } from '../probe/probe.js';
+import { diffState, formatDiff, formatProbeText, parseState, stateOf, toJunit, type StateDiff } from '../report/report.js';
+import { openConnector, parseVantages, type SshSettings } from '../probe/vantage.js';
+import { parseSmtpUrl, sendAlert, type SmtpRelay } from '../report/alert.js';
 
 export interface ProbeCommandOptions {
   target: string;

@@ -1,6 +1,6 @@
 /**
  * From the records a domain's lookups returned to a verdict and findings. Pure: the lookups are
- * done elsewhere (check.ts) and handed in as facts.
+ * done elsewhere (check/check.ts) and handed in as facts.
  */
 import { registrableDomain, type Cidr } from '@toolbox/shared';
 import { classifyAddress, literalAddress } from './address.js';

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ExitCode, parseHostsFile, printable, UserError, writeJson, type CliIo } from '@toolbox/shared';
-import { loopbackAliases, readHostsContext, type HostsContext } from './hosts.js';
+import { loopbackAliases, readHostsContext, type HostsContext } from '../check/hosts.js';
 
 export interface HostsCommandOptions {
   hostsFile: string;

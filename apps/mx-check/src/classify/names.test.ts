@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildDomainList, parseListText } from './domain-list.js';
+import { buildDomainList, parseListText } from '../check/domain-list.js';
 import { domainProblem, isIpLiteral, looksLikeMissingTrailingDot, specialUseTld } from './names.js';
 
 describe('domainProblem', () => {

@@ -3,7 +3,7 @@ import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DnsInterruptedError, DnsResolver, DnsTimeoutError, parseResolvConf, rejectedAnswers } from './resolver.js';
-import { startFakeDns, type FakeDns, type FakeDnsOptions } from './testing/fake-dns.js';
+import { startFakeDns, type FakeDns, type FakeDnsOptions } from '../testing/fake-dns.js';
 
 const A = (name: string, data: string): Answer => ({ type: 'A', name, ttl: 60, data });
 let server: FakeDns | undefined;

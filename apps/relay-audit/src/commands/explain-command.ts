@@ -1,13 +1,13 @@
 /**
  * `relay-audit explain`: reads a probe report (a file, or `-` for standard input, so that
  * `probe --json | explain --report -` runs both) and the sendmail files, predicts every address
- * involved, and prints the join. The IO edge of explain.ts.
+ * involved, and prints the join. The IO edge of explain/explain.ts.
  */
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { UserError, errorMessage, writeJson, type CliIo } from '@toolbox/shared';
-import { addressesOf, clientFacts, explainExitCode, explainObservation, formatExplainText, inferExtDomain, mxPointsHere, parseProbeReport, type ClientFacts, type Explanation } from './explain.js';
-import { loadAudit, type ConfigFiles } from './load-config.js';
+import { addressesOf, clientFacts, explainExitCode, explainObservation, formatExplainText, inferExtDomain, mxPointsHere, parseProbeReport, type ClientFacts, type Explanation } from '../explain/explain.js';
+import { loadAudit, type ConfigFiles } from '../config/load-config.js';
 import { EXIT_INCONCLUSIVE } from './probe-command.js';
 
 export interface ExplainCommandOptions extends ConfigFiles {

@@ -2,10 +2,10 @@ import type { Answer } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '@toolbox/shared';
 import { createMemoryIo } from '@toolbox/shared/testing';
-import type { CheckResult } from './check.js';
-import { buildProgram } from './cli.js';
+import type { CheckResult } from '../check/check.js';
+import { buildProgram } from '../cli.js';
 import { jsonObject, tableRow } from './output.js';
-import { startFakeDns, type FakeDns } from './testing/fake-dns.js';
+import { startFakeDns, type FakeDns } from '../testing/fake-dns.js';
 
 // ESC ] 0 ; … BEL sets the terminal title, CR returns to the line's start to overwrite it, and
 // U+009B is the one-character C1 form of ESC [ (CSI); lower case, as exchanges are compared

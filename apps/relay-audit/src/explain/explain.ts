@@ -7,8 +7,8 @@
  */
 import net from 'node:net';
 import { UserError, parseSshUrl, printable } from '@toolbox/shared';
-import { isAccepted, overallVerdict, type ProbeClass, type Verdict } from './classify.js';
-import { inCidr, predict, type Audit, type GrantKind, type RelayModel, type Resolver } from './sendmail-config.js';
+import { isAccepted, overallVerdict, type ProbeClass, type Verdict } from '../probe/classify.js';
+import { inCidr, predict, type Audit, type GrantKind, type RelayModel, type Resolver } from '../config/sendmail-config.js';
 
 /** The part of `probe --json` that explain reads (a ProbeReport is one). */
 export interface Observation {

@@ -5,8 +5,8 @@
  * JUnit (XML-escaped) and the state file keep the text exact.
  */
 import { printable } from '@toolbox/shared';
-import { isAccepted } from './classify.js';
-import type { ProbeReport, ProbeResult } from './probe.js';
+import { isAccepted } from '../probe/classify.js';
+import type { ProbeReport, ProbeResult } from '../probe/probe.js';
 
 /** A probe's name in reports and state: its id, and the port when it is not the target's own. */
 function pathName(r: ProbeReport, p: ProbeResult): string {

@@ -4,8 +4,8 @@
  */
 import net from 'node:net';
 import { UserError, parseCidr, printable, writeJson, type CliIo } from '@toolbox/shared';
-import { loadAudit, type ConfigFiles } from './load-config.js';
-import { predict, type Prediction } from './sendmail-config.js';
+import { loadAudit, type ConfigFiles } from '../config/load-config.js';
+import { predict, type Prediction } from '../config/sendmail-config.js';
 
 export interface ConfigCommandOptions extends ConfigFiles {
   own: string[];

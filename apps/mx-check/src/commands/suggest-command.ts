@@ -1,7 +1,15 @@
 /**
- * `mx-check suggest DOMAIN --no-mail`: the records that declare a domain mail-less the standard way.
- * Pure text.
+ * `mx-check suggest DOMAIN --no-mail`: the records that declare a domain mail-less the standard way
+ * (pure text), and the command that prints them.
  */
+import { UserError, writeJson, type CliIo } from '@toolbox/shared/cli';
+import { domainProblem, normalizeName } from '../classify/names.js';
+
+export interface SuggestCommandOptions {
+  /** false with --no-mail (commander's negated flag). */
+  mail: boolean;
+  json: boolean;
+}
 export interface SuggestedRecord {
   name: string;
   type: 'MX' | 'TXT';
@@ -35,4 +43,13 @@ export function noMailZoneText(domain: string): string {
     '; records, RFC 7505 gives the standard way, and mx-check reports the trick as MX_LOCALHOST.',
   );
   return `${lines.join('\n')}\n`;
+}
+
+export function runSuggest(domain: string, opts: SuggestCommandOptions, io: CliIo): void {
+  if (opts.mail !== false) throw new UserError('E_USAGE', 'suggest needs --no-mail (the only suggestion there is so far)');
+  const problem = domainProblem(domain);
+  if (problem !== null) throw new UserError('E_DOMAIN', `'${domain}' is not a domain: ${problem}`);
+  const d = normalizeName(domain);
+  if (opts.json) writeJson(io.stdout, { domain: d, records: noMailRecords(d) });
+  else io.stdout.write(noMailZoneText(d));
 }

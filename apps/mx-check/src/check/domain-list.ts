@@ -3,7 +3,7 @@
  * skipped, names are normalized, duplicates are checked once, names that are not domains are kept
  * (in order) with the reason so that each gets its own clear message. Pure.
  */
-import { domainProblem, normalizeName } from './names.js';
+import { domainProblem, normalizeName } from '../classify/names.js';
 
 export interface ListEntry {
   /** As given. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hostsResolver } from './resolvers.js';
-import { auditConfig, type Resolver } from './sendmail-config.js';
+import { hostsResolver } from '../config/resolvers.js';
+import { auditConfig, type Resolver } from '../config/sendmail-config.js';
 import {
   addressesOf,
   clientFacts,

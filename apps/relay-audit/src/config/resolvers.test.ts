@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hostsResolver, parseResolverAddress } from './resolvers.js';
-import { parseVantages } from './vantage.js';
+import { parseVantages } from '../probe/vantage.js';
 
 describe('hostsResolver', () => {
   const r = hostsResolver('# comment\n10.0.0.1  a.partner.test  a\n10.0.0.2\tpartner.test\n10.0.0.3 partner.test.\nnot-an-ip name\n');

@@ -5,7 +5,7 @@
 import type * as Crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DnsResolver } from './resolver.js';
-import { startFakeDns, type FakeDns } from './testing/fake-dns.js';
+import { startFakeDns, type FakeDns } from '../testing/fake-dns.js';
 
 const handedOut = vi.hoisted(() => ({ ids: [] as number[] }));
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '@toolbox/shared';
 import { createMemoryIo } from '@toolbox/shared/testing';
-import { buildProgram } from './cli.js';
-import { startRawMta, startScriptedMta, type RawSession, type ScriptedMta } from './testing/scripted-mta.js';
-import { useTestCa } from './testing/test-ca.js';
+import { buildProgram } from '../cli.js';
+import { startRawMta, startScriptedMta, type RawSession, type ScriptedMta } from '../testing/scripted-mta.js';
+import { useTestCa } from '../testing/test-ca.js';
 
 const t = useTestCa();
 const cleanups = t.cleanups;

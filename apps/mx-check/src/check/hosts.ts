@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { canonicalAddress, type HostsLine } from '@toolbox/shared';
-import { classifyAddress } from './address.js';
-import { parseResolvConf } from './resolver.js';
+import { classifyAddress } from '../classify/address.js';
+import { parseResolvConf } from '../dns/resolver.js';
 
 export interface HostsContext {
   hostname: string;

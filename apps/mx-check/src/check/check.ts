@@ -17,11 +17,11 @@ import {
   type MxRecord,
   type MxView,
   type Verdict,
-} from './classify-mx.js';
+} from '../classify/classify-mx.js';
 import type { ListEntry } from './domain-list.js';
-import { withAuthoritative, type AuthReport } from './auth/compare.js';
-import { isLocalhostName, isIpLiteral, normalizeName, specialUseTld } from './names.js';
-import { DnsInterruptedError, DnsTimeoutError, type DnsResolver, type DnsResponse } from './resolver.js';
+import { withAuthoritative, type AuthReport } from '../auth/compare.js';
+import { isLocalhostName, isIpLiteral, normalizeName, specialUseTld } from '../classify/names.js';
+import { DnsInterruptedError, DnsTimeoutError, type DnsResolver, type DnsResponse } from '../dns/resolver.js';
 
 export interface CheckResult {
   domain: string;

@@ -6,10 +6,10 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '@toolbox/shared';
 import { createMemoryIo } from '@toolbox/shared/testing';
-import { buildProgram } from './cli.js';
+import { buildProgram } from '../cli.js';
 import { runExplainCommand } from './explain-command.js';
-import type { Explanation } from './explain.js';
-import { startScriptedMta } from './testing/scripted-mta.js';
+import type { Explanation } from '../explain/explain.js';
+import { startScriptedMta } from '../testing/scripted-mta.js';
 
 async function run(...args: string[]) {
   const io = createMemoryIo();

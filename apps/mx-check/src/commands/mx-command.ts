@@ -6,13 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { ExitCode, parseCidr, parseServerAddress, printable, UserError, type CliIo, type Cidr, type ServerAddr } from '@toolbox/shared';
-import { AuthChecker } from './auth/gather.js';
-import { authJson, authTableLines } from './auth/output.js';
-import { checkDomains, type CheckResult, type CheckSummary } from './check.js';
-import { verdictRank, type Verdict } from './classify-mx.js';
-import { buildDomainList, parseListText } from './domain-list.js';
-import { jsonObject, summaryLine, TABLE_HEADER, tableRow } from './output.js';
-import { DnsResolver, parseResolvConf, rejectedAnswers } from './resolver.js';
+import { AuthChecker } from '../auth/gather.js';
+import { authJson, authTableLines } from '../auth/output.js';
+import { checkDomains, type CheckResult, type CheckSummary } from '../check/check.js';
+import { verdictRank, type Verdict } from '../classify/classify-mx.js';
+import { buildDomainList, parseListText } from '../check/domain-list.js';
+import { jsonObject, summaryLine, TABLE_HEADER, tableRow } from '../output/output.js';
+import { DnsResolver, parseResolvConf, rejectedAnswers } from '../dns/resolver.js';
 
 export interface MxCommandOptions {
   file?: string;

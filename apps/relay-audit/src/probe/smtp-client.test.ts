@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { SmtpClient, SmtpLostError, SmtpSecurityError } from './smtp-client.js';
-import { startRawMta, startScriptedMta, type RawSession } from './testing/scripted-mta.js';
-import { useTestCa } from './testing/test-ca.js';
+import { startRawMta, startScriptedMta, type RawSession } from '../testing/scripted-mta.js';
+import { useTestCa } from '../testing/test-ca.js';
 
 const t = useTestCa();
 const cleanups = t.cleanups;
