@@ -39,9 +39,20 @@ export default tseslint.config(
     languageOptions: {
       // Node's globals, for scripts and benchmarks
       globals: Object.fromEntries(
-        ['process', 'console', 'URL', 'Buffer', 'performance', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'AbortController', 'TextEncoder', 'TextDecoder'].map(
-          (name) => [name, 'readonly'],
-        ),
+        [
+          'process',
+          'console',
+          'URL',
+          'Buffer',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'AbortController',
+          'TextEncoder',
+          'TextDecoder',
+        ].map((name) => [name, 'readonly']),
       ),
     },
   },

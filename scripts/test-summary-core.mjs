@@ -18,7 +18,9 @@ export function summarize(workspaces, relative) {
   for (const ws of workspaces) {
     const name = ws.name.padEnd(20);
     if (ws.report === null || ws.setupError !== null) {
-      const why = ws.setupError ? oneLine(ws.setupError) : `its test command ended before vitest wrote ${ws.name}/.test-results/vitest.json (its output is above)`;
+      const why = ws.setupError
+        ? oneLine(ws.setupError)
+        : `its test command ended before vitest wrote ${ws.name}/.test-results/vitest.json (its output is above)`;
       problems.push(`${ws.name}: tests did not run: ${why}`);
       lines.push(`${name} did not run`);
       failedTests++;

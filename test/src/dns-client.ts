@@ -38,7 +38,16 @@ export function makeQuery(name: string, type: RecordType, o: QueryOptions = {}):
   };
   if (o.dnssec) {
     packet.additionals = [
-      { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: dnsPacket.DNSSEC_OK, flag_do: true, options: [] },
+      {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: 1232,
+        extendedRcode: 0,
+        ednsVersion: 0,
+        flags: dnsPacket.DNSSEC_OK,
+        flag_do: true,
+        options: [],
+      },
     ];
   }
   return packet;

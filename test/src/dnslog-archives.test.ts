@@ -13,7 +13,8 @@ import { useScratchDatabase } from './scratch-db.js';
 
 const scratch = useScratchDatabase('toolbox_dnslog_archives', 'dnslog-archives-');
 
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 const LINES = 6000;
 
@@ -75,7 +76,9 @@ describe('dnslog prune --archive on a full file system', () => {
       expect(full.code, full.stdout + full.stderr).toBe(2);
       const errLines = full.stderr.split('\n').filter((l) => l !== '');
       expect(errLines).toHaveLength(1);
-      expect(errLines[0]).toMatch(/^dnslog: cannot write archive .*\/tiny-archive\/dns_queries\.\S+\.jsonl\.gz: ENOSPC: no space left on device, write; nothing was dropped$/);
+      expect(errLines[0]).toMatch(
+        /^dnslog: cannot write archive .*\/tiny-archive\/dns_queries\.\S+\.jsonl\.gz: ENOSPC: no space left on device, write; nothing was dropped$/,
+      );
       expect(await rows()).toBe(LINES);
       expect(readdirSync(tiny)).toEqual([]);
 

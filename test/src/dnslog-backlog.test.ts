@@ -52,7 +52,16 @@ describe('a backlog of 10,000 rotated files over SSH', () => {
     const dbPath = join(work, 'backlog.sqlite');
     const url = `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}${dir}/query.log.*`;
     const started = performance.now();
-    const r = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--ssh-key', svc.sshd.privateKey, '--known-hosts', svc.sshd.knownHosts]);
+    const r = await dnslog([
+      'ship',
+      url,
+      '--db',
+      `sqlite:${dbPath}`,
+      '--ssh-key',
+      svc.sshd.privateKey,
+      '--known-hosts',
+      svc.sshd.knownHosts,
+    ]);
     const seconds = (performance.now() - started) / 1000;
     console.log(`dnslog ship: ${n} files over SSH in ${seconds.toFixed(1)} s`);
     expect(r.stderr).toBe('');
@@ -82,7 +91,24 @@ async function freePort(): Promise<number> {
  * still resolves to busybox.
  */
 describe('the remote commands with nothing but busybox on the PATH', () => {
-  const tools = ['sh', 'find', 'stat', 'sha256sum', 'xargs', 'head', 'gzip', 'date', 'id', 'mkdir', 'mv', 'sync', 'pwd', 'cat', 'printf', '['];
+  const tools = [
+    'sh',
+    'find',
+    'stat',
+    'sha256sum',
+    'xargs',
+    'head',
+    'gzip',
+    'date',
+    'id',
+    'mkdir',
+    'mv',
+    'sync',
+    'pwd',
+    'cat',
+    'printf',
+    '[',
+  ];
   let sshd: ChildProcess | null = null;
   let port = 0;
   let bb = '';
@@ -141,10 +167,26 @@ describe('the remote commands with nothing but busybox on the PATH', () => {
     const external = tools.filter((t) => !['pwd', 'printf', '['].includes(t));
     // The same host key, known under this port.
     const knownHosts = join(work, 'busybox-known-hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(join(dirname(svc.sshd.privateKey), 'ssh_host_ed25519_key.pub'), 'utf8')}`);
+    writeFileSync(
+      knownHosts,
+      `[127.0.0.1]:${port} ${readFileSync(join(dirname(svc.sshd.privateKey), 'ssh_host_ed25519_key.pub'), 'utf8')}`,
+    );
     const ssh = spawnSync(
       'ssh',
-      ['-i', svc.sshd.privateKey, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', String(port), `${svc.sshd.user}@127.0.0.1`, `command -v ${external.join(' ')}`],
+      [
+        '-i',
+        svc.sshd.privateKey,
+        '-o',
+        `UserKnownHostsFile=${knownHosts}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        'BatchMode=yes',
+        '-p',
+        String(port),
+        `${svc.sshd.user}@127.0.0.1`,
+        `command -v ${external.join(' ')}`,
+      ],
       { encoding: 'utf8' },
     );
     expect(ssh.stdout.trim().split('\n')).toEqual(external.map((t) => join(bb, t)));
@@ -158,7 +200,16 @@ describe('the remote commands with nothing but busybox on the PATH', () => {
     symlinkSync(real, linked);
     const dbPath = join(work, 'busybox.sqlite');
     const url = `ssh://${svc.sshd.user}@127.0.0.1:${port}${linked}/query.log.*`;
-    const r = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--ssh-key', svc.sshd.privateKey, '--host-key-fingerprint', svc.sshd.hostKeyFingerprint]);
+    const r = await dnslog([
+      'ship',
+      url,
+      '--db',
+      `sqlite:${dbPath}`,
+      '--ssh-key',
+      svc.sshd.privateKey,
+      '--host-key-fingerprint',
+      svc.sshd.hostKeyFingerprint,
+    ]);
     expect(r.stderr).toBe(`dnslog: 127.0.0.1:${join(linked, 'query.log.secret.1')}: refused: a symbolic link (not followed)\n`);
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/^deferred 127\.0\.0\.1:.*query\.log\.young\.1 {2}modified \d+s ago \(under --min-age\)/m);

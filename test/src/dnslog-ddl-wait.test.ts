@@ -11,7 +11,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectMariadb, useScratchDatabase } from './scratch-db.js';
 
 const scratch = useScratchDatabase('toolbox_dnslog_ddl', 'dnslog-ddl-');
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 let holder: mysql.Connection | null = null;
 let bystander: mysql.Connection | null = null;
@@ -56,22 +57,41 @@ describe('partition DDL beside a session holding the table', () => {
     // The holder is named among the sessions idle in this database (which of them holds a transaction
     // only a user with the PROCESS privilege is told).
     const waiting = r.stderr.split('\n').find((l) => l.startsWith('dnslog: waiting')) ?? '';
-    expect(waiting).toMatch(/^dnslog: waiting for a metadata lock on dns_queries, held by session \d+ .*; trying again in \d+s \(waited \d+s of --lock-wait 60s\)$/);
+    expect(waiting).toMatch(
+      /^dnslog: waiting for a metadata lock on dns_queries, held by session \d+ .*; trying again in \d+s \(waited \d+s of --lock-wait 60s\)$/,
+    );
     expect(waiting).toContain(`session ${holderId} (toolbox, idle, perhaps in an open transaction for `);
     expect(r.stdout).toMatch(/partition\(s\) added/);
   });
 
   it('gives up after --lock-wait with one line naming the holder; nothing changed', async () => {
-    const parts = async (): Promise<number> => scratch.count("SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dns_queries'");
+    const parts = async (): Promise<number> =>
+      scratch.count("SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dns_queries'");
     const before = await parts();
     holder = await holdTable();
     const holderId = holder.threadId;
     const started = Date.now();
-    const r = await dnslog(['partitions', '--db', scratch.url, '--ahead', '60h', '--lock', join(scratch.work, 'b.lock'), '--lock-wait', '6s']);
+    const r = await dnslog([
+      'partitions',
+      '--db',
+      scratch.url,
+      '--ahead',
+      '60h',
+      '--lock',
+      join(scratch.work, 'b.lock'),
+      '--lock-wait',
+      '6s',
+    ]);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.code, r.stdout + r.stderr).toBe(2);
-    const last = r.stderr.split('\n').filter((l) => l !== '').at(-1) ?? '';
-    expect(last).toMatch(/^dnslog: mysql:\/\/.*: gave up after \d+s waiting for a metadata lock on dns_queries, held by session \d+ .*; nothing was changed \(raise --lock-wait, or end that session\)$/);
+    const last =
+      r.stderr
+        .split('\n')
+        .filter((l) => l !== '')
+        .at(-1) ?? '';
+    expect(last).toMatch(
+      /^dnslog: mysql:\/\/.*: gave up after \d+s waiting for a metadata lock on dns_queries, held by session \d+ .*; nothing was changed \(raise --lock-wait, or end that session\)$/,
+    );
     expect(last).toContain(`session ${holderId} (toolbox, idle, perhaps in an open transaction for `);
     expect(await parts()).toBe(before);
   });

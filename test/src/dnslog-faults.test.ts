@@ -23,7 +23,10 @@ const sharedUrl = `mysql://${svc.mariadb.user}@${svc.mariadb.host}:${svc.mariadb
 
 // Every file here is written just before it is shipped: `--min-age 0`, or ship leaves it for the next run.
 const dnslog = (args: string[], env: Record<string, string | undefined> = {}): Promise<ToolRun> =>
-  runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0'] : args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined, ...env } });
+  runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0'] : args, {
+    timeoutMs: 120_000,
+    env: { DNSLOG_DB_PASSWORD: undefined, ...env },
+  });
 
 let work: string;
 let conn: mysql.Connection;
@@ -89,8 +92,18 @@ async function expectExactlyOnce(select: Select, server: string, files: readonly
       'FROM dns_queries q JOIN dnslog_files f ON f.id = q.file_id WHERE q.server = ? GROUP BY f.path ORDER BY f.path',
     [server],
   );
-  const want = [...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => ({ path: f.path, n: f.lines, distinct_lines: f.lines, first: 1, last: f.lines }));
-  expect(rows.map((r) => ({ path: r.path, n: Number(r.n), distinct_lines: Number(r.distinct_lines), first: Number(r.first), last: Number(r.last) }))).toEqual(want);
+  const want = [...files]
+    .sort((a, b) => (a.path < b.path ? -1 : 1))
+    .map((f) => ({ path: f.path, n: f.lines, distinct_lines: f.lines, first: 1, last: f.lines }));
+  expect(
+    rows.map((r) => ({
+      path: r.path,
+      n: Number(r.n),
+      distinct_lines: Number(r.distinct_lines),
+      first: Number(r.first),
+      last: Number(r.last),
+    })),
+  ).toEqual(want);
   const total = files.reduce((s, f) => s + f.lines, 0);
   const [all] = await select('SELECT COUNT(*) AS n FROM dns_queries WHERE server = ?', [server]);
   expect(Number(all?.n)).toBe(total); // no row outside the ledger (a file_id of a rolled-back file)
@@ -116,7 +129,11 @@ interface Finished {
 }
 
 /** `dnslog ARGS --min-age 0` as a child to be killed; `done` rejects if it neither exits nor is killed within `timeoutMs`. */
-function startDnslog(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): { child: ChildProcess; done: Promise<Finished> } {
+function startDnslog(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 60_000,
+): { child: ChildProcess; done: Promise<Finished> } {
   const child = spawn(process.execPath, [DNSLOG, ...args, '--min-age', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DNSLOG_DB_PASSWORD: undefined, ...env },
@@ -150,7 +167,10 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs: number,
 /** The lines a run wrote to stderr; none of them a stack frame. */
 function errorLines(r: { stderr: string }): string[] {
   const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines.filter((l) => /^\s+at /.test(l)), r.stderr).toEqual([]);
+  expect(
+    lines.filter((l) => /^\s+at /.test(l)),
+    r.stderr,
+  ).toEqual([]);
   return lines;
 }
 
@@ -159,7 +179,8 @@ describe('MariaDB killed with SIGKILL in the middle of a large load, then restar
   let my: PrivateMariadb | null = null;
   let url: string;
   const env = { DNSLOG_DB_PASSWORD: 'faultinj' };
-  const connect = () => mysql.createConnection({ host: '127.0.0.1', port: my?.port ?? 0, user: 'faultinj', password: 'faultinj', database: 'dnslog_faultinj' });
+  const connect = () =>
+    mysql.createConnection({ host: '127.0.0.1', port: my?.port ?? 0, user: 'faultinj', password: 'faultinj', database: 'dnslog_faultinj' });
 
   beforeAll(async () => {
     my = await createPrivateMariadb(join(work, 'mariadb'), svc.loOnlyWrapper);
@@ -210,7 +231,9 @@ describe('MariaDB killed with SIGKILL in the middle of a large load, then restar
     const lines = errorLines(killed);
     expect(lines, killed.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(
-      new RegExp(`^dnslog: ns-crash:${file.path}: lost the connection to mysql://faultinj@127\\.0\\.0\\.1:${my?.port}/dnslog_faultinj \\(.+\\); .* the file is not moved, and the next run ships it$`),
+      new RegExp(
+        `^dnslog: ns-crash:${file.path}: lost the connection to mysql://faultinj@127\\.0\\.0\\.1:${my?.port}/dnslog_faultinj \\(.+\\); .* the file is not moved, and the next run ships it$`,
+      ),
     );
     expect(killed.stdout).toMatch(/^FAILED +ns-crash:.*query\.log\.20261125090000 /m);
     expect(readdirSync(dir)).toEqual([basename(file.path)]);
@@ -230,7 +253,9 @@ describe('MariaDB killed with SIGKILL in the middle of a large load, then restar
       await after.end();
     }
     expectMovedOnce(dir, [basename(file.path)]);
-    console.log(`dnslog-faults (a): mariadbd killed with ${loaded} of ${LINES} rows written in the open transaction; ship said: ${lines.join(' | ')}`);
+    console.log(
+      `dnslog-faults (a): mariadbd killed with ${loaded} of ${LINES} rows written in the open transaction; ship said: ${lines.join(' | ')}`,
+    );
   }, 90_000);
 });
 
@@ -345,7 +370,24 @@ describe('the SSH connection to one of two name servers cut mid-stream', () => {
     // The far server's link is slowed to 16 Mbit/s (uncompressed: about 4 s for the big file), so
     // that the cut lands mid-stream however fast the machine is.
     const netns = svc.sshd.vantage.netns;
-    execFileSync('ip', ['netns', 'exec', netns, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '16mbit', 'burst', '64kb', 'latency', '500ms']);
+    execFileSync('ip', [
+      'netns',
+      'exec',
+      netns,
+      'tc',
+      'qdisc',
+      'add',
+      'dev',
+      'eth0',
+      'root',
+      'tbf',
+      'rate',
+      '16mbit',
+      'burst',
+      '64kb',
+      'latency',
+      '500ms',
+    ]);
     let reader: { pid: number; pos: number } | undefined;
     let cut: Awaited<ReturnType<typeof startDnslog>['done']>;
     try {
@@ -386,7 +428,8 @@ describe('the SSH connection to one of two name servers cut mid-stream', () => {
     expect(cutLines, cut.stderr).toHaveLength(1);
     expect(cutLines[0]).toMatch(/: cannot read .*(closed|lost|connection)/);
     const firstFar = join(far.dir, 'query.log.1');
-    for (const l of lines.filter((x) => !cutLines.includes(x))) expect(l).toMatch(new RegExp(`^dnslog: ${farHost}:${firstFar}: loaded \\(2000 rows\\) but not moved: `));
+    for (const l of lines.filter((x) => !cutLines.includes(x)))
+      expect(l).toMatch(new RegExp(`^dnslog: ${farHost}:${firstFar}: loaded \\(2000 rows\\) but not moved: `));
     expect(cut.stdout).toMatch(new RegExp(`^FAILED +${farHost}:${cutFile} `, 'm'));
     // the near server and the far server's first file are committed; the cut file is where it was
     await expectExactlyOnce(mysqlSelect(conn), near.host, files.get(near.host) ?? []);
@@ -400,7 +443,9 @@ describe('the SSH connection to one of two name servers cut mid-stream', () => {
     const again = await dnslog(args);
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(new RegExp(`^shipped 1 file\\(s\\): 60000 rows, .*; ${isFirstMoved ? 0 : 1} already shipped, 0 failed$`, 'm'));
+    expect(again.stdout).toMatch(
+      new RegExp(`^shipped 1 file\\(s\\): 60000 rows, .*; ${isFirstMoved ? 0 : 1} already shipped, 0 failed$`, 'm'),
+    );
     for (const s of [near, far]) {
       await expectExactlyOnce(mysqlSelect(conn), s.host, files.get(s.host) ?? []);
       expectMovedOnce(s.dir, ['query.log.1', 'query.log.2']);
@@ -431,7 +476,12 @@ describe('ship itself killed with SIGKILL at random points, 20 times', () => {
     const spoolTmp = join(work, 'kill-tmp');
     mkdirSync(spoolTmp);
     const stores = [
-      { name: 'sqlite', dir: join(work, 'kill-sqlite'), url: `sqlite:${join(work, 'kill.sqlite')}`, select: sqliteSelect(join(work, 'kill.sqlite')) },
+      {
+        name: 'sqlite',
+        dir: join(work, 'kill-sqlite'),
+        url: `sqlite:${join(work, 'kill.sqlite')}`,
+        select: sqliteSelect(join(work, 'kill.sqlite')),
+      },
       { name: 'mariadb', dir: join(work, 'kill-mariadb'), url: sharedUrl, select: mysqlSelect(conn) },
     ];
     const written = new Map<string, Expected[]>(stores.map((s) => [s.name, []]));
@@ -449,7 +499,9 @@ describe('ship itself killed with SIGKILL at random points, 20 times', () => {
           const delay = Math.floor(random() * MAX_DELAY_MS);
           // Parts of 700 lines: a kill often falls between two of a file's commits, and the next
           // run must go on after the last one, never load a line twice.
-          const run = startDnslog(['ship', s.dir, '--db', s.url, '--server', `ns-kill-${s.name}`, '--chunk-lines', '700'], { TMPDIR: spoolTmp });
+          const run = startDnslog(['ship', s.dir, '--db', s.url, '--server', `ns-kill-${s.name}`, '--chunk-lines', '700'], {
+            TMPDIR: spoolTmp,
+          });
           await new Promise((r) => setTimeout(r, delay));
           run.child.kill('SIGKILL');
           const r = await run.done;
@@ -469,19 +521,31 @@ describe('ship itself killed with SIGKILL at random points, 20 times', () => {
       'the killed runs still hold the ship lock',
     );
     for (const s of stores) {
-      const partial = await s.select('SELECT COUNT(*) AS n FROM dnslog_files WHERE done_lines IS NOT NULL AND server = ?', [`ns-kill-${s.name}`]);
+      const partial = await s.select('SELECT COUNT(*) AS n FROM dnslog_files WHERE done_lines IS NOT NULL AND server = ?', [
+        `ns-kill-${s.name}`,
+      ]);
       partlyLoaded.set(s.name, Number(partial[0]?.n ?? 0));
-      const last = await dnslog(['ship', s.dir, '--db', s.url, '--server', `ns-kill-${s.name}`, '--chunk-lines', '700'], { TMPDIR: spoolTmp });
+      const last = await dnslog(['ship', s.dir, '--db', s.url, '--server', `ns-kill-${s.name}`, '--chunk-lines', '700'], {
+        TMPDIR: spoolTmp,
+      });
       expect(last.stderr, s.name).toBe('');
       expect(last.code, `${s.name}: ${last.stdout}`).toBe(0);
       const files = written.get(s.name) ?? [];
       await expectExactlyOnce(s.select, `ns-kill-${s.name}`, files);
-      expectMovedOnce(s.dir, files.map((f) => basename(f.path)));
+      expectMovedOnce(
+        s.dir,
+        files.map((f) => basename(f.path)),
+      );
     }
     const report = stores
-      .map((s) => `${s.name}: ${outcomes.get(s.name)?.killed} killed, exited ${JSON.stringify(outcomes.get(s.name)?.exited)}, ${partlyLoaded.get(s.name)} file(s) partly committed before the last run`)
+      .map(
+        (s) =>
+          `${s.name}: ${outcomes.get(s.name)?.killed} killed, exited ${JSON.stringify(outcomes.get(s.name)?.exited)}, ${partlyLoaded.get(s.name)} file(s) partly committed before the last run`,
+      )
       .join('; ');
-    console.log(`dnslog-faults (d): seed ${SEED}, ${RUNS} rounds in ${((Date.now() - started) / 1000).toFixed(1)} s; ${report}; ${readdirSync(spoolTmp).length} rejects spool(s) left in TMPDIR by killed runs`);
+    console.log(
+      `dnslog-faults (d): seed ${SEED}, ${RUNS} rounds in ${((Date.now() - started) / 1000).toFixed(1)} s; ${report}; ${readdirSync(spoolTmp).length} rejects spool(s) left in TMPDIR by killed runs`,
+    );
     // a run that finished before its kill is fine, but most must have been killed, or the test proves little
     for (const s of stores) expect(outcomes.get(s.name)?.killed ?? 0, report).toBeGreaterThanOrEqual(RUNS / 4);
   }, 120_000);

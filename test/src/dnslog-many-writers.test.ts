@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { connectMariadb, useScratchDatabase } from './scratch-db.js';
 
 const scratch = useScratchDatabase('toolbox_dnslog_writers', 'dnslog-writers-');
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 180_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 180_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 const FILES = 3;
 const LINES = 20_000;
@@ -33,7 +34,9 @@ function writeLogs(dir: string, server: number): void {
     for (let i = 0; i < LINES; i++) {
       const t = bindTime(new Date(start + (f * LINES + i) * 3));
       const name = `h${i % 5000}.example.test`;
-      lines.push(`${t} queries: info: client @0x7f3729afc098 192.0.2.${1 + (i % 200)}#${1024 + i} (${name}): query: ${name} IN A +E(0)K (192.0.2.${server})`);
+      lines.push(
+        `${t} queries: info: client @0x7f3729afc098 192.0.2.${1 + (i % 200)}#${1024 + i} (${name}): query: ${name} IN A +E(0)K (192.0.2.${server})`,
+      );
     }
     const file = join(dir, `query.log.${f + 1}`);
     writeFileSync(file, `${lines.join('\n')}\n`);
@@ -60,9 +63,31 @@ describe('two ships, a long report and a prune on one MariaDB at once', () => {
     await reader.query(`USE ${scratch.db}`);
     await reader.query('BEGIN');
     await reader.query('SELECT COUNT(*) FROM dns_queries');
-    const longRead = new Promise<void>((resolve) => setTimeout(() => void reader.query('COMMIT').then(() => reader.end()).then(resolve, resolve), 6_000));
+    const longRead = new Promise<void>((resolve) =>
+      setTimeout(
+        () =>
+          void reader
+            .query('COMMIT')
+            .then(() => reader.end())
+            .then(resolve, resolve),
+        6_000,
+      ),
+    );
 
-    const shipOnce = (s: string) => dnslog(['ship', join(scratch.work, s), '--db', scratch.url, '--server', s, '--lock', join(scratch.work, `${s}.lock`), '--min-age', '0', '--json']);
+    const shipOnce = (s: string) =>
+      dnslog([
+        'ship',
+        join(scratch.work, s),
+        '--db',
+        scratch.url,
+        '--server',
+        s,
+        '--lock',
+        join(scratch.work, `${s}.lock`),
+        '--min-age',
+        '0',
+        '--json',
+      ]);
     const started = Date.now();
     const [first, prune, report] = await Promise.all([
       Promise.all(servers.map(shipOnce)),
@@ -77,7 +102,11 @@ describe('two ships, a long report and a prune on one MariaDB at once', () => {
       if (r.code !== 0) expect(r.stderr, r.stdout).toMatch(/is held by connection \d+ .*\(another dnslog ship, prune or partitions run\)/);
     }
     // Cron would run them again: until every file is shipped (a few rounds at most).
-    for (let round = 0; round < 6 && servers.some((s) => readdirSync(join(scratch.work, s)).some((n) => n.startsWith('query.log'))); round++) {
+    for (
+      let round = 0;
+      round < 6 && servers.some((s) => readdirSync(join(scratch.work, s)).some((n) => n.startsWith('query.log')));
+      round++
+    ) {
       for (const r of await Promise.all(servers.map(shipOnce))) {
         if (r.code !== 0) expect(r.stderr, r.stdout).toMatch(/is held by connection \d+/);
       }
@@ -88,7 +117,9 @@ describe('two ships, a long report and a prune on one MariaDB at once', () => {
       expect(readdirSync(join(scratch.work, s))).toEqual(['old']);
       expect(readdirSync(join(scratch.work, s, 'old')).sort()).toEqual(Array.from({ length: FILES }, (_, f) => `query.log.${f + 1}`));
       expect(await scratch.count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', [s])).toBe(FILES * LINES);
-      expect(await scratch.count('SELECT COUNT(*) FROM (SELECT DISTINCT file_id, line_no FROM dns_queries WHERE server = ?) d', [s])).toBe(FILES * LINES);
+      expect(await scratch.count('SELECT COUNT(*) FROM (SELECT DISTINCT file_id, line_no FROM dns_queries WHERE server = ?) d', [s])).toBe(
+        FILES * LINES,
+      );
       expect(await scratch.count('SELECT COUNT(*) FROM dnslog_files WHERE server = ?', [s])).toBe(FILES);
       expect(await scratch.count('SELECT COALESCE(SUM(queries), 0) FROM dns_rollup_names WHERE server = ?', [s])).toBe(FILES * LINES);
     }

@@ -42,7 +42,10 @@ async function dig(args: string[]): Promise<void> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-named-'));
   port = await freePort();
-  writeFileSync(join(dir, 'zone'), '$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n* IN A 127.0.0.1\n* IN TXT "x"\n* IN MX 10 ns1\n* IN AAAA ::1\n');
+  writeFileSync(
+    join(dir, 'zone'),
+    '$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n* IN A 127.0.0.1\n* IN TXT "x"\n* IN MX 10 ns1\n* IN AAAA ::1\n',
+  );
   named = await startPrivateNamed({ dir, conf: conf(), port, probe: ['ns1.example.test', 'A'] });
 });
 
@@ -74,18 +77,46 @@ describe('dnslog parse on lines from a real named with views, TSIG, ECS and ISO 
     await dig(['@127.0.0.1', '-b', '127.0.0.5', 'noedns.example.test', 'TYPE65', '+noedns']);
 
     const deadline = Date.now() + 5_000;
-    while (readFileSync(join(dir, 'query.log'), 'utf8').split('\n').filter((l) => l.includes('.example.test')).length < 7) {
+    while (
+      readFileSync(join(dir, 'query.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('.example.test')).length < 7
+    ) {
       if (Date.now() > deadline) throw new Error(`named did not log every query:\n${readFileSync(join(dir, 'query.log'), 'utf8')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const recs = await parsed();
     const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$/;
 
-    expect(recs.get('lab.example.test')).toMatchObject({ client_ip: '127.0.0.8', view: 'lab', qclass: 'IN', qtype: 'A', rd: false, tcp: false, signed: false, dest_ip: '127.0.0.1' });
+    expect(recs.get('lab.example.test')).toMatchObject({
+      client_ip: '127.0.0.8',
+      view: 'lab',
+      qclass: 'IN',
+      qtype: 'A',
+      rd: false,
+      tcp: false,
+      signed: false,
+      dest_ip: '127.0.0.1',
+    });
     expect(recs.get('lab.example.test')?.time).toMatch(time);
-    expect(recs.get('flags.example.test')).toMatchObject({ client_ip: '127.0.0.2', view: 'main', qtype: 'MX', rd: true, tcp: true, do: true, cd: true, edns: 0 });
+    expect(recs.get('flags.example.test')).toMatchObject({
+      client_ip: '127.0.0.2',
+      view: 'main',
+      qtype: 'MX',
+      rd: true,
+      tcp: true,
+      do: true,
+      cd: true,
+      edns: 0,
+    });
     expect(recs.get('six.example.test')).toMatchObject({ client_ip: '::1', view: 'main', qtype: 'AAAA', dest_ip: '::1', cookie: null });
-    expect(recs.get('signed.example.test')).toMatchObject({ client_ip: '127.0.0.3', view: 'lab', qtype: 'TXT', signed: true, signer: 'tsig-test' });
+    expect(recs.get('signed.example.test')).toMatchObject({
+      client_ip: '127.0.0.3',
+      view: 'lab',
+      qtype: 'TXT',
+      signed: true,
+      signer: 'tsig-test',
+    });
     expect(recs.get('ecs.example.test')).toMatchObject({ client_ip: '127.0.0.4', view: 'main', ecs: '192.0.2.0/24/0' });
     expect(recs.get('noedns.example.test')).toMatchObject({ client_ip: '127.0.0.5', edns: null, qtype: 'HTTPS' });
     for (const r of recs.values()) expect(Number(r.client_port)).toBeGreaterThan(0);

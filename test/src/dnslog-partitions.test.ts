@@ -14,16 +14,21 @@ import type mysql from 'mysql2/promise';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mariadbUrl, useScratchDatabase } from './scratch-db.js';
 
-const scratch = useScratchDatabase('toolbox_dnslog_parts', 'dnslog-parts-', { also: ['toolbox_dnslog_unparted', 'toolbox_dnslog_granularity'], dateStrings: true });
+const scratch = useScratchDatabase('toolbox_dnslog_parts', 'dnslog-parts-', {
+  also: ['toolbox_dnslog_unparted', 'toolbox_dnslog_granularity'],
+  dateStrings: true,
+});
 const { db, url, count } = scratch;
 const [oldDb, granularityDb] = scratch.also;
 let lock: string;
 
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 const p2 = (n: number) => String(n).padStart(2, '0');
 /** Wall clock text as dnslog stores it. */
-const wall = (d: Date) => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.000`;
+const wall = (d: Date) =>
+  `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.000`;
 const pname = (d: Date, h = d.getHours()) => `p${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}${p2(h)}`;
 const today = new Date(new Date().setHours(0, 0, 0, 0));
 /** Local midnight `days` from today, by the calendar (a DST day is 23 or 25 hours long). */
@@ -32,7 +37,8 @@ const midnight = (days: number) => new Date(new Date(today).setDate(today.getDat
 const atHour = (day: Date, h: number) => new Date(new Date(day).setHours(h, 0, 0, 0));
 const yesterday = midnight(-1);
 /** Wall-clock hours from today 00:00 to the hour of `d`: the day may have changed since `today`. */
-const wallHoursSinceToday = (d: Date) => Math.floor((Date.parse(`${wall(d).replace(' ', 'T')}Z`) - Date.parse(`${wall(today).replace(' ', 'T')}Z`)) / 3_600_000);
+const wallHoursSinceToday = (d: Date) =>
+  Math.floor((Date.parse(`${wall(d).replace(' ', 'T')}Z`) - Date.parse(`${wall(today).replace(' ', 'T')}Z`)) / 3_600_000);
 
 const ROLLUPS = ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'];
 
@@ -61,7 +67,8 @@ beforeAll(async () => {
   expect(init.code).toBe(0);
   // Start from "partitions until today 00:00": drop the daily partitions db init made from today on.
   const ahead = (await partitions()).filter((p) => p.name.startsWith('p2') && p.name >= pname(today, 0)).map((p) => p.name);
-  for (const table of ['dns_queries', ...ROLLUPS]) for (const name of ahead) await scratch.conn.query(`ALTER TABLE ${table} DROP PARTITION ${name}`);
+  for (const table of ['dns_queries', ...ROLLUPS])
+    for (const name of ahead) await scratch.conn.query(`ALTER TABLE ${table} DROP PARTITION ${name}`);
 });
 
 describe('db init and partitions: one granularity', () => {
@@ -86,7 +93,11 @@ describe('db init and partitions: one granularity', () => {
     expect(hourly[0]?.[0]).toBe(pname(yesterday, 0));
     expect(hourly.every(([, h]) => h === 1)).toBe(true);
     expect(hourly.length).toBeGreaterThanOrEqual(24 + 48);
-    for (const table of ROLLUPS) expect({ table, parts: await partitions(table, granularityDb) }).toEqual({ table, parts: await partitions('dns_queries', granularityDb) });
+    for (const table of ROLLUPS)
+      expect({ table, parts: await partitions(table, granularityDb) }).toEqual({
+        table,
+        parts: await partitions('dns_queries', granularityDb),
+      });
 
     // A row in today's hours keeps them hourly; the empty hours from tomorrow on become days.
     await scratch.conn.query(
@@ -103,7 +114,11 @@ describe('db init and partitions: one granularity', () => {
     expect(after[0]?.[0]).toBe(tomorrow);
     expect(after.length).toBeGreaterThanOrEqual(3);
     expect(after.every(([, h]) => h >= 23 && h <= 25)).toBe(true);
-    for (const table of ROLLUPS) expect({ table, parts: await partitions(table, granularityDb) }).toEqual({ table, parts: await partitions('dns_queries', granularityDb) });
+    for (const table of ROLLUPS)
+      expect({ table, parts: await partitions(table, granularityDb) }).toEqual({
+        table,
+        parts: await partitions('dns_queries', granularityDb),
+      });
     expect(await scratch.count(`SELECT COUNT(*) FROM ${granularityDb}.dns_queries`)).toBe(1);
 
     // And db init --granularity hour splits the empty days after the current hour into hours again.
@@ -161,7 +176,9 @@ describe('dnslog partitions', () => {
     const before = await partitions();
     const r = await dnslog(['partitions', '--db', url, '--ahead', '30d', '--lock', lock]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^dnslog: WARNING: 2 row\(s\) landed in the catch-all partition p_future \(.+\): partitions were not kept ahead of the data\. No partition was added/);
+    expect(r.stderr).toMatch(
+      /^dnslog: WARNING: 2 row\(s\) landed in the catch-all partition p_future \(.+\): partitions were not kept ahead of the data\. No partition was added/,
+    );
     expect(await partitions()).toEqual(before);
     await scratch.conn.query('DELETE FROM dns_queries WHERE qtime > NOW() + INTERVAL 100 DAY');
   });
@@ -179,7 +196,9 @@ describe('dnslog partitions', () => {
     try {
       const r = await dnslog(['partitions', '--db', url, '--lock', lock, '--lock-wait', '1']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe(`dnslog: lock ${lock} is held by running process ${process.pid}; wait for it to finish, or stop PID ${process.pid}\n`);
+      expect(r.stderr).toBe(
+        `dnslog: lock ${lock} is held by running process ${process.pid}; wait for it to finish, or stop PID ${process.pid}\n`,
+      );
     } finally {
       rmSync(lock, { force: true });
     }
@@ -189,7 +208,9 @@ describe('dnslog partitions', () => {
     for (const cmd of [['partitions'], ['prune', '--keep', '1d']]) {
       const r = await dnslog([...cmd, '--db', mariadbUrl(oldDb), '--lock', lock]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^dnslog: mysql:\/\/.+: dns_queries is not partitioned \(made by an older dnslog\); migrate it with ALTER TABLE dns_queries PARTITION BY RANGE COLUMNS \(qtime\)/);
+      expect(r.stderr).toMatch(
+        /^dnslog: mysql:\/\/.+: dns_queries is not partitioned \(made by an older dnslog\); migrate it with ALTER TABLE dns_queries PARTITION BY RANGE COLUMNS \(qtime\)/,
+      );
       expect(r.stderr.split('\n')).toHaveLength(2);
     }
   });
@@ -219,7 +240,9 @@ describe('dnslog prune', () => {
     const dry = await dnslog(['prune', '--db', url, '--keep', keep, '--dry-run', '--archive', join(scratch.work, 'arch'), '--lock', lock]);
     expect(dry.code).toBe(0);
     expect(dry.stdout.split('\n').slice(0, 2)).toEqual([
-      expect.stringMatching(/^would truncate p_start: 1 row\(s\), .*; archive .*\/dns_queries\.p_start\.\d{8}T\d{6}-\d{8}T\d{6}\.\d{8}T\d{9}Z\.jsonl\.gz$/),
+      expect.stringMatching(
+        /^would truncate p_start: 1 row\(s\), .*; archive .*\/dns_queries\.p_start\.\d{8}T\d{6}-\d{8}T\d{6}\.\d{8}T\d{9}Z\.jsonl\.gz$/,
+      ),
       expect.stringMatching(new RegExp(`^would drop ${pname(yesterday, 0)}: 3 row\\(s\\)`)),
     ]);
     expect(existsSync(join(scratch.work, 'arch'))).toBe(false);
@@ -228,7 +251,10 @@ describe('dnslog prune', () => {
     const r = await dnslog(['prune', '--db', url, '--keep', keep, '--archive', join(scratch.work, 'arch'), '--lock', lock, '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const res = JSON.parse(r.stdout) as { actions: { target: string; rows: number; action: string; archive: string; done: boolean }[]; kept: { rows: number; bytes: number } };
+    const res = JSON.parse(r.stdout) as {
+      actions: { target: string; rows: number; action: string; archive: string; done: boolean }[];
+      kept: { rows: number; bytes: number };
+    };
     expect(res.actions.map((a) => [a.target, a.action, a.rows, a.done])).toEqual([
       ['p_start', 'truncate', 1, true],
       [pname(yesterday, 0), 'drop', 3, true],
@@ -267,7 +293,9 @@ describe('dnslog prune', () => {
     expect(thirdRes.actions.map((a) => [a.target, a.rows])).toEqual([['p_start', 2]]);
     const secondStart = thirdRes.actions[0]?.archive ?? '';
     expect(secondStart).not.toBe(startArchive);
-    expect(readdirSync(join(scratch.work, 'arch')).sort()).toEqual([basename(startArchive), basename(secondStart), basename(res.actions[1]?.archive ?? '')].sort());
+    expect(readdirSync(join(scratch.work, 'arch')).sort()).toEqual(
+      [basename(startArchive), basename(secondStart), basename(res.actions[1]?.archive ?? '')].sort(),
+    );
     expect((await archiveLines(startArchive)).filter((l) => l !== '')).toHaveLength(2);
     expect((await archiveLines(secondStart)).filter((l) => l !== '')).toHaveLength(3);
     expect(statSync(secondStart).mode & 0o777).toBe(0o600);

@@ -17,7 +17,8 @@ const scratch = useScratchDatabase('toolbox_dnslog_report', 'dnslog-report-', { 
 const { db, url } = scratch;
 
 // Rows go in as UTC text (as ship stores them); the reports run in UTC, whatever this machine's zone.
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined, TZ: 'UTC' } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined, TZ: 'UTC' } });
 
 const p2 = (n: number) => String(n).padStart(2, '0');
 const day = (d: Date) => `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}`;
@@ -46,7 +47,9 @@ beforeAll(async () => {
     "SELECT PARTITION_NAME AS name FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'",
     [db],
   );
-  for (const p of parts) if (String(p.name).startsWith('p2') && String(p.name) >= pname(today, 0)) await scratch.conn.query(`ALTER TABLE dns_queries DROP PARTITION ${String(p.name)}`);
+  for (const p of parts)
+    if (String(p.name).startsWith('p2') && String(p.name) >= pname(today, 0))
+      await scratch.conn.query(`ALTER TABLE dns_queries DROP PARTITION ${String(p.name)}`);
   const r = await dnslog(['partitions', '--db', url, '--granularity', 'hour', '--ahead', '2h', '--lock', join(scratch.work, 'lock')]);
   expect(r.code).toBe(0);
   await insert([
@@ -141,7 +144,12 @@ describe('dnslog report on MariaDB', () => {
     for (const spelt of ['2001:db8::5', '2001:DB8::5', '2001:0db8:0:0::5']) {
       expect(await json(['top-clients', '--client', spelt]), spelt).toEqual([{ client_ip: '2001:db8::5', queries: 1 }]);
     }
-    expect((await json(['search', '--suffix', 'example.com'])).map((r) => r.qname)).toEqual(['example.com', 'www.example.com', 'mail.example.com', 'www.example.com']);
+    expect((await json(['search', '--suffix', 'example.com'])).map((r) => r.qname)).toEqual([
+      'example.com',
+      'www.example.com',
+      'mail.example.com',
+      'www.example.com',
+    ]);
     expect((await json(['search', '--regex', '^(mail|a\\.b)\\.'])).map((r) => r.qname)).toEqual(['a.b.example.co.uk', 'mail.example.com']);
     expect(await json(['timeline', '--per', 'hour'])).toEqual([
       { bucket: `${Y}T23:00Z`, server: 'ns1', queries: 2 },
@@ -167,7 +175,14 @@ describe('dnslog report on MariaDB', () => {
     ];
     let compared = 0;
     for (const range of ranges) {
-      for (const args of [['top-names'], ['top-clients'], ['qtypes'], ['timeline', '--per', 'minute'], ['timeline', '--per', 'day'], ['top-names', '--server', 'ns1']]) {
+      for (const args of [
+        ['top-names'],
+        ['top-clients'],
+        ['qtypes'],
+        ['timeline', '--per', 'minute'],
+        ['timeline', '--per', 'day'],
+        ['top-names', '--server', 'ns1'],
+      ]) {
         const viaRollups = await json([...args, ...range]);
         expect({ args, range, viaRollups }).toEqual({ args, range, viaRollups: await json([...args, ...range, '--raw']) });
         compared++;
@@ -183,18 +198,39 @@ describe('dnslog report on MariaDB', () => {
     expect(lines[0]).toMatch(/^server +queries +last_seen +last_shipped +files +status$/);
     // The table says which zone its times are in (the run's: UTC here).
     expect(lines.pop()).toBe('(times in UTC)');
-    expect(lines.slice(2).map((l) => l.split(/\s+/).filter((_, i) => i === 0 || i === 1).join(' ') + ' ' + (l.trim().split(/\s+/).at(-1) ?? ''))).toEqual([
-      'ns1 4 ok',
-      'ns2 2 ok',
-      'ns3 0 STALE',
-    ]);
+    expect(
+      lines.slice(2).map(
+        (l) =>
+          l
+            .split(/\s+/)
+            .filter((_, i) => i === 0 || i === 1)
+            .join(' ') +
+          ' ' +
+          (l.trim().split(/\s+/).at(-1) ?? ''),
+      ),
+    ).toEqual(['ns1 4 ok', 'ns2 2 ok', 'ns3 0 STALE']);
     expect(r.stderr).toMatch(/^dnslog: 1 server\(s\) with no query newer than \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(--stale 2d\): ns3\n$/);
   });
 
   it('timeline draws bars in the terminal and writes an SVG that renders', async () => {
     const svg = join(scratch.work, 'timeline.svg');
     const html = join(scratch.work, 'timeline.html');
-    const r = await dnslog(['report', 'timeline', '--db', url, '--since', `${Y} 00:00`, '--until', until, '--per', 'hour', '--svg', svg, '--html', html]);
+    const r = await dnslog([
+      'report',
+      'timeline',
+      '--db',
+      url,
+      '--since',
+      `${Y} 00:00`,
+      '--until',
+      until,
+      '--per',
+      'hour',
+      '--svg',
+      svg,
+      '--html',
+      html,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toMatch(/^time +ns1 +ns2 +total$/);
     expect(r.stdout).toMatch(new RegExp(`^${Y} 23:00 +2 +1 +3  █+$`, 'm'));

@@ -38,8 +38,14 @@ beforeAll(async () => {
   rndcPort = await freePort();
   log = join(dir, 'query.log');
   await run('rndc-confgen', ['-a', '-A', 'hmac-sha256', '-k', 'rotate-test', '-c', join(dir, 'rndc.key')], { timeout: 10_000 });
-  writeFileSync(join(dir, 'zone'), '$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n* IN A 127.0.0.1\n');
-  writeFileSync(join(dir, 'rndc.conf'), `include "${dir}/rndc.key";\noptions { default-key rotate-test; default-server 127.0.0.1; default-port ${rndcPort}; };\n`);
+  writeFileSync(
+    join(dir, 'zone'),
+    '$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n* IN A 127.0.0.1\n',
+  );
+  writeFileSync(
+    join(dir, 'rndc.conf'),
+    `include "${dir}/rndc.key";\noptions { default-key rotate-test; default-server 127.0.0.1; default-port ${rndcPort}; };\n`,
+  );
   rndc = `rndc -c ${join(dir, 'rndc.conf')} reconfig`;
   named = await startPrivateNamed({
     dir,
@@ -128,7 +134,15 @@ describe('dnslog rotate under continuous load', () => {
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 300));
       const args = ['rotate', '--log', log, '--rndc', rndc, '--json'];
-      if (i === 1) args.push('--host', `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}`, '--ssh-key', svc.sshd.privateKey, '--known-hosts', svc.sshd.knownHosts);
+      if (i === 1)
+        args.push(
+          '--host',
+          `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}`,
+          '--ssh-key',
+          svc.sshd.privateKey,
+          '--known-hosts',
+          svc.sshd.knownHosts,
+        );
       const r = await dnslog(args);
       rotations.push({ run: r });
     }
@@ -172,7 +186,10 @@ describe('dnslog rotate under continuous load', () => {
     const r = await dnslog(['rotate', '--log', log, '--rndc', `rndc -c ${join(dir, 'missing.conf')} reconfig`]);
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n')).toHaveLength(2);
-    const m = /^dnslog: localhost: renamed (\S+) to (\S+) \(kept; no line is lost\), but 'rndc -c \S+ reconfig' failed \(exit 1: .*\); named still writes into \2 until told to reopen/.exec(r.stderr);
+    const m =
+      /^dnslog: localhost: renamed (\S+) to (\S+) \(kept; no line is lost\), but 'rndc -c \S+ reconfig' failed \(exit 1: .*\); named still writes into \2 until told to reopen/.exec(
+        r.stderr,
+      );
     expect(m).not.toBeNull();
     expect(existsSync(m?.[2] ?? '')).toBe(true);
     expect(existsSync(log)).toBe(false);
@@ -189,7 +206,9 @@ describe('dnslog rotate under continuous load', () => {
     try {
       const r = await dnslog(['rotate', '--log', log, '--rndc', rndc]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe(`dnslog: lock ${log}.rotate.lock is held by running process ${named.pid}; wait for it to finish, or stop PID ${named.pid}\n`);
+      expect(r.stderr).toBe(
+        `dnslog: lock ${log}.rotate.lock is held by running process ${named.pid}; wait for it to finish, or stop PID ${named.pid}\n`,
+      );
     } finally {
       rmSync(`${log}.rotate.lock`, { force: true });
     }

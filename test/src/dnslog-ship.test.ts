@@ -22,7 +22,10 @@ const { db, url: mysqlUrl, count } = scratch;
 
 // The files here are written just before they are shipped: `--min-age 0`, or ship leaves them for the next run.
 const dnslog = (args: string[], timeout = 120_000): Promise<ToolRun> =>
-  runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0'] : args, { timeoutMs: timeout, env: { DNSLOG_DB_PASSWORD: undefined } });
+  runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0'] : args, {
+    timeoutMs: timeout,
+    env: { DNSLOG_DB_PASSWORD: undefined },
+  });
 
 /** Moves named's live log aside and makes named reopen it, as `dnslog rotate` will. */
 async function rotateLive(to: string): Promise<void> {
@@ -52,10 +55,38 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { label: 'udp', server: '127.0.0.1', transport: 'udp', type: 'A', opts: { localAddress: '127.0.0.2' }, expect: { client_ip: '127.0.0.2', qtype: 'A', tcp: 0, do_bit: 0, cd: 0, rd: 1 } },
-  { label: 'tcp', server: '127.0.0.1', transport: 'tcp', type: 'MX', opts: { localAddress: '127.0.0.3' }, expect: { client_ip: '127.0.0.3', qtype: 'MX', tcp: 1, do_bit: 0, cd: 0, rd: 1 } },
-  { label: 'v6', server: '::1', transport: 'udp', type: 'AAAA', opts: {}, expect: { client_ip: '::1', qtype: 'AAAA', tcp: 0, do_bit: 0, cd: 0, rd: 1 } },
-  { label: 'sec', server: '127.0.0.1', transport: 'udp', type: 'TXT', opts: { localAddress: '127.0.0.4', dnssec: true, cd: true, rd: false }, expect: { client_ip: '127.0.0.4', qtype: 'TXT', tcp: 0, do_bit: 1, cd: 1, rd: 0 } },
+  {
+    label: 'udp',
+    server: '127.0.0.1',
+    transport: 'udp',
+    type: 'A',
+    opts: { localAddress: '127.0.0.2' },
+    expect: { client_ip: '127.0.0.2', qtype: 'A', tcp: 0, do_bit: 0, cd: 0, rd: 1 },
+  },
+  {
+    label: 'tcp',
+    server: '127.0.0.1',
+    transport: 'tcp',
+    type: 'MX',
+    opts: { localAddress: '127.0.0.3' },
+    expect: { client_ip: '127.0.0.3', qtype: 'MX', tcp: 1, do_bit: 0, cd: 0, rd: 1 },
+  },
+  {
+    label: 'v6',
+    server: '::1',
+    transport: 'udp',
+    type: 'AAAA',
+    opts: {},
+    expect: { client_ip: '::1', qtype: 'AAAA', tcp: 0, do_bit: 0, cd: 0, rd: 1 },
+  },
+  {
+    label: 'sec',
+    server: '127.0.0.1',
+    transport: 'udp',
+    type: 'TXT',
+    opts: { localAddress: '127.0.0.4', dnssec: true, cd: true, rd: false },
+    expect: { client_ip: '127.0.0.4', qtype: 'TXT', tcp: 0, do_bit: 1, cd: 1, rd: 0 },
+  },
 ];
 const PER_CASE = 40;
 
@@ -83,7 +114,9 @@ describe('dnslog ship: real named → MariaDB', () => {
     const report = JSON.parse(r.stdout) as { totals: { loaded: number; rows: number; rejects: number } };
     expect(report.totals).toMatchObject({ loaded: 1, rows: PER_CASE * CASES.length, rejects: 0 });
 
-    expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE ?', ['ns-it', `%.${tag}.example.test`])).toBe(PER_CASE * CASES.length);
+    expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE ?', ['ns-it', `%.${tag}.example.test`])).toBe(
+      PER_CASE * CASES.length,
+    );
     for (const c of CASES) {
       const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(
         'SELECT client_ip, qtype, tcp, do_bit, cd, rd, qclass, dest_ip, COUNT(*) AS n, MIN(client_port) > 0 AS has_port, MIN(qtime) > NOW() - INTERVAL 1 DAY AS recent FROM dns_queries WHERE qname LIKE ? GROUP BY client_ip, qtype, tcp, do_bit, cd, rd, qclass, dest_ip',
@@ -94,7 +127,12 @@ describe('dnslog ship: real named → MariaDB', () => {
     expect(existsSync(rotated)).toBe(false);
     expect(existsSync(join(spool(), 'old', 'query.log.20261125093000'))).toBe(true);
     // the table is RANGE-partitioned on the query time from the start, with a catch-all
-    expect(await count("SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' AND PARTITION_METHOD = 'RANGE COLUMNS'", [db])).toBeGreaterThan(2);
+    expect(
+      await count(
+        "SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' AND PARTITION_METHOD = 'RANGE COLUMNS'",
+        [db],
+      ),
+    ).toBeGreaterThan(2);
   });
 
   it('a re-run of the same file loads nothing twice', async () => {
@@ -113,7 +151,15 @@ const lineFor = (i: number, name: string) =>
 
 describe('dnslog ship: hostile input through LOAD DATA', () => {
   it('keeps quotes, backslashes, \\DDD escapes and 1,000-char names byte for byte, and rejects with their bytes', async () => {
-    const names = [`o'brien.example`, 'q\\"uote.example', 'back\\\\slash.example', 'tab\\009nl\\010.example', 'per%cent_und.example', `${'a'.repeat(63)}.`.repeat(15) + 'end', '\\\\N.example'];
+    const names = [
+      `o'brien.example`,
+      'q\\"uote.example',
+      'back\\\\slash.example',
+      'tab\\009nl\\010.example',
+      'per%cent_und.example',
+      `${'a'.repeat(63)}.`.repeat(15) + 'end',
+      '\\\\N.example',
+    ];
     const junk = Buffer.from('bin\tary\0junk\\N\xff', 'latin1');
     const file = join(scratch.work, 'hostile', 'query.log.1');
     mkdirSync(join(scratch.work, 'hostile'));
@@ -121,10 +167,16 @@ describe('dnslog ship: hostile input through LOAD DATA', () => {
     const r = await dnslog(['ship', file, '--db', mysqlUrl, '--server', 'ns-hostile', '--keep']);
     expect(r.code).toBe(1); // a rejected line is a finding
     expect(r.stdout).toContain('7 rows, 1 rejected');
-    const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT qname, qname_rev FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-hostile']);
+    const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(
+      'SELECT qname, qname_rev FROM dns_queries WHERE server = ? ORDER BY line_no',
+      ['ns-hostile'],
+    );
     expect(rows.map((x): unknown => x.qname)).toEqual(names);
     expect(rows[0]?.qname_rev).toBe(`elpmaxe.neirb'o`);
-    const [rej] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT r.line_no, r.reason, r.line FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?', ['ns-hostile']);
+    const [rej] = await scratch.conn.query<mysql.RowDataPacket[]>(
+      'SELECT r.line_no, r.reason, r.line FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?',
+      ['ns-hostile'],
+    );
     expect(rej).toHaveLength(1);
     expect(rej[0]?.line_no).toBe(8);
     expect(Buffer.compare(rej[0]?.line as Buffer, junk)).toBe(0);
@@ -150,7 +202,8 @@ describe('dnslog ship: a 3 MiB line and a zero-filled tail without a newline', (
   /** Two files: good lines around a 3 MiB line; good lines then megabytes of zeros and no newline. */
   function hostileFiles(dir: string): { long: string; zeros: string; longLine: Buffer } {
     mkdirSync(dir, { recursive: true });
-    const good = (from: number) => Array.from({ length: GOOD }, (_, i) => lineFor(from + i, `g${from + i}.long.example.test`)).join('\n') + '\n';
+    const good = (from: number) =>
+      Array.from({ length: GOOD }, (_, i) => lineFor(from + i, `g${from + i}.long.example.test`)).join('\n') + '\n';
     const start = Buffer.from(lineFor(999, 'big.long.example.test').replace(' IN A ', ' IN TXT '));
     const longLine = Buffer.concat([start, Buffer.alloc(LONG - start.length, 'x')]);
     const long = join(dir, 'query.log.1');
@@ -183,14 +236,22 @@ describe('dnslog ship: a 3 MiB line and a zero-filled tail without a newline', (
     const again = await dnslog(args);
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
-    expect((JSON.parse(again.stdout) as { totals: unknown }).totals).toMatchObject({ loaded: 0, skipped: 2, failed: 0, rows: 0, rejects: 0 });
+    expect((JSON.parse(again.stdout) as { totals: unknown }).totals).toMatchObject({
+      loaded: 0,
+      skipped: 2,
+      failed: 0,
+      rows: 0,
+      rejects: 0,
+    });
   }
 
   it('MariaDB: every good line is a row, each long line exactly one reject with its true length; a re-run loads nothing', async () => {
     const files = hostileFiles(join(scratch.work, 'long-mysql'));
     await shipTwice(files, mysqlUrl, 'ns-long');
     expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', ['ns-long'])).toBe(3 * GOOD);
-    expect(await count("SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE 'g%.long.example.test'", ['ns-long'])).toBe(3 * GOOD);
+    expect(await count("SELECT COUNT(*) FROM dns_queries WHERE server = ? AND qname LIKE 'g%.long.example.test'", ['ns-long'])).toBe(
+      3 * GOOD,
+    );
     const [rejects] = await scratch.conn.query<mysql.RowDataPacket[]>(REJECTS_SQL, ['ns-long']);
     expectRejects(rejects as RejectRow[], files);
     expect(await count('SELECT COUNT(*) FROM dnslog_files WHERE server = ?', ['ns-long'])).toBe(2);
@@ -230,7 +291,12 @@ describe('dnslog db init: a version-2 MariaDB database', () => {
         expect(r.code).toBe(0);
       }
       expect(await count(`SELECT value FROM ${v2}.dnslog_meta WHERE name = 'schema_version'`)).toBe(5);
-      expect(await count(`SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME IN ('done_lines', 'tz')`, [v2])).toBe(2);
+      expect(
+        await count(
+          `SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dnslog_files' AND COLUMN_NAME IN ('done_lines', 'tz')`,
+          [v2],
+        ),
+      ).toBe(2);
       const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>(`SELECT file_id, line_bytes FROM ${v2}.dnslog_rejects`);
       expect(rows).toEqual([{ file_id: 9, line_bytes: null }]);
     } finally {
@@ -267,7 +333,9 @@ describe('dnslog ship: killed in the middle, then re-run', () => {
     const path = await bigFile(join(scratch.work, 'big-mysql'));
     const args = ['ship', path, '--db', mysqlUrl, '--server', 'ns-big'];
     await killWhen(args, async () => {
-      const [p] = await scratch.conn.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'LOAD DATA%'");
+      const [p] = await scratch.conn.query<mysql.RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'LOAD DATA%'",
+      );
       return Number(p[0]?.n) > 0;
     });
     expect(existsSync(path)).toBe(true); // not moved: nothing was committed
@@ -345,7 +413,14 @@ describe('dnslog ship over SSH from the real sshd', () => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'query.log.1'), `${lineFor(1, 'x.example')}\n`);
     const dbPath = join(scratch.work, 'ssh2.sqlite');
-    const bad = ['--ssh-user', svc.sshd.user, '--ssh-key', svc.sshd.privateKey, '--host-key-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'];
+    const bad = [
+      '--ssh-user',
+      svc.sshd.user,
+      '--ssh-key',
+      svc.sshd.privateKey,
+      '--host-key-fingerprint',
+      'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    ];
     const r1 = await dnslog(['ship', url(dir), '--db', `sqlite:${dbPath}`, ...bad]);
     expect(r1.code).toBe(2);
     expect(r1.stderr.trim().split('\n')).toHaveLength(1);

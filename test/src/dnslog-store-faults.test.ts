@@ -31,7 +31,10 @@ function writeRotated(path: string, text: string): void {
 }
 
 /** A real 9.18 line; `over` replaces parts of it. */
-function lineFor(i: number, over: { name?: string; view?: string; signer?: string; qtype?: string; flags?: string; ecs?: string } = {}): string {
+function lineFor(
+  i: number,
+  over: { name?: string; view?: string; signer?: string; qtype?: string; flags?: string; ecs?: string } = {},
+): string {
   const name = over.name ?? `h${i}.example.test`;
   const time = `25-Nov-2026 09:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.${String(i % 1000).padStart(3, '0')}`;
   return (
@@ -67,7 +70,8 @@ describe('dnslog ship: $TMPDIR full while the rejects spool is written', () => {
     expect(out).toMatch(new RegExp(`cannot write the rejects spool ${tiny}/dnslog-rejects-\\w+/rejects\\.tsv: ENOSPC`));
     expect(out).not.toMatch(/\n\s+at /); // no stack trace
     // The message is one line (the per-file line and the closing error line both carry it whole).
-    for (const l of out.split('\n').filter((x) => x.includes('rejects spool'))) expect(l).toMatch(/rejects\.tsv: ENOSPC: no space left on device, write \(set TMPDIR/);
+    for (const l of out.split('\n').filter((x) => x.includes('rejects spool')))
+      expect(l).toMatch(/rejects\.tsv: ENOSPC: no space left on device, write \(set TMPDIR/);
     expect(existsSync(file)).toBe(true);
     expect(await count('SELECT COUNT(*) FROM dnslog_files WHERE server = ?', ['ns-spool'])).toBe(0);
     expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', ['ns-spool'])).toBe(0);
@@ -77,7 +81,9 @@ describe('dnslog ship: $TMPDIR full while the rejects spool is written', () => {
     expect(again.code, again.stdout + again.stderr).toBe(1); // shipped, with rejected lines
     expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', ['ns-spool'])).toBe(200);
     expect(await count('SELECT COUNT(DISTINCT line_no) FROM dns_queries WHERE server = ?', ['ns-spool'])).toBe(200);
-    expect(await count('SELECT COUNT(*) FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?', ['ns-spool'])).toBe(8000);
+    expect(
+      await count('SELECT COUNT(*) FROM dnslog_rejects r JOIN dnslog_files f ON f.id = r.file_id WHERE f.server = ?', ['ns-spool']),
+    ).toBe(8000);
     expect(existsSync(file)).toBe(false);
     expect(readdirSync(join(dir, 'old'))).toEqual(['query.log.1']);
   });
@@ -121,7 +127,9 @@ describe('LOAD DATA LOCAL results are checked', () => {
         { kind: 'row', lineNo: 1, row: row({}) },
         { kind: 'row', lineNo: 1, row: row({}) },
       ];
-      await expect(store.loadFile(meta('b'), batches(lines))).rejects.toThrow(/^LOAD DATA into dns_queries stored 1 of 2 rows with 1 warning\(s\): Warning 1062: Duplicate entry/);
+      await expect(store.loadFile(meta('b'), batches(lines))).rejects.toThrow(
+        /^LOAD DATA into dns_queries stored 1 of 2 rows with 1 warning\(s\): Warning 1062: Duplicate entry/,
+      );
       expect(await count('SELECT COUNT(*) FROM dns_queries WHERE server = ?', ['ns-load'])).toBe(0);
       // the connection is usable afterwards, and a good file loads
       expect((await store.loadFile(meta('c'), batches([{ kind: 'row', lineNo: 1, row: row({}) }]))).rows).toBe(1);
@@ -134,7 +142,12 @@ describe('LOAD DATA LOCAL results are checked', () => {
     const lines: ParsedLine[] = Array.from({ length: 500 }, (_, i) => ({
       kind: 'row' as const,
       lineNo: i + 1,
-      row: row({ time: `2026-11-25 ${String(9 + Math.floor(i / 200)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:00.000`, qname: i % 4 ? `n${i}.example` : 'same.example', clientIp: `192.0.2.${i % 9}`, qtype: i % 3 ? 'A' : 'MX' }),
+      row: row({
+        time: `2026-11-25 ${String(9 + Math.floor(i / 200)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:00.000`,
+        qname: i % 4 ? `n${i}.example` : 'same.example',
+        clientIp: `192.0.2.${i % 9}`,
+        qtype: i % 3 ? 'A' : 'MX',
+      }),
     }));
     const t = parseDbUrl(mysqlUrl);
     if (t.kind !== 'mysql') throw new Error('not a mysql URL');
@@ -142,8 +155,14 @@ describe('LOAD DATA LOCAL results are checked', () => {
     const often = new MysqlStore(mysqlSettings(t, {}), undefined, { rollupFlushKeys: 11 });
     const snapshot = async (server: string) => {
       const out: Record<string, unknown> = {};
-      for (const [table, col] of [['dns_rollup_minute', 'qtype'], ['dns_rollup_names', 'qname'], ['dns_rollup_clients', 'client_ip']] as const) {
-        const [rows] = await scratch.conn.query(`SELECT bucket, ${col} AS k, queries FROM ${table} WHERE server = ? ORDER BY bucket, k`, [server]);
+      for (const [table, col] of [
+        ['dns_rollup_minute', 'qtype'],
+        ['dns_rollup_names', 'qname'],
+        ['dns_rollup_clients', 'client_ip'],
+      ] as const) {
+        const [rows] = await scratch.conn.query(`SELECT bucket, ${col} AS k, queries FROM ${table} WHERE server = ? ORDER BY bucket, k`, [
+          server,
+        ]);
         out[table] = rows;
       }
       return out;
@@ -169,7 +188,7 @@ describe('LOAD DATA LOCAL results are checked', () => {
 });
 
 describe('MariaDB: a long file in bounded transactions', () => {
-  it('commits parts of chunkLines lines with the ledger\'s progress; a load stopped between parts goes on after the last, every line and reject once', async () => {
+  it("commits parts of chunkLines lines with the ledger's progress; a load stopped between parts goes on after the last, every line and reject once", async () => {
     const t = parseDbUrl(mysqlUrl);
     if (t.kind !== 'mysql') throw new Error('not a mysql URL');
     const store = new MysqlStore(mysqlSettings(t, {}), undefined, { chunkLines: 40 });
@@ -178,7 +197,11 @@ describe('MariaDB: a long file in bounded transactions', () => {
     const lines: ParsedLine[] = Array.from({ length: 130 }, (_, i) =>
       i % 10 === 9
         ? ({ kind: 'reject', lineNo: i + 1, reason: 'binary', line: `junk ${i}` } as const)
-        : ({ kind: 'row', lineNo: i + 1, row: row({ time: `2026-11-25 09:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000` }) } as const),
+        : ({
+            kind: 'row',
+            lineNo: i + 1,
+            row: row({ time: `2026-11-25 09:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000` }),
+          } as const),
     );
     async function* tens(list: ParsedLine[], failAfter?: number): AsyncGenerator<ParsedLine[]> {
       for (let i = 0; i < list.length; i += 10) {
@@ -247,7 +270,10 @@ describe('dnslog ship: a field wider than its MariaDB column', () => {
       expect(liteRejects).toEqual(wide.map((line, i) => ({ line_no: i + 2, reason: 'field_too_long', line })));
       expect(myRejects.map((r) => ({ ...r }))).toEqual(liteRejects);
       const liteRows = lite.prepare('SELECT line_no, view, signer, qtype, flags FROM dns_queries ORDER BY line_no').all();
-      const [myRows] = await scratch.conn.query<mysql.RowDataPacket[]>('SELECT line_no, view, signer, qtype, flags FROM dns_queries WHERE server = ? ORDER BY line_no', ['ns-wide']);
+      const [myRows] = await scratch.conn.query<mysql.RowDataPacket[]>(
+        'SELECT line_no, view, signer, qtype, flags FROM dns_queries WHERE server = ? ORDER BY line_no',
+        ['ns-wide'],
+      );
       expect(myRows.map((r) => ({ ...r }))).toEqual(liteRows);
       expect(liteRows).toHaveLength(2);
     } finally {

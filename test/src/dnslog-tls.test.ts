@@ -17,7 +17,9 @@ const PASSWORD = randomBytes(12).toString('hex');
 
 /** As MariaDB's root, over the local socket (socket authentication: the tests run as root). */
 function asRoot(sql: string): void {
-  execFileSync('mariadb', ['--no-defaults', `--socket=${services().mariadb.socket}`, '-uroot', '-e', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('mariadb', ['--no-defaults', `--socket=${services().mariadb.socket}`, '-uroot', '-e', sql], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 60_000, env: { DNSLOG_DB_PASSWORD: PASSWORD } });
@@ -28,7 +30,9 @@ const url = (query: string): string => {
 };
 
 beforeAll(() => {
-  asRoot(`CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}' REQUIRE SSL; GRANT ALL ON \`${scratch.db}\`.* TO '${USER}'@'127.0.0.1'`);
+  asRoot(
+    `CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}' REQUIRE SSL; GRANT ALL ON \`${scratch.db}\`.* TO '${USER}'@'127.0.0.1'`,
+  );
 });
 afterAll(() => {
   asRoot(`DROP USER IF EXISTS '${USER}'@'127.0.0.1'`);
@@ -59,7 +63,9 @@ describe('dnslog --db mysql://…?ssl=', () => {
       expect(r.code, query).toBe(2);
       const lines = r.stderr.split('\n').filter((l) => l !== '');
       expect(lines, query).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dnslog: cannot connect to mysql:\/\/.*: (self[- ]signed certificate|unable to get local issuer certificate|unable to verify the first certificate)/);
+      expect(lines[0]).toMatch(
+        /^dnslog: cannot connect to mysql:\/\/.*: (self[- ]signed certificate|unable to get local issuer certificate|unable to verify the first certificate)/,
+      );
     }
   });
 });

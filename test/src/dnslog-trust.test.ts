@@ -20,13 +20,16 @@ const { db, url: mysqlUrl } = scratch;
 const sshArgs = ['--ssh-user', svc.sshd.user, '--ssh-key', svc.sshd.privateKey, '--known-hosts', svc.sshd.knownHosts];
 const NOBODY = 65534;
 
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 const line = (i: number, name: string) =>
   `25-Nov-2026 09:38:${String(i % 60).padStart(2, '0')}.348 queries: info: client @0x7f3729afc098 127.0.0.1#5482${i % 10} (${name}): query: ${name} IN A +E(0)K (127.0.0.1)`;
 
 /** Runs a shell snippet as nobody: the local user who owns the log directory and tries to get in the way. */
 function asNobody(script: string, ...args: string[]): void {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', script, 'sh', ...args], { encoding: 'utf8' });
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', script, 'sh', ...args], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`as nobody: ${script}: ${r.stderr}`);
 }
 
@@ -52,11 +55,17 @@ describe('the ship lock on MariaDB is GET_LOCK on the server', () => {
     try {
       const other = await connectMariadb();
       try {
-        const [got] = await other.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got, CONNECTION_ID() AS id', [`dnslog.ship:${db}`]);
+        const [got] = await other.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got, CONNECTION_ID() AS id', [
+          `dnslog.ship:${db}`,
+        ]);
         expect(got[0]?.got).toBe(1);
         const held = await dnslog(['ship', dir, '--db', mysqlUrl, '--min-age', '0']);
         expect(held.code).toBe(2);
-        expect(held.stderr).toMatch(new RegExp(`^dnslog: lock dnslog\\.ship:${db} on mysql://.* is held by connection ${String(got[0]?.id)} from [^ ]+ \\(another dnslog ship, prune or partitions run\\); wait for it to finish\\n$`));
+        expect(held.stderr).toMatch(
+          new RegExp(
+            `^dnslog: lock dnslog\\.ship:${db} on mysql://.* is held by connection ${String(got[0]?.id)} from [^ ]+ \\(another dnslog ship, prune or partitions run\\); wait for it to finish\\n$`,
+          ),
+        );
         expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
         // With --lock-wait, ship waits for the holder (here: it lets go after 2 s) and then ships.
         const waiting = dnslog(['ship', dir, '--db', mysqlUrl, '--min-age', '0', '--lock-wait', '30']);
@@ -115,7 +124,9 @@ describe('a non-root owner of the log directory tries to redirect a root ship', 
     const url = `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}${linked}/query.log.*`;
     const dbPath = join(scratch.work, 'remote.sqlite');
     const young = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--min-age', '3600', ...sshArgs]);
-    expect(young.stdout).toMatch(/^deferred .*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m);
+    expect(young.stdout).toMatch(
+      /^deferred .*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m,
+    );
     expect(young.stderr).toBe(`dnslog: ${svc.sshd.host}:${join(linked, 'query.log.9')}: refused: a symbolic link (not followed)\n`);
 
     const r = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--min-age', '0', ...sshArgs]);

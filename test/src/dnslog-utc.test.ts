@@ -11,7 +11,8 @@ import { runTool, type ToolRun } from './run-tool.js';
 import { connectMariadb, useScratchDatabase } from './scratch-db.js';
 
 const scratch = useScratchDatabase('toolbox_dnslog_utc', 'dnslog-utc-');
-const dnslog = (args: string[]): Promise<ToolRun> => runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args, { timeoutMs: 120_000, env: { DNSLOG_DB_PASSWORD: undefined } });
 
 const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 function bindLine(wall: string, name: string): string {
@@ -58,7 +59,19 @@ beforeAll(async () => {
 
 describe('dnslog on MariaDB: UTC inside, local outside', () => {
   it('stores a Berlin log in UTC, into the partitions of the UTC hours, and reports it in Berlin time', async () => {
-    const r = await dnslog(['ship', logFile(BERLIN.map(([w], i) => bindLine(w, `q${i}.example`))), '--db', scratch.url, '--server', 'ber', '--tz', 'Europe/Berlin', '--keep', '--min-age', '0']);
+    const r = await dnslog([
+      'ship',
+      logFile(BERLIN.map(([w], i) => bindLine(w, `q${i}.example`))),
+      '--db',
+      scratch.url,
+      '--server',
+      'ber',
+      '--tz',
+      'Europe/Berlin',
+      '--keep',
+      '--min-age',
+      '0',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const rows = await query<{ qtime: string }>(scratch.db, "SELECT qtime FROM dns_queries WHERE server = 'ber' ORDER BY line_no");
     expect(rows.map((x) => x.qtime)).toEqual(BERLIN.map(([, utc]) => `${utc}.000`));
@@ -66,7 +79,23 @@ describe('dnslog on MariaDB: UTC inside, local outside', () => {
     // Partition bounds are UTC: hourly partitions made for these hours hold exactly the UTC hour's rows.
     const p = await dnslog(['partitions', '--db', scratch.url, '--json']);
     expect(p.code, p.stderr).toBeLessThan(2);
-    const timeline = await dnslog(['report', 'timeline', '--per', 'hour', '--json', '--db', scratch.url, '--tz', 'Europe/Berlin', '--since', '2026-10-25 00:00', '--until', '2026-10-26', '--server', 'ber']);
+    const timeline = await dnslog([
+      'report',
+      'timeline',
+      '--per',
+      'hour',
+      '--json',
+      '--db',
+      scratch.url,
+      '--tz',
+      'Europe/Berlin',
+      '--since',
+      '2026-10-25 00:00',
+      '--until',
+      '2026-10-26',
+      '--server',
+      'ber',
+    ]);
     expect(timeline.code, timeline.stderr).toBe(0);
     expect(JSON.parse(timeline.stdout)).toEqual([
       { bucket: '2026-10-25T02:00+02:00', server: 'ber', queries: 2 },
@@ -76,9 +105,55 @@ describe('dnslog on MariaDB: UTC inside, local outside', () => {
   });
 
   it('two servers in different zones land in the same bucket for the same instant', async () => {
-    expect((await dnslog(['ship', logFile([bindLine('2026-11-25 10:00:30', 'a.example')]), '--db', scratch.url, '--server', 'b2', '--tz', 'Europe/Berlin', '--keep', '--min-age', '0'])).code).toBe(0);
-    expect((await dnslog(['ship', logFile([bindLine('2026-11-25 04:00:30', 'b.example')]), '--db', scratch.url, '--server', 'ny', '--tz', 'America/New_York', '--keep', '--min-age', '0'])).code).toBe(0);
-    const t = await dnslog(['report', 'timeline', '--per', 'minute', '--json', '--db', scratch.url, '--tz', 'UTC', '--since', '2026-11-25 09:00', '--until', '2026-11-25 09:01']);
+    expect(
+      (
+        await dnslog([
+          'ship',
+          logFile([bindLine('2026-11-25 10:00:30', 'a.example')]),
+          '--db',
+          scratch.url,
+          '--server',
+          'b2',
+          '--tz',
+          'Europe/Berlin',
+          '--keep',
+          '--min-age',
+          '0',
+        ])
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await dnslog([
+          'ship',
+          logFile([bindLine('2026-11-25 04:00:30', 'b.example')]),
+          '--db',
+          scratch.url,
+          '--server',
+          'ny',
+          '--tz',
+          'America/New_York',
+          '--keep',
+          '--min-age',
+          '0',
+        ])
+      ).code,
+    ).toBe(0);
+    const t = await dnslog([
+      'report',
+      'timeline',
+      '--per',
+      'minute',
+      '--json',
+      '--db',
+      scratch.url,
+      '--tz',
+      'UTC',
+      '--since',
+      '2026-11-25 09:00',
+      '--until',
+      '2026-11-25 09:01',
+    ]);
     expect(JSON.parse(t.stdout)).toEqual([
       { bucket: '2026-11-25T09:00Z', server: 'b2', queries: 1 },
       { bucket: '2026-11-25T09:00Z', server: 'ny', queries: 1 },
@@ -92,7 +167,19 @@ describe('a version-4 MariaDB database (wall clock)', () => {
   it('is refused by reports, moved to UTC by db init --assume-tz (the repeated hour by line order, rollups recounted), once', async () => {
     expect((await dnslog(['db', 'init', '--db', old.url])).code).toBe(0);
     // What version 4 stored: the wall clock as written (shipped here as UTC: nothing moves), no tz column.
-    const r = await dnslog(['ship', logFile(BERLIN.map(([w], i) => bindLine(w, `q${i}.example`))), '--db', old.url, '--server', 'ber', '--tz', 'UTC', '--keep', '--min-age', '0']);
+    const r = await dnslog([
+      'ship',
+      logFile(BERLIN.map(([w], i) => bindLine(w, `q${i}.example`))),
+      '--db',
+      old.url,
+      '--server',
+      'ber',
+      '--tz',
+      'UTC',
+      '--keep',
+      '--min-age',
+      '0',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const c = await connectMariadb();
     try {
@@ -119,6 +206,8 @@ describe('a version-4 MariaDB database (wall clock)', () => {
     const again = await dnslog(['db', 'init', '--db', old.url, '--assume-tz', 'Asia/Tokyo']);
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain('moved');
-    expect((await query<{ qtime: string }>(old.db, 'SELECT qtime FROM dns_queries ORDER BY line_no')).map((x) => x.qtime)).toEqual(rows.map((x) => x.qtime));
+    expect((await query<{ qtime: string }>(old.db, 'SELECT qtime FROM dns_queries ORDER BY line_no')).map((x) => x.qtime)).toEqual(
+      rows.map((x) => x.qtime),
+    );
   });
 });

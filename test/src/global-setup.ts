@@ -47,7 +47,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (started.code !== 0) {
     const why = started.code === null ? `did not finish within ${START_TIMEOUT_MS / 1000} s` : `exited with ${started.code}`;
     // its one error line says which service and where its log is; the closing summary repeats it
-    const errorLine = started.stderr.split('\n').filter((l) => l.startsWith('services.sh: error:')).at(-1);
+    const errorLine = started.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('services.sh: error:'))
+      .at(-1);
     const message = `bash ${SCRIPT} start ${why}${errorLine ? `: ${errorLine}` : '; its output is above'}`;
     await mkdir(join(TEST_ROOT, '.test-results'), { recursive: true });
     await writeFile(join(TEST_ROOT, '.test-results', 'setup-error.txt'), `${message}\n`);

@@ -44,7 +44,9 @@ afterAll(async () => {
 
 describe('MariaDB', () => {
   it('is MariaDB, reached with the generated credentials on the recorded port', async () => {
-    const [rows] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS version, CURRENT_USER() AS user, @@port AS port, @@local_infile AS localInfile');
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT VERSION() AS version, CURRENT_USER() AS user, @@port AS port, @@local_infile AS localInfile',
+    );
     expect(rows[0]?.version).toMatch(/MariaDB/);
     expect(rows[0]?.user).toBe(`${db.user}@127.0.0.1`);
     expect(rows[0]?.port).toBe(db.port);
@@ -52,7 +54,9 @@ describe('MariaDB', () => {
   });
 
   it('round-trips rows inserted with placeholders', async () => {
-    await conn.query(`CREATE TABLE \`${ROWS_TABLE}\` (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NULL, n INT NOT NULL) CHARACTER SET utf8mb4`);
+    await conn.query(
+      `CREATE TABLE \`${ROWS_TABLE}\` (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NULL, n INT NOT NULL) CHARACTER SET utf8mb4`,
+    );
     const values: [string, number][] = [
       ["O'Brien; DROP TABLE x; --", 1],
       ['ünïcödé ✓', 2],
@@ -66,7 +70,15 @@ describe('MariaDB', () => {
   });
 
   it('LOAD DATA LOCAL INFILE reads an in-memory stream with tabs, quotes and backslashes intact', async () => {
-    const names = ['tab\there', 'it\'s "quoted"', 'back\\slash', 'literal \\N is not NULL', 'new\nline and \r return', '-leading dash', null];
+    const names = [
+      'tab\there',
+      'it\'s "quoted"',
+      'back\\slash',
+      'literal \\N is not NULL',
+      'new\nline and \r return',
+      '-leading dash',
+      null,
+    ];
     const tsv = names.map((name, i) => `${loadDataField(name)}\t${100 + i}\n`).join('');
     nextInfile = Readable.from([Buffer.from(tsv, 'utf8')]);
     const [result] = await conn.query<ResultSetHeader>(

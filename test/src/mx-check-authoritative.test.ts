@@ -47,7 +47,14 @@ interface Result {
   authoritative?: {
     zone: string | null;
     ns: string[];
-    servers: { ns: string; address: string; lame: { how: string; detail: string } | null; serial: number | null; rcode: string | null; mx: string[] | null }[];
+    servers: {
+      ns: string;
+      address: string;
+      lame: { how: string; detail: string } | null;
+      serial: number | null;
+      rcode: string | null;
+      mx: string[] | null;
+    }[];
     unresolvable: { ns: string; why: string }[];
   };
 }
@@ -90,7 +97,8 @@ ${ns.map((n) => `@ NS ${n}.`).join('\n')}
 `;
 
 const quiet = ['listen-on-v6 { none; };'];
-const logging = (d: string) => `logging { channel g { file "${d}/named.log"; severity info; }; category default { g; }; };\ncontrols { };\n`;
+const logging = (d: string) =>
+  `logging { channel g { file "${d}/named.log"; severity info; }; category default { g; }; };\ncontrols { };\n`;
 
 function primaryConf(d: string, allowTransfer: string): string {
   return `${namedOptions(d, [`listen-on port 53 { ${primaryAddr}; };`, ...quiet], [`allow-transfer { ${allowTransfer}; };`])}${logging(d)}
@@ -100,7 +108,9 @@ zone "good.test" { type primary; file "${d}/good.zone"; };
 }
 
 async function soaSerial(addr: string, zone: string): Promise<string> {
-  const { stdout } = await run('dig', ['-p', '53', `@${addr}`, '+norecurse', '+tries=1', '+time=1', '+short', zone, 'SOA'], { timeout: 5_000 });
+  const { stdout } = await run('dig', ['-p', '53', `@${addr}`, '+norecurse', '+tries=1', '+time=1', '+short', zone, 'SOA'], {
+    timeout: 5_000,
+  });
   return stdout.trim().split(/\s+/)[2] ?? '';
 }
 
@@ -113,7 +123,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 15_000)
 }
 
 const mxCheck = (args: string[]): Promise<ToolRun> =>
-  runTool('mx-check', ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '700ms', '--retries', '1', ...args], { timeoutMs: 30_000 });
+  runTool(
+    'mx-check',
+    ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '700ms', '--retries', '1', ...args],
+    { timeoutMs: 30_000 },
+  );
 
 async function check(...domains: string[]): Promise<{ run: ToolRun; results: Map<string, Result> }> {
   const r = await mxCheck(['--authoritative', '--json', ...domains]);
@@ -142,19 +156,42 @@ beforeAll(async () => {
   // 1. the primary serves the old zone; the secondary transfers it
   writeFileSync(join(pDir, 'auth.zone'), authZone(OLD_SERIAL, 'mx-old'));
   writeFileSync(join(pDir, 'good.zone'), simpleZone(['ns1.lab.test'], 'mx1.auth.test'));
-  started.push(await startPrivateNamed({ dir: pDir, conf: primaryConf(pDir, 'any'), port: 53, host: primaryAddr, netns: v2.name, probe: ['auth.test', 'SOA'] }));
+  started.push(
+    await startPrivateNamed({
+      dir: pDir,
+      conf: primaryConf(pDir, 'any'),
+      port: 53,
+      host: primaryAddr,
+      netns: v2.name,
+      probe: ['auth.test', 'SOA'],
+    }),
+  );
   const secondaryConf = `${namedOptions(sDir, [`listen-on port 53 { ${secondaryAddr}; };`, ...quiet])}${logging(sDir)}
 zone "auth.test" { type secondary; primaries { ${primaryAddr}; }; file "${sDir}/auth.copy"; };
 `;
-  started.push(await startPrivateNamed({ dir: sDir, conf: secondaryConf, port: 53, host: secondaryAddr, netns: v2.name, probe: ['auth.test', 'SOA'] }));
-  await waitFor(`the secondary did not transfer serial ${OLD_SERIAL}`, async () => (await soaSerial(secondaryAddr, 'auth.test')) === String(OLD_SERIAL));
+  started.push(
+    await startPrivateNamed({ dir: sDir, conf: secondaryConf, port: 53, host: secondaryAddr, netns: v2.name, probe: ['auth.test', 'SOA'] }),
+  );
+  await waitFor(
+    `the secondary did not transfer serial ${OLD_SERIAL}`,
+    async () => (await soaSerial(secondaryAddr, 'auth.test')) === String(OLD_SERIAL),
+  );
 
   // 2. the primary moves on (serial wraps to 0, another MX) and stops allowing transfers: the
   //    secondary (refresh 3600 s, no NOTIFY) keeps serving its old copy
   const first = started.shift();
   await first?.stop();
   writeFileSync(join(pDir, 'auth.zone'), authZone(NEW_SERIAL, 'mx1'));
-  started.push(await startPrivateNamed({ dir: pDir, conf: primaryConf(pDir, 'none'), port: 53, host: primaryAddr, netns: v2.name, probe: ['auth.test', 'SOA'] }));
+  started.push(
+    await startPrivateNamed({
+      dir: pDir,
+      conf: primaryConf(pDir, 'none'),
+      port: 53,
+      host: primaryAddr,
+      netns: v2.name,
+      probe: ['auth.test', 'SOA'],
+    }),
+  );
   await waitFor('the primary did not serve serial 0', async () => (await soaSerial(primaryAddr, 'auth.test')) === String(NEW_SERIAL));
 
   // 3. the resolver (loopback, its own view of the zones), and on two bridge addresses a server
@@ -200,12 +237,36 @@ describe('mx-check --authoritative against real named servers', () => {
     expect(auth?.verdict).toBe('fail');
     const nsList = 'ns1.lab.test, ns2.lab.test, ns3.lab.test, ns4.lab.test, ns5.lab.test, ns6.lab.test';
     expect(auth?.findings.map((f) => [f.code, f.record, f.detail])).toEqual([
-      ['AUTH_LAME', 'NS ns3.lab.test.', `ns3.lab.test (${referralAddr}) does not answer authoritatively for auth.test: a referral to auth.test (NS ${nsList}) instead of an answer to auth.test SOA`],
-      ['AUTH_LAME', 'NS ns4.lab.test.', `ns4.lab.test (${refusedAddr}) does not answer authoritatively for auth.test: REFUSED to auth.test SOA`],
-      ['AUTH_LAME', 'NS ns5.lab.test.', `ns5.lab.test (${closedAddr}) does not answer authoritatively for auth.test: nothing listens on port 53 (ICMP port unreachable to auth.test SOA)`],
-      ['AUTH_LAME', 'NS ns6.lab.test.', `ns6.lab.test (${deadAddr}) does not answer authoritatively for auth.test: no answer to auth.test SOA in 2 attempt(s) of 700 ms`],
-      ['AUTH_DIFFER', null, `the authoritative servers give different MX sets for auth.test: ns1.lab.test (${primaryAddr}): 10 mx1.auth.test | ns2.lab.test (${secondaryAddr}): 10 mx-old.auth.test`],
-      ['AUTH_STALE', 'NS ns2.lab.test.', `ns2.lab.test (${secondaryAddr}) serves serial ${OLD_SERIAL} of auth.test, older than ${NEW_SERIAL} at ns1.lab.test (${primaryAddr})`],
+      [
+        'AUTH_LAME',
+        'NS ns3.lab.test.',
+        `ns3.lab.test (${referralAddr}) does not answer authoritatively for auth.test: a referral to auth.test (NS ${nsList}) instead of an answer to auth.test SOA`,
+      ],
+      [
+        'AUTH_LAME',
+        'NS ns4.lab.test.',
+        `ns4.lab.test (${refusedAddr}) does not answer authoritatively for auth.test: REFUSED to auth.test SOA`,
+      ],
+      [
+        'AUTH_LAME',
+        'NS ns5.lab.test.',
+        `ns5.lab.test (${closedAddr}) does not answer authoritatively for auth.test: nothing listens on port 53 (ICMP port unreachable to auth.test SOA)`,
+      ],
+      [
+        'AUTH_LAME',
+        'NS ns6.lab.test.',
+        `ns6.lab.test (${deadAddr}) does not answer authoritatively for auth.test: no answer to auth.test SOA in 2 attempt(s) of 700 ms`,
+      ],
+      [
+        'AUTH_DIFFER',
+        null,
+        `the authoritative servers give different MX sets for auth.test: ns1.lab.test (${primaryAddr}): 10 mx1.auth.test | ns2.lab.test (${secondaryAddr}): 10 mx-old.auth.test`,
+      ],
+      [
+        'AUTH_STALE',
+        'NS ns2.lab.test.',
+        `ns2.lab.test (${secondaryAddr}) serves serial ${OLD_SERIAL} of auth.test, older than ${NEW_SERIAL} at ns1.lab.test (${primaryAddr})`,
+      ],
     ]);
     expect(auth?.findings.every((f) => f.severity === 'fail')).toBe(true);
     expect(auth?.authoritative?.zone).toBe('auth.test');
@@ -221,7 +282,12 @@ describe('mx-check --authoritative against real named servers', () => {
     expect(results.get('good.test')).toMatchObject({
       verdict: 'ok',
       findings: [],
-      authoritative: { zone: 'good.test', ns: ['ns1.lab.test'], servers: [{ ns: 'ns1.lab.test', address: primaryAddr, lame: null, serial: 1, rcode: 'NOERROR', mx: ['10 mx1.auth.test'] }], unresolvable: [] },
+      authoritative: {
+        zone: 'good.test',
+        ns: ['ns1.lab.test'],
+        servers: [{ ns: 'ns1.lab.test', address: primaryAddr, lame: null, serial: 1, rcode: 'NOERROR', mx: ['10 mx1.auth.test'] }],
+        unresolvable: [],
+      },
     });
     expect(r.code).toBe(1);
   });
@@ -234,12 +300,14 @@ describe('mx-check --authoritative against real named servers', () => {
         {
           code: 'AUTH_NS_UNRESOLVABLE',
           record: 'NS ns1.gone.test.',
-          detail: 'ns1.gone.test has no address (NXDOMAIN): no resolver can ask it; no name server of nowhere.test resolves: a delegation to nowhere',
+          detail:
+            'ns1.gone.test has no address (NXDOMAIN): no resolver can ask it; no name server of nowhere.test resolves: a delegation to nowhere',
         },
         {
           code: 'AUTH_NS_UNRESOLVABLE',
           record: 'NS ns2.gone.test.',
-          detail: 'ns2.gone.test has no address (NXDOMAIN): no resolver can ask it; no name server of nowhere.test resolves: a delegation to nowhere',
+          detail:
+            'ns2.gone.test has no address (NXDOMAIN): no resolver can ask it; no name server of nowhere.test resolves: a delegation to nowhere',
         },
       ],
       authoritative: { zone: 'nowhere.test', servers: [] },

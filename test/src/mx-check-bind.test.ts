@@ -96,11 +96,28 @@ interface Result {
 
 const mxCheck = (args: string[]): Promise<ToolRun> => runTool('mx-check', args, { timeoutMs: 30_000 });
 
-const common = () => ['--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '1s', '--retries', '1'];
+const common = () => [
+  '--resolver',
+  `127.0.0.1:${port}`,
+  '--treat-as-global',
+  '192.0.2.0/24',
+  '--treat-as-global',
+  '2001:db8::/32',
+  '--timeout',
+  '1s',
+  '--retries',
+  '1',
+];
 
 async function check(...domains: string[]): Promise<Map<string, Result>> {
   const r = await mxCheck([...common(), '--json', ...domains]);
-  return new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Result & { domain: string }).map((x) => [x.domain, x]));
+  return new Map(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Result & { domain: string })
+      .map((x) => [x.domain, x]),
+  );
 }
 
 beforeAll(async () => {
@@ -152,10 +169,14 @@ describe('mx-check against a real named', () => {
     const got = await check(...Object.keys(expected));
     const summary = Object.fromEntries([...got].map(([d, r]) => [d, [r.verdict, r.findings.map((f) => f.code)]]));
     expect(summary).toEqual(expected);
-    expect(got.get('ok.test')?.mx).toEqual([{ preference: 10, exchange: 'mx.ok.test', addresses: ['192.0.2.10', '2001:db8::10'], cname: [] }]);
+    expect(got.get('ok.test')?.mx).toEqual([
+      { preference: 10, exchange: 'mx.ok.test', addresses: ['192.0.2.10', '2001:db8::10'], cname: [] },
+    ]);
     expect(got.get('cnamelo.test')?.mx[0]?.cname).toEqual(['b.cnamelo.test', 'localhost']);
     expect(got.get('lo-mapped.test')?.findings[0]?.detail).toBe('mx.lo-mapped.test has address ::ffff:7f00:1 (IPv4-mapped loopback)');
-    expect(got.get('dangling.test')?.findings[1]?.detail).toBe("the exchange's registrable domain gone-away.test does not exist: whoever registers it receives the mail");
+    expect(got.get('dangling.test')?.findings[1]?.detail).toBe(
+      "the exchange's registrable domain gone-away.test does not exist: whoever registers it receives the mail",
+    );
     expect(got.get('www.broken.test')?.findings[0]?.detail).toBe(`MX lookup: SERVFAIL from 127.0.0.1:${port}`);
     expect(got.get('nullspf.test')?.findings[1]).toMatchObject({ severity: 'warn', record: 'TXT "v=spf1 ip4:192.0.2.0/24 -all"' });
   });
@@ -169,14 +190,26 @@ describe('mx-check against a real named', () => {
   });
 
   it('asks over IPv6 too', async () => {
-    const r = await mxCheck(['--resolver', `[::1]:${port}`, '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--json', 'ok.test']);
+    const r = await mxCheck([
+      '--resolver',
+      `[::1]:${port}`,
+      '--treat-as-global',
+      '192.0.2.0/24',
+      '--treat-as-global',
+      '2001:db8::/32',
+      '--json',
+      'ok.test',
+    ]);
     expect(JSON.parse(r.stdout) as unknown).toMatchObject({ domain: 'ok.test', verdict: 'ok', resolver: `[::1]:${port}` });
     expect(r.code).toBe(0);
   });
 
   it('documentation addresses without --treat-as-global are not usable targets', async () => {
     const r = await mxCheck(['--resolver', `127.0.0.1:${port}`, '--json', 'ok.test']);
-    expect(JSON.parse(r.stdout) as unknown).toMatchObject({ verdict: 'fail', findings: [{ code: 'MX_UNROUTABLE' }, { code: 'MX_UNROUTABLE' }] });
+    expect(JSON.parse(r.stdout) as unknown).toMatchObject({
+      verdict: 'fail',
+      findings: [{ code: 'MX_UNROUTABLE' }, { code: 'MX_UNROUTABLE' }],
+    });
     expect(r.code).toBe(1);
   });
 
@@ -185,7 +218,9 @@ describe('mx-check against a real named', () => {
     expect((await mxCheck([...common(), '--fail-on', 'warn', 'ok.test', 'cname.test'])).code).toBe(1);
     const r = await mxCheck([...common(), 'ok.test', 'lo-a.test']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('lo-a.test                        fail     10 mx.lo-a.test (127.0.0.2)\n    fail MX_LOCALHOST [MX 10 mx.lo-a.test.]: mx.lo-a.test has address 127.0.0.2 (loopback)\n');
+    expect(r.stdout).toContain(
+      'lo-a.test                        fail     10 mx.lo-a.test (127.0.0.2)\n    fail MX_LOCALHOST [MX 10 mx.lo-a.test.]: mx.lo-a.test has address 127.0.0.2 (loopback)\n',
+    );
   });
 
   it('reads a list from stdin with duplicates, blanks and bad names', async () => {
@@ -196,7 +231,12 @@ describe('mx-check against a real named', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdin.end('ok.test\n\nOK.TEST.\nnot a domain\nlo-name.test\n');
     const code = await new Promise<number | null>((r) => child.on('exit', r));
-    expect(out.trim().split('\n').map((l) => (JSON.parse(l) as Result).verdict)).toEqual(['ok', 'error', 'fail']);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as Result).verdict),
+    ).toEqual(['ok', 'error', 'fail']);
     expect(err).toBe("mx-check: ok.test given 2 times: checked once\nmx-check: 'not a domain' is not a domain: contains white space\n");
     expect(code).toBe(1);
   });
@@ -209,13 +249,21 @@ describe('mx-check against a real named', () => {
     // files only: getaddrinfo never asks DNS, so nothing leaves the machine
     writeFileSync(nss, 'hosts: files\n');
     writeFileSync(resolv, 'nameserver 127.0.0.1\n');
-    const script = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf && mount --bind "$3" /etc/resolv.conf && shift 3 && exec "$@"';
+    const script =
+      'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf && mount --bind "$3" /etc/resolv.conf && shift 3 && exec "$@"';
     const args = [...common(), '--resolution', 'system', '--json', 'sysalias.test', 'ok.test'];
-    const { stdout } = await run('unshare', ['-m', 'sh', '-c', script, 'sh', hosts, nss, resolv, process.execPath, MXCHECK, ...args], { timeout: 30_000 }).catch(
-      (e: { stdout: string }) => ({ stdout: e.stdout }),
-    );
-    const got = stdout.trim().split('\n').map((l) => JSON.parse(l) as Result);
-    expect(got[0]).toMatchObject({ domain: 'sysalias.test', verdict: 'fail', findings: [{ code: 'MX_LOCALHOST', detail: 'mail.sysalias.test has address 127.0.0.1 (loopback)' }] });
+    const { stdout } = await run('unshare', ['-m', 'sh', '-c', script, 'sh', hosts, nss, resolv, process.execPath, MXCHECK, ...args], {
+      timeout: 30_000,
+    }).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+    const got = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Result);
+    expect(got[0]).toMatchObject({
+      domain: 'sysalias.test',
+      verdict: 'fail',
+      findings: [{ code: 'MX_LOCALHOST', detail: 'mail.sysalias.test has address 127.0.0.1 (loopback)' }],
+    });
     expect(got[1]).toMatchObject({ domain: 'ok.test', verdict: 'ok', mx: [{ addresses: ['192.0.2.10'] }] });
     // and the same domain through DNS alone takes mail
     expect((await check('sysalias.test')).get('sysalias.test')?.verdict).toBe('ok');

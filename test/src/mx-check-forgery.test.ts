@@ -49,11 +49,26 @@ const isNullMx = (i: number) => i % 10 === 9;
 
 function expected(i: number): Expected {
   if (isNullMx(i)) return { verdict: 'no_mail', mx: [{ preference: 0, exchange: '.', addresses: [], cname: [] }] };
-  return { verdict: 'ok', mx: [{ preference: 10, exchange: `mx.${domain(i)}`, addresses: [`192.0.2.${(i % 250) + 1}`, `2001:db8::${(i + 1).toString(16)}`], cname: [] }] };
+  return {
+    verdict: 'ok',
+    mx: [
+      {
+        preference: 10,
+        exchange: `mx.${domain(i)}`,
+        addresses: [`192.0.2.${(i % 250) + 1}`, `2001:db8::${(i + 1).toString(16)}`],
+        cname: [],
+      },
+    ],
+  };
 }
 
 function zone(): string {
-  const lines = ['$TTL 300', '@ IN SOA ns1.forge.test. hostmaster.forge.test. 1 3600 600 86400 300', '@ IN NS ns1.forge.test.', `ns1 A ${serverIp}`];
+  const lines = [
+    '$TTL 300',
+    '@ IN SOA ns1.forge.test. hostmaster.forge.test. 1 3600 600 86400 300',
+    '@ IN NS ns1.forge.test.',
+    `ns1 A ${serverIp}`,
+  ];
   for (let i = 0; i < DOMAINS; i++) {
     const d = domain(i);
     if (isNullMx(i)) {
@@ -119,13 +134,19 @@ beforeAll(async () => {
   clientIp = env.network.namespaces.v2.addresses[0] as string;
   blindNs = env.network.namespaces.v1.name;
   // the kernel's choice of source ports in the client's namespace: the range a blind forger guesses in
-  clientPorts = (await run('ip', ['netns', 'exec', clientNs, 'cat', '/proc/sys/net/ipv4/ip_local_port_range'])).stdout.trim().split(/\s+/).join('-');
+  clientPorts = (await run('ip', ['netns', 'exec', clientNs, 'cat', '/proc/sys/net/ipv4/ip_local_port_range'])).stdout
+    .trim()
+    .split(/\s+/)
+    .join('-');
   dir = mkdtempSync(join(tmpdir(), 'mx-check-forgery-'));
   port = await freePort();
   writeFileSync(join(dir, 'forge.zone'), zone());
   writeFileSync(join(dir, 'domains.txt'), `${Array.from({ length: DOMAINS }, (_, i) => domain(i)).join('\n')}\n`);
   // what the blind forger asks about: the domains (MX) and their exchanges (A, AAAA)
-  writeFileSync(join(dir, 'names.txt'), `${Array.from({ length: DOMAINS }, (_, i) => (isNullMx(i) ? domain(i) : `${domain(i)}\nmx.${domain(i)}`)).join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'names.txt'),
+    `${Array.from({ length: DOMAINS }, (_, i) => (isNullMx(i) ? domain(i) : `${domain(i)}\nmx.${domain(i)}`)).join('\n')}\n`,
+  );
   await run('named-checkzone', ['-i', 'local', 'forge.test', join(dir, 'forge.zone')]);
   const conf = `${namedOptions(dir, [`listen-on port ${port} { 127.0.0.1; ${serverIp}; };`, 'listen-on-v6 { none; };'], ['minimal-responses yes;'])}logging { channel g { file "${dir}/named.log"; severity info; }; category default { g; }; };
 zone "forge.test" { type primary; file "${dir}/forge.zone"; };
@@ -142,9 +163,26 @@ afterAll(async () => {
 /** The built mx-check in the client namespace, with loopback-only resolver files. */
 async function mxCheckIsolated(extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const args = [
-    'netns', 'exec', clientNs, services().loOnlyWrapper, process.execPath, toolBin('mx-check'),
-    '--resolver', `${serverIp}:${port}`, '--file', join(dir, 'domains.txt'), '--json',
-    '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--timeout', '2s', '--retries', '2', ...extra,
+    'netns',
+    'exec',
+    clientNs,
+    services().loOnlyWrapper,
+    process.execPath,
+    toolBin('mx-check'),
+    '--resolver',
+    `${serverIp}:${port}`,
+    '--file',
+    join(dir, 'domains.txt'),
+    '--json',
+    '--treat-as-global',
+    '192.0.2.0/24',
+    '--treat-as-global',
+    '2001:db8::/32',
+    '--timeout',
+    '2s',
+    '--retries',
+    '2',
+    ...extra,
   ];
   try {
     const { stdout, stderr } = await run('ip', args, { timeout: 90_000, maxBuffer: 64 * 1024 * 1024 });
@@ -159,7 +197,19 @@ async function mxCheckIsolated(extra: string[]): Promise<{ code: number; stdout:
 async function underAttack(isCase: boolean): Promise<void> {
   const raceArgs = ['race', '--iface', 'eth0', '--server', `${serverIp}:${port}`, '--alt-ip', altIp, ...(isCase ? ['--case'] : [])];
   const race = await startForger(clientNs, raceArgs);
-  const blind = await startForger(blindNs, ['blind', '--server', `${serverIp}:${port}`, '--client', clientIp, '--ports', clientPorts, '--names', join(dir, 'names.txt'), '--rate', '40000']);
+  const blind = await startForger(blindNs, [
+    'blind',
+    '--server',
+    `${serverIp}:${port}`,
+    '--client',
+    clientIp,
+    '--ports',
+    clientPorts,
+    '--names',
+    join(dir, 'names.txt'),
+    '--rate',
+    '40000',
+  ]);
   const t0 = Date.now();
   const r = await mxCheckIsolated(isCase ? ['--0x20'] : []);
   const seconds = (Date.now() - t0) / 1000;
@@ -169,7 +219,10 @@ async function underAttack(isCase: boolean): Promise<void> {
   const blindSent = (await blind.sent).blind ?? 0;
 
   // not one forgery believed: every domain has the zone's verdict and the zone's records
-  const got = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { domain: string } & Expected);
+  const got = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { domain: string } & Expected);
   expect(got.map((g) => g.domain)).toEqual(Array.from({ length: DOMAINS }, (_, i) => domain(i)));
   const wrong = got.filter((g, i) => JSON.stringify({ verdict: g.verdict, mx: g.mx }) !== JSON.stringify(expected(i)));
   expect(wrong.slice(0, 3)).toEqual([]);
@@ -187,7 +240,16 @@ async function underAttack(isCase: boolean): Promise<void> {
   );
   // the attack happened, and the forgeries reached mx-check while it waited for the real answers
   expect(blindSent).toBeGreaterThan(1000);
-  for (const v of ['wrongPort', 'wrongAddress', 'wrongId', 'wrongName', 'wrongType', 'truncated', 'garbage', ...(isCase ? ['wrongCase'] : [])]) {
+  for (const v of [
+    'wrongPort',
+    'wrongAddress',
+    'wrongId',
+    'wrongName',
+    'wrongType',
+    'truncated',
+    'garbage',
+    ...(isCase ? ['wrongCase'] : []),
+  ]) {
     expect(raced[v], v).toBeGreaterThan(DOMAINS / 2);
   }
   expect(rejected.wrongSource).toBeGreaterThan(0);
@@ -207,7 +269,10 @@ describe('mx-check under forged answers', () => {
 
   it('the zone alone gives the same verdicts, and nothing is rejected', async () => {
     const r = await mxCheckIsolated([]);
-    const got = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Expected);
+    const got = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Expected);
     expect(got.map((g) => g.verdict)).toEqual(Array.from({ length: DOMAINS }, (_, i) => expected(i).verdict));
     expect(r.stderr).toBe('');
     expect(readFileSync(join(dir, 'domains.txt'), 'utf8').split('\n')).toHaveLength(DOMAINS + 1);

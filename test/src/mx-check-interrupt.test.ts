@@ -35,9 +35,15 @@ async function startServer(): Promise<Server> {
     const n = Number(/(?:^|\.)d(\d+)\.example\.test$/.exec(question.name)?.[1] ?? -1);
     if (n < 0 || n >= ANSWERED) return;
     const answers: Answer[] = [];
-    if (question.type === 'MX' && !question.name.startsWith('mx.')) answers.push({ type: 'MX', name: question.name, ttl: 60, data: { preference: 10, exchange: `mx.${question.name}` } });
-    if (question.type === 'A' && question.name.startsWith('mx.')) answers.push({ type: 'A', name: question.name, ttl: 60, data: '192.0.2.1' });
-    sock.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers }), rinfo.port, rinfo.address);
+    if (question.type === 'MX' && !question.name.startsWith('mx.'))
+      answers.push({ type: 'MX', name: question.name, ttl: 60, data: { preference: 10, exchange: `mx.${question.name}` } });
+    if (question.type === 'A' && question.name.startsWith('mx.'))
+      answers.push({ type: 'A', name: question.name, ttl: 60, data: '192.0.2.1' });
+    sock.send(
+      dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers }),
+      rinfo.port,
+      rinfo.address,
+    );
   });
   return { port: sock.address().port, questions, close: () => new Promise<void>((r) => sock.close(() => r())) };
 }
@@ -67,7 +73,9 @@ function start(args: string[]): Run {
     err += d.toString();
     changed();
   });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   const until = (test: (o: string, e: string) => boolean) =>
     new Promise<void>((resolve, reject) => {
       const check = () => {
@@ -91,8 +99,17 @@ afterEach(async () => {
 
 const domains = Array.from({ length: LIST }, (_, i) => `d${i}.example.test`);
 const baseArgs = (port: number, timeoutMs: number) => [
-  '--resolver', `127.0.0.1:${port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', `${timeoutMs}ms`, '--retries', '2',
-  '--concurrency', String(CONCURRENCY), ...domains,
+  '--resolver',
+  `127.0.0.1:${port}`,
+  '--treat-as-global',
+  '192.0.2.0/24',
+  '--timeout',
+  `${timeoutMs}ms`,
+  '--retries',
+  '2',
+  '--concurrency',
+  String(CONCURRENCY),
+  ...domains,
 ];
 const lineCount = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
@@ -111,11 +128,18 @@ describe('mx-check interrupted by Ctrl-C', () => {
     const results = lines.map((l) => JSON.parse(l) as { domain: string; verdict: string });
     expect(results.map((r) => r.domain)).toEqual(domains.slice(0, ANSWERED));
     expect(results.every((r) => r.verdict === 'ok')).toBe(true);
-    expect(run.stderr()).toMatch(new RegExp(`\\nmx-check: interrupted: ${ANSWERED} of ${LIST} domain\\(s\\) checked, ${LIST - ANSWERED} not checked\\n$`));
+    expect(run.stderr()).toMatch(
+      new RegExp(`\\nmx-check: interrupted: ${ANSWERED} of ${LIST} domain\\(s\\) checked, ${LIST - ANSWERED} not checked\\n$`),
+    );
 
     // the domains stuck in flight were asked once each: no retry after Ctrl-C, no domain after them
     const unanswered = server.questions.filter((q) => Number(/^d(\d+)\./.exec(q)?.[1] ?? 0) >= ANSWERED);
-    expect(unanswered.sort()).toEqual(domains.slice(ANSWERED, ANSWERED + CONCURRENCY).map((d) => `${d} MX`).sort());
+    expect(unanswered.sort()).toEqual(
+      domains
+        .slice(ANSWERED, ANSWERED + CONCURRENCY)
+        .map((d) => `${d} MX`)
+        .sort(),
+    );
   });
 
   it('table: the rows obtained and a summary line of what was checked, exit 130', async () => {
@@ -128,7 +152,9 @@ describe('mx-check interrupted by Ctrl-C', () => {
     const lines = run.stdout().trimEnd().split('\n');
     expect(lines[0]).toMatch(/^DOMAIN +VERDICT +MX$/);
     expect(lines.slice(1, -1)).toEqual(domains.slice(0, ANSWERED).map((d) => `${d.padEnd(32)} ok       10 mx.${d} (192.0.2.1)`));
-    expect(lines.at(-1)).toMatch(new RegExp(`^${ANSWERED} domain\\(s\\): ${ANSWERED} ok, 0 warn, 0 no_mail, 0 fail, 0 error in \\d+\\.\\d\\ds$`));
+    expect(lines.at(-1)).toMatch(
+      new RegExp(`^${ANSWERED} domain\\(s\\): ${ANSWERED} ok, 0 warn, 0 no_mail, 0 fail, 0 error in \\d+\\.\\d\\ds$`),
+    );
     expect(run.stderr()).toContain(`mx-check: interrupted: ${ANSWERED} of ${LIST} domain(s) checked, ${LIST - ANSWERED} not checked\n`);
   });
 
@@ -144,7 +170,11 @@ describe('mx-check interrupted by Ctrl-C', () => {
     expect(signal).toBeNull();
     expect(code).toBe(130);
     expect(run.stderr()).toMatch(/mx-check: interrupted again: exiting now\n$/);
-    const results = run.stdout().trimEnd().split('\n').map((l) => JSON.parse(l) as { domain: string });
+    const results = run
+      .stdout()
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { domain: string });
     expect(results.map((r) => r.domain)).toEqual(domains.slice(0, ANSWERED));
   });
 });

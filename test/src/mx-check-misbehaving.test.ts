@@ -10,7 +10,6 @@ import dnsPacket from 'dns-packet';
 import type { Answer, Packet } from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 
-
 type Mode = 'drop-first-fifth' | 'garbage' | 'wrong-id' | 'servfail' | 'silent';
 
 interface Bad {
@@ -47,9 +46,17 @@ async function start(mode: Mode): Promise<Bad> {
     }
     if (mode === 'garbage') return void send(Buffer.from([(q.id ?? 0) >> 8, (q.id ?? 0) & 255, 0x81, 0x80, 0, 9, 0xff]));
     const answers: Answer[] = [];
-    if (question.type === 'MX' && !question.name.startsWith('mx.')) answers.push({ type: 'MX', name: question.name, ttl: 60, data: { preference: 10, exchange: `mx.${question.name}` } });
-    if (question.type === 'A' && question.name.startsWith('mx.')) answers.push({ type: 'A', name: question.name, ttl: 60, data: '192.0.2.1' });
-    const res: Packet = { type: 'response', id: q.id, flags: mode === 'servfail' ? 2 : dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers: mode === 'servfail' ? [] : answers };
+    if (question.type === 'MX' && !question.name.startsWith('mx.'))
+      answers.push({ type: 'MX', name: question.name, ttl: 60, data: { preference: 10, exchange: `mx.${question.name}` } });
+    if (question.type === 'A' && question.name.startsWith('mx.'))
+      answers.push({ type: 'A', name: question.name, ttl: 60, data: '192.0.2.1' });
+    const res: Packet = {
+      type: 'response',
+      id: q.id,
+      flags: mode === 'servfail' ? 2 : dnsPacket.AUTHORITATIVE_ANSWER,
+      questions: q.questions,
+      answers: mode === 'servfail' ? [] : answers,
+    };
     if (mode === 'wrong-id') res.id = ((q.id ?? 0) + 1) & 0xffff;
     send(dnsPacket.encode(res));
   });
@@ -59,12 +66,27 @@ async function start(mode: Mode): Promise<Bad> {
 const mxCheck = (args: string[]): Promise<ToolRun> => runTool('mx-check', args, { timeoutMs: 30_000 });
 
 const domains = (n: number) => Array.from({ length: n }, (_, i) => `d${i}.example.test`);
-const verdicts = (stdout: string) => stdout.trim().split('\n').map((l) => (JSON.parse(l) as { verdict: string }).verdict);
+const verdicts = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { verdict: string }).verdict);
 
 describe('mx-check against a misbehaving resolver', () => {
   it('a resolver that drops a fifth of the questions: every domain still gets its verdict (retries)', async () => {
     server = await start('drop-first-fifth');
-    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--treat-as-global', '192.0.2.0/24', '--timeout', '500ms', '--retries', '3', '--json', ...domains(300)]);
+    const r = await mxCheck([
+      '--resolver',
+      `127.0.0.1:${server.port}`,
+      '--treat-as-global',
+      '192.0.2.0/24',
+      '--timeout',
+      '500ms',
+      '--retries',
+      '3',
+      '--json',
+      ...domains(300),
+    ]);
     expect(verdicts(r.stdout)).toEqual(Array<string>(300).fill('ok'));
     expect(server.dropped).toBeGreaterThan(300 * 3 * 0.1);
     expect(r.code).toBe(0);
@@ -74,7 +96,18 @@ describe('mx-check against a misbehaving resolver', () => {
     server = await start('silent');
     const t0 = Date.now();
     // waiting out every domain would take 50 waves of 20 x 2 x 250 ms = 25 s
-    const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '250ms', '--retries', '1', '--concurrency', '20', '--json', ...domains(1000)]);
+    const r = await mxCheck([
+      '--resolver',
+      `127.0.0.1:${server.port}`,
+      '--timeout',
+      '250ms',
+      '--retries',
+      '1',
+      '--concurrency',
+      '20',
+      '--json',
+      ...domains(1000),
+    ]);
     expect(Date.now() - t0).toBeLessThan(8_000);
     expect(verdicts(r.stdout)).toEqual(Array<string>(1000).fill('error'));
     expect(r.stderr).toMatch(/^mx-check: no resolver answered \(127\.0\.0\.1:\d+: \d+ queries timed out\)\n$/);
@@ -86,7 +119,17 @@ describe('mx-check against a misbehaving resolver', () => {
   it('garbage and wrong IDs are ignored and counted: errors, exit 2', async () => {
     for (const mode of ['garbage', 'wrong-id'] as const) {
       server = await start(mode);
-      const r = await mxCheck(['--resolver', `127.0.0.1:${server.port}`, '--timeout', '150ms', '--retries', '1', '--json', 'a.example.test', 'b.example.test']);
+      const r = await mxCheck([
+        '--resolver',
+        `127.0.0.1:${server.port}`,
+        '--timeout',
+        '150ms',
+        '--retries',
+        '1',
+        '--json',
+        'a.example.test',
+        'b.example.test',
+      ]);
       expect(verdicts(r.stdout)).toEqual(['error', 'error']);
       expect(r.stderr).toMatch(/^mx-check: no resolver answered \(127\.0\.0\.1:\d+: 2 queries timed out, 4 bad answers ignored\)\n$/);
       expect(r.code).toBe(2);

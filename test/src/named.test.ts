@@ -22,7 +22,8 @@ async function queryLogLine(offset: number, needle: string): Promise<string> {
     const text = (await readFile(dns.queryLog)).subarray(offset).toString('utf8');
     const line = text.split('\n').find((l) => l.includes(needle));
     if (line !== undefined) return line;
-    if (Date.now() > deadline) throw new Error(`no line with ${JSON.stringify(needle)} in ${dns.queryLog} within 5 s; new lines: ${JSON.stringify(text)}`);
+    if (Date.now() > deadline)
+      throw new Error(`no line with ${JSON.stringify(needle)} in ${dns.queryLog} within 5 s; new lines: ${JSON.stringify(text)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -35,7 +35,14 @@ export async function createPrivateMariadb(dir: string, loOnlyWrapper: string): 
   try {
     await run(
       loOnlyWrapper,
-      ['mariadb-install-db', '--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=socket', '--skip-test-db'],
+      [
+        'mariadb-install-db',
+        '--no-defaults',
+        `--datadir=${data}`,
+        '--user=root',
+        '--auth-root-authentication-method=socket',
+        '--skip-test-db',
+      ],
       { timeout: 120_000 },
     );
   } catch (err) {
@@ -46,7 +53,8 @@ export async function createPrivateMariadb(dir: string, loOnlyWrapper: string): 
   const socket = join(dir, 'mysqld.sock');
   let child: ChildProcess | null = null;
   const isRunning = (c: ChildProcess | null): c is ChildProcess => c !== null && c.exitCode === null && c.signalCode === null;
-  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
   const db: PrivateMariadb = {
     port,

@@ -73,13 +73,17 @@ export interface PrivateNamed {
 }
 
 export async function startPrivateNamed(o: PrivateNamedOptions): Promise<PrivateNamed> {
-  if (!/\brecursion\s+no\s*;/.test(o.conf)) throw new Error('private named: the configuration must say `recursion no;` (traffic stays on loopback)');
+  if (!/\brecursion\s+no\s*;/.test(o.conf))
+    throw new Error('private named: the configuration must say `recursion no;` (traffic stays on loopback)');
   const confPath = join(o.dir, 'named.conf');
   writeFileSync(confPath, o.conf);
   await run('named-checkconf', [confPath], { timeout: 10_000 });
   const argv = ['/usr/sbin/named', '-f', '-c', confPath];
   // ip netns exec execs named itself: the child's pid is named's, so stop() signals named
-  const child = o.netns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore' }) : spawn('ip', ['netns', 'exec', o.netns, ...argv], { stdio: 'ignore' });
+  const child =
+    o.netns === undefined
+      ? spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore' })
+      : spawn('ip', ['netns', 'exec', o.netns, ...argv], { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -95,7 +99,9 @@ export async function startPrivateNamed(o: PrivateNamedOptions): Promise<Private
       const gone = child.exitCode !== null || child.signalCode !== null;
       if (gone || Date.now() > deadline) {
         await named.stop();
-        const why = gone ? `named exited (${child.exitCode ?? child.signalCode}) before it answered; see its log under ${o.dir}` : String(err);
+        const why = gone
+          ? `named exited (${child.exitCode ?? child.signalCode}) before it answered; see its log under ${o.dir}`
+          : String(err);
         throw new Error(`private named did not answer on ${o.host ?? '127.0.0.1'} port ${o.port}: ${why}`);
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -40,7 +40,10 @@ async function nftTables(): Promise<string[] | null> {
 /** The network links of the host, by name. */
 async function links(): Promise<string[]> {
   const r = await sh('ip', ['-o', 'link', 'show']);
-  return r.stdout.split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '').filter((n) => n !== '');
+  return r.stdout
+    .split('\n')
+    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '')
+    .filter((n) => n !== '');
 }
 const timings: string[] = [];
 
@@ -94,7 +97,8 @@ async function banner(port: number, withinMs = 90_000): Promise<string> {
       s.on('close', () => done(buf === '' ? null : buf));
     });
     if (line !== null && line.startsWith('220')) return line;
-    if (Date.now() > until) throw new Error(`no SMTP banner on 127.0.0.1:${port} within ${withinMs / 1000} s (last: ${JSON.stringify(line)})`);
+    if (Date.now() > until)
+      throw new Error(`no SMTP banner on 127.0.0.1:${port} within ${withinMs / 1000} s (last: ${JSON.stringify(line)})`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -157,7 +161,8 @@ afterAll(async () => {
     for (const t of (await nftTables()) ?? []) if (!nftBefore.includes(t)) await sh('nft', ['delete', ...t.split(' ').slice(1)]);
   }
   // The bridge podman made (cni-podman0 or podman0) stays after its last container: removed.
-  if (linksBefore.length > 0) for (const l of (await links()).filter((n) => !linksBefore.includes(n) && /podman/.test(n))) await sh('ip', ['link', 'del', l]);
+  if (linksBefore.length > 0)
+    for (const l of (await links()).filter((n) => !linksBefore.includes(n) && /podman/.test(n))) await sh('ip', ['link', 'del', l]);
   if (work) {
     await sh('bash', [join(ROOT, 'test/scripts/container-engine.sh'), 'teardown', work]).catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
@@ -171,7 +176,9 @@ describe('the containerized sendmail target', () => {
     await podman(['rmi', '-f', 'localhost/relay-target:closed', 'localhost/relay-target:open']);
     timings.push(`podman build, closed (no layer cached): ${(await build('localhost/relay-target:closed')).toFixed(1)} s`);
     // The open image differs after the packages: its apt layer comes from the cache.
-    timings.push(`podman build, open (packages cached): ${(await build('localhost/relay-target:open', ['--build-arg', 'RELAY_FROM=10.88'])).toFixed(1)} s`);
+    timings.push(
+      `podman build, open (packages cached): ${(await build('localhost/relay-target:open', ['--build-arg', 'RELAY_FROM=10.88'])).toFixed(1)} s`,
+    );
     timings.push(`podman build, closed again (all cached): ${(await build('localhost/relay-target:closed')).toFixed(1)} s`);
 
     for (const [image, verdict, code] of [
@@ -185,19 +192,39 @@ describe('the containerized sendmail target', () => {
       timings.push(`${verdict}: run to banner ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const junit = join(work, `${verdict}.xml`);
       const t1 = Date.now();
-      const r = await runTool('relay-audit', ['probe', '--target', `127.0.0.1:${port}`, '--submission-ports', 'none', '--ext-domain', 'relay-check.example', '--junit', junit, '--json'], {
-        timeoutMs: 120_000,
-      });
+      const r = await runTool(
+        'relay-audit',
+        [
+          'probe',
+          '--target',
+          `127.0.0.1:${port}`,
+          '--submission-ports',
+          'none',
+          '--ext-domain',
+          'relay-check.example',
+          '--junit',
+          junit,
+          '--json',
+        ],
+        {
+          timeoutMs: 120_000,
+        },
+      );
       timings.push(`${verdict}: probe ${((Date.now() - t1) / 1000).toFixed(1)} s`);
       expect(r.code, r.stderr).toBe(code);
       const report = JSON.parse(r.stdout) as {
         verdict: string;
-        vantages: { verdict: string; seen_as: { address: string | null } | null; probes: { class: string; id: string; rcpt_to: string }[] }[];
+        vantages: {
+          verdict: string;
+          seen_as: { address: string | null } | null;
+          probes: { class: string; id: string; rcpt_to: string }[];
+        }[];
       };
       expect(report.verdict).toBe(verdict);
       // From outside: the MTA saw the bridge's gateway (podman's 10.88/16), never its own loopback.
       expect(report.vantages[0]?.seen_as?.address).toMatch(/^10\.88\./);
-      const accepted = report.vantages[0]?.probes.filter((p) => p.class === 'ACCEPTED_RCPT' && p.rcpt_to.includes('relay-check.example')) ?? [];
+      const accepted =
+        report.vantages[0]?.probes.filter((p) => p.class === 'ACCEPTED_RCPT' && p.rcpt_to.includes('relay-check.example')) ?? [];
       if (verdict === 'open') expect(accepted.length).toBeGreaterThan(0);
       else expect(accepted).toEqual([]);
       const xml = readFileSync(junit, 'utf8');
@@ -266,15 +293,31 @@ describe('the containerized sendmail target', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/address already in use/);
     // podman leaves the created container behind: removed by ID, nothing left.
-    for (const id of (await podman(['ps', '-a', '-q'])).stdout.split('\n').filter((x) => x !== '' && !before.includes(x))) await removeContainer(id);
+    for (const id of (await podman(['ps', '-a', '-q'])).stdout.split('\n').filter((x) => x !== '' && !before.includes(x)))
+      await removeContainer(id);
 
     // A listener that accepts and never speaks: the probe is inconclusive (3), with one line.
     const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
     await new Promise((res) => silent.once('listening', res));
     const port = (silent.address() as net.AddressInfo).port;
-    const p = await runTool('relay-audit', ['probe', '--target', `127.0.0.1:${port}`, '--submission-ports', 'none', '--ext-domain', 'relay-check.example', '--timeout', '1s']);
+    const p = await runTool('relay-audit', [
+      'probe',
+      '--target',
+      `127.0.0.1:${port}`,
+      '--submission-ports',
+      'none',
+      '--ext-domain',
+      'relay-check.example',
+      '--timeout',
+      '1s',
+    ]);
     expect(p.code).toBe(3);
-    expect(p.stderr.trim().split('\n').filter((l) => l.startsWith('relay-audit:')).length).toBeGreaterThanOrEqual(1);
+    expect(
+      p.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('relay-audit:')).length,
+    ).toBeGreaterThanOrEqual(1);
     holder.close();
     silent.close();
     expect((await podman(['ps', '-q'])).stdout.trim()).toBe('');

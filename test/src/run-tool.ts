@@ -33,7 +33,8 @@ export function runTool(tool: Tool, args: readonly string[], options: ToolRunOpt
       (err, stdout, stderr) => {
         if (err === null) return resolve({ code: 0, stdout, stderr });
         const code = (err as { code?: unknown }).code;
-        if (typeof code !== 'number') return reject(new Error(`${tool} ${args.join(' ')}: did not exit by itself (${err.message}); stderr: ${stderr}`));
+        if (typeof code !== 'number')
+          return reject(new Error(`${tool} ${args.join(' ')}: did not exit by itself (${err.message}); stderr: ${stderr}`));
         resolve({ code, stdout, stderr });
       },
     );

@@ -14,7 +14,8 @@ function vantage(name: string): Vantage {
 }
 
 async function openFrom(v: Vantage): Promise<SmtpSession> {
-  const stream = v.netns === null ? await connectTcp(mta.host, mta.port, v.address) : connectTcpInNetns(v.netns, mta.host, mta.port, v.address);
+  const stream =
+    v.netns === null ? await connectTcp(mta.host, mta.port, v.address) : connectTcpInNetns(v.netns, mta.host, mta.port, v.address);
   return new SmtpSession(stream);
 }
 

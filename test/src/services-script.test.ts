@@ -27,7 +27,12 @@ function servicesSh(args: string[], env: Record<string, string>): Promise<{ code
 /** The first line an SMTP server sends, read from inside a network namespace. */
 function smtpBanner(netns: string, host: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('ip', ['netns', 'exec', netns, 'timeout', '10', 'bash', '-c', 'exec 3<>"/dev/tcp/$0/25"; head -n1 <&3', host], { timeout: 20_000 }, (err, out) => (err ? reject(new Error(err.message, { cause: err })) : resolve(out)));
+    execFile(
+      'ip',
+      ['netns', 'exec', netns, 'timeout', '10', 'bash', '-c', 'exec 3<>"/dev/tcp/$0/25"; head -n1 <&3', host],
+      { timeout: 20_000 },
+      (err, out) => (err ? reject(new Error(err.message, { cause: err })) : resolve(out)),
+    );
   });
 }
 
@@ -77,6 +82,6 @@ describe('services.sh', () => {
   it('an unknown component: one line, exit 1', async () => {
     const r = await servicesSh(['stop', 'postgres'], { TOOLBOX_SERVICES_DIR: other });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('services.sh: error: unknown component \'postgres\' (one of: mariadb named sshd sshd-v1 sendmail net)\n');
+    expect(r.stderr).toBe("services.sh: error: unknown component 'postgres' (one of: mariadb named sshd sshd-v1 sendmail net)\n");
   });
 });

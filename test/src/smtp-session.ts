@@ -124,7 +124,8 @@ export function connectTcpInNetns(netns: string, host: string, port: number, loc
   });
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   child.on('exit', (code) => {
-    if (code !== 0 && code !== null) stream.destroy(new Error(`ip netns exec ${netns}: connecting to ${host}:${port} failed (exit ${code}): ${stderr.trim()}`));
+    if (code !== 0 && code !== null)
+      stream.destroy(new Error(`ip netns exec ${netns}: connecting to ${host}:${port} failed (exit ${code}): ${stderr.trim()}`));
   });
   child.on('error', (err) => stream.destroy(err));
   stream.on('close', () => {

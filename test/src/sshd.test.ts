@@ -8,7 +8,13 @@ const sshd = env.sshd;
 
 describe('sshd', () => {
   it('runs a command as root, the host key checked against known_hosts', async () => {
-    const conn = await sshConnect({ host: sshd.host, port: sshd.port, username: sshd.user, privateKeyPath: sshd.privateKey, knownHostsPath: sshd.knownHosts });
+    const conn = await sshConnect({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeyPath: sshd.privateKey,
+      knownHostsPath: sshd.knownHosts,
+    });
     try {
       const result = await conn.exec(['id', '-u']);
       expect(result.code).toBe(0);
@@ -19,7 +25,13 @@ describe('sshd', () => {
   });
 
   it('accepts the pinned fingerprint of its host key', async () => {
-    const conn = await sshConnect({ host: sshd.host, port: sshd.port, username: sshd.user, privateKeyPath: sshd.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint });
+    const conn = await sshConnect({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeyPath: sshd.privateKey,
+      hostKeyFingerprint: sshd.hostKeyFingerprint,
+    });
     try {
       expect((await conn.exec(['true'])).code).toBe(0);
     } finally {
@@ -31,14 +43,26 @@ describe('sshd', () => {
     // the vantage host's fingerprint: a real key, just not this server's
     const wrong = sshd.vantage.hostKeyFingerprint;
     expect(wrong).not.toBe(sshd.hostKeyFingerprint);
-    const attempt = sshConnect({ host: sshd.host, port: sshd.port, username: sshd.user, privateKeyPath: sshd.privateKey, hostKeyFingerprint: wrong });
+    const attempt = sshConnect({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeyPath: sshd.privateKey,
+      hostKeyFingerprint: wrong,
+    });
     await expect(attempt).rejects.toBeInstanceOf(UserError);
     await expect(attempt).rejects.toMatchObject({ code: 'E_HOSTKEY' });
   });
 
   it('forwards from the vantage host: the MTA sees the vantage address', async () => {
     const vantage = sshd.vantage;
-    const conn = await sshConnect({ host: vantage.host, port: vantage.port, username: sshd.user, privateKeyPath: sshd.privateKey, knownHostsPath: sshd.knownHosts });
+    const conn = await sshConnect({
+      host: vantage.host,
+      port: vantage.port,
+      username: sshd.user,
+      privateKeyPath: sshd.privateKey,
+      knownHostsPath: sshd.knownHosts,
+    });
     try {
       // the session runs inside the vantage namespace
       const ip = await conn.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);

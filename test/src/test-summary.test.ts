@@ -11,7 +11,10 @@ interface Summary {
   lines: string[];
   failed: boolean;
 }
-const run = summarize as (ws: { name: string; report: string | null; setupError: string | null; relativeTo: string }[], rel: (a: string, b: string) => string) => Summary;
+const run = summarize as (
+  ws: { name: string; report: string | null; setupError: string | null; relativeTo: string }[],
+  rel: (a: string, b: string) => string,
+) => Summary;
 const rel = (from: string, to: string) => (to.startsWith(`${from}/`) ? to.slice(from.length + 1) : to);
 
 const a = (status: string, title = 't') => ({ status, title, ancestorTitles: ['d1', 'd2'], failureMessages: [] });
@@ -24,7 +27,17 @@ const report = (files: { name: string; status: string; message?: string; tests: 
 
 describe('test summary', () => {
   it('one failing test is one failed test, not three', () => {
-    const r = run([{ name: 'apps/x', relativeTo: '/r/apps/x', setupError: null, report: report([{ name: '/r/apps/x/src/a.test.ts', status: 'failed', tests: [a('passed'), a('failed'), a('skipped')] }]) }], rel);
+    const r = run(
+      [
+        {
+          name: 'apps/x',
+          relativeTo: '/r/apps/x',
+          setupError: null,
+          report: report([{ name: '/r/apps/x/src/a.test.ts', status: 'failed', tests: [a('passed'), a('failed'), a('skipped')] }]),
+        },
+      ],
+      rel,
+    );
     expect(r.lines.at(-1)).toBe('Tests: 1 passed, 1 failed, 1 skipped');
     expect(r.failed).toBe(true);
   });
@@ -44,7 +57,10 @@ describe('test summary', () => {
       ],
       rel,
     );
-    expect(r.lines.slice(-2)).toEqual(["apps/x: src/broken.test.ts failed to load: Cannot find module './gone.js' at x", 'Tests: 2 passed, 1 failed, 0 skipped']);
+    expect(r.lines.slice(-2)).toEqual([
+      "apps/x: src/broken.test.ts failed to load: Cannot find module './gone.js' at x",
+      'Tests: 2 passed, 1 failed, 0 skipped',
+    ]);
     expect(r.failed).toBe(true);
   });
 
@@ -53,17 +69,33 @@ describe('test summary', () => {
     const r = run(
       [
         { name: 'apps/a', relativeTo: '/r/apps/a', setupError: null, report: ok },
-        { name: 'test', relativeTo: '/r/test', setupError: 'services.sh: error: apt-get could not install bind9 (log: /x/apt.log)\n', report: null },
+        {
+          name: 'test',
+          relativeTo: '/r/test',
+          setupError: 'services.sh: error: apt-get could not install bind9 (log: /x/apt.log)\n',
+          report: null,
+        },
       ],
       rel,
     );
-    expect(r.lines.slice(-2)).toEqual(['test: tests did not run: services.sh: error: apt-get could not install bind9 (log: /x/apt.log)', 'Tests: 1 passed, 1 failed, 0 skipped']);
+    expect(r.lines.slice(-2)).toEqual([
+      'test: tests did not run: services.sh: error: apt-get could not install bind9 (log: /x/apt.log)',
+      'Tests: 1 passed, 1 failed, 0 skipped',
+    ]);
     expect(r.failed).toBe(true);
     // vitest writes an empty report when its global set-up failed: the set-up's reason still wins
-    const empty = run([{ name: 'test', relativeTo: '/r/test', setupError: 'services.sh: error: named-checkconf rejects x', report: report([]) }], rel);
-    expect(empty.lines.slice(-2)).toEqual(['test: tests did not run: services.sh: error: named-checkconf rejects x', 'Tests: 0 passed, 1 failed, 0 skipped']);
+    const empty = run(
+      [{ name: 'test', relativeTo: '/r/test', setupError: 'services.sh: error: named-checkconf rejects x', report: report([]) }],
+      rel,
+    );
+    expect(empty.lines.slice(-2)).toEqual([
+      'test: tests did not run: services.sh: error: named-checkconf rejects x',
+      'Tests: 0 passed, 1 failed, 0 skipped',
+    ]);
     const none = run([{ name: 'test', relativeTo: '/r/test', setupError: null, report: null }], rel);
-    expect(none.lines.at(-2)).toMatch(/^test: tests did not run: its test command ended before vitest wrote test\/\.test-results\/vitest\.json/);
+    expect(none.lines.at(-2)).toMatch(
+      /^test: tests did not run: its test command ended before vitest wrote test\/\.test-results\/vitest\.json/,
+    );
     expect(none.failed).toBe(true);
   });
 
@@ -74,7 +106,17 @@ describe('test summary', () => {
   });
 
   it('all passed and skipped: not failed', () => {
-    const r = run([{ name: 'apps/a', relativeTo: '/r/apps/a', setupError: null, report: report([{ name: '/r/apps/a/t.test.ts', status: 'passed', tests: [a('passed'), a('skipped'), a('todo')] }]) }], rel);
+    const r = run(
+      [
+        {
+          name: 'apps/a',
+          relativeTo: '/r/apps/a',
+          setupError: null,
+          report: report([{ name: '/r/apps/a/t.test.ts', status: 'passed', tests: [a('passed'), a('skipped'), a('todo')] }]),
+        },
+      ],
+      rel,
+    );
     expect(r.lines).toEqual(['apps/a                  1 passed   0 failed   2 skipped', 'Tests: 1 passed, 0 failed, 2 skipped']);
     expect(r.failed).toBe(false);
   });

@@ -16,7 +16,11 @@ import { runTool } from './run-tool.js';
 
 /** What keeps these tests from running here, if anything: they make loop devices. */
 const missing =
-  process.getuid?.() !== 0 ? 'root (loop devices)' : spawnSync('losetup', ['--version']).status !== 0 ? 'losetup (util-linux) not installed' : undefined;
+  process.getuid?.() !== 0
+    ? 'root (loop devices)'
+    : spawnSync('losetup', ['--version']).status !== 0
+      ? 'losetup (util-linux) not installed'
+      : undefined;
 
 interface PassRecord {
   index: number;
@@ -45,7 +49,9 @@ function loopOver(file: string): string {
 /** The device's first `length` bytes, read with O_DIRECT by dd, independently of wipe. */
 function readDevice(dev: string, length: number): Buffer {
   const blocks = Math.ceil(length / (1 << 20));
-  const out = execFileSync('dd', [`if=${dev}`, 'iflag=direct', 'bs=1M', `count=${blocks}`, 'status=none'], { maxBuffer: blocks * (1 << 20) + 1 });
+  const out = execFileSync('dd', [`if=${dev}`, 'iflag=direct', 'bs=1M', `count=${blocks}`, 'status=none'], {
+    maxBuffer: blocks * (1 << 20) + 1,
+  });
   return out.subarray(0, length);
 }
 
@@ -84,7 +90,9 @@ describeNeeds(missing)('wipe when the medium fails', () => {
     const errLines = r.stderr.trim().split('\n');
     expect(errLines).toHaveLength(1);
     expect(errLines[0]).toMatch(
-      new RegExp(`^wipe: ${dev}: pass 1 stopped at byte (\\d+) of ${size}: (ENOSPC no space left|EIO I/O error \\(the device failed or disappeared\\)) \\(the report says which bytes were overwritten\\)$`),
+      new RegExp(
+        `^wipe: ${dev}: pass 1 stopped at byte (\\d+) of ${size}: (ENOSPC no space left|EIO I/O error \\(the device failed or disappeared\\)) \\(the report says which bytes were overwritten\\)$`,
+      ),
     );
     const t = readReport(report);
     expect(t.outcome).toBe('failed');
@@ -122,11 +130,17 @@ describeNeeds(missing)('wipe when the medium fails', () => {
     const pass = saved.targets[0]?.passes[0];
     if (!pass?.verify) throw new Error('the first run did not verify its pass');
     pass.verify.result = 'interrupted';
-    Object.assign(saved.targets[0] as TargetRecord, { outcome: 'interrupted', verification: 'not run', error: 'interrupted while verifying pass 1' });
+    Object.assign(saved.targets[0] as TargetRecord, {
+      outcome: 'interrupted',
+      verification: 'not run',
+      error: 'interrupted while verifying pass 1',
+    });
     writeFileSync(report, JSON.stringify(saved));
     const offsets = [4096, 4097, size - 1];
     for (const at of offsets) {
-      execFileSync('dd', [`of=${dev}`, 'bs=1', `seek=${at}`, 'count=1', 'conv=notrunc,fsync', 'status=none'], { input: Buffer.from([0x00]) });
+      execFileSync('dd', [`of=${dev}`, 'bs=1', `seek=${at}`, 'count=1', 'conv=notrunc,fsync', 'status=none'], {
+        input: Buffer.from([0x00]),
+      });
     }
 
     const again = await runTool('wipe', ['--yes', '--resume', report]);
@@ -136,8 +150,17 @@ describeNeeds(missing)('wipe when the medium fails', () => {
     const t = readReport(report);
     expect(t.outcome).toBe('verify-failed');
     expect(t.verification).toBe('failed');
-    expect(t.passes[0]?.verify).toMatchObject({ result: 'mismatch', mismatchedBytes: 3, firstMismatchOffsets: offsets, readMode: 'O_DIRECT' });
+    expect(t.passes[0]?.verify).toMatchObject({
+      result: 'mismatch',
+      mismatchedBytes: 3,
+      firstMismatchOffsets: offsets,
+      readMode: 'O_DIRECT',
+    });
     // Nothing was rewritten: the bytes are still the ones put there behind wipe's back.
-    expect(readDevice(dev, size).subarray(4096, 4098).equals(Buffer.from([0, 0]))).toBe(true);
+    expect(
+      readDevice(dev, size)
+        .subarray(4096, 4098)
+        .equals(Buffer.from([0, 0])),
+    ).toBe(true);
   });
 });

@@ -14,7 +14,11 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 const WIPE = fileURLToPath(new URL('../../apps/wipe/bin/wipe.js', import.meta.url));
 /** What keeps these tests from running here, if anything: they make loop devices. */
 const missing =
-  process.getuid?.() !== 0 ? 'root (loop devices)' : spawnSync('losetup', ['--version']).status !== 0 ? 'losetup (util-linux) not installed' : undefined;
+  process.getuid?.() !== 0
+    ? 'root (loop devices)'
+    : spawnSync('losetup', ['--version']).status !== 0
+      ? 'losetup (util-linux) not installed'
+      : undefined;
 
 let dir = '';
 const loops: string[] = [];
@@ -129,8 +133,12 @@ describeNeeds(missing)('wipe on loop devices', () => {
     const r = wipe(['--yes', '--report', report, f]);
     expect(r.exit).toBe(1);
     expect(r.out).toContain('warning: in-place overwrite not guaranteed: btrfs is copy-on-write');
-    expect(r.err).toBe(`wipe: ${f}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: btrfs is copy-on-write: new bytes go to new blocks, the old ones (and snapshots) keep the data\n`);
-    const t = (JSON.parse(readFileSync(report, 'utf8')) as { targets: { outcome: string; inPlace: { fsType: string; guaranteed: boolean } }[] }).targets[0];
+    expect(r.err).toBe(
+      `wipe: ${f}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: btrfs is copy-on-write: new bytes go to new blocks, the old ones (and snapshots) keep the data\n`,
+    );
+    const t = (
+      JSON.parse(readFileSync(report, 'utf8')) as { targets: { outcome: string; inPlace: { fsType: string; guaranteed: boolean } }[] }
+    ).targets[0];
     expect(t?.outcome).toBe('in-place-not-guaranteed');
     expect(t?.inPlace).toMatchObject({ fsType: 'btrfs', guaranteed: false });
     expect(readFileSync(f).every((b) => b === 0xaa)).toBe(true);
@@ -151,7 +159,10 @@ describeNeeds(missing)('wipe on loop devices', () => {
     const b = wipe(['--yes', '--json', lone]);
     expect(b.err).not.toContain('warning:');
     expect(b.exit).toBe(0);
-    expect((JSON.parse(b.out.trim().split('\n').at(-1) ?? '{}') as { report: { targets: { outcome: string; inPlace: unknown }[] } }).report.targets[0]).toMatchObject({
+    expect(
+      (JSON.parse(b.out.trim().split('\n').at(-1) ?? '{}') as { report: { targets: { outcome: string; inPlace: unknown }[] } }).report
+        .targets[0],
+    ).toMatchObject({
       outcome: 'wiped',
       inPlace: { fsType: 'xfs', guaranteed: true, why: null },
     });
@@ -182,7 +193,9 @@ describeNeeds(missing)('wipe on loop devices', () => {
     child.stdin.end(`${basename(dev)}\n`);
     expect(await exit).toBe(2);
     expect(err.trimEnd().split('\n').at(-1)).toMatch(
-      new RegExp(`wipe: ${dev} changed since it was checked: the loop device's backing file changed from ${file} to ${other}; refusing, nothing written$`),
+      new RegExp(
+        `wipe: ${dev} changed since it was checked: the loop device's backing file changed from ${file} to ${other}; refusing, nothing written$`,
+      ),
     );
     expect(readFileSync(file).every((b) => b === 0xee)).toBe(true);
     expect(readFileSync(other).every((b) => b === 0x33)).toBe(true);
@@ -279,11 +292,21 @@ describeNeeds(missing)('wipe on loop devices', () => {
     const r = wipe(['--yes', '--json', f]);
     expect(r.exit).toBe(0);
     const report = JSON.parse(r.out.trim().split('\n').at(-1) ?? '{}') as {
-      report: { targets: { warnings: string[]; passes: { verify: { readMode: string; readModeNote: string; result: string } | null }[] }[] };
+      report: {
+        targets: { warnings: string[]; passes: { verify: { readMode: string; readModeNote: string; result: string } | null }[] }[];
+      };
     };
     const t = report.report.targets[0];
-    expect(t?.passes[1]?.verify).toEqual(expect.objectContaining({ readMode: 'page cache', result: 'match', readModeNote: 'O_DIRECT open failed (EINVAL): the filesystem does not support it' }));
-    expect(t?.warnings).toContain('verification read through the page cache, not from the medium: O_DIRECT open failed (EINVAL): the filesystem does not support it');
+    expect(t?.passes[1]?.verify).toEqual(
+      expect.objectContaining({
+        readMode: 'page cache',
+        result: 'match',
+        readModeNote: 'O_DIRECT open failed (EINVAL): the filesystem does not support it',
+      }),
+    );
+    expect(t?.warnings).toContain(
+      'verification read through the page cache, not from the medium: O_DIRECT open failed (EINVAL): the filesystem does not support it',
+    );
     expect(readFileSync(f).equals(Buffer.alloc(10_000, 0xaa))).toBe(true);
   });
 
@@ -291,7 +314,9 @@ describeNeeds(missing)('wipe on loop devices', () => {
     const size = 128 << 20;
     const { dev } = makeLoop(size);
     const report = join(dir, 'cert.json');
-    const child = spawn(process.execPath, [WIPE, '--yes', '--json', '--passes', '2', '--report', report, dev], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [WIPE, '--yes', '--json', '--passes', '2', '--report', report, dev], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -304,7 +329,9 @@ describeNeeds(missing)('wipe on loop devices', () => {
     });
     expect(exit).toBe(130);
     expect(err).toContain(`wipe: ${dev}: interrupted; continue with --resume ${report}`);
-    const saved = JSON.parse(readFileSync(report, 'utf8')) as { targets: { outcome: string; passes: { status: string; bytesWritten: number }[] }[] };
+    const saved = JSON.parse(readFileSync(report, 'utf8')) as {
+      targets: { outcome: string; passes: { status: string; bytesWritten: number }[] }[];
+    };
     const t = saved.targets[0];
     expect(t?.outcome).toBe('interrupted');
     const notDone = t?.passes.filter((p) => p.status !== 'done') ?? [];

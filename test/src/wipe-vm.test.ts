@@ -30,7 +30,8 @@ afterEach(() => {
 });
 
 /** Shell lines that run wipe in the guest, leaving NAME.out, NAME.err and NAME.rc in the share. */
-const wipeIn = (name: string, args: string): string => `"$NODE" "$WIPE" ${args} >"$SHARE/${name}.out" 2>"$SHARE/${name}.err"; echo $? >"$SHARE/${name}.rc"`;
+const wipeIn = (name: string, args: string): string =>
+  `"$NODE" "$WIPE" ${args} >"$SHARE/${name}.out" 2>"$SHARE/${name}.err"; echo $? >"$SHARE/${name}.rc"`;
 
 /** Boots the VM; a scenario that failed before wipe ran fails the test with the console output. */
 async function boot(options: RunVmOptions): Promise<VmResult> {
@@ -122,7 +123,10 @@ mdadm --stop /dev/md0 >>"$SHARE/mdadm.log" 2>&1 || exit 11
     expect(r.files['vdb.rc']?.trim()).toBe('2');
     expect(r.files['vdb.err']).toBe('wipe: /dev/vdb is held by md0 (LVM, dm-crypt or md: deactivate it first) (nothing written)\n');
     expect(r.files['vdc.rc']?.trim()).toBe('2');
-    expect(JSON.parse(r.files['vdc.out'] ?? '')).toMatchObject({ ok: false, error: { code: 'E_HELD', message: expect.stringContaining('/dev/vdc is held by md0') } });
+    expect(JSON.parse(r.files['vdc.out'] ?? '')).toMatchObject({
+      ok: false,
+      error: { code: 'E_HELD', message: expect.stringContaining('/dev/vdc is held by md0') },
+    });
     // mdadm wrote its superblock before the data area; raid1 resync copied 0xEE onto 0xEE; wipe wrote nothing
     const dataOffset = Number(/Data Offset : (\d+) sectors/.exec(r.files.examine ?? '')?.[1]) * 512;
     expect(dataOffset).toBeGreaterThan(0);
@@ -153,14 +157,25 @@ ${wipeIn('wipe', '--yes --json /dev/nvme0n1')}
     expect(err).toContain('  warning: /dev/nvme0n1 is not rotational (flash): overwriting is NIST SP 800-88 "Clear", not "Purge"');
     const last = JSON.parse(r.files['wipe.out']?.trim().split('\n').at(-1) ?? '{}') as {
       event: string;
-      report: { targets: { model: string | null; serial: string | null; rotational: boolean | null; sizeBytes: number; outcome: string; warnings: string[] }[] };
+      report: {
+        targets: {
+          model: string | null;
+          serial: string | null;
+          rotational: boolean | null;
+          sizeBytes: number;
+          outcome: string;
+          warnings: string[];
+        }[];
+      };
     };
     expect(last.event).toBe('report');
     const model = r.files.model?.trim();
     expect(model).toMatch(/QEMU NVMe/);
     const t = last.report.targets[0];
     expect(t).toMatchObject({ model, serial: 'TESTSERIAL1', rotational: false, sizeBytes: size, outcome: 'wiped' });
-    expect(t?.warnings.some((w) => w.startsWith('/dev/nvme0n1 is not rotational (flash): overwriting is NIST SP 800-88 "Clear", not "Purge"'))).toBe(true);
+    expect(
+      t?.warnings.some((w) => w.startsWith('/dev/nvme0n1 is not rotational (flash): overwriting is NIST SP 800-88 "Clear", not "Purge"')),
+    ).toBe(true);
     expect(firstOther(readFileSync(img), 0xaa)).toBe(-1);
   }, 120_000);
   it('a disk that vanishes in the middle of a pass (QMP device_del): wipe fails, says where, and the report matches the disk', async () => {
@@ -185,12 +200,17 @@ ls /sys/class/block >"$SHARE/after"
     const why = `wipe's output:\n${r.files['wipe.out'] ?? ''}\n${r.files['wipe.err'] ?? ''}`;
     expect(r.files.after?.split('\n'), why).not.toContain('vdb');
     expect(r.files['wipe.rc']?.trim(), why).toBe('2');
-    const stopped = /^wipe: \/dev\/vdb: pass 1 stopped at byte (\d+) of 100663296: ([A-Z]+) .*\(the report says which bytes were overwritten\)$/m.exec(r.files['wipe.err'] ?? '');
+    const stopped =
+      /^wipe: \/dev\/vdb: pass 1 stopped at byte (\d+) of 100663296: ([A-Z]+) .*\(the report says which bytes were overwritten\)$/m.exec(
+        r.files['wipe.err'] ?? '',
+      );
     expect(stopped, why).not.toBeNull();
     const at = Number(stopped?.[1]);
     expect(at, why).toBeGreaterThan(0);
     expect(at, why).toBeLessThan(size);
-    const report = JSON.parse(r.files['report.json'] ?? '{}') as { targets: { outcome: string; error: string; passes: { status: string; bytesWritten: number }[] }[] };
+    const report = JSON.parse(r.files['report.json'] ?? '{}') as {
+      targets: { outcome: string; error: string; passes: { status: string; bytesWritten: number }[] }[];
+    };
     const t = report.targets[0];
     expect(t?.outcome).toBe('failed');
     expect(t?.passes[0]).toMatchObject({ status: 'partial', bytesWritten: at });
@@ -210,7 +230,9 @@ ls /sys/class/block >"$SHARE/after"
     expect(r.files['wipe.err']).toContain(
       'wipe: /dev/dm-0: pass 1 stopped at byte 8388608 of 16777216: EIO I/O error (the device failed or disappeared) (the report says which bytes were overwritten)\n',
     );
-    const report = JSON.parse(r.files['report.json'] ?? '{}') as { targets: { outcome: string; passes: { status: string; bytesWritten: number }[] }[] };
+    const report = JSON.parse(r.files['report.json'] ?? '{}') as {
+      targets: { outcome: string; passes: { status: string; bytesWritten: number }[] }[];
+    };
     const t = report.targets[0];
     expect(t?.outcome).toBe('failed');
     expect(t?.passes[0]).toMatchObject({ status: 'partial', bytesWritten: bad });
@@ -229,14 +251,22 @@ ls /sys/class/block >"$SHARE/after"
     const r = await bootWithFailingSector(img, size, '--continue-on-error');
     const why = `wipe's stderr:\n${r.files['wipe.err'] ?? ''}`;
     expect(r.files['wipe.rc']?.trim(), why).toBe('3');
-    expect(r.files['wipe.err'], why).toContain('wipe: /dev/dm-0: 4096 bytes in 1 range(s) could not be overwritten (first at byte 8388608); the report lists them\n');
+    expect(r.files['wipe.err'], why).toContain(
+      'wipe: /dev/dm-0: 4096 bytes in 1 range(s) could not be overwritten (first at byte 8388608); the report lists them\n',
+    );
     type Report = {
       targets: {
         outcome: string;
         error: string | null;
         verification: string;
         coverage: unknown;
-        passes: { pattern: string; status: string; bytesWritten: number; unwritten: [number, number][]; verify: { result: string; checkedBytes: number; skippedBytes: number } | null }[];
+        passes: {
+          pattern: string;
+          status: string;
+          bytesWritten: number;
+          unwritten: [number, number][];
+          verify: { result: string; checkedBytes: number; skippedBytes: number } | null;
+        }[];
       }[];
     };
     const report = JSON.parse(r.files['report.json'] ?? '{}') as Report;

@@ -11,7 +11,20 @@
  * not loaded). Virtio disks are /dev/vda, vdb… in the order given; an NVMe disk is /dev/nvme0n1…
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -265,12 +278,33 @@ export async function runVm(options: RunVmOptions): Promise<VmResult> {
   writeFileSync(join(share, 'scenario.sh'), `${exports}${options.script}\n`);
 
   const args = [
-    '-accel', 'tcg', '-m', String(options.memoryMiB ?? 1024), '-smp', '1',
-    '-nodefaults', '-no-user-config', '-nic', 'none', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', info.kernel, '-initrd', info.initrd, '-append', 'console=ttyS0 panic=-1 quiet',
-    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${share},mount_tag=share,security_model=none`,
-    '-qmp', `unix:${qmpPath},server=on,wait=off`,
+    '-accel',
+    'tcg',
+    '-m',
+    String(options.memoryMiB ?? 1024),
+    '-smp',
+    '1',
+    '-nodefaults',
+    '-no-user-config',
+    '-nic',
+    'none',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-no-reboot',
+    '-kernel',
+    info.kernel,
+    '-initrd',
+    info.initrd,
+    '-append',
+    'console=ttyS0 panic=-1 quiet',
+    '-virtfs',
+    'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs',
+    `local,path=${share},mount_tag=share,security_model=none`,
+    '-qmp',
+    `unix:${qmpPath},server=on,wait=off`,
   ];
   args.push(...diskArgs);
 
@@ -343,13 +377,16 @@ export async function runVm(options: RunVmOptions): Promise<VmResult> {
     if (first === 'timeout') {
       qemu.kill('SIGKILL');
       await exited;
-      throw new Error(`VM did not finish within ${timeoutMs / 1000} s (killed); console output ends:\n${output.slice(-3000)}${qemuErr ? `\nqemu: ${qemuErr.trim()}` : ''}`);
+      throw new Error(
+        `VM did not finish within ${timeoutMs / 1000} s (killed); console output ends:\n${output.slice(-3000)}${qemuErr ? `\nqemu: ${qemuErr.trim()}` : ''}`,
+      );
     }
     done = true;
     for (const w of outputWaiters.splice(0)) w();
     await during;
     if (duringError !== undefined) {
-      const e = duringError instanceof Error ? duringError : new Error(typeof duringError === 'string' ? duringError : JSON.stringify(duringError));
+      const e =
+        duringError instanceof Error ? duringError : new Error(typeof duringError === 'string' ? duringError : JSON.stringify(duringError));
       if (!e.message.includes('console output ends')) e.message += `; console output ends:\n${output.slice(-3000)}`;
       throw e;
     }

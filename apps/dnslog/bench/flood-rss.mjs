@@ -88,10 +88,24 @@ function run(argv, env = process.env) {
 /** `dnslog ship FILE --db URL --keep --json` under /usr/bin/time -v: peak RSS, wall seconds, rows. */
 async function ship(file, dbUrl, label) {
   const t0 = performance.now();
-  const r = await run(['/usr/bin/time', '-v', process.execPath, DNSLOG, 'ship', file, '--db', dbUrl, '--server', label, '--keep', '--json']);
+  const r = await run([
+    '/usr/bin/time',
+    '-v',
+    process.execPath,
+    DNSLOG,
+    'ship',
+    file,
+    '--db',
+    dbUrl,
+    '--server',
+    label,
+    '--keep',
+    '--json',
+  ]);
   const seconds = (performance.now() - t0) / 1000;
   const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]);
-  if (r.code !== 0 || !Number.isFinite(kb)) throw new Error(`${label}: dnslog ship exited ${r.code}: ${r.stderr.trim().split('\n').slice(0, 5).join(' | ')}`);
+  if (r.code !== 0 || !Number.isFinite(kb))
+    throw new Error(`${label}: dnslog ship exited ${r.code}: ${r.stderr.trim().split('\n').slice(0, 5).join(' | ')}`);
   const report = JSON.parse(r.stdout);
   return { mb: kb / 1024, seconds, rows: report.totals.rows };
 }
@@ -115,7 +129,9 @@ async function main() {
   }
   const tmp = mkdtempSync(join(tmpdir(), 'flood-rss-'));
   const mysqlCli = (sql) =>
-    spawnSync('mysql', [`--defaults-extra-file=${mariadb.clientCnf}`, '-h', mariadb.host, '-P', String(mariadb.port), '-e', sql], { encoding: 'utf8' });
+    spawnSync('mysql', [`--defaults-extra-file=${mariadb.clientCnf}`, '-h', mariadb.host, '-P', String(mariadb.port), '-e', sql], {
+      encoding: 'utf8',
+    });
   try {
     const flood = join(tmp, 'flood', LOG_NAME);
     const ordinary = join(tmp, 'ordinary', LOG_NAME);
@@ -127,10 +143,15 @@ async function main() {
     // Rotated an hour ago: old enough for ship's --min-age.
     const anHourAgo = new Date(Date.now() - 3_600_000);
     for (const f of [flood, ordinary]) utimesSync(f, anHourAgo, anHourAgo);
-    say(`generated a flood of ${fmt(LINES)} lines, every name distinct (${fmt(statSync(flood).size / 1e6, 1)} MB), and an ordinary log of ${fmt(ORDINARY)} lines (${fmt(statSync(ordinary).size / 1e6, 1)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    say(
+      `generated a flood of ${fmt(LINES)} lines, every name distinct (${fmt(statSync(flood).size / 1e6, 1)} MB), and an ordinary log of ${fmt(ORDINARY)} lines (${fmt(statSync(ordinary).size / 1e6, 1)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const results = [];
     for (const store of STORES) {
-      for (const [kind, file, lines] of [['ordinary', ordinary, ORDINARY], ['flood', flood, LINES]]) {
+      for (const [kind, file, lines] of [
+        ['ordinary', ordinary, ORDINARY],
+        ['flood', flood, LINES],
+      ]) {
         let url;
         if (store === 'sqlite') {
           const dbFile = join(tmp, `${kind}.sqlite`);
@@ -145,8 +166,11 @@ async function main() {
         t0 = performance.now();
         const r = await ship(file, url, `bench-${kind}`);
         if (r.rows !== lines) throw new Error(`${store} ${kind}: shipped ${r.rows} rows of ${lines}`);
-        const verdict = kind === 'flood' ? (r.mb < TARGET_MB ? `  (target < ${TARGET_MB} MB: met)` : `  (target < ${TARGET_MB} MB: MISSED)`) : '';
-        say(`${store.padEnd(8)} ${kind.padEnd(9)} ${fmt(lines).padStart(10)} lines  peak RSS ${fmt(r.mb, 1).padStart(6)} MB  ${fmt(r.seconds, 1).padStart(6)} s  ${fmt(lines / r.seconds).padStart(8)} rows/s${verdict}`);
+        const verdict =
+          kind === 'flood' ? (r.mb < TARGET_MB ? `  (target < ${TARGET_MB} MB: met)` : `  (target < ${TARGET_MB} MB: MISSED)`) : '';
+        say(
+          `${store.padEnd(8)} ${kind.padEnd(9)} ${fmt(lines).padStart(10)} lines  peak RSS ${fmt(r.mb, 1).padStart(6)} MB  ${fmt(r.seconds, 1).padStart(6)} s  ${fmt(lines / r.seconds).padStart(8)} rows/s${verdict}`,
+        );
         results.push({ store, kind, lines, ...r });
         if (store === 'sqlite') for (const ext of ['', '-wal', '-shm']) rmSync(url.slice('sqlite:'.length) + ext, { force: true });
       }

@@ -22,7 +22,8 @@ export async function waitForInnodbFlush(readCounts, { fraction, maxSeconds, sta
 }
 
 /** The statement that reads the two counters: rows of (Variable_name, Value). */
-export const INNODB_DIRTY_SQL = "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')";
+export const INNODB_DIRTY_SQL =
+  "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')";
 
 /** {dirty, total} from [name, value] pairs as INNODB_DIRTY_SQL returns them. */
 export function innodbCounts(pairs) {

@@ -19,13 +19,22 @@ const pad = (n, w = 2) => String(n).padStart(w, '0');
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const NAMES = Array.from({ length: 5000 }, (_, i) =>
-  pick([`host${i}.example.com`, `www.site${i}.example.net`, `_dmarc.d${i}.example.org`, `${i}.2.0.192.in-addr.arpa`, `cdn-${i}.static.example.com`]),
+  pick([
+    `host${i}.example.com`,
+    `www.site${i}.example.net`,
+    `_dmarc.d${i}.example.org`,
+    `${i}.2.0.192.in-addr.arpa`,
+    `cdn-${i}.static.example.com`,
+  ]),
 );
 const TYPES = ['A', 'A', 'A', 'AAAA', 'AAAA', 'MX', 'TXT', 'PTR', 'HTTPS', 'NS', 'SOA', 'SRV', 'TYPE65', 'ANY'];
 const FLAGS = ['+', '+E(0)K', '+E(0)K', '+E(0)DK', '-E(0)DC', '+E(0)TK', '+E(0)V', '-E(0)TDCV', '-', '+E(0)'];
 const V4 = () => `${pick([10, 172, 192, 198])}.${Math.floor(rand() * 256)}.${Math.floor(rand() * 256)}.${1 + Math.floor(rand() * 254)}`;
 const V6 = () => `2001:db8:${Math.floor(rand() * 65536).toString(16)}::${Math.floor(rand() * 65536).toString(16)}`;
-const PTR = () => `@0x7f${Math.floor(rand() * 0xffffffff).toString(16).padStart(8, '0')}`;
+const PTR = () =>
+  `@0x7f${Math.floor(rand() * 0xffffffff)
+    .toString(16)
+    .padStart(8, '0')}`;
 
 let ms = Date.UTC(2026, 10, 25, 0, 0, 0, 0);
 function stamps() {
@@ -52,7 +61,8 @@ function line() {
   const q = `${name} IN ${pick(TYPES)} ${pick(FLAGS)}`;
   const r = rand();
   if (r < 0.5) return `${t.bind} queries: info: client ${PTR()} ${client} (${name}): query: ${q} (${dest})`;
-  if (r < 0.56) return `${t.bind} queries: info: client ${PTR()} ${client} (${name}): view ${pick(['internal', 'external'])}: query: ${q} (${dest})`;
+  if (r < 0.56)
+    return `${t.bind} queries: info: client ${PTR()} ${client} (${name}): view ${pick(['internal', 'external'])}: query: ${q} (${dest})`;
   if (r < 0.61) return `${t.bind} queries: info: client ${PTR()} ${client} (${name}): query: ${q} (${dest}) [ECS 203.0.113.0/24/0]`;
   if (r < 0.63) return `${t.bind} queries: info: client ${PTR()} ${client}/key tsig-key (${name}): query: ${name} IN SOA -SE(0)T (${dest})`;
   if (r < 0.73) return `<30>${t.syslog} ns1 named[1234]: client ${PTR()} ${client} (${name}): query: ${q} (${dest})`;
@@ -163,5 +173,7 @@ for (let i = 0; i < Math.min(N, 100_000); i++) {
     first ??= lines[i];
   }
 }
-console.log(differ === 0 ? 'check: both parsers agree on every field of the first 100,000 lines' : `check: ${differ} lines differ, e.g. ${first}`);
+console.log(
+  differ === 0 ? 'check: both parsers agree on every field of the first 100,000 lines' : `check: ${differ} lines differ, e.g. ${first}`,
+);
 if (differ !== 0) process.exitCode = 1;

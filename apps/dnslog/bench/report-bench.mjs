@@ -53,7 +53,10 @@ const pad = (n, w = 2) => String(n).padStart(w, '0');
 // Stored times are UTC (schema 5), and so are partition bounds and names.
 const wall = (d) => d.toISOString().slice(0, 23).replace('T', ' ');
 const pname = (d) => `p${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}`;
-const NAMES = Array.from({ length: 50_000 }, (_, i) => [`host${i}.example.com`, `www.site${i}.example.net`, `_dmarc.d${i}.example.org`, `cdn-${i}.static.example.co.uk`][i % 4]);
+const NAMES = Array.from(
+  { length: 50_000 },
+  (_, i) => [`host${i}.example.com`, `www.site${i}.example.net`, `_dmarc.d${i}.example.org`, `cdn-${i}.static.example.co.uk`][i % 4],
+);
 const CLIENTS = Array.from({ length: 2000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${1 + (i % 200)}`);
 const TYPES = ['A', 'A', 'A', 'AAAA', 'AAAA', 'MX', 'TXT', 'HTTPS', 'PTR', 'NS'];
 const SERVERS = ['ns1', 'ns2', 'ns3', 'ns4'];
@@ -105,7 +108,10 @@ await dnslog(['db', 'init', '--db', URL]);
 const now = new Date();
 const start = new Date(now.getTime() - 4 * 86_400_000);
 start.setMinutes(0, 0, 0);
-const [parts] = await admin.query("SELECT PARTITION_NAME AS n, PARTITION_DESCRIPTION AS d FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' ORDER BY PARTITION_ORDINAL_POSITION", [DB]);
+const [parts] = await admin.query(
+  "SELECT PARTITION_NAME AS n, PARTITION_DESCRIPTION AS d FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries' ORDER BY PARTITION_ORDINAL_POSITION",
+  [DB],
+);
 for (const p of parts) if (p.n.startsWith('p2')) await admin.query(`ALTER TABLE dns_queries DROP PARTITION ${p.n}`);
 const pStartBound = new Date(String(parts[0].d).replace(/'/g, '').replace(' ', 'T'));
 const split = [`PARTITION p_start VALUES LESS THAN ('${wall(start).slice(0, 19)}')`];
@@ -115,7 +121,8 @@ for (let t = start.getTime(); t < pStartBound.getTime(); t += 3_600_000) {
 }
 // The rollup tables get the same layout (dnslog keeps them in step; this bench re-lays by hand).
 for (const table of ['dns_queries', 'dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients']) {
-  if (table !== 'dns_queries') for (const p of parts) if (p.n.startsWith('p2')) await admin.query(`ALTER TABLE ${table} DROP PARTITION ${p.n}`);
+  if (table !== 'dns_queries')
+    for (const p of parts) if (p.n.startsWith('p2')) await admin.query(`ALTER TABLE ${table} DROP PARTITION ${p.n}`);
   await admin.query(`ALTER TABLE ${table} REORGANIZE PARTITION p_start INTO (${split.join(', ')})`);
 }
 await dnslog(['partitions', '--db', URL, '--granularity', 'hour', '--ahead', '3h', '--lock', join(here, '.bench.lock')]);
@@ -136,7 +143,14 @@ function* tsv() {
   }
   if (buf) yield Buffer.from(buf);
 }
-const loader = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password, database: DB, infileStreamFactory: () => Readable.from(tsv()) });
+const loader = await mysql.createConnection({
+  host: m.host,
+  port: m.port,
+  user: m.user,
+  password,
+  database: DB,
+  infileStreamFactory: () => Readable.from(tsv()),
+});
 let t0 = performance.now();
 await loader.query(
   "LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE dns_queries FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (qtime, server, client_ip, qname, qname_rev, qclass, qtype, flags, rd, tcp, do_bit, cd, is_signed, file_id, line_no)",
@@ -144,13 +158,20 @@ await loader.query(
 const loadS = (performance.now() - t0) / 1000;
 await loader.end();
 await admin.query('ANALYZE TABLE dns_queries');
-const [[size]] = await admin.query("SELECT SUM(DATA_LENGTH + INDEX_LENGTH) AS bytes, COUNT(*) AS parts FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'", [DB]);
-console.log(`loaded ${ROWS} rows over 4 days in ${loadS.toFixed(1)} s (${Math.round(ROWS / loadS)} rows/s); ${size.parts} partitions, ${(Number(size.bytes) / 2 ** 20).toFixed(0)} MiB`);
+const [[size]] = await admin.query(
+  "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) AS bytes, COUNT(*) AS parts FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'",
+  [DB],
+);
+console.log(
+  `loaded ${ROWS} rows over 4 days in ${loadS.toFixed(1)} s (${Math.round(ROWS / loadS)} rows/s); ${size.parts} partitions, ${(Number(size.bytes) / 2 ** 20).toFixed(0)} MiB`,
+);
 
 t0 = performance.now();
 await dnslog(['db', 'rebuild-rollups', '--db', URL, '--lock', join(here, '.bench.lock')]);
 const rebuildS = (performance.now() - t0) / 1000;
-const [[ru]] = await admin.query('SELECT (SELECT COUNT(*) FROM dns_rollup_minute) AS m, (SELECT COUNT(*) FROM dns_rollup_names) AS n, (SELECT COUNT(*) FROM dns_rollup_clients) AS c');
+const [[ru]] = await admin.query(
+  'SELECT (SELECT COUNT(*) FROM dns_rollup_minute) AS m, (SELECT COUNT(*) FROM dns_rollup_names) AS n, (SELECT COUNT(*) FROM dns_rollup_clients) AS c',
+);
 console.log(`rollups rebuilt from the rows in ${rebuildS.toFixed(1)} s: ${ru.m} minute/type, ${ru.n} hour/name, ${ru.c} hour/client rows`);
 
 async function sqlMedian(q) {
@@ -177,8 +198,12 @@ const tlRaw = await sqlMedian(timelineQuery({ since: since24h }, 'hour', 'mysql'
 const tlCli = await cli(['report', 'timeline', '--since', '24h', '--per', 'hour', '--db', URL]);
 const node = await cli(['--version']);
 const x = (a, b) => `${(a / b).toFixed(1)}x`;
-console.log(`top-names --since 1h            SQL from the rows ${topRaw.toFixed(0)} ms (what the CLI reads for a range this short; via the rollups: ${topSql.toFixed(0)} ms)   CLI ${topCli.toFixed(0)} ms`);
-console.log(`timeline --since 24h --per hour SQL ${tlSql.toFixed(0)} ms (rows alone: ${tlRaw.toFixed(0)} ms, ${x(tlRaw, tlSql)})   CLI ${tlCli.toFixed(0)} ms`);
+console.log(
+  `top-names --since 1h            SQL from the rows ${topRaw.toFixed(0)} ms (what the CLI reads for a range this short; via the rollups: ${topSql.toFixed(0)} ms)   CLI ${topCli.toFixed(0)} ms`,
+);
+console.log(
+  `timeline --since 24h --per hour SQL ${tlSql.toFixed(0)} ms (rows alone: ${tlRaw.toFixed(0)} ms, ${x(tlRaw, tlSql)})   CLI ${tlCli.toFixed(0)} ms`,
+);
 console.log(`(node start-up alone, dnslog --version: ${node.toFixed(0)} ms)`);
 
 // Retention: the oldest whole day as 24 partitions, dropped by `dnslog prune` (the whole CLI run,
@@ -191,7 +216,14 @@ const day3 = new Date(day2.getTime() + 86_400_000);
 // of the rows would pull the day into the buffer pool just before it is dropped, which a prune of
 // old data never finds.
 const count = async (a, b) =>
-  Number((await admin.query('SELECT COALESCE(SUM(queries), 0) AS n FROM dns_rollup_minute WHERE bucket >= ? AND bucket < ?', [wall(a).slice(0, 19), wall(b).slice(0, 19)]))[0][0].n);
+  Number(
+    (
+      await admin.query('SELECT COALESCE(SUM(queries), 0) AS n FROM dns_rollup_minute WHERE bucket >= ? AND bucket < ?', [
+        wall(a).slice(0, 19),
+        wall(b).slice(0, 19),
+      ])
+    )[0][0].n,
+  );
 // The whole `dnslog prune` CLI run (node start-up, lock, the checks, the drops), with a --keep that
 // puts the cutoff half an hour into the day `until` starts, so that exactly the partitions before it go.
 async function prune(until) {
@@ -205,7 +237,10 @@ async function prune(until) {
 // Waits until InnoDB's page cleaner has written out what the load, the rollup rebuild or a DELETE
 // left dirty (a DROP frees its files on the same disk the cleaner writes to), at most 120 s.
 const settle = () =>
-  waitForInnodbFlush(async () => innodbCounts((await admin.query(INNODB_DIRTY_SQL))[0].map((r) => [r.Variable_name, r.Value])), { fraction: 0.01, maxSeconds: 120 });
+  waitForInnodbFlush(async () => innodbCounts((await admin.query(INNODB_DIRTY_SQL))[0].map((r) => [r.Variable_name, r.Value])), {
+    fraction: 0.01,
+    maxSeconds: 120,
+  });
 const dirtyNow = async () => Number((await admin.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'"))[0][0].Value);
 // First the partial day before day 1 (untimed), so that each timed prune is exactly one day.
 await prune(day1);
@@ -223,11 +258,20 @@ const rowsDay3 = await count(day3, day4);
 t0 = performance.now();
 await admin.query('DELETE FROM dns_queries WHERE qtime >= ? AND qtime < ?', [wall(day3), wall(day4)]);
 const deleteMs = performance.now() - t0;
-const [[partSize]] = await admin.query("SELECT COUNT(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'", [DB]);
-console.log(`dnslog prune of one day, the whole CLI run (${busy.dropped} partitions of rows, ${rowsDay1} rows, and that day's rollup partitions, each table on its own connection):`);
+const [[partSize]] = await admin.query(
+  "SELECT COUNT(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'dns_queries'",
+  [DB],
+);
+console.log(
+  `dnslog prune of one day, the whole CLI run (${busy.dropped} partitions of rows, ${rowsDay1} rows, and that day's rollup partitions, each table on its own connection):`,
+);
 console.log(`  right after the rollup rebuild (${dirty1} buffer-pool pages dirty, the page cleaner writing): ${busy.ms.toFixed(0)} ms`);
-console.log(`  the next day (${rowsDay2} rows), InnoDB settled (waited ${waited.seconds.toFixed(0)} s; ${waited.dirty} of ${waited.total} pages dirty): ${settled.ms.toFixed(0)} ms`);
-console.log(`DELETE of the third day's ${rowsDay3} rows: ${deleteMs.toFixed(0)} ms (${(deleteMs / settled.ms).toFixed(1)}x the settled prune, ${(deleteMs / busy.ms).toFixed(1)}x the busy one); ${partSize.n} partitions left`);
+console.log(
+  `  the next day (${rowsDay2} rows), InnoDB settled (waited ${waited.seconds.toFixed(0)} s; ${waited.dirty} of ${waited.total} pages dirty): ${settled.ms.toFixed(0)} ms`,
+);
+console.log(
+  `DELETE of the third day's ${rowsDay3} rows: ${deleteMs.toFixed(0)} ms (${(deleteMs / settled.ms).toFixed(1)}x the settled prune, ${(deleteMs / busy.ms).toFixed(1)}x the busy one); ${partSize.n} partitions left`,
+);
 
 if (!KEEP_DB) await dropBenchDb();
 else if (plain) console.log(`kept ${DB} on ${PLAIN_DIR}: the next run unmounts it`);

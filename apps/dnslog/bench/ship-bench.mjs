@@ -47,10 +47,23 @@ const SERVICES = join(REPO, 'test', 'scripts', 'services.sh');
 const SERVICES_DIR = process.env.TOOLBOX_SERVICES_DIR ? resolve(process.env.TOOLBOX_SERVICES_DIR) : join(REPO, '.services');
 const BENCH_DB = 'toolbox_bench';
 
-const TARGETS = { mariadbRate: 200_000, legacyRatio: 25, loadDataRatio: 0.9, sqliteRate: 300_000, sqliteFloorRatio: 0.9, sshRate: 150_000, rssMb: 200 };
+const TARGETS = {
+  mariadbRate: 200_000,
+  legacyRatio: 25,
+  loadDataRatio: 0.9,
+  sqliteRate: 300_000,
+  sqliteFloorRatio: 0.9,
+  sshRate: 150_000,
+  rssMb: 200,
+};
 
 // ---- options ---------------------------------------------------------------------------------------
-const usage = () => readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\n')[0].split('\n').map((l) => l.slice(3)).join('\n');
+const usage = () =>
+  readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    .split('\n\n')[0]
+    .split('\n')
+    .map((l) => l.slice(3))
+    .join('\n');
 let opt;
 try {
   ({ values: opt } = parseArgs({
@@ -191,7 +204,12 @@ async function dnslogShip(args, tmp, env = process.env) {
     child.stderr.on('data', (b) => err.push(b));
     const code = await new Promise((res) => child.on('close', (c) => res(c ?? 1)));
     clearInterval(timer);
-    r = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), seconds: (performance.now() - t0) / 1000 };
+    r = {
+      code,
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+      seconds: (performance.now() - t0) / 1000,
+    };
     rssKb = box.kb || null;
   }
   let report = null;
@@ -210,8 +228,10 @@ async function dnslogShip(args, tmp, env = process.env) {
 
 const cpuText = (r) => (r.cpu === null ? '' : `, ${r.cpu.toFixed(2)} s CPU`);
 function describeShip(r) {
-  return `${fmt(r.rows)} rows (${fmt(r.rejects)} rejected) in ${r.wall.toFixed(2)} s wall, ${r.ownSeconds.toFixed(2)} s by dnslog's own clock` +
-    `${cpuText(r)} (${fmt(r.rows / r.wall)} rows/s), peak RSS ${r.rssMb === null ? '?' : fmt(r.rssMb, 1)} MB`;
+  return (
+    `${fmt(r.rows)} rows (${fmt(r.rejects)} rejected) in ${r.wall.toFixed(2)} s wall, ${r.ownSeconds.toFixed(2)} s by dnslog's own clock` +
+    `${cpuText(r)} (${fmt(r.rows / r.wall)} rows/s), peak RSS ${r.rssMb === null ? '?' : fmt(r.rssMb, 1)} MB`
+  );
 }
 
 /** CPU seconds mariadbd has used so far (user + system), or null when its /proc entry is not readable. */
@@ -259,10 +279,17 @@ async function sql(statement, opts) {
  */
 async function quiesce(label) {
   const w = await waitForInnodbFlush(
-    async () => innodbCounts((await sql(INNODB_DIRTY_SQL, { db: 'toolbox' })).trim().split('\n').map((l) => l.split('\t'))),
+    async () =>
+      innodbCounts(
+        (await sql(INNODB_DIRTY_SQL, { db: 'toolbox' }))
+          .trim()
+          .split('\n')
+          .map((l) => l.split('\t')),
+      ),
     { fraction: 0.02, maxSeconds: 60, stallRounds: 2 },
   );
-  if (w.seconds > 2) say(`  (waited ${w.seconds.toFixed(0)} s for InnoDB to flush before ${label}: ${w.dirty} of ${w.total} pages still dirty)`);
+  if (w.seconds > 2)
+    say(`  (waited ${w.seconds.toFixed(0)} s for InnoDB to flush before ${label}: ${w.dirty} of ${w.total} pages still dirty)`);
 }
 
 // ---- the legacy pipeline -------------------------------------------------------------------------------
@@ -339,7 +366,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 async function main() {
-  loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
+  loadStart = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   if (!existsSync(join(APP, 'dist', 'cli.js'))) {
     process.stderr.write('ship-bench: apps/dnslog/dist is missing: build first (npx turbo run build)\n');
     process.exitCode = 2;
@@ -365,10 +394,14 @@ async function main() {
   writeLogs(sizes.map((n) => ({ lines: n, path: fileFor.get(n) })));
   const logFile = fileFor.get(LINES);
   const logBytes = statSync(logFile).size;
-  say(`generated ${fmt(LINES)} BIND 9.18 query-log lines (${fmt(logBytes / 1e6, 1)} MB, ${fmt(NAME_COUNT)} distinct names)` +
-    ` and ${sizes.length - 1} prefix file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${logFile}`);
-  say(`services: MariaDB ${mariadbEnv.version ?? ''} at ${mariadbEnv.host}:${mariadbEnv.port}, sshd at ${sshd.host}:${sshd.port}` +
-    `${startedServices.length > 0 ? ` (started by this bench: ${startedServices.join(' ')})` : ' (already running)'}`);
+  say(
+    `generated ${fmt(LINES)} BIND 9.18 query-log lines (${fmt(logBytes / 1e6, 1)} MB, ${fmt(NAME_COUNT)} distinct names)` +
+      ` and ${sizes.length - 1} prefix file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${logFile}`,
+  );
+  say(
+    `services: MariaDB ${mariadbEnv.version ?? ''} at ${mariadbEnv.host}:${mariadbEnv.port}, sshd at ${sshd.host}:${sshd.port}` +
+      `${startedServices.length > 0 ? ` (started by this bench: ${startedServices.join(' ')})` : ' (already running)'}`,
+  );
 
   await sql(`DROP DATABASE IF EXISTS ${BENCH_DB}; CREATE DATABASE ${BENCH_DB}`, { db: 'toolbox' });
   dbCreated = true;
@@ -405,7 +438,9 @@ async function main() {
     const rows = Number((await sql('SELECT COUNT(*) FROM t2')).trim());
     results.loadData = { wall: r.seconds, rows, tsvMb: statSync(tsv).size / 1e6, serverCpu: r.serverCpu };
     rmSync(tsv, { force: true });
-    say(`  ${fmt(rows)} rows from a ${fmt(results.loadData.tsvMb, 1)} MB TSV in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; one mariadb client process, autocommit)${serverCpuText(r)}`);
+    say(
+      `  ${fmt(rows)} rows from a ${fmt(results.loadData.tsvMb, 1)} MB TSV in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; one mariadb client process, autocommit)${serverCpuText(r)}`,
+    );
     await sql('DROP TABLE t2');
   });
 
@@ -414,12 +449,26 @@ async function main() {
   await step('legacy pipeline', async () => {
     await sql(LEGACY_TABLE);
     await quiesce('the legacy pipeline');
-    const r = await withServerCpu(() => run(['bash', '-c', LEGACY_PIPELINE, 'legacy-pipeline', fileFor.get(LEGACY_LINES), LEGACY_SED, LEGACY_AWK, mariadbEnv.clientCnf, BENCH_DB]));
+    const r = await withServerCpu(() =>
+      run([
+        'bash',
+        '-c',
+        LEGACY_PIPELINE,
+        'legacy-pipeline',
+        fileFor.get(LEGACY_LINES),
+        LEGACY_SED,
+        LEGACY_AWK,
+        mariadbEnv.clientCnf,
+        BENCH_DB,
+      ]),
+    );
     if (r.code !== 0) throw new Error(`pipeline exited ${r.code}: ${tail(r.stderr)}`);
     const rows = Number((await sql('SELECT COUNT(*) FROM legacy')).trim());
     const v4 = Number((await sql('SELECT COUNT(*) FROM legacy WHERE client IS NOT NULL')).trim());
     results.legacy = { wall: r.seconds, rows, v4 };
-    say(`  ${fmt(rows)} rows in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; ${fmt(rows - v4)} IPv6 clients stored as NULL by the IPv4-only column)${serverCpuText(r)}`);
+    say(
+      `  ${fmt(rows)} rows in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; ${fmt(rows - v4)} IPv6 clients stored as NULL by the IPv4-only column)${serverCpuText(r)}`,
+    );
     await sql('DROP TABLE legacy');
   });
 
@@ -427,7 +476,9 @@ async function main() {
   // (not timed), one prepared INSERT per row in one transaction, on a connection opened as the
   // store's (sqlite-floor.mjs). The two take turns, SQLITE_ROUNDS times, and the medians are
   // compared: on a small machine one run of either swings by 15 %.
-  say(`\n[4/6] dnslog ship → SQLite (fresh file), taking turns ${SQLITE_ROUNDS} times with better-sqlite3 alone (the same rows, parsed beforehand, one prepared INSERT, the store's pragmas and 4 indexes) …`);
+  say(
+    `\n[4/6] dnslog ship → SQLite (fresh file), taking turns ${SQLITE_ROUNDS} times with better-sqlite3 alone (the same rows, parsed beforehand, one prepared INSERT, the store's pragmas and 4 indexes) …`,
+  );
   await step('dnslog → SQLite', async () => {
     const ships = [];
     const floors = [];
@@ -440,7 +491,9 @@ async function main() {
       say(`  round ${i + 1}: dnslog ship ${describeShip(r)}`);
       const f = await sqliteFloor(logFile, tmp, ['indexes-full']);
       floors.push(f[0]);
-      say(`  round ${i + 1}: better-sqlite3 alone: ${fmt(f[0].rows)} rows in ${f[0].seconds.toFixed(2)} s (${fmt(f[0].rows / f[0].seconds)} rows/s)`);
+      say(
+        `  round ${i + 1}: better-sqlite3 alone: ${fmt(f[0].rows)} rows in ${f[0].seconds.toFixed(2)} s (${fmt(f[0].rows / f[0].seconds)} rows/s)`,
+      );
     }
     results.sqlite = median(ships, (r) => r.wall);
     results.sqliteFloor = [median(floors, (f) => f.seconds)];
@@ -452,25 +505,49 @@ async function main() {
   // (the shell's .import has no NULL: those columns arrive as empty text, the same bytes or fewer)
   say(`\n[4b/6] sqlite3 .import of a ready-made TSV of the same rows → empty dns_queries (same schema and indexes) …`);
   await step('sqlite3 .import', async () => {
-    if (!ensureDebianPackage('sqlite3', 'sqlite3', onPath('sqlite3'))) throw new Error('sqlite3 is not installed and apt-get could not install it');
+    if (!ensureDebianPackage('sqlite3', 'sqlite3', onPath('sqlite3')))
+      throw new Error('sqlite3 is not installed and apt-get could not install it');
     const { QUERY_COLUMNS } = await import('../dist/store/row.js');
     const tsv = join(tmp, 'rows-sqlite.tsv');
     const fd = openSync(tsv, 'w');
-    const d = await run(['sqlite3', '-batch', '-noheader', '-cmd', '.mode tabs', join(tmp, 'bench.sqlite'), `SELECT ${QUERY_COLUMNS.join(', ')} FROM dns_queries`], { stdoutFd: fd });
+    const d = await run(
+      [
+        'sqlite3',
+        '-batch',
+        '-noheader',
+        '-cmd',
+        '.mode tabs',
+        join(tmp, 'bench.sqlite'),
+        `SELECT ${QUERY_COLUMNS.join(', ')} FROM dns_queries`,
+      ],
+      { stdoutFd: fd },
+    );
     closeSync(fd);
     if (d.code !== 0) throw new Error(`dumping the TSV: ${tail(d.stderr)}`);
     const target = join(tmp, 'import.sqlite');
     const init = await run([process.execPath, DNSLOG, 'db', 'init', '--db', `sqlite:${target}`]);
     if (init.code !== 0) throw new Error(`db init: ${tail(init.stderr)}`);
-    const r = await run(['sqlite3', '-batch', '-cmd', 'PRAGMA cache_size = -32768', '-cmd', '.mode tabs', target, `.import ${tsv} dns_queries`]);
+    const r = await run([
+      'sqlite3',
+      '-batch',
+      '-cmd',
+      'PRAGMA cache_size = -32768',
+      '-cmd',
+      '.mode tabs',
+      target,
+      `.import ${tsv} dns_queries`,
+    ]);
     if (r.code !== 0 || r.stderr.trim() !== '') throw new Error(`.import: ${tail(r.stderr) || `exit ${r.code}`}`);
     const c = await run(['sqlite3', target, 'SELECT COUNT(*) FROM dns_queries']);
     const rows = Number(c.stdout.trim());
-    if (results.sqlite && rows !== results.sqlite.rows) throw new Error(`.import loaded ${rows} rows, dnslog shipped ${results.sqlite.rows}`);
+    if (results.sqlite && rows !== results.sqlite.rows)
+      throw new Error(`.import loaded ${rows} rows, dnslog shipped ${results.sqlite.rows}`);
     results.sqliteImport = { wall: r.seconds, rows, tsvMb: statSync(tsv).size / 1e6 };
     rmSync(tsv, { force: true });
     rmSync(target, { force: true });
-    say(`  ${fmt(rows)} rows from a ${fmt(results.sqliteImport.tsvMb, 1)} MB TSV in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; one transaction)`);
+    say(
+      `  ${fmt(rows)} rows from a ${fmt(results.sqliteImport.tsvMb, 1)} MB TSV in ${r.seconds.toFixed(2)} s (${fmt(rows / r.seconds)} rows/s; one transaction)`,
+    );
   });
 
   // 5c. for information: better-sqlite3 alone with no index at all, and with the four indexes but
@@ -495,7 +572,10 @@ async function main() {
     say(`  ${describeShip(r)}`);
   });
   await step('dnslog ssh --no-compress → SQLite', async () => {
-    const r = await dnslogShip([sshUrl, ...sshArgs, '--no-compress', '--db', `sqlite:${join(tmp, 'ssh-plain.sqlite')}`, '--server', 'bench-ssh'], tmp);
+    const r = await dnslogShip(
+      [sshUrl, ...sshArgs, '--no-compress', '--db', `sqlite:${join(tmp, 'ssh-plain.sqlite')}`, '--server', 'bench-ssh'],
+      tmp,
+    );
     results.sshPlain = r;
     say(`  --no-compress: ${describeShip(r)}`);
   });
@@ -523,34 +603,77 @@ function printSummary() {
   const mb = (r) => (r?.rssMb == null ? '' : fmt(r.rssMb, 1));
   /** One table row; `r` null for a ratio-only row, `seconds` overridable (dnslog's own clock). */
   const line = (measure, r, { ratio = '', target = '', seconds = r?.wall, rss = '' } = {}) =>
-    rows.push([measure, r ? fmt(r.rows) : '', seconds === undefined ? '' : seconds.toFixed(2), r && seconds ? fmt(r.rows / seconds) : '', ratio, rss, target]);
+    rows.push([
+      measure,
+      r ? fmt(r.rows) : '',
+      seconds === undefined ? '' : seconds.toFixed(2),
+      r && seconds ? fmt(r.rows / seconds) : '',
+      ratio,
+      rss,
+      target,
+    ]);
   const { mariadb: m, legacy: l, loadData: ld, sqlite: s, sqliteImport: si, ssh, sshPlain, rss } = results;
   if (l) line(`legacy cat|sed|awk|mariadb, INSERT per line (first ${fmt(LEGACY_LINES)} lines only)`, l, { ratio: '1.00 (baseline)' });
   if (ld) line('MariaDB LOAD DATA LOCAL INFILE of a ready-made TSV', ld, { ratio: l ? `${fmt(rate(ld) / rate(l), 1)}x legacy` : '' });
   if (m) {
-    line('dnslog ship -> MariaDB (wall, whole process)', m, { rss: mb(m), target: `>= ${fmt(TARGETS.mariadbRate)} rows/s: ${verdict(rate(m) >= TARGETS.mariadbRate)}` });
+    line('dnslog ship -> MariaDB (wall, whole process)', m, {
+      rss: mb(m),
+      target: `>= ${fmt(TARGETS.mariadbRate)} rows/s: ${verdict(rate(m) >= TARGETS.mariadbRate)}`,
+    });
     line("  same run, dnslog's own totals.seconds", m, { seconds: m.ownSeconds });
-    if (l) line('  dnslog -> MariaDB vs legacy', null, { ratio: `${fmt(rate(m) / rate(l), 1)}x`, target: `>= ${TARGETS.legacyRatio}x: ${verdict(rate(m) / rate(l) >= TARGETS.legacyRatio)}` });
-    if (ld) line('  dnslog -> MariaDB vs LOAD DATA', null, { ratio: `${fmt(rate(m) / rate(ld), 2)}x`, target: `>= ${TARGETS.loadDataRatio}x: ${verdict(rate(m) / rate(ld) >= TARGETS.loadDataRatio)}` });
+    if (l)
+      line('  dnslog -> MariaDB vs legacy', null, {
+        ratio: `${fmt(rate(m) / rate(l), 1)}x`,
+        target: `>= ${TARGETS.legacyRatio}x: ${verdict(rate(m) / rate(l) >= TARGETS.legacyRatio)}`,
+      });
+    if (ld)
+      line('  dnslog -> MariaDB vs LOAD DATA', null, {
+        ratio: `${fmt(rate(m) / rate(ld), 2)}x`,
+        target: `>= ${TARGETS.loadDataRatio}x: ${verdict(rate(m) / rate(ld) >= TARGETS.loadDataRatio)}`,
+      });
   }
-  if (s) line('dnslog ship -> SQLite', s, { rss: mb(s), ratio: l ? `${fmt(rate(s) / rate(l), 1)}x legacy` : '', target: `>= ${fmt(TARGETS.sqliteRate)} rows/s: ${verdict(rate(s) >= TARGETS.sqliteRate)}` });
-  if (si) line("sqlite3 .import of a ready-made TSV (same schema and indexes)", si);
+  if (s)
+    line('dnslog ship -> SQLite', s, {
+      rss: mb(s),
+      ratio: l ? `${fmt(rate(s) / rate(l), 1)}x legacy` : '',
+      target: `>= ${fmt(TARGETS.sqliteRate)} rows/s: ${verdict(rate(s) >= TARGETS.sqliteRate)}`,
+    });
+  if (si) line('sqlite3 .import of a ready-made TSV (same schema and indexes)', si);
   if (s && si) line('  dnslog -> SQLite vs sqlite3 .import', null, { ratio: `${fmt(rate(s) / rate(si), 2)}x` });
   for (const [i, f] of (results.sqliteFloor ?? []).entries()) {
     const vs = s ? rate(s) / (f.rows / f.seconds) : null;
-    line(`  better-sqlite3 INSERT alone, rows ready in memory, ${floorLabel(f)}${i === 0 ? ` (median of ${SQLITE_ROUNDS})` : ' (info)'}`, { rows: f.rows, wall: f.seconds }, {
-      ratio: vs === null ? '' : `dnslog ${fmt(vs, 2)}x`,
-      target: i === 0 && vs !== null ? `dnslog >= ${TARGETS.sqliteFloorRatio}x: ${verdict(vs >= TARGETS.sqliteFloorRatio)}` : '',
-    });
+    line(
+      `  better-sqlite3 INSERT alone, rows ready in memory, ${floorLabel(f)}${i === 0 ? ` (median of ${SQLITE_ROUNDS})` : ' (info)'}`,
+      { rows: f.rows, wall: f.seconds },
+      {
+        ratio: vs === null ? '' : `dnslog ${fmt(vs, 2)}x`,
+        target: i === 0 && vs !== null ? `dnslog >= ${TARGETS.sqliteFloorRatio}x: ${verdict(vs >= TARGETS.sqliteFloorRatio)}` : '',
+      },
+    );
   }
-  if (ssh) line('dnslog ship ssh:// (loopback, gzip in transit) -> SQLite', ssh, { rss: mb(ssh), ratio: s ? `${fmt(rate(ssh) / rate(s), 2)}x local` : '', target: `>= ${fmt(TARGETS.sshRate)} rows/s: ${verdict(rate(ssh) >= TARGETS.sshRate)}` });
-  if (sshPlain) line('dnslog ship ssh:// --no-compress -> SQLite (info only)', sshPlain, { rss: mb(sshPlain), ratio: s ? `${fmt(rate(sshPlain) / rate(s), 2)}x local` : '' });
-  for (const r of rss ?? []) line(`peak RSS: dnslog ship -> SQLite, ${fmt(r.lines)} lines`, r, { rss: mb(r), target: `< ${TARGETS.rssMb} MB: ${verdict(r.rssMb !== null && r.rssMb < TARGETS.rssMb)}` });
+  if (ssh)
+    line('dnslog ship ssh:// (loopback, gzip in transit) -> SQLite', ssh, {
+      rss: mb(ssh),
+      ratio: s ? `${fmt(rate(ssh) / rate(s), 2)}x local` : '',
+      target: `>= ${fmt(TARGETS.sshRate)} rows/s: ${verdict(rate(ssh) >= TARGETS.sshRate)}`,
+    });
+  if (sshPlain)
+    line('dnslog ship ssh:// --no-compress -> SQLite (info only)', sshPlain, {
+      rss: mb(sshPlain),
+      ratio: s ? `${fmt(rate(sshPlain) / rate(s), 2)}x local` : '',
+    });
+  for (const r of rss ?? [])
+    line(`peak RSS: dnslog ship -> SQLite, ${fmt(r.lines)} lines`, r, {
+      rss: mb(r),
+      target: `< ${TARGETS.rssMb} MB: ${verdict(r.rssMb !== null && r.rssMb < TARGETS.rssMb)}`,
+    });
   const header = ['measure', 'rows', 'seconds', 'rows/s', 'ratio', 'peak RSS MB', 'target'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const numeric = [false, true, true, true, false, true, false];
   const cell = (v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]));
-  say(`\nsummary: ${fmt(LINES)}-line BIND 9.18 query log; the legacy pipeline ran on the first ${fmt(LEGACY_LINES)} lines only (it is that slow);`);
+  say(
+    `\nsummary: ${fmt(LINES)}-line BIND 9.18 query log; the legacy pipeline ran on the first ${fmt(LEGACY_LINES)} lines only (it is that slow);`,
+  );
   say('seconds are wall clock around the whole process; SSH = the test sshd on 127.0.0.1, into SQLite');
   say(header.map(cell).join(' | ').trimEnd());
   say(widths.map((w) => '-'.repeat(w)).join('-|-'));
@@ -560,9 +683,15 @@ function printSummary() {
     const mbs = rss.map((r) => r.rssMb ?? 0);
     const growth = Math.max(...mbs) / Math.min(...mbs);
     const moreLines = rss[rss.length - 1].lines / rss[0].lines;
-    say(`peak RSS ${rss.map((r) => `${fmt(r.lines)}: ${fmt(r.rssMb, 1)} MB`).join(', ')}: ${growth <= 1.5 ? 'flat' : 'NOT flat'} (${fmt(growth, 2)}x the memory for ${fmt(moreLines)}x the lines)`);
+    say(
+      `peak RSS ${rss.map((r) => `${fmt(r.lines)}: ${fmt(r.rssMb, 1)} MB`).join(', ')}: ${growth <= 1.5 ? 'flat' : 'NOT flat'} (${fmt(growth, 2)}x the memory for ${fmt(moreLines)}x the lines)`,
+    );
   }
-  say(`machine: ${cpus().length} CPU(s), load average ${loadStart} at the start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end (MariaDB and dnslog share these CPUs)`);
+  say(
+    `machine: ${cpus().length} CPU(s), load average ${loadStart} at the start, ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} at the end (MariaDB and dnslog share these CPUs)`,
+  );
   if (errors.length > 0) say(`\n${errors.length} measurement(s) could not be made:\n${errors.map((e) => `  ${e}`).join('\n')}`);
 }
 

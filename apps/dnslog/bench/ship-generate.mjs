@@ -29,7 +29,28 @@ function weighted(pairs) {
   return () => table[int(table.length)];
 }
 const hex = (n) => Array.from({ length: n }, () => '0123456789abcdef'[int(16)]).join('');
-const SYLLABLES = ['ka', 'lo', 'mi', 'net', 'sta', 'ro', 'ex', 'am', 'ple', 'dat', 'ser', 'vi', 'cloud', 'go', 'tr', 'in', 'fo', 'ba', 'zu', 'q'];
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'net',
+  'sta',
+  'ro',
+  'ex',
+  'am',
+  'ple',
+  'dat',
+  'ser',
+  'vi',
+  'cloud',
+  'go',
+  'tr',
+  'in',
+  'fo',
+  'ba',
+  'zu',
+  'q',
+];
 const word = () => Array.from({ length: 1 + int(4) }, () => pick(SYLLABLES)).join('');
 const TLDS = ['com', 'net', 'org', 'de', 'io', 'co.uk', 'example', 'test', 'fr', 'nl'];
 
@@ -50,14 +71,48 @@ const NAME_SHAPES = [
 ];
 const NAMES = [...new Set(Array.from({ length: 4000 }, () => pick(NAME_SHAPES)()))];
 const popularName = () => NAMES[Math.floor(NAMES.length * rand() ** 3)];
-const TYPES = weighted([['A', 40], ['AAAA', 25], ['HTTPS', 9], ['TXT', 4], ['MX', 3], ['SRV', 2], ['NS', 2], ['SOA', 2], ['CNAME', 1], ['DS', 1], ['DNSKEY', 1], ['TYPE65', 1], ['SVCB', 1], ['CAA', 0.5], ['ANY', 0.5]]);
+const TYPES = weighted([
+  ['A', 40],
+  ['AAAA', 25],
+  ['HTTPS', 9],
+  ['TXT', 4],
+  ['MX', 3],
+  ['SRV', 2],
+  ['NS', 2],
+  ['SOA', 2],
+  ['CNAME', 1],
+  ['DS', 1],
+  ['DNSKEY', 1],
+  ['TYPE65', 1],
+  ['SVCB', 1],
+  ['CAA', 0.5],
+  ['ANY', 0.5],
+]);
 const FLAGS = weighted([
-  ['+E(0)K', 35], ['+E(0)', 12], ['+E(0)DK', 10], ['+', 8], ['-E(0)K', 5], ['+E(0)TK', 4], ['+E(0)V', 4], ['-E(0)DCK', 3],
-  ['+E(0)DCK', 3], ['+E(0)TDK', 2], ['+E(0)DV', 2], ['-', 2], ['+T', 1], ['+E(0)TV', 1],
+  ['+E(0)K', 35],
+  ['+E(0)', 12],
+  ['+E(0)DK', 10],
+  ['+', 8],
+  ['-E(0)K', 5],
+  ['+E(0)TK', 4],
+  ['+E(0)V', 4],
+  ['-E(0)DCK', 3],
+  ['+E(0)DCK', 3],
+  ['+E(0)TDK', 2],
+  ['+E(0)DV', 2],
+  ['-', 2],
+  ['+T', 1],
+  ['+E(0)TV', 1],
 ]);
 const V4_CLIENTS = [
   '127.0.0.1',
-  ...Array.from({ length: 600 }, () => pick([`10.${int(256)}.${int(256)}.${1 + int(254)}`, `192.168.${int(256)}.${1 + int(254)}`, `172.${16 + int(16)}.${int(256)}.${1 + int(254)}`])),
+  ...Array.from({ length: 600 }, () =>
+    pick([
+      `10.${int(256)}.${int(256)}.${1 + int(254)}`,
+      `192.168.${int(256)}.${1 + int(254)}`,
+      `172.${16 + int(16)}.${int(256)}.${1 + int(254)}`,
+    ]),
+  ),
 ];
 const V6_CLIENTS = ['::1', ...Array.from({ length: 200 }, () => `2001:db8:${hex(1 + int(4))}:${hex(1 + int(4))}::${hex(1 + int(4))}`)];
 const POINTERS = Array.from({ length: 64 }, () => `@0x7f${hex(10)}`);

@@ -35,7 +35,9 @@ describe('dnslog cli', () => {
     expect(odd.err).toBe('dnslog: --every 1.5h: give a divisor of 24 hours (1h, 2h, 3h, 4h, 6h, 8h, 12h or 24h)\n');
     expect(odd.exit).toBe(2);
     const bad = await run('prune', '--keep', '30d', '--lock-wait', 'soon');
-    expect(bad.err.split('\n')[0]).toBe("dnslog: option '--lock-wait <duration>' argument 'soon' is invalid. 'soon' is not a duration: a whole number and a unit (500ms, 5s, 15m, 6h, 2d).");
+    expect(bad.err.split('\n')[0]).toBe(
+      "dnslog: option '--lock-wait <duration>' argument 'soon' is invalid. 'soon' is not a duration: a whole number and a unit (500ms, 5s, 15m, 6h, 2d).",
+    );
     expect(bad.exit).toBe(2);
   });
 });

@@ -37,7 +37,7 @@ function reportCommand(report: Command, io: CliIo, name: string, summary: string
     .option('--json', 'JSON output (same as --format json)', false)
     .option('--explain', "print the database's query plan instead (MySQL: the partitions read and the index used)", false)
     .option('--raw', 'count from the query rows even where the rollup tables could answer', false)
-    .option('--tz <zone>', 'read --since/--until and print times in this zone (IANA name, UTC or +01:00; default: this host\'s zone, $TZ)');
+    .option('--tz <zone>', "read --since/--until and print times in this zone (IANA name, UTC or +01:00; default: this host's zone, $TZ)");
 }
 
 export function buildProgram(io: CliIo): Command {
@@ -61,25 +61,31 @@ ${exitCodeHelp()}`,
 
   const db = program.command('db').description('manage the database schema');
   db.command('init')
-    .description('create the schema, or migrate it to this version (idempotent); on MySQL also lays out partitions as `dnslog partitions` does')
+    .description(
+      'create the schema, or migrate it to this version (idempotent); on MySQL also lays out partitions as `dnslog partitions` does',
+    )
     .addOption(dbOption(io))
     .addOption(granularityOption())
     .option('--ahead <duration>', 'MySQL: partitions ready this far ahead (at least two periods)', '24h')
     .option(
       '--assume-tz <[server=]zone>',
-      'a database made before UTC times (schema 5): the zone its stored times were written in (default: this host\'s); repeatable, server=zone for one server',
+      "a database made before UTC times (schema 5): the zone its stored times were written in (default: this host's); repeatable, server=zone for one server",
       collect,
     )
     .option('--json', 'JSON output', false)
     .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string; assumeTz?: string[] }) =>
-      dbCommands().then((m) => m.runDbInit(opts.db, opts.json, io, { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() }, opts.assumeTz)),
+      dbCommands().then((m) =>
+        m.runDbInit(opts.db, opts.json, io, { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() }, opts.assumeTz),
+      ),
     );
   db.command('rebuild-rollups')
     .description('count the rollup tables again from the stored rows (after rows were changed by hand); takes the ship lock')
     .addOption(dbOption(io))
     .option('--lock <file>', 'lock file (default: the one ship uses)')
     .option('--json', 'JSON output', false)
-    .action((opts: { db: string; json: boolean; lock?: string }) => dbCommands().then((m) => m.runDbRebuildRollups(opts.db, opts.json, io, opts.lock)));
+    .action((opts: { db: string; json: boolean; lock?: string }) =>
+      dbCommands().then((m) => m.runDbRebuildRollups(opts.db, opts.json, io, opts.lock)),
+    );
 
   program
     .command('ship')
@@ -91,10 +97,20 @@ ${exitCodeHelp()}`,
     .option('--keep', 'leave shipped files where they are (the ledger still prevents loading them twice)', false)
     .option('--dry-run', 'list what would be shipped; load and move nothing', false)
     .option('--concurrency <n>', 'sources worked on at once', intOption(1, 64), 4)
-    .option('--lock <file>', 'also take this lock file (default: GET_LOCK on MySQL; for SQLite a file in /run/dnslog or $XDG_RUNTIME_DIR/dnslog)')
+    .option(
+      '--lock <file>',
+      'also take this lock file (default: GET_LOCK on MySQL; for SQLite a file in /run/dnslog or $XDG_RUNTIME_DIR/dnslog)',
+    )
     .addOption(lockWait('wait this long for another ship, prune or partitions run on the same database (0: fail at once)', 0))
     .option('--owner <user>', "ship only files owned by this user (name or uid; default: the owner of the log's directory)")
-    .addOption(durationFlag('--min-age <duration>', 'leave files modified less than this long ago for the next run (named may still write them)', { flag: '--min-age', min: 0, max: 31_536_000_000, bareUnit: 's', warn }, 60_000))
+    .addOption(
+      durationFlag(
+        '--min-age <duration>',
+        'leave files modified less than this long ago for the next run (named may still write them)',
+        { flag: '--min-age', min: 0, max: 31_536_000_000, bareUnit: 's', warn },
+        60_000,
+      ),
+    )
     .option('--ssh-user <user>', 'user for ssh:// sources without one (default: $USER)')
     .option('--ssh-key <file>', 'private key for ssh:// sources (default: ssh-agent)')
     .option('--known-hosts <file>', 'known_hosts to verify SSH host keys against (default: ~/.ssh/known_hosts)')
@@ -115,16 +131,24 @@ ${exitCodeHelp()}`,
     .addHelpText(
       'after',
       '\nExit codes: 0 all shipped (files left for the next run by --min-age included), 1 some lines were rejected (kept in dnslog_rejects),\n' +
-        '2 a file or source failed, a file was refused (a link, FIFO, device or a stranger\'s file), or a loaded file could not be moved.\n',
+        "2 a file or source failed, a file was refused (a link, FIFO, device or a stranger's file), or a loaded file could not be moved.\n",
     )
-    .action((sources: string[], opts: ShipCommandOptions) => import('./commands/ship-command.js').then((m) => m.runShip(sources, opts, io)).then(() => undefined));
+    .action((sources: string[], opts: ShipCommandOptions) =>
+      import('./commands/ship-command.js').then((m) => m.runShip(sources, opts, io)).then(() => undefined),
+    );
 
   const report = program.command('report').description('reports on the shipped queries');
   reportCommand(report, io, 'top-names', 'the most queried names, or registered domains with --by domain')
-    .addOption(new Option('--by <what>', 'count per name, or per registered domain (example.co.uk)').choices(['name', 'domain']).default('name'))
+    .addOption(
+      new Option('--by <what>', 'count per name, or per registered domain (example.co.uk)').choices(['name', 'domain']).default('name'),
+    )
     .action((opts: TopOptions) => reports().then((m) => m.runTopReport('qname', opts, io, io.now?.())));
-  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) => reports().then((m) => m.runTopReport('client_ip', opts, io, io.now?.())));
-  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) => reports().then((m) => m.runTopReport('qtype', opts, io, io.now?.())));
+  reportCommand(report, io, 'top-clients', 'the clients sending the most queries').action((opts: TopOptions) =>
+    reports().then((m) => m.runTopReport('client_ip', opts, io, io.now?.())),
+  );
+  reportCommand(report, io, 'qtypes', 'queries per type').action((opts: TopOptions) =>
+    reports().then((m) => m.runTopReport('qtype', opts, io, io.now?.())),
+  );
   reportCommand(report, io, 'timeline', 'queries per minute, hour or day, per server, as a chart')
     .addOption(new Option('--per <bucket>', 'time bucket').choices(['minute', 'hour', 'day']).default('hour'))
     .option('--svg <file>', 'also write the chart as an SVG picture')
@@ -137,7 +161,11 @@ ${exitCodeHelp()}`,
     .action((opts: SearchOptions) => reports().then((m) => m.runSearch(opts, io, io.now?.())));
   reportCommand(report, io, 'servers', 'per-server volume and last seen; exit 1 when one stopped shipping')
     .option('--stale <duration>', 'a server whose newest query is older than this is STALE', '6h')
-    .action((opts: ServersOptions) => reports().then((m) => m.runServers(opts, io, io.now?.())).then(() => undefined));
+    .action((opts: ServersOptions) =>
+      reports()
+        .then((m) => m.runServers(opts, io, io.now?.()))
+        .then(() => undefined),
+    );
 
   program
     .command('rotate')
@@ -150,14 +178,26 @@ ${exitCodeHelp()}`,
     .option('--known-hosts <file>', 'known_hosts to verify host keys against (default: ~/.ssh/known_hosts)')
     .option('--host-key-fingerprint <SHA256:...>', 'pin the SSH host key instead')
     .option('--json', 'JSON output', false)
-    .addHelpText('after', '\nA lock (LOG.rotate.lock) keeps two rotations apart. If the reopen command fails the renamed file is kept\nand the error says what to run; exit 2.\n')
-    .action((opts: RotateCommandOptions) => import('./commands/rotate-command.js').then((m) => m.runRotate(opts, io, io.now?.())).then(() => undefined));
+    .addHelpText(
+      'after',
+      '\nA lock (LOG.rotate.lock) keeps two rotations apart. If the reopen command fails the renamed file is kept\nand the error says what to run; exit 2.\n',
+    )
+    .action((opts: RotateCommandOptions) =>
+      import('./commands/rotate-command.js').then((m) => m.runRotate(opts, io, io.now?.())).then(() => undefined),
+    );
 
   program
     .command('schedule')
     .description('print cron lines (or systemd units) that rotate every N hours, off the hour, staggered per server, then ship')
     .requiredOption('--log <path>', "named's query log on the servers")
-    .addOption(durationFlag('--every <duration>', 'time between rotations: whole hours that divide a day (1h, 2h, 3h, 4h, 6h, 8h, 12h, 24h)', { flag: '--every', min: 3_600_000, max: 86_400_000, bareUnit: 'h', warn }, 4 * 3_600_000))
+    .addOption(
+      durationFlag(
+        '--every <duration>',
+        'time between rotations: whole hours that divide a day (1h, 2h, 3h, 4h, 6h, 8h, 12h, 24h)',
+        { flag: '--every', min: 3_600_000, max: 86_400_000, bareUnit: 'h', warn },
+        4 * 3_600_000,
+      ),
+    )
     .option('--host <ssh-url>', 'a name server to rotate and ship from over SSH; repeatable (default: this host)', collect)
     .addOption(dbOption(io))
     .option('--rndc <command>', 'reopen command passed to rotate')
@@ -178,7 +218,9 @@ ${exitCodeHelp()}`,
     .addOption(lockWait('wait this long for a running ship to finish', 300_000))
     .option('--json', 'JSON output', false)
     .addHelpText('after', '\nExit codes: 0 ok, 1 rows landed in the catch-all partition (nothing changed, see the warning), 2 error.\n')
-    .action((opts: PartitionsOptions) => import('./commands/partitions-command.js').then((m) => m.runPartitions(opts, io, io.now?.())).then(() => undefined));
+    .action((opts: PartitionsOptions) =>
+      import('./commands/partitions-command.js').then((m) => m.runPartitions(opts, io, io.now?.())).then(() => undefined),
+    );
 
   program
     .command('prune')
@@ -191,14 +233,23 @@ ${exitCodeHelp()}`,
     .option('--lock <file>', 'lock file (default: the ship lock of this database)')
     .addOption(lockWait('wait this long for a running ship to finish', 300_000))
     .option('--json', 'JSON output', false)
-    .action((opts: PruneOptions) => import('./commands/prune-command.js').then((m) => m.runPrune(opts, io, io.now?.())).then(() => undefined));
+    .action((opts: PruneOptions) =>
+      import('./commands/prune-command.js').then((m) => m.runPrune(opts, io, io.now?.())).then(() => undefined),
+    );
   program
     .command('parse')
     .description('parse query logs and print one row per query (a table, or NDJSON with --json)')
     .argument('[file...]', 'query log files, .gz decompressed; none or - reads stdin')
     .option('--json', 'one JSON object per query line (NDJSON)', false)
-    .addHelpText('after', '\nA summary (lines, rows, skipped lines by reason) goes to stderr.\nExit codes: 0 every line was a query, 1 some lines were skipped, 2 an input could not be read.\n')
-    .action((files: string[], opts: { json: boolean }) => import('./commands/parse-command.js').then((m) => m.runParse(files, { json: opts.json, stdin: process.stdin }, io)).then(() => undefined));
+    .addHelpText(
+      'after',
+      '\nA summary (lines, rows, skipped lines by reason) goes to stderr.\nExit codes: 0 every line was a query, 1 some lines were skipped, 2 an input could not be read.\n',
+    )
+    .action((files: string[], opts: { json: boolean }) =>
+      import('./commands/parse-command.js')
+        .then((m) => m.runParse(files, { json: opts.json, stdin: process.stdin }, io))
+        .then(() => undefined),
+    );
 
   return program;
 }

@@ -83,7 +83,10 @@ const NEW_YORK_LOG: readonly (readonly [string, string])[] = [
 
 describe('UTC inside, local outside', () => {
   it('stores a Berlin log across spring-forward and fall-back in UTC, the repeated hour by file order', async () => {
-    const path = logFile('query.log.1', BERLIN_LOG.map(([wall], i) => bindLine(wall, `q${i}.example`)));
+    const path = logFile(
+      'query.log.1',
+      BERLIN_LOG.map(([wall], i) => bindLine(wall, `q${i}.example`)),
+    );
     const r = await ship(path, '--server', 'ns1', '--tz', 'Europe/Berlin');
     expect(r.err).toBe('');
     expect(r.exit).toBe(0);
@@ -93,7 +96,11 @@ describe('UTC inside, local outside', () => {
       { tz: 'Europe/Berlin', first_time: '2026-03-29 00:59:30.000', last_time: '2026-10-25 02:10:00.000' },
     ]);
     // The rollups count UTC minutes: the repeated hour's two passes are two hours.
-    expect(sql<{ bucket: string; n: number }>("SELECT bucket, SUM(queries) AS n FROM dns_rollup_minute WHERE bucket >= '2026-10-25' GROUP BY bucket")).toEqual([
+    expect(
+      sql<{ bucket: string; n: number }>(
+        "SELECT bucket, SUM(queries) AS n FROM dns_rollup_minute WHERE bucket >= '2026-10-25' GROUP BY bucket",
+      ),
+    ).toEqual([
       { bucket: '2026-10-25 00:15:00', n: 1 },
       { bucket: '2026-10-25 00:45:00', n: 1 },
       { bucket: '2026-10-25 01:05:00', n: 1 },
@@ -105,10 +112,16 @@ describe('UTC inside, local outside', () => {
     const common = ['--db', db, '--tz', 'Europe/Berlin', '--since', '2026-10-25 00:00', '--until', '2026-10-26'];
     const table = await run(['report', 'timeline', '--per', 'hour', ...common]);
     expect(table.exit).toBe(0);
-    const labels = table.out.split('\n').filter((l) => /^2026-10-25/.test(l)).map((l) => l.slice(0, 23).trim());
+    const labels = table.out
+      .split('\n')
+      .filter((l) => /^2026-10-25/.test(l))
+      .map((l) => l.slice(0, 23).trim());
     expect(labels).toEqual(['2026-10-25 01:00', '2026-10-25 02:00 +02:00', '2026-10-25 02:00 +01:00', '2026-10-25 03:00']);
     expect(table.out).toMatch(/\(times in Europe\/Berlin, UTC\+0[12]:00 now\)\n$/);
-    const json = JSON.parse((await run(['report', 'timeline', '--per', 'hour', '--json', ...common])).out) as { bucket: string; queries: number }[];
+    const json = JSON.parse((await run(['report', 'timeline', '--per', 'hour', '--json', ...common])).out) as {
+      bucket: string;
+      queries: number;
+    }[];
     expect(json).toEqual([
       { bucket: '2026-10-25T01:00+02:00', server: 'ns1', queries: 1 },
       { bucket: '2026-10-25T02:00+02:00', server: 'ns1', queries: 2 },
@@ -116,14 +129,37 @@ describe('UTC inside, local outside', () => {
       { bucket: '2026-10-25T03:00+01:00', server: 'ns1', queries: 1 },
     ]);
     // --since in the reader's zone: 02:00 Berlin on 29 March does not exist; 03:00 CEST is 01:00 UTC.
-    const search = JSON.parse((await run(['report', 'search', '--like', 'q%', '--json', '--db', db, '--tz', 'UTC', '--since', '2026-03-29 01:00', '--until', '2026-03-29 02:00'])).out) as {
+    const search = JSON.parse(
+      (
+        await run([
+          'report',
+          'search',
+          '--like',
+          'q%',
+          '--json',
+          '--db',
+          db,
+          '--tz',
+          'UTC',
+          '--since',
+          '2026-03-29 01:00',
+          '--until',
+          '2026-03-29 02:00',
+        ])
+      ).out,
+    ) as {
       qtime: string;
     }[];
     expect(search.map((x) => x.qtime)).toEqual(['2026-03-29T01:30:00.000Z', '2026-03-29T01:00:30.000Z']);
-    const inNewYork = JSON.parse((await run(['report', 'search', '--like', 'q1.%', '--json', '--db', db, '--tz', 'America/New_York'])).out) as { qtime: string }[];
+    const inNewYork = JSON.parse(
+      (await run(['report', 'search', '--like', 'q1.%', '--json', '--db', db, '--tz', 'America/New_York'])).out,
+    ) as { qtime: string }[];
     expect(inNewYork.map((x) => x.qtime)).toEqual(['2026-03-28T21:00:30.000-04:00']);
     // Days are the reader's: in Berlin, 25 October holds the repeated hour's four lines and two more.
-    const days = JSON.parse((await run(['report', 'timeline', '--per', 'day', '--json', '--db', db, '--tz', 'Europe/Berlin'])).out) as { bucket: string; queries: number }[];
+    const days = JSON.parse((await run(['report', 'timeline', '--per', 'day', '--json', '--db', db, '--tz', 'Europe/Berlin'])).out) as {
+      bucket: string;
+      queries: number;
+    }[];
     expect(days).toEqual([
       { bucket: '2026-03-29', server: 'ns1', queries: 3 },
       { bucket: '2026-10-25', server: 'ns1', queries: 6 },
@@ -132,9 +168,25 @@ describe('UTC inside, local outside', () => {
 
   it('two servers in different zones (and lines with their own zone) land in the same bucket for the same instant', async () => {
     // 25 Nov 2026, 09:00:30 UTC: 10:00:30 in Berlin, 04:00:30 in New York, 14:30:30 in Kolkata.
-    expect((await ship(logFile('berlin.log.1', [bindLine('2026-11-25 10:00:30', 'a.example')]), '--server', 'ber', '--tz', 'ber=Europe/Berlin', '--tz', 'UTC')).exit).toBe(0);
-    expect((await ship(logFile('ny.log.1', [bindLine('2026-11-25 04:00:30', 'b.example')]), '--server', 'nyc', '--tz', 'America/New_York')).exit).toBe(0);
-    expect((await ship(logFile('utc.log.1', [isoLine('2026-11-25T09:00:30.000Z', 'c.example')]), '--server', 'utc', '--tz', 'Asia/Tokyo')).exit).toBe(0);
+    expect(
+      (
+        await ship(
+          logFile('berlin.log.1', [bindLine('2026-11-25 10:00:30', 'a.example')]),
+          '--server',
+          'ber',
+          '--tz',
+          'ber=Europe/Berlin',
+          '--tz',
+          'UTC',
+        )
+      ).exit,
+    ).toBe(0);
+    expect(
+      (await ship(logFile('ny.log.1', [bindLine('2026-11-25 04:00:30', 'b.example')]), '--server', 'nyc', '--tz', 'America/New_York')).exit,
+    ).toBe(0);
+    expect(
+      (await ship(logFile('utc.log.1', [isoLine('2026-11-25T09:00:30.000Z', 'c.example')]), '--server', 'utc', '--tz', 'Asia/Tokyo')).exit,
+    ).toBe(0);
     expect((await ship(logFile('in.log.1', [isoLine('2026-11-25T14:30:30.250+05:30', 'd.example')]), '--server', 'blr')).exit).toBe(0);
     const minute = JSON.parse((await run(['report', 'timeline', '--per', 'minute', '--json', '--db', db, '--tz', 'UTC'])).out) as unknown[];
     expect(minute).toEqual([
@@ -155,11 +207,19 @@ describe('UTC inside, local outside', () => {
   });
 
   it('a line more than an hour back is a time_back reject, kept, with one line on stderr and exit 1', async () => {
-    const path = logFile('query.log.1', [bindLine('2026-11-25 12:00:00', 'a.example'), bindLine('2026-11-25 09:30:00', 'b.example'), bindLine('2026-11-25 12:00:01', 'c.example')]);
+    const path = logFile('query.log.1', [
+      bindLine('2026-11-25 12:00:00', 'a.example'),
+      bindLine('2026-11-25 09:30:00', 'b.example'),
+      bindLine('2026-11-25 12:00:01', 'c.example'),
+    ]);
     const r = await ship(path, '--server', 'ns1', '--tz', 'UTC');
     expect(r.exit).toBe(1);
-    expect(r.err).toBe(`dnslog: ns1:${path}: 1 line(s) more than an hour before an earlier line (a clock stepped back, or --tz wrong?): kept as time_back rejects\n`);
-    expect(sql<{ line_no: number; reason: string }>('SELECT line_no, reason FROM dnslog_rejects')).toEqual([{ line_no: 2, reason: 'time_back' }]);
+    expect(r.err).toBe(
+      `dnslog: ns1:${path}: 1 line(s) more than an hour before an earlier line (a clock stepped back, or --tz wrong?): kept as time_back rejects\n`,
+    );
+    expect(sql<{ line_no: number; reason: string }>('SELECT line_no, reason FROM dnslog_rejects')).toEqual([
+      { line_no: 2, reason: 'time_back' },
+    ]);
     expect(sql<{ n: number }>('SELECT COUNT(*) AS n FROM dns_queries')).toEqual([{ n: 2 }]);
   });
 
@@ -167,7 +227,9 @@ describe('UTC inside, local outside', () => {
     const path = logFile('query.log.1', [bindLine('2026-11-25 12:00:00', 'a.example')]);
     const r = await ship(path, '--server', 'ns1', '--tz', 'Europe/Berlln');
     expect(r.exit).toBe(2);
-    expect(r.err).toBe("dnslog: --tz 'Europe/Berlln': not a time zone (give an IANA name like Europe/Berlin, UTC, or an offset like +01:00)\n");
+    expect(r.err).toBe(
+      "dnslog: --tz 'Europe/Berlln': not a time zone (give an IANA name like Europe/Berlin, UTC, or an offset like +01:00)\n",
+    );
     expect(existsSync(join(dir, 'db.sqlite'))).toBe(false);
     const rep = await run(['report', 'timeline', '--db', db, '--tz', 'Mars/Olympus']);
     expect(rep.exit).toBe(2);
@@ -176,9 +238,25 @@ describe('UTC inside, local outside', () => {
 
   it('db init moves a version-4 database (wall clock) to UTC, the repeated hour by line order; other commands refuse it until then', async () => {
     // What version 4 stored: the wall clock as written (shipped here in UTC, so nothing moves), no tz column.
-    const path = logFile('query.log.1', BERLIN_LOG.map(([wall], i) => bindLine(wall, `q${i}.example`)));
+    const path = logFile(
+      'query.log.1',
+      BERLIN_LOG.map(([wall], i) => bindLine(wall, `q${i}.example`)),
+    );
     expect((await ship(path, '--server', 'ns1', '--tz', 'UTC')).exit).toBe(0);
-    expect((await ship(logFile('other.log.1', NEW_YORK_LOG.map(([wall]) => bindLine(wall, 'x.example'))), '--server', 'ns2', '--tz', 'UTC')).exit).toBe(0);
+    expect(
+      (
+        await ship(
+          logFile(
+            'other.log.1',
+            NEW_YORK_LOG.map(([wall]) => bindLine(wall, 'x.example')),
+          ),
+          '--server',
+          'ns2',
+          '--tz',
+          'UTC',
+        )
+      ).exit,
+    ).toBe(0);
     const old = new Database(join(dir, 'db.sqlite'));
     old.exec("ALTER TABLE dnslog_files DROP COLUMN tz; UPDATE dnslog_meta SET value = '4' WHERE key = 'schema_version'");
     old.close();
@@ -200,12 +278,18 @@ describe('UTC inside, local outside', () => {
     // West of UTC every shift is forward: moved latest first, so that no row is moved twice.
     const ny = sql<{ qtime: string }>("SELECT qtime FROM dns_queries WHERE server = 'ns2' ORDER BY line_no").map((x) => x.qtime);
     expect(ny).toEqual(NEW_YORK_LOG.map(([, utc]) => `${utc}.000`));
-    expect(sql<{ server: string; tz: string; first_time: string; last_time: string }>('SELECT server, tz, first_time, last_time FROM dnslog_files ORDER BY server')).toEqual([
+    expect(
+      sql<{ server: string; tz: string; first_time: string; last_time: string }>(
+        'SELECT server, tz, first_time, last_time FROM dnslog_files ORDER BY server',
+      ),
+    ).toEqual([
       { server: 'ns1', tz: 'Europe/Berlin', first_time: '2026-03-29 00:59:30.000', last_time: '2026-10-25 02:10:00.000' },
       { server: 'ns2', tz: 'America/New_York', first_time: '2026-03-08 06:30:00.000', last_time: '2026-11-01 08:00:00.000' },
     ]);
     // The rollups are counted again from the moved rows.
-    const buckets = sql<{ bucket: string }>("SELECT bucket FROM dns_rollup_minute WHERE server = 'ns1' ORDER BY bucket").map((x) => x.bucket);
+    const buckets = sql<{ bucket: string }>("SELECT bucket FROM dns_rollup_minute WHERE server = 'ns1' ORDER BY bucket").map(
+      (x) => x.bucket,
+    );
     expect(buckets).toEqual(BERLIN_LOG.map(([, utc]) => `${utc.slice(0, 16)}:00`).sort());
     // Once only: a second db init moves nothing.
     const again = await run(['db', 'init', '--db', db, '--assume-tz', 'Asia/Tokyo']);

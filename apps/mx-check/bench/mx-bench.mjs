@@ -43,10 +43,16 @@ const port = (await portFree(HOST, 53)) ? 53 : await freePort();
 const host = port === 53 ? HOST : '127.0.0.1';
 const domains = Array.from({ length: N }, (_, i) => `d${i}.bench.test`);
 const kinds = (i) => i % 10; // 70% ok, then null MX, localhost, NXDOMAIN exchange
-const lines = ['$TTL 300', '@ IN SOA ns1.bench.test. h.bench.test. 1 3600 600 86400 300', '@ IN NS ns1.bench.test.', 'ns1.bench.test. A 127.0.0.1'];
+const lines = [
+  '$TTL 300',
+  '@ IN SOA ns1.bench.test. h.bench.test. 1 3600 600 86400 300',
+  '@ IN NS ns1.bench.test.',
+  'ns1.bench.test. A 127.0.0.1',
+];
 domains.forEach((d, i) => {
   const k = kinds(i);
-  if (k < 7) lines.push(`${d}. MX 10 mx.${d}.`, `mx.${d}. A 192.0.2.${(i % 250) + 1}`, `mx.${d}. AAAA 2001:db8::${(i % 9000).toString(16)}`);
+  if (k < 7)
+    lines.push(`${d}. MX 10 mx.${d}.`, `mx.${d}. A 192.0.2.${(i % 250) + 1}`, `mx.${d}. AAAA 2001:db8::${(i % 9000).toString(16)}`);
   else if (k === 7) lines.push(`${d}. MX 0 .`);
   else if (k === 8) lines.push(`${d}. MX 10 localhost.`);
   else lines.push(`${d}. MX 10 gone.${d}.`);
@@ -101,7 +107,20 @@ async function timed(argv, input) {
 const resolverArg = port === 53 ? host : `${host}:${port}`;
 // MX_BENCH_NODE_ARGS='--max-old-space-size=64' shows that memory is bounded: the run still completes
 const nodeArgs = (process.env.MX_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-const base = [process.execPath, ...nodeArgs, CLI, '--file', join(dir, 'domains.txt'), '--json', '--treat-as-global', '192.0.2.0/24', '--treat-as-global', '2001:db8::/32', '--concurrency', '256'];
+const base = [
+  process.execPath,
+  ...nodeArgs,
+  CLI,
+  '--file',
+  join(dir, 'domains.txt'),
+  '--json',
+  '--treat-as-global',
+  '192.0.2.0/24',
+  '--treat-as-global',
+  '2001:db8::/32',
+  '--concurrency',
+  '256',
+];
 const verdictCounts = (out) => {
   const c = {};
   for (const l of out.trim().split('\n')) {
@@ -156,7 +175,14 @@ upstream.on('message', (msg) => {
 });
 const drop = await timed([...base, '--resolver', `127.0.0.1:${relay.address().port}`, '--timeout', '250ms', '--retries', '8']);
 const dropCounts = verdictCounts(drop.out);
-rows.push(['mx-check, resolver drops 20% (--timeout 250 --retries 8)', N, drop.s, N / drop.s, drop.rssMiB, `${JSON.stringify(dropCounts)} (${dropped} dropped)`]);
+rows.push([
+  'mx-check, resolver drops 20% (--timeout 250 --retries 8)',
+  N,
+  drop.s,
+  N / drop.s,
+  drop.rssMiB,
+  `${JSON.stringify(dropCounts)} (${dropped} dropped)`,
+]);
 relay.close();
 upstream.close();
 
@@ -164,7 +190,14 @@ upstream.close();
 const dead = dgram.createSocket('udp4');
 await new Promise((r) => dead.bind(0, '127.0.0.1', r));
 const d = await timed([...base, '--resolver', `127.0.0.1:${dead.address().port}`, '--timeout', '1s', '--retries', '2']);
-rows.push(['mx-check, dead resolver (--timeout 1000 --retries 2)', N, d.s, N / d.s, d.rssMiB, `${JSON.stringify(verdictCounts(d.out))}, exit ${d.code}`]);
+rows.push([
+  'mx-check, dead resolver (--timeout 1000 --retries 2)',
+  N,
+  d.s,
+  N / d.s,
+  d.rssMiB,
+  `${JSON.stringify(verdictCounts(d.out))}, exit ${d.code}`,
+]);
 dead.close();
 cleanup();
 

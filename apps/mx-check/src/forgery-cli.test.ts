@@ -28,11 +28,17 @@ function lie(q: DecodedPacket, over: { name?: string } = {}): Buffer {
   const question = q.questions?.[0];
   const name = over.name ?? question?.name ?? '';
   const answers = question?.type === 'MX' ? [MX(name, 'localhost')] : [A(name, '10.6.6.6')];
-  return dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: [{ name, type: question?.type ?? 'A', class: 'IN' }], answers });
+  return dnsPacket.encode({
+    type: 'response',
+    id: q.id,
+    flags: dnsPacket.AUTHORITATIVE_ANSWER,
+    questions: [{ name, type: question?.type ?? 'A', class: 'IN' }],
+    answers,
+  });
 }
 
 describe('mx-check with forged answers racing the real ones', () => {
-  it('--0x20: forgeries from another port and in the wrong case are rejected and counted; the verdict is the zone\'s', async () => {
+  it("--0x20: forgeries from another port and in the wrong case are rejected and counted; the verdict is the zone's", async () => {
     const f = dgram.createSocket('udp4');
     await new Promise<void>((r) => f.bind(0, '127.0.0.1', r));
     forger = f;
@@ -47,10 +53,33 @@ describe('mx-check with forged answers racing the real ones', () => {
       },
     });
     const io = createMemoryIo();
-    const exit = await runCli('mx-check', buildProgram, ['node', 'mx-check', '--resolver', `127.0.0.1:${dns.port}`, '--treat-as-global', '192.0.2.0/24', '--0x20', '--retries', '0', '--json', 'shop.test'], io);
-    expect(JSON.parse(io.out()) as unknown).toMatchObject({ domain: 'shop.test', verdict: 'ok', mx: [{ exchange: 'mx.shop.test', addresses: ['192.0.2.25'] }] });
+    const exit = await runCli(
+      'mx-check',
+      buildProgram,
+      [
+        'node',
+        'mx-check',
+        '--resolver',
+        `127.0.0.1:${dns.port}`,
+        '--treat-as-global',
+        '192.0.2.0/24',
+        '--0x20',
+        '--retries',
+        '0',
+        '--json',
+        'shop.test',
+      ],
+      io,
+    );
+    expect(JSON.parse(io.out()) as unknown).toMatchObject({
+      domain: 'shop.test',
+      verdict: 'ok',
+      mx: [{ exchange: 'mx.shop.test', addresses: ['192.0.2.25'] }],
+    });
     // MX, A and AAAA: three questions, each met by two forgeries
-    expect(io.err()).toBe('mx-check: 6 answer(s) rejected: 3 from an address or port not asked, 0 with an ID not awaited (late or forged), 3 with another question (3 in another case: 0x20), 0 undecodable\n');
+    expect(io.err()).toBe(
+      'mx-check: 6 answer(s) rejected: 3 from an address or port not asked, 0 with an ID not awaited (late or forged), 3 with another question (3 in another case: 0x20), 0 undecodable\n',
+    );
     expect(exit).toBe(0);
   });
 });

@@ -33,11 +33,27 @@ function sendmailCpu() {
 }
 
 function passiveOpens() {
-  return run('ip', ['netns', 'exec', env.sendmail.netns, 'nstat', '-asz', 'TcpPassiveOpens']).then(({ stdout }) => Number(/TcpPassiveOpens\s+(\d+)/.exec(stdout)?.[1] ?? NaN));
+  return run('ip', ['netns', 'exec', env.sendmail.netns, 'nstat', '-asz', 'TcpPassiveOpens']).then(({ stdout }) =>
+    Number(/TcpPassiveOpens\s+(\d+)/.exec(stdout)?.[1] ?? NaN),
+  );
 }
 
 async function relayAudit(perConnection) {
-  const args = [cli, 'probe', '--per-connection', String(perConnection), '--target', target, '--ext-domain', 'relay-check.example', '--json', '--ssh-key', env.sshd.privateKey, '--known-hosts', env.sshd.knownHosts];
+  const args = [
+    cli,
+    'probe',
+    '--per-connection',
+    String(perConnection),
+    '--target',
+    target,
+    '--ext-domain',
+    'relay-check.example',
+    '--json',
+    '--ssh-key',
+    env.sshd.privateKey,
+    '--known-hosts',
+    env.sshd.knownHosts,
+  ];
   for (const s of sources) args.push('--source-ip', s);
   for (const s of ssh) args.push('--vantage', s);
   const t0 = performance.now();
@@ -47,15 +63,35 @@ async function relayAudit(perConnection) {
   // + the greeting session per vantage and port; the refused connects to closed submission ports are not counted
   const probes = report.vantages.reduce((n, v) => n + v.probes.length + v.ports.filter((p) => p.status === 'probed').length, 0);
   const closedPorts = [...new Set(report.vantages.flatMap((v) => v.ports.filter((p) => p.status === 'closed').map((p) => p.port)))];
-  return { seconds, probes, vantages: report.vantages.length, verdicts: report.vantages.map((v) => `${v.seen_as?.address}:${v.verdict}`), closedPorts };
+  return {
+    seconds,
+    probes,
+    vantages: report.vantages.length,
+    verdicts: report.vantages.map((v) => `${v.seen_as?.address}:${v.verdict}`),
+    closedPorts,
+  };
 }
 
 async function nmap() {
   const t0 = performance.now();
   const verdicts = [];
   for (const s of sources) {
-    const { stdout } = await run('nmap', ['-n', '-Pn', '-sT', '-p', String(env.sendmail.port), '-S', s, '-e', env.network.bridge, '--script', '+smtp-open-relay',
-      '--script-args', `smtp-open-relay.domain=relay-check.example,smtp-open-relay.ip=${env.sendmail.host}`, env.sendmail.host]);
+    const { stdout } = await run('nmap', [
+      '-n',
+      '-Pn',
+      '-sT',
+      '-p',
+      String(env.sendmail.port),
+      '-S',
+      s,
+      '-e',
+      env.network.bridge,
+      '--script',
+      '+smtp-open-relay',
+      '--script-args',
+      `smtp-open-relay.domain=relay-check.example,smtp-open-relay.ip=${env.sendmail.host}`,
+      env.sendmail.host,
+    ]);
     verdicts.push(`${s}:${/is an open relay/.test(stdout) ? 'open' : 'closed'}`);
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -82,7 +118,20 @@ for (const [name, fn] of [
   const cpuPerConn = ((sendmailCpu() - cpu0) / rounds / connections) * 1000;
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
-  console.log(JSON.stringify({ tool: name, vantages: last.vantages, probes: last.probes, connections, median_s: Number(median.toFixed(2)), probes_per_s: Number((last.probes / median).toFixed(1)), sendmail_cpu_ms_per_connection: Number(cpuPerConn.toFixed(1)), load_1min: Number(load.toFixed(1)), verdicts: last.verdicts, ...(last.closedPorts ? { closed_ports: last.closedPorts } : {}) }));
+  console.log(
+    JSON.stringify({
+      tool: name,
+      vantages: last.vantages,
+      probes: last.probes,
+      connections,
+      median_s: Number(median.toFixed(2)),
+      probes_per_s: Number((last.probes / median).toFixed(1)),
+      sendmail_cpu_ms_per_connection: Number(cpuPerConn.toFixed(1)),
+      load_1min: Number(load.toFixed(1)),
+      verdicts: last.verdicts,
+      ...(last.closedPorts ? { closed_ports: last.closedPorts } : {}),
+    }),
+  );
   rates[name] = { perS: last.probes / median, median };
 }
 const ours = rates['relay-audit, a connection per probe'];

@@ -26,7 +26,9 @@ const wipeBin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'wipe
 const fs = statfsSync(baseDir);
 const free = fs.bavail * fs.bsize;
 if (free < 2.5 * size + awkSize) {
-  console.error(`wipe-bench: ${baseDir} has ${(free / 2 ** 30).toFixed(1)} GiB free; need ${((2.5 * size + awkSize) / 2 ** 30).toFixed(1)} GiB (use --size-mib)`);
+  console.error(
+    `wipe-bench: ${baseDir} has ${(free / 2 ** 30).toFixed(1)} GiB free; need ${((2.5 * size + awkSize) / 2 ** 30).toFixed(1)} GiB (use --size-mib)`,
+  );
   process.exit(2);
 }
 
@@ -66,7 +68,11 @@ function benchTarget(path, label) {
   let passSecs = Infinity;
   const wipe = best(() => {
     const r = timed('node', [wipeBin, '--yes', '--json', '--pattern', '0x55', '--verify', 'none', '--', path]);
-    const line = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.event === 'report');
+    const line = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((x) => x.event === 'report');
     passSecs = Math.min(passSecs, line.report.targets[0].passes[0].seconds);
     return r;
   });
@@ -78,7 +84,11 @@ function benchTarget(path, label) {
   const ddRead = { secs: Infinity };
   for (let i = 0; i < reps; i++) {
     const r = timed('node', [wipeBin, '--yes', '--json', '--pattern', '0x55', '--verify', 'last', '--', path]);
-    const line = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.event === 'report');
+    const line = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((x) => x.event === 'report');
     const v = line.report.targets[0].passes[0].verify;
     if (v.result !== 'match') throw new Error('verify mismatch in bench');
     wipeVerify.last = { readMode: v.readMode };
@@ -133,7 +143,11 @@ async function readBackPairs(path, n) {
 }
 
 try {
-  console.log(`wipe-bench: ${size / MiB} MiB target in ${dir}, best of ${reps}; node ${process.version}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `wipe-bench: ${size / MiB} MiB target in ${dir}, best of ${reps}; node ${process.version}; load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   // The floor under wipe's fixed cost: starting Node itself, in this environment, doing nothing.
   const floor = best(() => timed('node', ['-e', '0']));
   console.log(`node -e 0 (start-up alone): ${(floor.secs * 1000).toFixed(0)} ms`);
@@ -146,7 +160,13 @@ try {
   // The awk one-liner, on a smaller file (it is slow), in the C locale (in UTF-8 it writes 0xAA as C2 AA).
   const awkTarget = join(dir, 'awk.img');
   const awk = best(() =>
-    timed('sh', ['-c', 'LC_ALL=C awk -v n="$1" \'BEGIN { for (i = 0; i < n; i++) printf "%c", 85 }\' > "$2" && sync -d "$2"', 'sh', String(awkSize), awkTarget]),
+    timed('sh', [
+      '-c',
+      'LC_ALL=C awk -v n="$1" \'BEGIN { for (i = 0; i < n; i++) printf "%c", 85 }\' > "$2" && sync -d "$2"',
+      'sh',
+      String(awkSize),
+      awkTarget,
+    ]),
   );
   const awkRate = mbps(awkSize, awk.secs);
   rows.push(['file', 'write', `awk printf, a byte at a time (${awkSize / MiB} MiB)`, awkRate, rows[0][3], rows[1][3]]);
@@ -158,7 +178,9 @@ try {
     // --direct-io=on it passes O_DIRECT on to the file, so that a read of it reaches the disk as a
     // read of a real device does. Both are measured.
     for (const dio of [false, true]) {
-      loop = execFileSync('losetup', ['-f', '--show', ...(dio ? ['--direct-io=on'] : []), target]).toString().trim();
+      loop = execFileSync('losetup', ['-f', '--show', ...(dio ? ['--direct-io=on'] : []), target])
+        .toString()
+        .trim();
       const name = loop.replace('/dev/', '');
       let on = '';
       try {
@@ -175,14 +197,20 @@ try {
     console.log('(not root: loop-device runs skipped)');
   }
 
-  console.log('\nwipe speed-up = wipe MB/s / tool MB/s (wall clock; and with wipe\'s pass alone, without Node start-up)');
+  console.log("\nwipe speed-up = wipe MB/s / tool MB/s (wall clock; and with wipe's pass alone, without Node start-up)");
   console.log('target           op     tool                                             MB/s   speed-up (wall / pass)');
   for (const [t, op, tool, rate, wall, pass] of rows) {
     const ratio = wall === null ? '' : `${(wall / rate).toFixed(2)}x / ${(pass / rate).toFixed(2)}x`;
     console.log(`${String(t).padEnd(16)} ${op.padEnd(6)} ${tool.padEnd(46)} ${rate.toFixed(0).padStart(7)}   ${ratio}`);
   }
-  console.log(`\nfile read-back alone, wipe verify / dd iflag=direct, ${pairs.ratios.length} pairs in turns: ${pairs.ratios.map((r) => r.toFixed(2)).join(' ')}; median ${pairs.median.toFixed(2)}x`);
-  console.log(`load at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nfile read-back alone, wipe verify / dd iflag=direct, ${pairs.ratios.length} pairs in turns: ${pairs.ratios.map((r) => r.toFixed(2)).join(' ')}; median ${pairs.median.toFixed(2)}x`,
+  );
+  console.log(
+    `load at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 } finally {
   if (loop) spawnSync('losetup', ['-d', loop]);
   rmSync(dir, { recursive: true, force: true });

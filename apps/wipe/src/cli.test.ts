@@ -43,7 +43,9 @@ describe('wipe cli', () => {
     const r = await run(['--help']);
     expect(r.exit).toBe(0);
     expect(r.out.replace(/\s+/g, ' ')).toContain('Usage: wipe [options] [target...]');
-    expect(r.out.replace(/\s+/g, ' ')).toContain('Overwrite block devices or files with bit patterns (default 0x55 then 0xAA), then verify.');
+    expect(r.out.replace(/\s+/g, ' ')).toContain(
+      'Overwrite block devices or files with bit patterns (default 0x55 then 0xAA), then verify.',
+    );
     expect(r.out).toMatch(/Exit codes:\n {2}0 {3}ok\n {2}1 {3}.+\n {2}2 {3}usage, configuration or internal error\n {2}130 interrupted/);
   });
 
@@ -58,11 +60,16 @@ describe('wipe cli', () => {
     expect(r.exit).toBe(0);
     expect(r.out).toContain('gutmann    Gutmann 35 passes');
     expect(r.out).toContain('  pass 35  random (AES-256-CTR)');
-    expect(r.out).toContain('pattern    alternating bits, then their complement (the default) (verify: last)\n  pass  1  0x55\n  pass  2  0xAA\n');
+    expect(r.out).toContain(
+      'pattern    alternating bits, then their complement (the default) (verify: last)\n  pass  1  0x55\n  pass  2  0xAA\n',
+    );
   });
 
   it('gives the targets swallowed by a variadic --pattern back', () => {
-    expect(splitPatternTokens(['0x92', '0x49', '0x24', '/dev/loop3', './x'])).toEqual({ pattern: ['0x92', '0x49', '0x24'], targets: ['/dev/loop3', './x'] });
+    expect(splitPatternTokens(['0x92', '0x49', '0x24', '/dev/loop3', './x'])).toEqual({
+      pattern: ['0x92', '0x49', '0x24'],
+      targets: ['/dev/loop3', './x'],
+    });
   });
 
   it('refuses a pattern that is not hex, and an empty one, before touching anything', async () => {
@@ -103,7 +110,7 @@ describe('wipe cli', () => {
     const r = await run([f], { stdin: 'yes\n' });
     expect(r.exit).toBe(2);
     expect(r.err).toContain("Type 'disk.img' to destroy all data on ");
-    expect(r.err).toContain("wipe: " + f + ": not confirmed (typed 'yes', expected 'disk.img'); nothing written\n");
+    expect(r.err).toContain('wipe: ' + f + ": not confirmed (typed 'yes', expected 'disk.img'); nothing written\n");
     expect(readFileSync(f).every((b) => b === 0xee)).toBe(true);
     const none = await run([f], { stdin: '' });
     expect(none.err).toContain("not confirmed (typed nothing, expected 'disk.img')");
@@ -147,7 +154,14 @@ describe('wipe cli', () => {
     expect(event).toBe('report');
     expect(report).toMatchObject({ tool: 'wipe', standard: 'NIST SP 800-88 Rev. 1', operator: 'tester', version: '0.1.0' });
     const t = report.targets[0];
-    expect(t).toMatchObject({ target: f, sizeBytes: 65_537, method: 'dod+zero-last', outcome: 'wiped', verification: 'passed', sanitization: 'Clear' });
+    expect(t).toMatchObject({
+      target: f,
+      sizeBytes: 65_537,
+      method: 'dod+zero-last',
+      outcome: 'wiped',
+      verification: 'passed',
+      sanitization: 'Clear',
+    });
     expect(t?.passes.map((p) => [p.pattern, p.status, p.bytesWritten, p.verify?.result ?? null])).toEqual([
       ['0x00', 'done', 65_537, 'match'],
       ['0xFF', 'done', 65_537, 'match'],
@@ -195,8 +209,12 @@ describe('wipe cli', () => {
     const f = target();
     const link = path.join(dir, 'link');
     symlinkSync(f, link);
-    expect((await run(['--yes', dir])).err).toBe(`wipe: ${dir} is a directory; wipe overwrites a block device or a regular file (nothing written)\n`);
-    expect((await run(['--yes', path.join(dir, 'nope')])).err).toBe(`wipe: ${path.join(dir, 'nope')}: no such file or device (nothing written)\n`);
+    expect((await run(['--yes', dir])).err).toBe(
+      `wipe: ${dir} is a directory; wipe overwrites a block device or a regular file (nothing written)\n`,
+    );
+    expect((await run(['--yes', path.join(dir, 'nope')])).err).toBe(
+      `wipe: ${path.join(dir, 'nope')}: no such file or device (nothing written)\n`,
+    );
     const r = await run(['--yes', link]);
     expect(r.exit).toBe(2);
     expect(r.err).toBe(`wipe: ${link} is a symlink to ${f}; give the resolved path if that is really what you mean (nothing written)\n`);
@@ -210,9 +228,20 @@ describe('wipe cli', () => {
     writeFileSync(b, Buffer.alloc(20_001, 2));
     const r = await run(['--yes', '--json', '--method', 'one', a, b]);
     expect(r.exit).toBe(0);
-    const events = r.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; label?: string; report?: WipeReport });
-    expect(events.filter((e) => e.event === 'done').map((e) => e.label).sort()).toEqual(['a.img pass 1/1 0xFF', 'a.img verify 1/1', 'b.img pass 1/1 0xFF', 'b.img verify 1/1']);
-    expect(events.at(-1)?.report?.targets.map((t) => [t.target, t.outcome])).toEqual([[a, 'wiped'], [b, 'wiped']]);
+    const events = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; label?: string; report?: WipeReport });
+    expect(
+      events
+        .filter((e) => e.event === 'done')
+        .map((e) => e.label)
+        .sort(),
+    ).toEqual(['a.img pass 1/1 0xFF', 'a.img verify 1/1', 'b.img pass 1/1 0xFF', 'b.img verify 1/1']);
+    expect(events.at(-1)?.report?.targets.map((t) => [t.target, t.outcome])).toEqual([
+      [a, 'wiped'],
+      [b, 'wiped'],
+    ]);
     expect(readFileSync(a).every((x) => x === 0xff) && readFileSync(b).every((x) => x === 0xff)).toBe(true);
   });
 

@@ -3,7 +3,16 @@
  */
 import type { Readable } from 'node:stream';
 import { Command, Option } from 'commander';
-import { exitCodeHelp, intOption, packageVersion, runCli, UserError, writeJson, withDoubleInterrupt, type CliIo } from '@toolbox/shared/cli';
+import {
+  exitCodeHelp,
+  intOption,
+  packageVersion,
+  runCli,
+  UserError,
+  writeJson,
+  withDoubleInterrupt,
+  type CliIo,
+} from '@toolbox/shared/cli';
 import { describeSource, METHODS, parsePatternSpec, planWipe, type VerifyMode } from './passes/plan-wipe.js';
 import { runWipe, type WriteMode } from './commands/wipe-command.js';
 
@@ -50,9 +59,7 @@ export function listMethodsText(): string {
 export function buildProgram(io: CliIo, deps: CliDeps = {}): Command {
   const version = packageVersion(import.meta.url);
   const program = new Command('wipe')
-    .description(
-      'Overwrite block devices or files with bit patterns (default 0x55 then 0xAA), then verify.',
-    )
+    .description('Overwrite block devices or files with bit patterns (default 0x55 then 0xAA), then verify.')
     .version(version)
     .argument('[target...]', 'block devices (/dev/sdX, /dev/loopN, /dev/nvme0n1) or regular files')
     .option('-m, --method <name>', 'pattern | zero | one | random | dod-short | dod | gutmann (see --list-methods)')
@@ -67,11 +74,23 @@ export function buildProgram(io: CliIo, deps: CliDeps = {}): Command {
     .option('--report <file>', 'write the sanitization report (JSON) to this file')
     .option('--resume <report>', 'continue an interrupted wipe from its report (and update that report)')
     .option('--list-methods', 'list the methods and their passes')
-    .addOption(new Option('--write-mode <mode>', 'O_DIRECT or the page cache for writes; auto: O_DIRECT for block devices, page cache for files (the faster of each, see README)').choices(['auto', 'direct', 'buffered']).default('auto'))
-    .option('--continue-on-error', 'on a write error, find the logical blocks that fail, record them in the report, and go on (exit 3 when any remain unwritten)')
+    .addOption(
+      new Option(
+        '--write-mode <mode>',
+        'O_DIRECT or the page cache for writes; auto: O_DIRECT for block devices, page cache for files (the faster of each, see README)',
+      )
+        .choices(['auto', 'direct', 'buffered'])
+        .default('auto'),
+    )
+    .option(
+      '--continue-on-error',
+      'on a write error, find the logical blocks that fail, record them in the report, and go on (exit 3 when any remain unwritten)',
+    )
     .option('--debug', 'print stack traces of internal errors')
     .showHelpAfterError('(run wipe --help for usage)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   wipe /dev/sdb                            two passes (0x55, 0xAA), verify the last
   wipe --method dod --report cert.json /dev/disk/by-id/ata-XYZ
@@ -85,10 +104,15 @@ the medium, and leaves a sanitization report.
 ${exitCodeHelp([
   [130, 'interrupted (Ctrl-C); the report says how far each pass got'],
   [3, 'some bytes could not be overwritten (--continue-on-error): the report lists them'],
-])}`)
+])}`,
+    )
     .action(async (targetArgs: string[], raw: RawOptions) => {
       if (raw.listMethods) {
-        if (raw.json) writeJson(io.stdout, METHODS.map((m) => ({ name: m.name, description: m.description, verify: m.verify, passes: m.passes.map(describeSource) })));
+        if (raw.json)
+          writeJson(
+            io.stdout,
+            METHODS.map((m) => ({ name: m.name, description: m.description, verify: m.verify, passes: m.passes.map(describeSource) })),
+          );
         else io.stdout.write(listMethodsText());
         return;
       }

@@ -59,7 +59,19 @@ describe('inCidr compares addresses, not text', () => {
     expect(parseCidr('::1')).toMatchObject({ address: '::1', bits: 128, family: 6, text: '::1/128' });
     expect(parseCidr(' 192.0.2.1 ')).toMatchObject({ address: '192.0.2.1', bits: 32, family: 4, text: '192.0.2.1/32' });
     expect(parseCidr('10.1.2.3/8')).toMatchObject({ family: 4, bits: 8, text: '10.1.2.3/8' });
-    for (const bad of ['10.1', '10/8', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/x', '10.0.0.0/8/8', '192.0.2.0/33', '2001:db8::/129', 'host/24', 'example.com/24', '10.0.0.0/ 8']) {
+    for (const bad of [
+      '10.1',
+      '10/8',
+      '10.0.0.0/',
+      '10.0.0.0/-1',
+      '10.0.0.0/x',
+      '10.0.0.0/8/8',
+      '192.0.2.0/33',
+      '2001:db8::/129',
+      'host/24',
+      'example.com/24',
+      '10.0.0.0/ 8',
+    ]) {
       expect(parseCidr(bad)).toBeNull();
     }
   });

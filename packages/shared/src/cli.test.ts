@@ -31,9 +31,12 @@ function build(io: CliIo): Command {
     .action((opts: { n: number }) => {
       io.stdout.write(`${opts.n * 2}\n`);
     });
-  program.command('sub').command('deep').action(() => {
-    throw new UserError('E_DEEP', 'deep failure', { exitCode: 3 });
-  });
+  program
+    .command('sub')
+    .command('deep')
+    .action(() => {
+      throw new UserError('E_DEEP', 'deep failure', { exitCode: 3 });
+    });
   return program;
 }
 

@@ -14,7 +14,8 @@ describe('parseDuration', () => {
     expect(parseDuration('0s')).toBe(0);
   });
   it('refuses bare numbers, fractions, signs, unknown units and spaces inside', () => {
-    for (const bad of ['5', '00', '1', '1.5s', '-5s', '+5s', '5sec', '5 s', 's', '', '5S', '1e3ms', '5s5m']) expect(parseDuration(bad), bad).toBeNull();
+    for (const bad of ['5', '00', '1', '1.5s', '-5s', '+5s', '5sec', '5 s', 's', '', '5S', '1e3ms', '5s5m'])
+      expect(parseDuration(bad), bad).toBeNull();
   });
 });
 
@@ -59,7 +60,9 @@ describe('durationOption', () => {
 describe('durationFlag', () => {
   it('gives commander milliseconds and shows the default with its unit', async () => {
     const { Command } = await import('commander');
-    const program = new Command('t').exitOverride().addOption(durationFlag('--timeout <duration>', 'per try', { flag: '--timeout', min: 1, max: 60_000 }, 2000));
+    const program = new Command('t')
+      .exitOverride()
+      .addOption(durationFlag('--timeout <duration>', 'per try', { flag: '--timeout', min: 1, max: 60_000 }, 2000));
     expect(program.helpInformation()).toContain('(default: 2s)');
     expect(program.parse([], { from: 'user' }).opts()).toEqual({ timeout: 2000 });
     expect(program.parse(['--timeout', '250ms'], { from: 'user' }).opts()).toEqual({ timeout: 250 });

@@ -3,7 +3,8 @@ import { parseHostsFile } from './hosts-file.js';
 
 describe('parseHostsFile', () => {
   it('reads addresses and names, skipping comments, blank lines and lines without a name', () => {
-    const text = '# comment\n127.0.0.1\tlocalhost\n\n10.0.0.1  A.partner.test  a # the partner\r\n10.0.0.2\n::1 ip6-localhost partner.test.\n';
+    const text =
+      '# comment\n127.0.0.1\tlocalhost\n\n10.0.0.1  A.partner.test  a # the partner\r\n10.0.0.2\n::1 ip6-localhost partner.test.\n';
     expect(parseHostsFile(text)).toEqual([
       { line: 2, address: '127.0.0.1', names: ['localhost'] },
       { line: 4, address: '10.0.0.1', names: ['a.partner.test', 'a'] },

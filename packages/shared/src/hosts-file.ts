@@ -17,7 +17,11 @@ export interface HostsLine {
 export function parseHostsFile(text: string): HostsLine[] {
   const out: HostsLine[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
-    const [address, ...names] = raw.replace(/#.*$/, '').trim().split(/\s+/).filter((f) => f !== '');
+    const [address, ...names] = raw
+      .replace(/#.*$/, '')
+      .trim()
+      .split(/\s+/)
+      .filter((f) => f !== '');
     if (address === undefined || names.length === 0 || isIP(address) === 0) return;
     out.push({ line: i + 1, address, names: names.map((n) => (n.length > 1 ? n.toLowerCase().replace(/\.$/, '') : n.toLowerCase())) });
   });

@@ -90,9 +90,7 @@ describe('acquireLock', () => {
       writeFileSync(lockPath, `${live.pid}\n`);
       const err = catchError(() => acquireLock(lockPath, { releaseOnExit: false }));
       expect(err.code).toBe('E_LOCKED');
-      expect(err.message).toBe(
-        `lock ${lockPath} is held by running process ${live.pid}; wait for it to finish, or stop PID ${live.pid}`,
-      );
+      expect(err.message).toBe(`lock ${lockPath} is held by running process ${live.pid}; wait for it to finish, or stop PID ${live.pid}`);
       expect(readFileSync(lockPath, 'utf8')).toBe(`${live.pid}\n`);
     } finally {
       live.kill();
@@ -137,9 +135,7 @@ describe('acquireLock', () => {
   it('asks the injected liveness check about the owner', () => {
     writeFileSync(lockPath, '4242\n');
     const asked: number[] = [];
-    const err = catchError(() =>
-      acquireLock(lockPath, { releaseOnExit: false, isAlive: (p) => (asked.push(p), true) }),
-    );
+    const err = catchError(() => acquireLock(lockPath, { releaseOnExit: false, isAlive: (p) => (asked.push(p), true) }));
     expect(asked).toEqual([4242]);
     expect(err.message).toContain('process 4242');
   });

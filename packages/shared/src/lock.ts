@@ -119,10 +119,7 @@ export function acquireLock(path: string, options: LockOptions = {}): LockHandle
         throw new UserError('E_LOCKED', `lock ${path} is being taken by another process; try again`);
       }
     } else if (owner === pid || isAlive(owner)) {
-      throw new UserError(
-        'E_LOCKED',
-        `lock ${path} is held by running process ${owner}; wait for it to finish, or stop PID ${owner}`,
-      );
+      throw new UserError('E_LOCKED', `lock ${path} is held by running process ${owner}; wait for it to finish, or stop PID ${owner}`);
     }
     breakStaleLock(path, seen.text, pid, now);
   }

@@ -39,6 +39,12 @@ describe('findFileUsers', () => {
     expect(fdinfoWritable('pos:\t0\nflags:\t02000001\n')).toBe(true);
     expect(fdinfoWritable('pos:\t0\nflags:\t0100000\n')).toBe(false);
     expect(fdinfoWritable('garbage')).toBe(false);
-    expect(describeFileUsers([{ pid: 42, comm: 'named', fd: 9, writable: true }, { pid: 42, comm: 'named', fd: 10, writable: true }, { pid: 7, comm: 'sh', fd: 1, writable: true }])).toBe('PID 42 (named), PID 7 (sh)');
+    expect(
+      describeFileUsers([
+        { pid: 42, comm: 'named', fd: 9, writable: true },
+        { pid: 42, comm: 'named', fd: 10, writable: true },
+        { pid: 7, comm: 'sh', fd: 1, writable: true },
+      ]),
+    ).toBe('PID 42 (named), PID 7 (sh)');
   });
 });

@@ -38,7 +38,10 @@ async function readTrimmed(p: string): Promise<string | null> {
  * The other processes (all but `selfPid`) holding any of these files (by `fileId`) open, sorted by
  * pid and fd; files nobody holds are absent from the map.
  */
-export async function findFileUsers(ids: ReadonlySet<string>, opts: { selfPid?: number; proc?: string } = {}): Promise<Map<string, FileUser[]>> {
+export async function findFileUsers(
+  ids: ReadonlySet<string>,
+  opts: { selfPid?: number; proc?: string } = {},
+): Promise<Map<string, FileUser[]>> {
   const selfPid = opts.selfPid ?? process.pid;
   const proc = opts.proc ?? '/proc';
   const out = new Map<string, FileUser[]>();

@@ -1,13 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import {
-  createProgress,
-  formatBytes,
-  formatDuration,
-  formatProgressLine,
-  progressEvent,
-  type ProgressState,
-} from './progress.js';
+import { createProgress, formatBytes, formatDuration, formatProgressLine, progressEvent, type ProgressState } from './progress.js';
 
 const state = (over: Partial<ProgressState> = {}): ProgressState => ({
   label: 'pass 1/2',
@@ -105,7 +98,10 @@ describe('createProgress', () => {
     t = 2000;
     p.finish();
     p.finish(); // idempotent
-    const events = text().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.map((e) => [e.event, e.done])).toEqual([
       ['progress', 100],
       ['done', 200],

@@ -69,8 +69,7 @@ export function formatDuration(seconds: number): string {
 export function progressRates(state: ProgressState): { rate: number; etaSeconds: number | null } {
   const secs = state.elapsedMs / 1000;
   const rate = secs > 0 ? state.done / secs : 0;
-  const etaSeconds =
-    state.total !== null && rate > 0 ? Math.max(0, (state.total - state.done) / rate) : null;
+  const etaSeconds = state.total !== null && rate > 0 ? Math.max(0, (state.total - state.done) / rate) : null;
   return { rate, etaSeconds };
 }
 

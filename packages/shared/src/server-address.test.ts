@@ -11,7 +11,18 @@ describe('parseServerAddress', () => {
     expect(parseServerAddress('2001:db8::53')).toEqual({ host: '2001:db8::53', port: 53 });
   });
   it('refuses names, bad ports and junk', () => {
-    for (const bad of ['ns1.example.com', '127.0.0.1:99999', '127.0.0.1:0', '127.0.0.1:', '[::1]:x', '1.2.3', '', '[ns1]:53', '127.0.0.1:53:53', '::1:53x']) {
+    for (const bad of [
+      'ns1.example.com',
+      '127.0.0.1:99999',
+      '127.0.0.1:0',
+      '127.0.0.1:',
+      '[::1]:x',
+      '1.2.3',
+      '',
+      '[ns1]:53',
+      '127.0.0.1:53:53',
+      '::1:53x',
+    ]) {
       expect(parseServerAddress(bad), bad).toBeNull();
     }
   });

@@ -41,7 +41,7 @@ const HOSTILE = [
   'héllo wörld',
   '日本語 ファイル.log',
   'emoji 🎉',
-  "mixed 'single' \"double\" \\ $x `y` \n end",
+  'mixed \'single\' "double" \\ $x `y` \n end',
 ];
 
 /** Runs the quoted argv through a real shell and returns what the command received. */
@@ -116,7 +116,7 @@ describe.each(shells)('round trip through %s', (shell) => {
   });
 
   it('survives random strings over a hostile alphabet', () => {
-    const alphabet = [..."ab '\"\\\n\t$`*?[]{}~#!;&|<>()=-é日🎉"];
+    const alphabet = [...'ab \'"\\\n\t$`*?[]{}~#!;&|<>()=-é日🎉'];
     let seed = 12345;
     const next = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;

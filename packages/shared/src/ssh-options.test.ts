@@ -11,7 +11,10 @@ describe('sshAuthOptions', () => {
   });
 
   it('uses a key file instead of the agent', () => {
-    expect(sshAuthOptions({ sshKey: '/k/id_ed25519' }, env)).toEqual({ privateKeyPath: '/k/id_ed25519', knownHostsPath: '/home/ops/.ssh/known_hosts' });
+    expect(sshAuthOptions({ sshKey: '/k/id_ed25519' }, env)).toEqual({
+      privateKeyPath: '/k/id_ed25519',
+      knownHostsPath: '/home/ops/.ssh/known_hosts',
+    });
   });
 
   it('a pin replaces the default known_hosts, and is checked beside an explicit one', () => {

@@ -47,7 +47,10 @@ export function defaultKnownHosts(env: NodeJS.ProcessEnv): string {
 export function sshUsername(url: string, urlUser: string | undefined, sshUser: string | undefined, env: NodeJS.ProcessEnv): string {
   const user = urlUser ?? sshUser ?? env.USER;
   if (user === undefined || user === '') {
-    throw new UserError('E_SSH_USER', `${url}: no user to log in as ($USER is not set); give --ssh-user or name it in the URL, ssh://user@host`);
+    throw new UserError(
+      'E_SSH_USER',
+      `${url}: no user to log in as ($USER is not set); give --ssh-user or name it in the URL, ssh://user@host`,
+    );
   }
   return user;
 }

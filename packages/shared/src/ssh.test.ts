@@ -12,14 +12,7 @@ import type { Connection, ParsedKey } from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from './errors.js';
 import { itNeeds, missingCommand, sshKeyPair } from './testing.js';
-import {
-  checkKnownHost,
-  hostKeyFingerprint,
-  matchGlob,
-  parseKnownHosts,
-  parseSshUrl,
-  sshConnect,
-} from './ssh.js';
+import { checkKnownHost, hostKeyFingerprint, matchGlob, parseKnownHosts, parseSshUrl, sshConnect } from './ssh.js';
 import type { SshConnection, SshOptions } from './ssh.js';
 
 const needsSshKeygen = itNeeds(missingCommand(['/usr/bin/ssh-keygen'], existsSync));
@@ -188,8 +181,7 @@ describe('parseKnownHosts and checkKnownHost', () => {
 
   it('matches hashed names, computed as ssh-keygen -H does', () => {
     const salt = randomBytes(20);
-    const hashed = (name: string): string =>
-      `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
+    const hashed = (name: string): string => `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
     const entries = parseKnownHosts(`${hashed('web1')} ${a.public}\n${hashed('[web2]:2222')} ${b.public}\n`);
     expect(entries[0]?.hosts.kind).toBe('hashed');
     expect(checkKnownHost(entries, 'web1', 22, a.type, a.blob)).toBe('match');
@@ -270,8 +262,7 @@ function startServer(hostKeys: string[], authorized: ParsedKey, cwd: string): Pr
     client.on('close', () => clients.delete(client));
     client.on('handshake', (negotiated) => handshakes.push({ compress: negotiated.cs.compress }));
     client.on('authentication', (ctx) => {
-      const isKey =
-        ctx.method === 'publickey' && ctx.key.algo === authorized.type && ctx.key.data.equals(authorized.getPublicSSH());
+      const isKey = ctx.method === 'publickey' && ctx.key.algo === authorized.type && ctx.key.data.equals(authorized.getPublicSSH());
       if (!isKey) return ctx.reject(['publickey']);
       if (ctx.signature === undefined || ctx.blob === undefined) return ctx.accept();
       if (authorized.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) ctx.accept();
@@ -647,7 +638,9 @@ describe('sshConnect and SshConnection', () => {
       const path = join(dir, 'no such file.log');
       const error = await rejection(ssh.streamFile(path, { compress }));
       expect(error.code).toBe('E_SSH_FILE');
-      expect(error.message).toMatch(new RegExp(`^ssh tester@127\\.0\\.0\\.1:${server.port}: cannot read ${path}: .*No such file or directory`));
+      expect(error.message).toMatch(
+        new RegExp(`^ssh tester@127\\.0\\.0\\.1:${server.port}: cannot read ${path}: .*No such file or directory`),
+      );
     });
 
     it('stops the remote command when the reader gives up early', async () => {

@@ -61,9 +61,7 @@ export interface ParsedSshUrl {
 
 export type KnownHostMarker = 'revoked' | 'cert-authority';
 
-export type KnownHostNames =
-  | { kind: 'patterns'; patterns: string[] }
-  | { kind: 'hashed'; salt: Buffer; hash: Buffer };
+export type KnownHostNames = { kind: 'patterns'; patterns: string[] } | { kind: 'hashed'; salt: Buffer; hash: Buffer };
 
 export interface KnownHostEntry {
   /** 1-based line number in the file, for messages. */
@@ -184,7 +182,10 @@ function parseHostNames(field: string): KnownHostNames | null {
     if (saltBytes.length !== 20 || hashBytes.length !== 20) return null;
     return { kind: 'hashed', salt: saltBytes, hash: hashBytes };
   }
-  const patterns = field.toLowerCase().split(',').filter((p) => p !== '');
+  const patterns = field
+    .toLowerCase()
+    .split(',')
+    .filter((p) => p !== '');
   return patterns.length === 0 ? null : { kind: 'patterns', patterns };
 }
 
@@ -223,9 +224,7 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
 
 /** known_hosts host patterns know only `*` and `?`. */
 function wildcardMatch(pattern: string, name: string): boolean {
-  const source = [...pattern]
-    .map((c) => (c === '*' ? '[^]*' : c === '?' ? '[^]' : literal(c)))
-    .join('');
+  const source = [...pattern].map((c) => (c === '*' ? '[^]*' : c === '?' ? '[^]' : literal(c))).join('');
   return new RegExp(`^${source}$`, 'u').test(name);
 }
 
@@ -381,8 +380,7 @@ interface ConnectErrorContext {
 function connectError(err: unknown, ctx: ConnectErrorContext): UserError {
   const { code, level } = err as { code?: unknown; level?: unknown };
   const message = errorMessage(err);
-  const fail = (errorCode: string, reason: string): UserError =>
-    new UserError(errorCode, `${ctx.label}: ${reason}`, { cause: err });
+  const fail = (errorCode: string, reason: string): UserError => new UserError(errorCode, `${ctx.label}: ${reason}`, { cause: err });
   if (level === 'client-timeout') {
     return fail('E_SSH_TIMEOUT', `no answer within ${ctx.readyTimeoutMs} ms while connecting and logging in`);
   }
@@ -535,12 +533,7 @@ function authMethods(opts: SshOptions): string {
   return methods.join(' and ');
 }
 
-function buildConnectConfig(
-  opts: SshOptions,
-  target: Target,
-  privateKey: Buffer | undefined,
-  policy: HostKeyPolicy,
-): ConnectConfig {
+function buildConnectConfig(opts: SshOptions, target: Target, privateKey: Buffer | undefined, policy: HostKeyPolicy): ConnectConfig {
   const known = policy.knownHosts === undefined ? [] : entriesForHost(policy.knownHosts.entries, target.host, target.port);
   const serverHostKey = preferredHostKeyAlgorithms(known);
   const algorithms: NonNullable<ConnectConfig['algorithms']> = {};
@@ -570,7 +563,10 @@ export async function sshConnect(opts: SshOptions): Promise<SshConnection> {
   const policy = await loadHostKeyPolicy(opts, target);
   const privateKey = opts.privateKeyPath === undefined ? undefined : await loadPrivateKey(opts.privateKeyPath, target);
   if (privateKey === undefined && !opts.agent) {
-    throw new UserError('E_SSH_AUTH', `${target.label}: no private key file and no ssh-agent socket to log in with; give a key file or start ssh-agent`);
+    throw new UserError(
+      'E_SSH_AUTH',
+      `${target.label}: no private key file and no ssh-agent socket to log in with; give a key file or start ssh-agent`,
+    );
   }
   const config = buildConnectConfig(opts, target, privateKey, policy);
   const ctx: ConnectErrorContext = {
@@ -580,7 +576,12 @@ export async function sshConnect(opts: SshOptions): Promise<SshConnection> {
     authMethods: authMethods(opts),
   };
   const { Client } = await loadSsh2();
-  return openConnection(() => new Client(), config, ctx, (key) => verifyHostKey(policy, key, target));
+  return openConnection(
+    () => new Client(),
+    config,
+    ctx,
+    (key) => verifyHostKey(policy, key, target),
+  );
 }
 
 function openConnection(
@@ -676,11 +677,21 @@ export class SshConnection {
    * `stdin` is written to the command and closed (say, names to work on, which never go through
    * the command line and its length limit); `gunzip`: its output is gzip'ed, unzip it here.
    */
-  streamCommand(argv: readonly string[], what: string, opts: { timeoutMs?: number; stdin?: Buffer; gunzip?: boolean } = {}): Promise<Readable> {
+  streamCommand(
+    argv: readonly string[],
+    what: string,
+    opts: { timeoutMs?: number; stdin?: Buffer; gunzip?: boolean } = {},
+  ): Promise<Readable> {
     return this.streamOutput(argv, what, opts.gunzip === true, opts.timeoutMs, opts.stdin);
   }
 
-  private streamOutput(argv: readonly string[], what: string, gunzip: boolean, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS, stdin?: Buffer): Promise<Readable> {
+  private streamOutput(
+    argv: readonly string[],
+    what: string,
+    gunzip: boolean,
+    timeoutMs = DEFAULT_EXEC_TIMEOUT_MS,
+    stdin?: Buffer,
+  ): Promise<Readable> {
     const command = shellCommand(argv);
     return this.openExec(
       command,
@@ -786,7 +797,12 @@ export class SshConnection {
         isSettled = true;
         clearTimeout(timer);
         if (exit === null) {
-          reject(new UserError('E_SSH_CONNECT', `${this.label}: ${command} ended without an exit status: ${this.lostReason ?? 'channel closed'}`));
+          reject(
+            new UserError(
+              'E_SSH_CONNECT',
+              `${this.label}: ${command} ended without an exit status: ${this.lostReason ?? 'channel closed'}`,
+            ),
+          );
         } else {
           resolve({ stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), ...exit });
         }

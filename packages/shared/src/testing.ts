@@ -105,7 +105,8 @@ export function useFileHolders(): (file: string, mode: '>>' | '<') => Promise<Ch
  * key that its own parser then calls malformed: such a pair is drawn again.
  */
 export function sshKeyPair(type: 'ed25519' | 'ecdsa' = 'ed25519'): { private: string; public: string } {
-  const generate = () => (type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519'));
+  const generate = () =>
+    type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
   let pair = generate();
   while (ssh2.utils.parseKey(pair.private) instanceof Error) pair = generate();
   return pair;

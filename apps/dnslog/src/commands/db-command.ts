@@ -16,7 +16,8 @@ export async function runDbInit(db: string, json: boolean, io: CliIo, layout?: D
   const given = zonesByServer(assumeTz, '--assume-tz');
   const here = localZone();
   const aheadMs = layout === undefined ? null : parseDuration(layout.ahead);
-  if (layout !== undefined && aheadMs === null) throw new UserError('E_USAGE', `--ahead '${layout.ahead}': expected a duration like 24h or 3d`);
+  if (layout !== undefined && aheadMs === null)
+    throw new UserError('E_USAGE', `--ahead '${layout.ahead}': expected a duration like 24h or 3d`);
   const store = await openStore(db, io.env);
   try {
     const status = await store.init({
@@ -26,7 +27,8 @@ export async function runDbInit(db: string, json: boolean, io: CliIo, layout?: D
     if (json) writeJson(io.stdout, { db: store.description, ...status });
     else {
       io.stdout.write(`${store.description}: schema version ${status.version} ${status.created ? 'created' : 'up to date'}\n`);
-      for (const m of status.migrated ?? []) io.stdout.write(`  ${printable(m.server)}: ${m.rows} row(s) moved from ${m.zone} wall-clock time to UTC\n`);
+      for (const m of status.migrated ?? [])
+        io.stdout.write(`  ${printable(m.server)}: ${m.rows} row(s) moved from ${m.zone} wall-clock time to UTC\n`);
     }
   } finally {
     await store.close();

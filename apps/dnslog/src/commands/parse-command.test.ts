@@ -123,7 +123,8 @@ describe('runParse --json', () => {
 
   it('reads stdin when no file is given, lines split across chunks, CRLF and no final newline', async () => {
     const io = createMemoryIo();
-    const text = 'client 10.0.0.1#1234: query: a.example IN A +\r\nclient 10.0.0.2#99: query: b.example IN AAAA -\nnot a query line\nclient 10.0.0.3#1: query: c.example IN A +E';
+    const text =
+      'client 10.0.0.1#1234: query: a.example IN A +\r\nclient 10.0.0.2#99: query: b.example IN AAAA -\nnot a query line\nclient 10.0.0.3#1: query: c.example IN A +E';
     const chunks = [text.slice(0, 17), text.slice(17, 50), text.slice(50, 51), text.slice(51)];
     const summary = await runParse([], opts({ stdin: Readable.from(chunks.map((c) => Buffer.from(c))) }), io);
     const rows = parseJson(io.out());
@@ -137,16 +138,22 @@ describe('runParse --json', () => {
     expect(io.err()).toContain('skipped stdin:4 (truncated): "client 10.0.0.3#1: query: c.example IN A +E"');
   });
 
-  it('takes stdin\'s syslog year from the injected clock', async () => {
+  it("takes stdin's syslog year from the injected clock", async () => {
     const io = createMemoryIo();
-    const stdin = Readable.from(['Dec 31 23:59:59 ns1 named[1]: client 192.0.2.1#5: query: a.test IN A +\nJan  1 00:00:00 ns1 named[1]: client 192.0.2.1#5: query: a.test IN A +\n']);
+    const stdin = Readable.from([
+      'Dec 31 23:59:59 ns1 named[1]: client 192.0.2.1#5: query: a.test IN A +\nJan  1 00:00:00 ns1 named[1]: client 192.0.2.1#5: query: a.test IN A +\n',
+    ]);
     await runParse(['-'], opts({ stdin, now: () => new Date(2027, 0, 1, 0, 5) }), io);
     expect(parseJson(io.out()).map((r) => r.time)).toEqual(['2026-12-31T23:59:59.000', '2027-01-01T00:00:00.000']);
   });
 
   it("uses each file's mtime for syslog years: a December line in a file last written in January", async () => {
     const io = createMemoryIo();
-    const path = await fixtureCopy('syslog.log', 'Dec 31 23:59:59 ns1 named[1]: client 192.0.2.1#5: query: a.test IN A +\n', new Date(2027, 0, 5));
+    const path = await fixtureCopy(
+      'syslog.log',
+      'Dec 31 23:59:59 ns1 named[1]: client 192.0.2.1#5: query: a.test IN A +\n',
+      new Date(2027, 0, 5),
+    );
     await runParse([path], opts({ now: () => new Date(2030, 5, 1) }), io);
     expect(parseJson(io.out()).map((r) => r.time)).toEqual(['2026-12-31T23:59:59.000']);
   });
@@ -186,7 +193,8 @@ describe('runParse --json', () => {
     function* gen() {
       for (let i = 0; i < lines; i += 1000) {
         let chunk = '';
-        for (let j = i; j < i + 1000; j++) chunk += `25-Nov-2026 09:38:30.${String(j % 1000).padStart(3, '0')} queries: info: client @0x7f 10.0.${j % 256}.1#${1024 + (j % 5000)} (h${j}.example): query: h${j}.example IN A +E(0)K (192.0.2.53)\n`;
+        for (let j = i; j < i + 1000; j++)
+          chunk += `25-Nov-2026 09:38:30.${String(j % 1000).padStart(3, '0')} queries: info: client @0x7f 10.0.${j % 256}.1#${1024 + (j % 5000)} (h${j}.example): query: h${j}.example IN A +E(0)K (192.0.2.53)\n`;
         bytes += chunk.length;
         yield Buffer.from(chunk);
       }
@@ -244,13 +252,17 @@ describe('runParse errors', () => {
     const io = createMemoryIo();
     const sub = join(dir, 'logs');
     await mkdir(sub);
-    await expect(runParse([sub], opts(), io)).rejects.toThrow(`cannot read ${sub}: is a directory; give a readable query log file (.gz is decompressed)`);
+    await expect(runParse([sub], opts(), io)).rejects.toThrow(
+      `cannot read ${sub}: is a directory; give a readable query log file (.gz is decompressed)`,
+    );
   });
 
   it('a .gz file that is not gzip is a UserError', async () => {
     const io = createMemoryIo();
     const path = await fixtureCopy('bad.log.gz', 'this is not gzip\n');
-    await expect(runParse([path], opts(), io)).rejects.toThrow(/^cannot read .*bad\.log\.gz: not valid gzip data \(incorrect header check\); give a readable/);
+    await expect(runParse([path], opts(), io)).rejects.toThrow(
+      /^cannot read .*bad\.log\.gz: not valid gzip data \(incorrect header check\); give a readable/,
+    );
   });
 });
 
@@ -273,7 +285,9 @@ describe('dnslog parse (cli wiring)', () => {
     expect(clean.exit).toBe(0);
     const missing = await cli('parse', join(dir, 'nope.log'));
     expect(missing.exit).toBe(2);
-    expect(missing.err).toBe(`dnslog: cannot read ${join(dir, 'nope.log')}: no such file; give a readable query log file (.gz is decompressed)\n`);
+    expect(missing.err).toBe(
+      `dnslog: cannot read ${join(dir, 'nope.log')}: no such file; give a readable query log file (.gz is decompressed)\n`,
+    );
   });
 
   it('is listed in --help', async () => {

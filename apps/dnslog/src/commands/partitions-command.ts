@@ -35,7 +35,10 @@ export interface PartitionsResult {
 
 export function mysqlOnly(store: { dialect: string; description: string }, command: string): asserts store is MysqlStore {
   if (store.dialect !== 'mysql') {
-    throw new UserError('E_USAGE', `${command}: ${store.description} is SQLite, which has no partitions; ${command} works on mysql:// databases`);
+    throw new UserError(
+      'E_USAGE',
+      `${command}: ${store.description} is SQLite, which has no partitions; ${command} works on mysql:// databases`,
+    );
   }
 }
 
@@ -89,7 +92,9 @@ export async function runPartitions(opts: PartitionsOptions, io: CliIo, now = ne
     else {
       const verb = opts.dryRun ? 'would add' : 'added';
       if (result.reshaped.length > 0) {
-        io.stdout.write(`${opts.dryRun ? 'would reshape' : 'reshaped'} ${result.reshaped.length} empty partition(s) ${result.reshaped[0]} … ${result.reshaped.at(-1)} to ${opts.granularity === 'hour' ? 'hourly' : 'daily'} ones\n`);
+        io.stdout.write(
+          `${opts.dryRun ? 'would reshape' : 'reshaped'} ${result.reshaped.length} empty partition(s) ${result.reshaped[0]} … ${result.reshaped.at(-1)} to ${opts.granularity === 'hour' ? 'hourly' : 'daily'} ones\n`,
+        );
       }
       for (const p of result.added) io.stdout.write(`${verb} ${p.name} [${p.start}, ${p.lessThan})\n`);
       io.stdout.write(

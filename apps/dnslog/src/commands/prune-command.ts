@@ -93,7 +93,10 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
   const actions: PruneAction[] = [];
   const targets: PartitionInfo[] = [];
   // By its bound every row is older than the cutoff; checked anyway (one index step each), before anything is dropped.
-  const newestOf = await partitionsNewest(conn, plan.drop.map((p) => p.name));
+  const newestOf = await partitionsNewest(
+    conn,
+    plan.drop.map((p) => p.name),
+  );
   for (const p of plan.drop) {
     const newest = newestOf.get(p.name) ?? null;
     if (newest !== null && newest >= cutoff) {
@@ -111,7 +114,10 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
       rowsEstimated: opts.archive === undefined && rows > 0,
       bytes: p.bytes,
       action: p.name === MYSQL_FIRST_PARTITION ? 'truncate' : 'drop',
-      archive: opts.archive !== undefined && rows > 0 ? join(opts.archive, archiveName(p.name, span?.oldest ?? null, p.lessThan ?? '', new Date())) : null,
+      archive:
+        opts.archive !== undefined && rows > 0
+          ? join(opts.archive, archiveName(p.name, span?.oldest ?? null, p.lessThan ?? '', new Date()))
+          : null,
       done: false,
     });
   }
@@ -231,5 +237,11 @@ async function pruneSqlite(store: SqliteStore, cutoff: string, opts: PruneOption
   const keptRows = (db.prepare('SELECT COUNT(*) AS n FROM dns_queries WHERE qtime >= ?').get(cutoff) as { n: number }).n;
   const pageSize = Number(db.pragma('page_size', { simple: true }));
   const pages = Number(db.pragma('page_count', { simple: true })) - Number(db.pragma('freelist_count', { simple: true }));
-  return { db: store.description, cutoff, dryRun: opts.dryRun, actions, kept: { rows: keptRows, bytes: pages * pageSize, estimated: false } };
+  return {
+    db: store.description,
+    cutoff,
+    dryRun: opts.dryRun,
+    actions,
+    kept: { rows: keptRows, bytes: pages * pageSize, estimated: false },
+  };
 }

@@ -54,7 +54,11 @@ async function load(): Promise<void> {
   ];
   async function* items(server: string): AsyncGenerator<ParsedLine[]> {
     let n = 0;
-    const batch: ParsedLine[] = rows.map(([time, clientIp, qname, qtype]) => ({ kind: 'row', lineNo: ++n, row: sampleRow({ time, clientIp, qname, qtype }) }));
+    const batch: ParsedLine[] = rows.map(([time, clientIp, qname, qtype]) => ({
+      kind: 'row',
+      lineNo: ++n,
+      row: sampleRow({ time, clientIp, qname, qtype }),
+    }));
     if (server === 'ns2') batch.push({ kind: 'row', lineNo: ++n, row: sampleRow({ time: ago(9 * H), qname: 'ns2-only.example.net' }) });
     yield batch;
   }
@@ -100,9 +104,19 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
 
     it('search by suffix finds the domain and names under it, not lookalikes', async () => {
       const r = await run('report', 'search', '--db', db, '--suffix', 'example.com', '--server', 'ns1', '--json');
-      expect((JSON.parse(r.out) as { qname: string }[]).map((x) => x.qname).sort()).toEqual(['example.com', 'mail.example.com', 'www.example.com', 'www.example.com']);
+      expect((JSON.parse(r.out) as { qname: string }[]).map((x) => x.qname).sort()).toEqual([
+        'example.com',
+        'mail.example.com',
+        'www.example.com',
+        'www.example.com',
+      ]);
       const re = await run('report', 'search', '--db', db, '--regex', '^(mail|old)\\.', '--server', 'ns1', '--format', 'csv');
-      expect(re.out.split('\n').slice(1, -1).map((l) => l.split(',')[3])).toEqual(['mail.example.com', 'old.example.org']);
+      expect(
+        re.out
+          .split('\n')
+          .slice(1, -1)
+          .map((l) => l.split(',')[3]),
+      ).toEqual(['mail.example.com', 'old.example.org']);
       const like = await run('report', 'search', '--db', db, '--like', 'www.%', '--server', 'ns2', '--json');
       expect(JSON.parse(like.out)).toHaveLength(2);
       const plan = await run('report', 'search', '--db', db, '--suffix', 'example.com', '--explain', '--json');
@@ -115,13 +129,17 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
       expect(r.exit).toBe(0);
       expect(r.out.split('\n')[0]).toMatch(/^time +ns1 +ns2 +total$/);
       expect(r.out).toContain('█');
-      expect(readFileSync(svg, 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*>ns1 \(\d+\)<[\s\S]*>ns2 \(\d+\)<[\s\S]*<\/svg>\n$/);
+      expect(readFileSync(svg, 'utf8')).toMatch(
+        /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*>ns1 \(\d+\)<[\s\S]*>ns2 \(\d+\)<[\s\S]*<\/svg>\n$/,
+      );
     });
 
     it('servers: volume and last seen; a server that stopped shipping is STALE, exit 1', async () => {
       const r = await run('report', 'servers', '--db', db, '--stale', '1h', '--json');
       expect(r.exit).toBe(0);
-      expect((JSON.parse(r.out) as { server: string; queries: number; status: string }[]).map((s) => [s.server, s.queries, s.status])).toEqual([
+      expect(
+        (JSON.parse(r.out) as { server: string; queries: number; status: string }[]).map((s) => [s.server, s.queries, s.status]),
+      ).toEqual([
         ['ns1', 6, 'ok'],
         ['ns2', 7, 'ok'],
       ]);
@@ -132,10 +150,16 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
 
     it('bad input: one line, exit 2', async () => {
       for (const [args, msg] of [
-        [['report', 'top-names', '--since', 'yesterday'], "dnslog: --since 'yesterday': expected a duration like 1h, 30m, 2d or a time like 2026-11-25 09:00\n"],
+        [
+          ['report', 'top-names', '--since', 'yesterday'],
+          "dnslog: --since 'yesterday': expected a duration like 1h, 30m, 2d or a time like 2026-11-25 09:00\n",
+        ],
         [['report', 'search', '--regex', '(a'], "dnslog: --regex '(a': /(a/: Unterminated group\n"],
         [['report', 'search'], 'dnslog: report search: give --like PATTERN, --suffix DOMAIN or --regex RE\n'],
-        [['report', 'top-clients', '--client', '300.1.1.1'], "dnslog: --client '300.1.1.1': expected an IP address or a CIDR block like 192.0.2.0/24 or 2001:db8::/32\n"],
+        [
+          ['report', 'top-clients', '--client', '300.1.1.1'],
+          "dnslog: --client '300.1.1.1': expected an IP address or a CIDR block like 192.0.2.0/24 or 2001:db8::/32\n",
+        ],
       ] as const) {
         const r = await run(...args, '--db', db);
         expect(r.exit).toBe(2);
@@ -148,7 +172,9 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
       for (const report of ['top-names', 'timeline', 'servers']) {
         const r = await run('report', report, '--db', `sqlite:${typo}`);
         expect(r.exit, report).toBe(2);
-        expect(r.err).toBe(`dnslog: cannot open SQLite database ${typo}: no such file (reports read a database that ship made; check --db)\n`);
+        expect(r.err).toBe(
+          `dnslog: cannot open SQLite database ${typo}: no such file (reports read a database that ship made; check --db)\n`,
+        );
       }
       expect(existsSync(typo)).toBe(false);
     });
@@ -171,7 +197,9 @@ describe.each(INSTANTS)('at %s', (_label, instant) => {
     });
 
     it('refuses a retention that does not parse, and partitions on SQLite', async () => {
-      expect((await run('prune', '--db', db, '--keep', 'forever')).err).toBe("dnslog: --keep 'forever': expected a duration like 30d, 12w or 48h\n");
+      expect((await run('prune', '--db', db, '--keep', 'forever')).err).toBe(
+        "dnslog: --keep 'forever': expected a duration like 30d, 12w or 48h\n",
+      );
       const p = await run('partitions', '--db', db);
       expect(p.exit).toBe(2);
       expect(p.err).toContain('is SQLite, which has no partitions');

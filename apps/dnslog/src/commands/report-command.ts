@@ -46,7 +46,11 @@ export function readerZone(opts: Pick<ReportOptions, 'tz'>): TimeZone {
   return opts.tz === undefined ? localZone() : timeZone(opts.tz);
 }
 
-export function reportFilter(opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client' | 'tz'>, now: Date, zone = readerZone(opts)): ReportFilter {
+export function reportFilter(
+  opts: Pick<ReportOptions, 'since' | 'until' | 'server' | 'client' | 'tz'>,
+  now: Date,
+  zone = readerZone(opts),
+): ReportFilter {
   return {
     since: opts.since === undefined ? undefined : parseTimeBound('--since', opts.since, now, zone),
     until: opts.until === undefined ? undefined : parseTimeBound('--until', opts.until, now, zone),
@@ -82,7 +86,9 @@ async function select(store: Store, q: SqlQuery): Promise<Record<string, unknown
   } catch (err) {
     const e = err as { sqlMessage?: string; code?: string };
     if (typeof e.sqlMessage === 'string' || (err instanceof Error && err.constructor.name === 'SqliteError')) {
-      throw new UserError('E_QUERY', `${store.description}: the report query failed: ${e.sqlMessage ?? (err as Error).message}`, { cause: err });
+      throw new UserError('E_QUERY', `${store.description}: the report query failed: ${e.sqlMessage ?? (err as Error).message}`, {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -184,7 +190,8 @@ export async function runTimeline(opts: TimelineOptions, io: CliIo, now = new Da
       if (opts.html !== undefined) writeFileSync(opts.html, htmlPage(title, svg));
     }
     if (fmt === 'json') writeJson(io.stdout, points);
-    else if (fmt === 'csv') io.stdout.write(renderRows(points as unknown as Record<string, unknown>[], ['bucket', 'server', 'queries'], 'csv'));
+    else if (fmt === 'csv')
+      io.stdout.write(renderRows(points as unknown as Record<string, unknown>[], ['bucket', 'server', 'queries'], 'csv'));
     else io.stdout.write(points.length === 0 ? 'no queries in the range\n' : `${terminalChart(p)}${zoneLine(zone)}`);
   });
 }
@@ -206,7 +213,8 @@ export async function runSearch(opts: SearchOptions, io: CliIo, now = new Date()
       throw new UserError('E_REGEX', `--regex '${opts.regex}': ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
     }
   }
-  if (opts.suffix !== undefined && !/^[^\s]+$/.test(opts.suffix)) throw new UserError('E_USAGE', `--suffix '${opts.suffix}': give a domain like example.com`);
+  if (opts.suffix !== undefined && !/^[^\s]+$/.test(opts.suffix))
+    throw new UserError('E_USAGE', `--suffix '${opts.suffix}': give a domain like example.com`);
   const zone = readerZone(opts);
   const filter = reportFilter(opts, now, zone);
   await withStore(opts, io, async (store) => {
@@ -215,7 +223,11 @@ export async function runSearch(opts: SearchOptions, io: CliIo, now = new Date()
     const fmt = format(opts);
     const rows = (await select(store, q)).map((r) => ({ ...r, qtime: shownTime(zone, String(r.qtime), fmt) }));
     if (fmt === 'json') writeJson(io.stdout, rows);
-    else io.stdout.write(renderRows(rows, ['qtime', 'server', 'client_ip', 'qname', 'qclass', 'qtype', 'flags'], fmt) + (fmt === 'table' ? zoneLine(zone) : ''));
+    else
+      io.stdout.write(
+        renderRows(rows, ['qtime', 'server', 'client_ip', 'qname', 'qclass', 'qtype', 'flags'], fmt) +
+          (fmt === 'table' ? zoneLine(zone) : ''),
+      );
   });
 }
 
@@ -264,12 +276,20 @@ export async function runServers(opts: ServersOptions, io: CliIo, now = new Date
       .sort((a, b) => (a.server < b.server ? -1 : 1));
     if (fmt === 'json') writeJson(io.stdout, rows);
     else {
-      io.stdout.write(renderRows(rows as unknown as Record<string, unknown>[], ['server', 'queries', 'last_seen', 'last_shipped', 'files', 'status'], fmt));
+      io.stdout.write(
+        renderRows(
+          rows as unknown as Record<string, unknown>[],
+          ['server', 'queries', 'last_seen', 'last_shipped', 'files', 'status'],
+          fmt,
+        ),
+      );
       if (fmt === 'table') io.stdout.write(zoneLine(zone));
     }
     const stale = rows.filter((r) => r.status === 'STALE');
     if (stale.length > 0) {
-      io.stderr.write(`dnslog: ${stale.length} server(s) with no query newer than ${wallOf(zone, staleBefore, 19)} ${zone.name} (--stale ${opts.stale}): ${stale.map((r) => r.server).join(', ')}\n`);
+      io.stderr.write(
+        `dnslog: ${stale.length} server(s) with no query newer than ${wallOf(zone, staleBefore, 19)} ${zone.name} (--stale ${opts.stale}): ${stale.map((r) => r.server).join(', ')}\n`,
+      );
       io.setExitCode(ExitCode.Findings);
     }
     return rows;

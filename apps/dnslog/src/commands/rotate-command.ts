@@ -4,7 +4,20 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, linkSync, unlinkSync } from 'node:fs';
-import { acquireLock, errorMessage, ExitCode, oneLine, parseSshUrl, sshAuthOptions, sshConnect, sshUsername, UserError, writeJson, type CliIo, type SshConnection } from '@toolbox/shared';
+import {
+  acquireLock,
+  errorMessage,
+  ExitCode,
+  oneLine,
+  parseSshUrl,
+  sshAuthOptions,
+  sshConnect,
+  sshUsername,
+  UserError,
+  writeJson,
+  type CliIo,
+  type SshConnection,
+} from '@toolbox/shared';
 import { DEFAULT_REOPEN, reopenArgv, rotate, type CommandResult, type RotateHost, type RotateResult } from '../ship/rotate.js';
 
 export interface RotateCommandOptions {
@@ -34,7 +47,7 @@ export function localHost(): RotateHost {
       new Promise<CommandResult>((resolve) => {
         const [cmd, ...args] = argv;
         execFile(cmd ?? '', args, { timeout: COMMAND_TIMEOUT_MS }, (err, _stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
           resolve({ code, stderr: err && code === null ? `${errorMessage(err)} ${stderr}` : stderr });
         });
       }),
@@ -68,11 +81,15 @@ export function sshHost(conn: SshConnection, label: string): RotateHost {
     async lock(path) {
       const r = await conn.exec(['mkdir', '--', path], { timeoutMs: COMMAND_TIMEOUT_MS });
       if (r.code !== 0) {
-        throw new UserError('E_LOCKED', `${label}: lock ${path} exists (another rotation is running, or one died: remove the directory if so)`);
+        throw new UserError(
+          'E_LOCKED',
+          `${label}: lock ${path} exists (another rotation is running, or one died: remove the directory if so)`,
+        );
       }
       return async () => {
         const u = await conn.exec(['rmdir', '--', path], { timeoutMs: COMMAND_TIMEOUT_MS });
-        if (u.code !== 0) throw new UserError('E_LOCK', `${label}: cannot remove the lock ${path}: ${u.stderr.toString().trim()}; remove it by hand`);
+        if (u.code !== 0)
+          throw new UserError('E_LOCK', `${label}: cannot remove the lock ${path}: ${u.stderr.toString().trim()}; remove it by hand`);
       };
     },
   };

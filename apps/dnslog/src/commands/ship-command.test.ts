@@ -22,7 +22,8 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { exit, out: io.out(), err: io.err() };
 }
 
-const LINE = '25-Nov-2026 09:38:30.348 queries: info: client @0x7f3729afc098 127.0.0.1#54825 (example.test): query: example.test IN MX +E(0)K (127.0.0.1)';
+const LINE =
+  '25-Nov-2026 09:38:30.348 queries: info: client @0x7f3729afc098 127.0.0.1#54825 (example.test): query: example.test IN MX +E(0)K (127.0.0.1)';
 
 describe('dnslog ship (command)', () => {
   it('exits 1 and says so when lines were rejected, 0 on a clean re-run', async () => {
@@ -50,7 +51,9 @@ describe('dnslog ship (command)', () => {
       const r = await run(['ship', join(dir, 'query.log.1'), '--db', db]);
       rmSync(lockPath, { force: true });
       expect(r.exit).toBe(2);
-      expect(r.err).toBe(`dnslog: lock ${lockPath} is held by running process ${holder.pid}; wait for it to finish, or stop PID ${holder.pid}\n`);
+      expect(r.err).toBe(
+        `dnslog: lock ${lockPath} is held by running process ${holder.pid}; wait for it to finish, or stop PID ${holder.pid}\n`,
+      );
       expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
       expect(existsSync(join(dir, 'db.sqlite'))).toBe(false); // the lock comes before anything is opened
     } finally {
@@ -85,7 +88,9 @@ describe('dnslog ship (command)', () => {
     writeFileSync(join(dir, 'query.log.1'), `${LINE}\n`);
     const db = `sqlite:${join(dir, 'db.sqlite')}`;
     const r = await run(['ship', join(dir, 'query.log.1'), '--db', db, '--server', 'ns1']);
-    expect(r.out).toMatch(/^deferred ns1:.*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m);
+    expect(r.out).toMatch(
+      /^deferred ns1:.*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m,
+    );
     expect(r.out).toMatch(/, 1 left for the next run$/m);
     expect(r.exit).toBe(0);
     expect(existsSync(join(dir, 'query.log.1'))).toBe(true);

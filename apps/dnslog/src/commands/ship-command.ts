@@ -155,9 +155,12 @@ export async function runShip(specs: readonly string[], opts: ShipCommandOptions
       if (f.status === 'failed' || f.status === 'refused') io.stderr.write(`dnslog: ${f.server}:${f.path}: ${oneLine(f.error ?? '')}\n`);
       const back = f.rejectsByReason.time_back ?? 0;
       if (back > 0) {
-        io.stderr.write(`dnslog: ${f.server}:${f.path}: ${back} line(s) more than an hour before an earlier line (a clock stepped back, or --tz wrong?): kept as time_back rejects\n`);
+        io.stderr.write(
+          `dnslog: ${f.server}:${f.path}: ${back} line(s) more than an hour before an earlier line (a clock stepped back, or --tz wrong?): kept as time_back rejects\n`,
+        );
       }
-      if (f.moveError !== null) io.stderr.write(`dnslog: ${f.server}:${f.path}: loaded (${f.rows} rows) but not moved: ${oneLine(f.moveError)}\n`);
+      if (f.moveError !== null)
+        io.stderr.write(`dnslog: ${f.server}:${f.path}: loaded (${f.rows} rows) but not moved: ${oneLine(f.moveError)}\n`);
     }
     if (opts.json) writeJson(io.stdout, report);
     else {

@@ -77,9 +77,6 @@ export async function* readLineBatches(
 }
 
 /** The same lines one at a time. */
-export async function* readLines(
-  source: AsyncIterable<Buffer | string>,
-  maxLineBytes = DEFAULT_MAX_LINE_BYTES,
-): AsyncGenerator<RawLine> {
+export async function* readLines(source: AsyncIterable<Buffer | string>, maxLineBytes = DEFAULT_MAX_LINE_BYTES): AsyncGenerator<RawLine> {
   for await (const batch of readLineBatches(source, maxLineBytes)) yield* batch;
 }

@@ -205,7 +205,9 @@ describe('parseQueryLine: every BIND version shape', () => {
 
   it('9.11: the @0x client object and E(n)', () => {
     expect(
-      parse('25-Nov-2026 09:38:30.348 client @0x7f1d2c0a4e10 192.0.2.10#53124 (www.example.com): query: www.example.com IN A +E(0)DV (192.0.2.53)'),
+      parse(
+        '25-Nov-2026 09:38:30.348 client @0x7f1d2c0a4e10 192.0.2.10#53124 (www.example.com): query: www.example.com IN A +E(0)DV (192.0.2.53)',
+      ),
     ).toEqual(
       rec({
         time: '2026-11-25 09:38:30.348',
@@ -226,7 +228,9 @@ describe('parseQueryLine: every BIND version shape', () => {
 
   it('9.16+: /key, (qname) and view together', () => {
     expect(
-      parse('client @0x7f0c1c0b2168 192.0.2.10#40000/key xfr-key (example.com): view internal: query: example.com IN AXFR -ST (192.0.2.53)'),
+      parse(
+        'client @0x7f0c1c0b2168 192.0.2.10#40000/key xfr-key (example.com): view internal: query: example.com IN AXFR -ST (192.0.2.53)',
+      ),
     ).toEqual(
       rec({
         clientIp: '192.0.2.10',
@@ -267,7 +271,11 @@ describe('parseQueryLine: every BIND version shape', () => {
         ecs: '203.0.113.0/24/0',
       }),
     );
-    expect(parse('client @0x7f 2001:db8::7#11111 (cdn.example.com): query: cdn.example.com IN AAAA +E(0) (2001:db8::53) [ECS 2001:db8:1::/48/56]')).toMatchObject({
+    expect(
+      parse(
+        'client @0x7f 2001:db8::7#11111 (cdn.example.com): query: cdn.example.com IN AAAA +E(0) (2001:db8::53) [ECS 2001:db8:1::/48/56]',
+      ),
+    ).toMatchObject({
       ecs: '2001:db8:1::/48/56',
       destIp: '2001:db8::53',
     });
@@ -328,7 +336,11 @@ describe('parseQueryLine: every BIND version shape', () => {
   it('print-severity alone, print-category alone, and a debug severity', () => {
     const tail = 'client @0x7f 127.0.0.1#4 (a.test): query: a.test IN A + (127.0.0.1)';
     for (const prefix of ['info: ', 'queries: ', 'queries: debug 1: ', '']) {
-      expect(parse(`25-Nov-2026 09:38:30.348 ${prefix}${tail}`)).toMatchObject({ kind: 'query', time: '2026-11-25 09:38:30.348', qname: 'a.test' });
+      expect(parse(`25-Nov-2026 09:38:30.348 ${prefix}${tail}`)).toMatchObject({
+        kind: 'query',
+        time: '2026-11-25 09:38:30.348',
+        qname: 'a.test',
+      });
     }
   });
 });
@@ -365,14 +377,17 @@ describe('parseQueryLine: optional trailing fields in every shape and time forma
     [' [ECS 203.0.113.0/24/0]', null, '203.0.113.0/24/0'],
   ] as const;
 
-  it.each(clients)('%s: any time format, with or without the destination and ECS (regression: a 9.11+ line without its destination was truncated)', (client) => {
-    for (const head of heads) {
-      for (const [tail, destIp, ecs] of tails) {
-        const line = `${head}${client}query: q.example IN A +E(0)K${tail}`;
-        expect(parse(line), line).toMatchObject({ kind: 'query', qname: 'q.example', qtype: 'A', flags: '+E(0)K', edns: 0, destIp, ecs });
+  it.each(clients)(
+    '%s: any time format, with or without the destination and ECS (regression: a 9.11+ line without its destination was truncated)',
+    (client) => {
+      for (const head of heads) {
+        for (const [tail, destIp, ecs] of tails) {
+          const line = `${head}${client}query: q.example IN A +E(0)K${tail}`;
+          expect(parse(line), line).toMatchObject({ kind: 'query', qname: 'q.example', qtype: 'A', flags: '+E(0)K', edns: 0, destIp, ecs });
+        }
       }
-    }
-  });
+    },
+  );
 
   it('a field every shape has is still required: no flags, no type, no port', () => {
     for (const head of heads) {
@@ -509,7 +524,9 @@ describe('parseQueryLine: syslog', () => {
       time: '2026-11-25 08:38:30.348',
       zone: 'Z',
     });
-    expect(parse(`<30>1 2026-11-25T09:38:30.348+01:00 ns1 named 1234 QUERY [origin ip="192.0.2.1" x="a\\]b"][meta sequenceId="1"] ${msg}`)).toEqual({
+    expect(
+      parse(`<30>1 2026-11-25T09:38:30.348+01:00 ns1 named 1234 QUERY [origin ip="192.0.2.1" x="a\\]b"][meta sequenceId="1"] ${msg}`),
+    ).toEqual({
       ...expected,
       time: '2026-11-25 09:38:30.348',
       zone: '+01:00',
@@ -579,7 +596,7 @@ describe('parseQueryLine: the syslog year', () => {
     ]);
   });
 
-  it('the first day of every month, with the reference late on the day before (its zone behind the line\'s), is this year\'s; New Year\'s is next year\'s', () => {
+  it("the first day of every month, with the reference late on the day before (its zone behind the line's), is this year's; New Year's is next year's", () => {
     // Regression: dates compared as month*32+day gave "May 1" with a reference of Apr 30 the year before,
     // and "Jan 1" with a reference of Dec 31 this year's 1 January.
     const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -592,13 +609,16 @@ describe('parseQueryLine: the syslog year', () => {
     }
   });
 
-  it('the last day of every month, with the reference early on the day after, is that day of this year (or last year\'s Dec 31)', () => {
+  it("the last day of every month, with the reference early on the day after, is that day of this year (or last year's Dec 31)", () => {
     const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
     for (let m = 0; m < 12; m++) {
       const last = new Date(2027, m, 0); // the day before the 1st of month m, 2027
       const ref = new Date(2027, m, 1, 0, 30);
       const want = `${last.getFullYear()}-${String(last.getMonth() + 1).padStart(2, '0')}-${String(last.getDate()).padStart(2, '0')} 23:30:00.000`;
-      expect(timesOf(ref, [`${MON[last.getMonth()]} ${String(last.getDate()).padStart(2, ' ')} 23:30:00`]), `reference ${ref.toDateString()}`).toEqual([want]);
+      expect(
+        timesOf(ref, [`${MON[last.getMonth()]} ${String(last.getDate()).padStart(2, ' ')} 23:30:00`]),
+        `reference ${ref.toDateString()}`,
+      ).toEqual([want]);
     }
   });
 
@@ -654,7 +674,9 @@ describe('parseQueryLine: names kept exactly as written', () => {
   });
 
   it('an escaped signer and view', () => {
-    expect(parse(String.raw`client @0x7f 192.0.2.1#5/key k\032ey.example (a.test): view "odd": query: a.test IN A +S (192.0.2.53)`)).toMatchObject({
+    expect(
+      parse(String.raw`client @0x7f 192.0.2.1#5/key k\032ey.example (a.test): view "odd": query: a.test IN A +S (192.0.2.53)`),
+    ).toMatchObject({
       signer: String.raw`k\032ey.example`,
       view: '"odd"',
       signed: true,
@@ -664,11 +686,17 @@ describe('parseQueryLine: names kept exactly as written', () => {
 
 describe('parseQueryLine: rejects by reason', () => {
   it.each([
-    ['25-Nov-2026 09:38:30.348 lame-servers: info: error (network unreachable) resolving \'example.com/A/IN\': 2001:db8::53#53', 'not_query'],
-    ['25-Nov-2026 09:38:30.348 security: info: client @0x7f3729afc098 192.0.2.10#53124 (example.com): query (cache) \'example.com/A/IN\' denied', 'not_query'],
-    ['client @0x7f3729afc098 192.0.2.10#53124 (example.com): query (cache) \'example.com/A/IN\' denied', 'not_query'],
-    ['client 192.0.2.10#53124: view internal: query (cache) \'example.com/A/IN\' denied', 'not_query'],
-    ['25-Nov-2026 09:38:30.348 query-errors: info: client @0x7f3729afc098 192.0.2.10#53124 (example.com): query failed (SERVFAIL) for example.com/IN/A at ../../../lib/ns/query.c:7376', 'not_query'],
+    ["25-Nov-2026 09:38:30.348 lame-servers: info: error (network unreachable) resolving 'example.com/A/IN': 2001:db8::53#53", 'not_query'],
+    [
+      "25-Nov-2026 09:38:30.348 security: info: client @0x7f3729afc098 192.0.2.10#53124 (example.com): query (cache) 'example.com/A/IN' denied",
+      'not_query',
+    ],
+    ["client @0x7f3729afc098 192.0.2.10#53124 (example.com): query (cache) 'example.com/A/IN' denied", 'not_query'],
+    ["client 192.0.2.10#53124: view internal: query (cache) 'example.com/A/IN' denied", 'not_query'],
+    [
+      '25-Nov-2026 09:38:30.348 query-errors: info: client @0x7f3729afc098 192.0.2.10#53124 (example.com): query failed (SERVFAIL) for example.com/IN/A at ../../../lib/ns/query.c:7376',
+      'not_query',
+    ],
     ['25-Nov-2026 09:38:30.348 general: notice: all zones loaded', 'not_query'],
     ['25-Nov-2026 09:38:30.348 starting BIND 9.18.28-1~deb12u2-Debian', 'not_query'],
     ['25-Nov-2026 09:38:30.348 a: b: c: d: e: client 192.0.2.1#5: query: a.test IN A +', 'not_query'],
@@ -743,14 +771,25 @@ describe('parseQueryLine: rejects by reason', () => {
   });
 
   it('a line with ECS cut after its destination is a valid line; cut inside the ECS it is truncated', () => {
-    const line = 'client @0x7f 198.51.100.7#11111 (cdn.example.com): query: cdn.example.com IN A +E(0)K (192.0.2.53) [ECS 203.0.113.0/24/0]';
+    const line =
+      'client @0x7f 198.51.100.7#11111 (cdn.example.com): query: cdn.example.com IN A +E(0)K (192.0.2.53) [ECS 203.0.113.0/24/0]';
     const cut = line.indexOf(' [ECS');
     expect(reasonOf(line.slice(0, cut))).toBe('query');
     for (let n = cut + 1; n < line.length; n++) expect(reasonOf(line.slice(0, n))).toBe('truncated');
   });
 
   it('lists every reason it can return', () => {
-    expect(REJECT_REASONS).toEqual(['empty', 'too_long', 'binary', 'bad_time', 'not_query', 'truncated', 'bad_client', 'bad_flags', 'malformed']);
+    expect(REJECT_REASONS).toEqual([
+      'empty',
+      'too_long',
+      'binary',
+      'bad_time',
+      'not_query',
+      'truncated',
+      'bad_client',
+      'bad_flags',
+      'malformed',
+    ]);
   });
 
   it('rejects are shared objects: no allocation per rejected line', () => {

@@ -133,10 +133,7 @@ export function createParseContext(reference: Date, zoneOffsetMs?: number): Pars
 export const MAX_LINE_LENGTH = 16384;
 
 const REJECTS: Readonly<Record<RejectReason, Reject>> = Object.freeze(
-  Object.fromEntries(REJECT_REASONS.map((reason) => [reason, Object.freeze({ kind: 'reject', reason })])) as Record<
-    RejectReason,
-    Reject
-  >,
+  Object.fromEntries(REJECT_REASONS.map((reason) => [reason, Object.freeze({ kind: 'reject', reason })])) as Record<RejectReason, Reject>,
 );
 
 // Internal error codes (negative positions) so that helpers return a position or a reason without allocating.
@@ -464,7 +461,8 @@ function readAnyTime(s: string, p: number, end: number, ctx: ParseContext): numb
     ctx.year = ctx.timeYear[kind] ?? 0;
     ctx.month = ctx.timeMonth[kind] ?? 0;
   } else {
-    q = kind === TIME_ISO ? readIsoTime(s, p, end, ctx) : kind === TIME_BIND ? readBindTime(s, p, end, ctx) : readSyslogTime(s, p, end, ctx);
+    q =
+      kind === TIME_ISO ? readIsoTime(s, p, end, ctx) : kind === TIME_BIND ? readBindTime(s, p, end, ctx) : readSyslogTime(s, p, end, ctx);
     if (q < 0) return q;
     ctx.timeRaw[kind] = s.slice(p, q);
     ctx.timeText[kind] = timePrefix;

@@ -4,7 +4,10 @@ import { csvCell, groupByDomain, renderRows, searchQuery, suffixCondition, timel
 describe('report SQL', () => {
   it('binds every user value as a parameter', () => {
     const hostile = "x' OR 1=1 --";
-    const q = whereClause({ since: '2026-11-25 09:00:00.000', server: hostile, client: { kind: 'ip', ip: '2001:db8::1', hex: hostile } }, 'mysql');
+    const q = whereClause(
+      { since: '2026-11-25 09:00:00.000', server: hostile, client: { kind: 'ip', ip: '2001:db8::1', hex: hostile } },
+      'mysql',
+    );
     expect(q.sql).toBe('WHERE qtime >= ? AND server = ? AND HEX(INET6_ATON(client_ip)) = ?');
     expect(q.params).toEqual(['2026-11-25 09:00:00.000', hostile, hostile]);
     const s = searchQuery({}, { like: hostile, regex: hostile }, 5, 'mysql');
@@ -13,7 +16,10 @@ describe('report SQL', () => {
   });
 
   it('makes a suffix search a range on the reversed name, using its index', () => {
-    expect(suffixCondition('Example.COM.')).toEqual({ sql: '(qname_rev = ? OR (qname_rev >= ? AND qname_rev < ?))', params: ['moc.elpmaxe', 'moc.elpmaxe.', 'moc.elpmaxe/'] });
+    expect(suffixCondition('Example.COM.')).toEqual({
+      sql: '(qname_rev = ? OR (qname_rev >= ? AND qname_rev < ?))',
+      params: ['moc.elpmaxe', 'moc.elpmaxe.', 'moc.elpmaxe/'],
+    });
     expect(searchQuery({}, { suffix: 'example.com' }, 5, 'mysql').sql).toContain('FROM dns_queries FORCE INDEX (qname_rev) WHERE');
     expect(searchQuery({}, { suffix: 'example.com' }, 5, 'sqlite').sql).toContain('INDEXED BY dns_queries_qname_rev');
   });
@@ -48,8 +54,17 @@ describe('report SQL', () => {
   // the short built-in list of second-level labels lacked gv.at (and most of the Public Suffix
   // List): two Austrian agencies were counted as one domain, `gv.at`
   it('groups by the Public Suffix List: names under gv.at, co.uk, kawasaki.jp stay apart', () => {
-    const rows = ['www.bmi.gv.at', 'www.bmf.gv.at', 'a.b.example.co.uk.', 'www.city.kawasaki.jp', 'localhost'].map((value) => ({ value, queries: 1 }));
-    expect(groupByDomain(rows, 10).map((g) => g.domain)).toEqual(['bmf.gv.at', 'bmi.gv.at', 'city.kawasaki.jp', 'example.co.uk', 'localhost']);
+    const rows = ['www.bmi.gv.at', 'www.bmf.gv.at', 'a.b.example.co.uk.', 'www.city.kawasaki.jp', 'localhost'].map((value) => ({
+      value,
+      queries: 1,
+    }));
+    expect(groupByDomain(rows, 10).map((g) => g.domain)).toEqual([
+      'bmf.gv.at',
+      'bmi.gv.at',
+      'city.kawasaki.jp',
+      'example.co.uk',
+      'localhost',
+    ]);
   });
 });
 

@@ -139,7 +139,10 @@ export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | nul
     const r = rollupFor(dim);
     const u = union(rollupParts(f, dialect, r.unit, r.table, `${col} AS value, SUM(queries) AS n`, `${col} AS value, COUNT(*) AS n`, col));
     const collate = dim === 'qname' && dialect === 'sqlite' ? ' COLLATE NOCASE' : '';
-    return { sql: `SELECT value, SUM(n) AS queries FROM (${u.sql}) x GROUP BY value${collate} ${tail}`, params: [...u.params, ...tailParams] };
+    return {
+      sql: `SELECT value, SUM(n) AS queries FROM (${u.sql}) x GROUP BY value${collate} ${tail}`,
+      params: [...u.params, ...tailParams],
+    };
   }
   const w = whereClause(f, dialect);
   return {
@@ -148,7 +151,10 @@ export function topQuery(dim: TopDimension, f: ReportFilter, limit: number | nul
   };
 }
 
-export function groupByDomain(rows: readonly { value: string; queries: number }[], limit: number): { domain: string; queries: number; names: number }[] {
+export function groupByDomain(
+  rows: readonly { value: string; queries: number }[],
+  limit: number,
+): { domain: string; queries: number; names: number }[] {
   const by = new Map<string, { queries: number; names: number }>();
   for (const r of rows) {
     const d = registrableDomain(r.value);
@@ -187,7 +193,10 @@ export function timelineQuery(f: ReportFilter, bucket: Bucket, dialect: Dialect,
         'b, server',
       ),
     );
-    return { sql: `SELECT b AS bucket, server, SUM(n) AS queries FROM (${u.sql}) x GROUP BY b, server ORDER BY b, server`, params: u.params };
+    return {
+      sql: `SELECT b AS bucket, server, SUM(n) AS queries FROM (${u.sql}) x GROUP BY b, server ORDER BY b, server`,
+      params: u.params,
+    };
   }
   const w = whereClause(f, dialect);
   const b = bucketSql(dialect, bucket, 'qtime');
@@ -230,15 +239,21 @@ export function searchQuery(f: ReportFilter, s: SearchSpec, limit: number, diale
 /** Per-server volume in the range. */
 export function serverVolumeQuery(f: ReportFilter, dialect: Dialect, rollups = false): SqlQuery {
   if (rollupsApply(f, rollups)) {
-    const u = union(rollupParts(f, dialect, 'minute', ROLLUP_TABLES.minute, 'server, SUM(queries) AS n', 'server, COUNT(*) AS n', 'server'));
+    const u = union(
+      rollupParts(f, dialect, 'minute', ROLLUP_TABLES.minute, 'server, SUM(queries) AS n', 'server, COUNT(*) AS n', 'server'),
+    );
     return { sql: `SELECT server, SUM(n) AS queries FROM (${u.sql}) x GROUP BY server`, params: u.params };
   }
   const w = whereClause(f, dialect);
-  return { sql: `SELECT server, COUNT(*) AS queries, MAX(qtime) AS last_query FROM dns_queries ${w.sql} GROUP BY server`, params: w.params };
+  return {
+    sql: `SELECT server, COUNT(*) AS queries, MAX(qtime) AS last_query FROM dns_queries ${w.sql} GROUP BY server`,
+    params: w.params,
+  };
 }
 
 /** Every server the ledger knows, with its newest shipped query and its last shipment (cheap: no scan of dns_queries). */
-export const SERVER_LEDGER_SQL = 'SELECT server, MAX(last_time) AS last_seen, MAX(shipped_at) AS last_shipped, COUNT(*) AS files FROM dnslog_files GROUP BY server';
+export const SERVER_LEDGER_SQL =
+  'SELECT server, MAX(last_time) AS last_seen, MAX(shipped_at) AS last_shipped, COUNT(*) AS files FROM dnslog_files GROUP BY server';
 
 export type ReportFormat = 'table' | 'json' | 'csv';
 
@@ -265,6 +280,9 @@ export function renderRows(rows: readonly Record<string, unknown>[], columns: re
   }
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || typeof r[c] === 'bigint'));
   const fmt = (vals: readonly string[]) =>
-    vals.map((v, i) => (numeric[i] ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    vals
+      .map((v, i) => (numeric[i] ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [fmt(columns), fmt(widths.map((w) => '-'.repeat(w))), ...cells.map(fmt)].join('\n') + '\n';
 }

@@ -89,7 +89,14 @@ function thirtyHours(servers: readonly string[]): TimelinePoint[] {
 
 describe('timeline chart', () => {
   it('pivots per bucket and server, missing cells as 0', () => {
-    expect(pivot(points)).toEqual({ buckets: ['2026-11-25 09:00', '2026-11-25 10:00'], servers: ['ns1', 'ns2'], counts: [[10, 30], [20, 0]] });
+    expect(pivot(points)).toEqual({
+      buckets: ['2026-11-25 09:00', '2026-11-25 10:00'],
+      servers: ['ns1', 'ns2'],
+      counts: [
+        [10, 30],
+        [20, 0],
+      ],
+    });
   });
 
   it('draws bars in eighths of a cell, scaled to the largest total', () => {
@@ -108,7 +115,10 @@ describe('timeline chart', () => {
   it('puts every bucket on the time axis, an hour without any query as 0', () => {
     const s = timeSeries(pivot([...points, { bucket: '2026-11-25 12:00', server: 'ns2', queries: 5 }]), 'hour');
     expect(s.times).toEqual([9, 10, 11, 12].map((h) => Date.UTC(2026, 10, 25, h)));
-    expect(s.counts).toEqual([[10, 20, 0, 0], [30, 0, 0, 5]]);
+    expect(s.counts).toEqual([
+      [10, 20, 0, 0],
+      [30, 0, 0, 5],
+    ]);
   });
 
   it('the test parser refuses XML that is not well-formed', () => {
@@ -128,7 +138,9 @@ describe('timeline chart', () => {
     expect(texts).toContain('DNS queries per hour, per server');
     expect(texts).toContain('2026-11-25 08:30 – 2026-11-25 11:00 (server wall clock) · 61 queries, 3 servers');
     expect(texts).toEqual(expect.arrayContaining(['ns1 (30)', 'ns2 (30)', 'ns<3> (1)']));
-    const lines = all(svg, 'g').filter((g) => g.attrs['clip-path'] !== undefined).flatMap((g) => all(g, 'path'));
+    const lines = all(svg, 'g')
+      .filter((g) => g.attrs['clip-path'] !== undefined)
+      .flatMap((g) => all(g, 'path'));
     expect(lines.map((l) => l.attrs.stroke)).toEqual(COLORS.slice(0, 3));
   });
 
@@ -176,7 +188,9 @@ describe('timeline chart', () => {
     const [lo, hi] = [ticks[0]!, ticks[ticks.length - 1]!];
     const valueAt = (y: number) => lo.value + ((y - lo.y) * (hi.value - lo.value)) / (hi.y - lo.y);
     // The time scale, from the first and last hour labels (09:00 on the 24th, 14:00 on the 25th).
-    const hourLabels = all(svg, 'text').filter((t) => /^\d\d:\d\d$/.test(t.text)).map((t) => position(t)[0]);
+    const hourLabels = all(svg, 'text')
+      .filter((t) => /^\d\d:\d\d$/.test(t.text))
+      .map((t) => position(t)[0]);
     const [x0, x1] = [Math.min(...hourLabels), Math.max(...hourLabels)];
     const timeAt = (x: number) => Date.UTC(2026, 10, 24, 9) + ((x - x0) / (x1 - x0)) * 29 * 3_600_000;
     const plotted = new Map<string, number>();
@@ -195,12 +209,16 @@ describe('timeline chart', () => {
     expect([...plotted.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [key, value] of plotted) expect(value, key).toBeCloseTo(expected.get(key) ?? NaN, 1);
     // The lines go through the same points (to the 0.1 px the path is written with).
-    const lines = all(svg, 'g').filter((g) => g.attrs['clip-path'] !== undefined).flatMap((g) => all(g, 'path'));
+    const lines = all(svg, 'g')
+      .filter((g) => g.attrs['clip-path'] !== undefined)
+      .flatMap((g) => all(g, 'path'));
     expect(lines).toHaveLength(3);
     for (const line of lines) expect((line.attrs.d ?? '').match(/[ML]/g)).toHaveLength(30);
   });
 
   it('wraps the SVG in an HTML page with an escaped title', () => {
-    expect(htmlPage('q & a', '<svg/>\n')).toContain('<title>q &amp; a</title></head>\n<body style="font-family: sans-serif">\n<svg/>\n</body></html>\n');
+    expect(htmlPage('q & a', '<svg/>\n')).toContain(
+      '<title>q &amp; a</title></head>\n<body style="font-family: sans-serif">\n<svg/>\n</body></html>\n',
+    );
   });
 });

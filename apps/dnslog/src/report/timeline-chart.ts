@@ -55,7 +55,8 @@ export function terminalChart(p: Pivot, width = 40): string {
   const head = ['time', ...p.servers, 'total'];
   const rows = p.buckets.map((b, i) => [b, ...(p.counts[i] ?? []).map(String), String(totals[i] ?? 0)]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const fmt = (cells: readonly string[]) => cells.map((v, c) => (c === 0 ? v.padEnd(widths[c] ?? 0) : v.padStart(widths[c] ?? 0))).join('  ');
+  const fmt = (cells: readonly string[]) =>
+    cells.map((v, c) => (c === 0 ? v.padEnd(widths[c] ?? 0) : v.padStart(widths[c] ?? 0))).join('  ');
   const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w)))];
   rows.forEach((r, i) => lines.push(`${fmt(r)}  ${bar(totals[i] ?? 0, max, width)}`.trimEnd()));
   return `${lines.join('\n')}\n`;
@@ -98,10 +99,12 @@ export function timeSeries(p: Pivot, per: ChartBucket): Series {
     for (let t = first; t <= last; t += step) times.push(t);
     times = [...new Set([...times, ...sorted])].sort((a, b) => a - b);
   }
-  const counts = p.servers.map((_, si) => times.map((t) => {
-    const bi = known.get(t);
-    return bi === undefined ? 0 : (p.counts[bi]?.[si] ?? 0);
-  }));
+  const counts = p.servers.map((_, si) =>
+    times.map((t) => {
+      const bi = known.get(t);
+      return bi === undefined ? 0 : (p.counts[bi]?.[si] ?? 0);
+    }),
+  );
   return { times, servers: p.servers, counts };
 }
 

@@ -62,14 +62,26 @@ describe('rotate', () => {
   });
 
   it('tells named again when rndc fails once', async () => {
-    const f = fakeHost(['/l/q.log'], [{ code: 1, stderr: 'rndc: connect failed' }, { code: 0, stderr: '' }]);
+    const f = fakeHost(
+      ['/l/q.log'],
+      [
+        { code: 1, stderr: 'rndc: connect failed' },
+        { code: 0, stderr: '' },
+      ],
+    );
     const r = await rotate(f.host, { log: '/l/q.log', reopen: ['rndc', 'reconfig'], now });
     expect(r.rotatedTo).toBe('/l/q.log.20261125093005');
     expect(f.ran).toHaveLength(2);
   });
 
   it('keeps the renamed file and says what to run when rndc keeps failing', async () => {
-    const f = fakeHost(['/l/q.log'], [{ code: 1, stderr: 'rndc: connect failed: 127.0.0.1#953: connection refused\n' }, { code: 1, stderr: 'x' }]);
+    const f = fakeHost(
+      ['/l/q.log'],
+      [
+        { code: 1, stderr: 'rndc: connect failed: 127.0.0.1#953: connection refused\n' },
+        { code: 1, stderr: 'x' },
+      ],
+    );
     const err = await rotate(f.host, { log: '/l/q.log', reopen: ['rndc', 'reconfig'], now }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).code).toBe('E_REOPEN');

@@ -57,7 +57,10 @@ export function rotatedName(log: string, now: Date): string {
 
 /** Splits `--rndc 'rndc -c /etc/bind/rndc.conf reconfig'` into argv (whitespace only, no shell). */
 export function reopenArgv(text: string): string[] {
-  const argv = text.trim().split(/\s+/).filter((s) => s !== '');
+  const argv = text
+    .trim()
+    .split(/\s+/)
+    .filter((s) => s !== '');
   if (argv.length === 0) throw new UserError('E_USAGE', '--rndc: give a command, e.g. "rndc reconfig"');
   return argv;
 }
@@ -74,18 +77,27 @@ export async function rotate(host: RotateHost, opts: RotateOptions): Promise<Rot
       // Nothing to rename — but a rotation whose reopen failed leaves named writing into the
       // renamed file with no live log: telling named again is what repairs that.
       await reopenNamed(host, opts, null);
-      return { host: host.label, log: opts.log, rotatedTo: null, reopen, skipped: 'no live log to rename; told named to reopen its log anyway' };
+      return {
+        host: host.label,
+        log: opts.log,
+        rotatedTo: null,
+        reopen,
+        skipped: 'no live log to rename; told named to reopen its log anyway',
+      };
     }
     let target = rotatedName(opts.log, opts.now);
     // Two rotations within one second: never overwrite, take the next free second.
     for (let i = 1; await host.exists(target); i++) {
-      if (i > 60) throw new UserError('E_ROTATE', `${host.label}: ${target} and the next 60 names exist already; clean up old rotated logs`);
+      if (i > 60)
+        throw new UserError('E_ROTATE', `${host.label}: ${target} and the next 60 names exist already; clean up old rotated logs`);
       target = rotatedName(opts.log, new Date(opts.now.getTime() + i * 1000));
     }
     try {
       await host.rename(opts.log, target);
     } catch (err) {
-      throw new UserError('E_ROTATE', `${host.label}: cannot rename ${opts.log} to ${target}: ${oneLine(errorMessage(err))}`, { cause: err });
+      throw new UserError('E_ROTATE', `${host.label}: cannot rename ${opts.log} to ${target}: ${oneLine(errorMessage(err))}`, {
+        cause: err,
+      });
     }
     await reopenNamed(host, opts, target);
     return { host: host.label, log: opts.log, rotatedTo: target, reopen };

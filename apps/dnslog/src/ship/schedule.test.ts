@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cronLines, planSchedule, systemdArg, systemdUnits } from './schedule.js';
 
-const base = { log: '/var/log/named/query.log', db: 'mysql://dnslog@db1/dnslog?option-file=/etc/dnslog.cnf', firstMinute: 7, dnslog: '/usr/local/bin/dnslog' };
+const base = {
+  log: '/var/log/named/query.log',
+  db: 'mysql://dnslog@db1/dnslog?option-file=/etc/dnslog.cnf',
+  firstMinute: 7,
+  dnslog: '/usr/local/bin/dnslog',
+};
 
 describe('schedule', () => {
   it('staggers servers across the period, never on the hour', () => {
@@ -21,7 +26,7 @@ describe('schedule', () => {
   it('prints cron lines that rotate then ship, quoted, with % escaped for cron', () => {
     const text = cronLines(planSchedule({ ...base, db: 'mysql://dnslog@db1/dns%5Flog', servers: ['ssh://ns1'], everyHours: 6 }));
     expect(text.split('\n')[1]).toBe(
-      "7 0,6,12,18 * * *  /usr/local/bin/dnslog rotate --log /var/log/named/query.log --host ssh://ns1 && " +
+      '7 0,6,12,18 * * *  /usr/local/bin/dnslog rotate --log /var/log/named/query.log --host ssh://ns1 && ' +
         "/usr/local/bin/dnslog ship 'ssh://ns1/var/log/named/query.log.*' --db mysql://dnslog@db1/dns\\%5Flog --min-age 0",
     );
   });
@@ -30,13 +35,15 @@ describe('schedule', () => {
     const text = systemdUnits(planSchedule({ ...base, servers: [], everyHours: 12 }));
     expect(text).toContain('# file: /etc/systemd/system/dnslog-rotate-local.timer');
     expect(text).toContain('OnCalendar=*-*-* 00,12:07:00');
-    expect(text).toContain('ExecStart=/usr/local/bin/dnslog ship "/var/log/named/query.log.*" --db "mysql://dnslog@db1/dnslog?option-file=/etc/dnslog.cnf" --min-age 0');
+    expect(text).toContain(
+      'ExecStart=/usr/local/bin/dnslog ship "/var/log/named/query.log.*" --db "mysql://dnslog@db1/dnslog?option-file=/etc/dnslog.cnf" --min-age 0',
+    );
   });
 
   it('quotes ExecStart= arguments for systemd: % and $ doubled, quotes and backslashes escaped (regression: % was a specifier)', () => {
     expect(systemdArg('/usr/local/bin/dnslog')).toBe('/usr/local/bin/dnslog');
     expect(systemdArg('mysql://u@db/dns%5Flog')).toBe('mysql://u@db/dns%%5Flog');
-    expect(systemdArg("it's $HOME \\ \"q\";")).toBe(`"it's $$HOME \\\\ \\"q\\";"`);
+    expect(systemdArg('it\'s $HOME \\ "q";')).toBe(`"it's $$HOME \\\\ \\"q\\";"`);
     expect(systemdArg(';')).toBe('";"');
     expect(systemdArg('a\nb')).toBe('"a\\x0ab"');
     const text = systemdUnits(planSchedule({ ...base, db: 'mysql://dnslog@db1/dns%5Flog', servers: ['ssh://ns%1'], everyHours: 6 }));
@@ -54,7 +61,13 @@ describe('schedule', () => {
         return r;
       };
       // The executable must exist for verify: /bin/true stands in for dnslog.
-      const jobs = planSchedule({ ...base, dnslog: '/bin/true', db: "mysql://dnslog@db1/dns%5Flog?option-file=/etc/my $dir/it's \"x\".cnf", servers: ['ssh://ns1:2222/var/log/named/'], everyHours: 6 });
+      const jobs = planSchedule({
+        ...base,
+        dnslog: '/bin/true',
+        db: 'mysql://dnslog@db1/dns%5Flog?option-file=/etc/my $dir/it\'s "x".cnf',
+        servers: ['ssh://ns1:2222/var/log/named/'],
+        everyHours: 6,
+      });
       const files = new Map<string, string>();
       let current = '';
       for (const line of systemdUnits(jobs).split('\n')) {

@@ -47,7 +47,7 @@ describe('where the local lock lives', () => {
     expect(serverLockName('d'.repeat(64))).toHaveLength(52);
   });
 
-  it('makes the private directory 0700 and refuses one that is a symlink, a stranger\'s, or writable by others', () => {
+  it("makes the private directory 0700 and refuses one that is a symlink, a stranger's, or writable by others", () => {
     const uid = process.getuid?.() ?? 0;
     const mine = join(dir, 'dnslog');
     ensurePrivateDir(mine, uid);

@@ -65,7 +65,10 @@ export function ensurePrivateDir(dir: string, uid: number): void {
           ? `can be written by others (mode ${(st.mode & 0o777).toString(8)})`
           : null;
   if (problem !== null) {
-    throw new UserError('E_LOCK_DIR', `lock directory ${dir} ${problem}: someone could block or fake the lock; remove it (it is made again, mode 0700) or give --lock FILE`);
+    throw new UserError(
+      'E_LOCK_DIR',
+      `lock directory ${dir} ${problem}: someone could block or fake the lock; remove it (it is made again, mode 0700) or give --lock FILE`,
+    );
   }
 }
 
@@ -78,8 +81,13 @@ export function sqliteLockName(dbPath: string): string {
   } catch {
     // not there yet: the store makes it, and the name stays as written
   }
-  const key = createHash('sha256').update(join(dir, basename(abs))).digest('hex').slice(0, 16);
-  return `ship-${basename(abs).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40)}-${key}.lock`;
+  const key = createHash('sha256')
+    .update(join(dir, basename(abs)))
+    .digest('hex')
+    .slice(0, 16);
+  return `ship-${basename(abs)
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .slice(0, 40)}-${key}.lock`;
 }
 
 /** GET_LOCK names are at most 64 characters and server-wide: one per database. */
@@ -129,7 +137,8 @@ export async function openLockedStore(db: string, o: ShipLockOptions, open: type
   try {
     store = await open(db, o.env, o.store);
     const t = parseDbUrl(db);
-    const unlock = t.kind === 'mysql' && store.serverLock ? await store.serverLock(serverLockName(t.database), Math.ceil(o.waitMs / 1000)) : null;
+    const unlock =
+      t.kind === 'mysql' && store.serverLock ? await store.serverLock(serverLockName(t.database), Math.ceil(o.waitMs / 1000)) : null;
     const opened = store;
     return {
       store: opened,

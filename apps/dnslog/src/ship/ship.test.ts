@@ -36,7 +36,8 @@ const count = (sql: string) => store.db.prepare(sql).pluck().get() as number;
 
 describe('isRotatedName', () => {
   it('knows rotated names from the live log', () => {
-    for (const n of ['query.log.0', 'query.log.20261125093000', 'query.log.3.gz', 'query.log-20261125']) expect(isRotatedName(n)).toBe(true);
+    for (const n of ['query.log.0', 'query.log.20261125093000', 'query.log.3.gz', 'query.log-20261125'])
+      expect(isRotatedName(n)).toBe(true);
     for (const n of ['query.log', 'query.log.gz', 'query.log.old', 'named.conf']) expect(isRotatedName(n)).toBe(false);
   });
 });
@@ -87,7 +88,9 @@ describe('ship from local files into SQLite', () => {
   it('reports a missing source and goes on with the others', async () => {
     writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n`);
     const report = await ship(store, [localSource(join(dir, 'nope', 'query.log.*'), 'ns0'), localSource(logs, 'ns1')], lineParserFor, opts);
-    expect(report.sourceFailures).toEqual([{ server: 'ns0', spec: join(dir, 'nope', 'query.log.*'), error: expect.stringContaining('cannot list') as string }]);
+    expect(report.sourceFailures).toEqual([
+      { server: 'ns0', spec: join(dir, 'nope', 'query.log.*'), error: expect.stringContaining('cannot list') as string },
+    ]);
     expect(report.totals.loaded).toBe(1);
   });
 
@@ -117,7 +120,10 @@ describe('a load the database rolls back over a conflict with another writer (de
         loads++;
         if (loads <= conflicts) {
           for await (const b of batches) if (b.length > 0) break;
-          throw new UserError('E_RETRY', 'deadlock against another writer on db (Deadlock found when trying to get lock); the file\'s transaction was rolled back');
+          throw new UserError(
+            'E_RETRY',
+            "deadlock against another writer on db (Deadlock found when trying to get lock); the file's transaction was rolled back",
+          );
         }
         return store.loadFile(meta, batches);
       },
@@ -143,15 +149,18 @@ describe('a load the database rolls back over a conflict with another writer (de
     const report = await ship(c.store, [localSource(f, 'ns1')], lineParserFor, opts);
     expect(c.loads()).toBe(LOAD_ATTEMPTS);
     expect(report.files.map((x) => [x.status, x.error])).toEqual([
-      ['failed', `deadlock against another writer on db (Deadlock found when trying to get lock); the file's transaction was rolled back (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`],
+      [
+        'failed',
+        `deadlock against another writer on db (Deadlock found when trying to get lock); the file's transaction was rolled back (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`,
+      ],
     ]);
     expect(existsSync(f)).toBe(true);
     expect(count('SELECT COUNT(*) FROM dns_queries')).toBe(0);
   });
 });
 
-describe('trust boundary: hostile entries in the log directory (ship runs as root, the directory is bind\'s)', () => {
-  it('refuses query.log.9 -> a secret file, a FIFO and a stranger\'s file with one line each, and ships the others', async () => {
+describe("trust boundary: hostile entries in the log directory (ship runs as root, the directory is bind's)", () => {
+  it("refuses query.log.9 -> a secret file, a FIFO and a stranger's file with one line each, and ships the others", async () => {
     const { symlinkSync, chownSync } = await import('node:fs');
     const { execFileSync } = await import('node:child_process');
     const secret = join(dir, 'shadow');
@@ -205,7 +214,13 @@ describe('trust boundary: hostile entries in the log directory (ship runs as roo
     writeFileSync(join(logs, 'query.log.1'), `${line(1)}\n${line(2)}\n`);
     const report = await ship(store, [localSource(logs, 'ns1')], lineParserFor, opts);
     expect(report.files).toMatchObject([
-      { status: 'loaded', rows: 2, movedTo: null, error: null, moveError: `${join(logs, 'old')} is a symbolic link; refusing to move files through it` },
+      {
+        status: 'loaded',
+        rows: 2,
+        movedTo: null,
+        error: null,
+        moveError: `${join(logs, 'old')} is a symbolic link; refusing to move files through it`,
+      },
     ]);
     expect(report.totals).toMatchObject({ loaded: 1, rows: 2, failed: 0, moveFailed: 1 });
     expect(readdirSync(elsewhere)).toEqual([]);
@@ -217,7 +232,9 @@ describe('trust boundary: hostile entries in the log directory (ship runs as roo
     const { statSync } = await import('node:fs');
     const mtime = statSync(join(logs, 'query.log.1')).mtimeMs;
     const young = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 60, now: () => mtime + 59_000 })], lineParserFor, opts);
-    expect(young.files.map((f) => [f.status, f.error])).toEqual([['deferred', 'modified 59s ago (under --min-age): named may still be writing it; left for the next run']]);
+    expect(young.files.map((f) => [f.status, f.error])).toEqual([
+      ['deferred', 'modified 59s ago (under --min-age): named may still be writing it; left for the next run'],
+    ]);
     expect(young.totals).toMatchObject({ deferred: 1, failed: 0 });
     expect(existsSync(join(logs, 'query.log.1'))).toBe(true);
     const old = await ship(store, [localSource(logs, 'ns1', { minAgeSeconds: 60, now: () => mtime + 61_000 })], lineParserFor, opts);

@@ -189,7 +189,14 @@ async function shipFile(
         // A file a run stopped in the middle of has its first lines committed: it goes on after them.
         const resume: ResumePoint | undefined =
           shipped !== null && shipped.doneLines !== null
-            ? { fileId: shipped.id, doneLines: shipped.doneLines, rows: shipped.rows, rejects: shipped.rejects, firstTime: shipped.firstTime, lastTime: shipped.lastTime }
+            ? {
+                fileId: shipped.id,
+                doneLines: shipped.doneLines,
+                rows: shipped.rows,
+                rejects: shipped.rejects,
+                firstTime: shipped.firstTime,
+                lastTime: shipped.lastTime,
+              }
             : undefined;
         if (shipped && resume === undefined) {
           result.status = 'skipped';
@@ -201,7 +208,11 @@ async function shipFile(
         } else {
           const lines = parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n));
           const load: FileLoad = await mutex.run(() =>
-            store.loadFile({ server: file.server, path: file.path, size: log.size, sha256: sha, tz: file.zone }, resume ? after(lines, resume.doneLines) : lines, resume),
+            store.loadFile(
+              { server: file.server, path: file.path, size: log.size, sha256: sha, tz: file.zone },
+              resume ? after(lines, resume.doneLines) : lines,
+              resume,
+            ),
           );
           result.status = 'loaded';
           result.rows = load.rows;

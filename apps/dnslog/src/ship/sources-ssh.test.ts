@@ -59,7 +59,9 @@ async function startSshd(): Promise<FakeSshd> {
       });
     });
   });
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
   const [, base64] = hostKey.public.split(' ');
   return {
     port,
@@ -112,36 +114,49 @@ async function shipBacklog(n: number, compress: boolean) {
       trust: { minAgeSeconds: 60 },
     });
     const report = await ship(store, [source], lineParserFor, { moveTo: 'old', concurrency: 1, dryRun: false });
-    return { report, logs, commands: [...sshd.commands], rows: store.db.prepare('SELECT COUNT(*) FROM dns_queries').pluck().get() as number };
+    return {
+      report,
+      logs,
+      commands: [...sshd.commands],
+      rows: store.db.prepare('SELECT COUNT(*) FROM dns_queries').pluck().get() as number,
+    };
   } finally {
     await store.close();
   }
 }
 
 describe('a backlog over SSH', () => {
-  it.each([false, true])('costs the same remote commands for 3 files or 600, none longer (compress %s)', async (compress) => {
-    const small = await shipBacklog(3, compress);
-    const large = await shipBacklog(600, compress);
-    for (const [run, n] of [[small, 3], [large, 600]] as const) {
-      expect(run.report.totals).toMatchObject({ files: n, loaded: n, failed: 0, moveFailed: 0, rows: 2 * n });
-      expect(run.rows).toBe(2 * n);
-      expect(readdirSync(run.logs)).toEqual(['old']);
-      expect(readdirSync(join(run.logs, 'old')).length).toBe(n);
-      expect(run.report.files.filter((f) => f.movedTo !== join(run.logs, 'old', basename(f.path)))).toEqual([]);
-    }
-    // list, the host's zone, open-and-stream: one each; moves in batches (a batch goes out once ship
-    // has added nothing for 50 ms, so a loaded machine may send a few more, never one per file);
-    // no name of a file on any command line
-    const isMove = (c: string) => c.includes(MOVE_BATCH_SCRIPT);
-    const lengths = (cmds: string[]) => [...new Set(cmds.map((c) => c.replaceAll(`logs 3 ${compress}`, `logs 600 ${compress}`).length))].sort();
-    for (const run of [small, large]) expect(run.commands.filter((c) => !isMove(c)).length).toBe(3);
-    expect(small.commands.filter(isMove).length).toBeGreaterThanOrEqual(1);
-    expect(small.commands.filter(isMove).length).toBeLessThanOrEqual(3);
-    expect(large.commands.filter(isMove).length).toBeGreaterThanOrEqual(1);
-    expect(large.commands.filter(isMove).length).toBeLessThanOrEqual(60);
-    expect(lengths(large.commands)).toEqual(lengths(small.commands));
-    expect(large.commands.some((c) => c.includes('query.log.5'))).toBe(false);
-  }, 60_000);
+  it.each([false, true])(
+    'costs the same remote commands for 3 files or 600, none longer (compress %s)',
+    async (compress) => {
+      const small = await shipBacklog(3, compress);
+      const large = await shipBacklog(600, compress);
+      for (const [run, n] of [
+        [small, 3],
+        [large, 600],
+      ] as const) {
+        expect(run.report.totals).toMatchObject({ files: n, loaded: n, failed: 0, moveFailed: 0, rows: 2 * n });
+        expect(run.rows).toBe(2 * n);
+        expect(readdirSync(run.logs)).toEqual(['old']);
+        expect(readdirSync(join(run.logs, 'old')).length).toBe(n);
+        expect(run.report.files.filter((f) => f.movedTo !== join(run.logs, 'old', basename(f.path)))).toEqual([]);
+      }
+      // list, the host's zone, open-and-stream: one each; moves in batches (a batch goes out once ship
+      // has added nothing for 50 ms, so a loaded machine may send a few more, never one per file);
+      // no name of a file on any command line
+      const isMove = (c: string) => c.includes(MOVE_BATCH_SCRIPT);
+      const lengths = (cmds: string[]) =>
+        [...new Set(cmds.map((c) => c.replaceAll(`logs 3 ${compress}`, `logs 600 ${compress}`).length))].sort();
+      for (const run of [small, large]) expect(run.commands.filter((c) => !isMove(c)).length).toBe(3);
+      expect(small.commands.filter(isMove).length).toBeGreaterThanOrEqual(1);
+      expect(small.commands.filter(isMove).length).toBeLessThanOrEqual(3);
+      expect(large.commands.filter(isMove).length).toBeGreaterThanOrEqual(1);
+      expect(large.commands.filter(isMove).length).toBeLessThanOrEqual(60);
+      expect(lengths(large.commands)).toEqual(lengths(small.commands));
+      expect(large.commands.some((c) => c.includes('query.log.5'))).toBe(false);
+    },
+    60_000,
+  );
 });
 
 describe('the zone of a remote host', () => {
@@ -173,7 +188,9 @@ describe('the zone of a remote host', () => {
       await other.init();
       try {
         await ship(other, [source(() => 'Asia/Tokyo')], lineParserFor, { moveTo: null, concurrency: 1, dryRun: false });
-        expect(other.db.prepare('SELECT qtime, (SELECT tz FROM dnslog_files) AS tz FROM dns_queries').all()).toEqual([{ qtime: '2026-11-25 00:38:00.348', tz: 'Asia/Tokyo' }]);
+        expect(other.db.prepare('SELECT qtime, (SELECT tz FROM dnslog_files) AS tz FROM dns_queries').all()).toEqual([
+          { qtime: '2026-11-25 00:38:00.348', tz: 'Asia/Tokyo' },
+        ]);
         expect(sshd.commands.some((c) => c.includes('/etc/timezone'))).toBe(false);
       } finally {
         await other.close();

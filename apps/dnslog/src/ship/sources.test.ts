@@ -1,5 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +28,24 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'dnslog-bb-'));
   bb = join(dir, 'bin');
   mkdirSync(bb);
-  for (const applet of ['sh', 'find', 'stat', 'sha256sum', 'cat', 'gzip', 'date', 'id', 'mkdir', 'mv', 'sync', 'printf', '[', 'xargs', 'head', 'pwd']) {
+  for (const applet of [
+    'sh',
+    'find',
+    'stat',
+    'sha256sum',
+    'cat',
+    'gzip',
+    'date',
+    'id',
+    'mkdir',
+    'mv',
+    'sync',
+    'printf',
+    '[',
+    'xargs',
+    'head',
+    'pwd',
+  ]) {
     symlinkSync('/usr/bin/busybox', join(bb, applet));
   }
 });
@@ -82,7 +112,9 @@ describe.runIf(hasBusybox)('remote commands under busybox (no GNU find -printf, 
       expect(got[6]?.header).toBe('ERROR no such file');
       expect(got[7]?.header).toMatch(/^YOUNG \d+$/);
     }
-    expect(frames(run(openBatchCommand('65534', 0, false), nulList([names[1] ?? ''])).stdout)[0]?.header).toMatch(/^REFUSED owned by uid \d+, not 65534$/);
+    expect(frames(run(openBatchCommand('65534', 0, false), nulList([names[1] ?? ''])).stdout)[0]?.header).toMatch(
+      /^REFUSED owned by uid \d+, not 65534$/,
+    );
 
     const open = frames(run(openBatchCommand('', 0, false), nulList(names)).stdout);
     const ids = open.map((f) => `${/^OK \S+ \d+ \d+ (\d+ \d+)$/.exec(f.header)?.[1] ?? ''} ${f.name}`);
@@ -107,7 +139,9 @@ describe.runIf(hasBusybox)('remote commands under busybox (no GNU find -printf, 
     mkdirSync(join(dir, 'elsewhere'));
     symlinkSync(join(dir, 'elsewhere'), join(logs, 'old'));
     writeFileSync(join(logs, 'query.log.1'), 'x\n');
-    const id = run(['stat', '-c', '%i %d', join(logs, 'query.log.1')]).stdout.toString().trim();
+    const id = run(['stat', '-c', '%i %d', join(logs, 'query.log.1')])
+      .stdout.toString()
+      .trim();
     const move = run(moveBatchCommand(join(logs, 'old')), nulList([`${id} ${join(logs, 'query.log.1')}`]));
     expect(move.stderr.toString()).toBe(`${join(logs, 'old')} is a symbolic link; refusing to move files through it\n`);
     expect(move.stdout.toString()).toBe('');
@@ -140,7 +174,10 @@ describe('the zone a remote host writes its logs in', () => {
   it('is asked by a script that runs in sh (and busybox sh) and reads what this host says', () => {
     const shells = hasBusybox ? [['sh'], ['busybox', 'sh']] : [['sh']];
     for (const [cmd, ...pre] of shells) {
-      const withTz = spawnSync(cmd ?? 'sh', [...pre, '-c', REMOTE_ZONE_SCRIPT], { env: { PATH: process.env.PATH, TZ: 'Asia/Tokyo' }, encoding: 'utf8' });
+      const withTz = spawnSync(cmd ?? 'sh', [...pre, '-c', REMOTE_ZONE_SCRIPT], {
+        env: { PATH: process.env.PATH, TZ: 'Asia/Tokyo' },
+        encoding: 'utf8',
+      });
       expect(zoneFromHost(withTz.stdout)).toBe('Asia/Tokyo');
       const plain = spawnSync(cmd ?? 'sh', [...pre, '-c', REMOTE_ZONE_SCRIPT], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
       expect(zoneFromHost(plain.stdout)).toBe(hostZone());

@@ -114,11 +114,14 @@ export function splitGlob(pattern: string): { dir: string; glob: string } {
 }
 
 export function checkOwnerOption(owner: string | undefined): void {
-  if (owner !== undefined && !USER_NAME.test(owner)) throw new UserError('E_USAGE', `--owner ${JSON.stringify(owner)}: expected a user name or a numeric uid`);
+  if (owner !== undefined && !USER_NAME.test(owner))
+    throw new UserError('E_USAGE', `--owner ${JSON.stringify(owner)}: expected a user name or a numeric uid`);
 }
 
 /** What a non-regular directory entry is, for the line that refuses it. */
-export function describeKind(st: Pick<Stats, 'isSymbolicLink' | 'isFIFO' | 'isBlockDevice' | 'isCharacterDevice' | 'isSocket' | 'isDirectory'>): string {
+export function describeKind(
+  st: Pick<Stats, 'isSymbolicLink' | 'isFIFO' | 'isBlockDevice' | 'isCharacterDevice' | 'isSocket' | 'isDirectory'>,
+): string {
   if (st.isSymbolicLink()) return 'a symbolic link (not followed)';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isBlockDevice() || st.isCharacterDevice()) return 'a device node';
@@ -296,12 +299,16 @@ function localFile(
         const st = await fh.stat();
         if (!st.isFile()) return { kind: 'refused', reason: describeKind(st) };
         if (st.uid !== expectedUid) {
-          return { kind: 'refused', reason: `owned by uid ${st.uid}, not ${expectedUid} (${trust.owner === undefined ? "its directory's owner" : '--owner'}; see --owner)` };
+          return {
+            kind: 'refused',
+            reason: `owned by uid ${st.uid}, not ${expectedUid} (${trust.owner === undefined ? "its directory's owner" : '--owner'}; see --owner)`,
+          };
         }
         // --min-age 0 defers nothing: a file written in this very millisecond has an mtime with a
         // fraction past Date.now()'s whole milliseconds, an age just below zero.
         const ageSeconds = ((trust.now ?? Date.now)() - st.mtimeMs) / 1000;
-        if (trust.minAgeSeconds > 0 && ageSeconds < trust.minAgeSeconds) return { kind: 'young', ageSeconds: Math.max(0, Math.floor(ageSeconds)) };
+        if (trust.minAgeSeconds > 0 && ageSeconds < trust.minAgeSeconds)
+          return { kind: 'young', ageSeconds: Math.max(0, Math.floor(ageSeconds)) };
         // A rotated name does not mean named let go of it (a failed reopen, a rotation outside the
         // schedule): its tail would be lost once the file is moved. Asked of the inode opened.
         const holders = await writers.writersOf(fileId(await fh.stat({ bigint: true })));
@@ -333,7 +340,15 @@ function localFile(
           throw new UserError('E_MOVE', `${path} was replaced after it was read; not moved`);
         }
         let final = name;
-        for (let i = 1; await lstat(at(to.handle, final)).then(() => true, () => false); i++) final = `${name}.${i}`;
+        for (
+          let i = 1;
+          await lstat(at(to.handle, final)).then(
+            () => true,
+            () => false,
+          );
+          i++
+        )
+          final = `${name}.${i}`;
         await rename(at(dir, name), at(to.handle, final));
         // Durable before the next run relies on it: both directory entries reach the disk.
         await to.handle.sync();
@@ -492,13 +507,13 @@ export const OPEN_BATCH_BODY = [
   '  k=3; sl=',
   '  while [ "$k" -le 9 ] && [ $# -gt 0 ]; do',
   '    f=$1; shift; r=',
-  "    if [ -h \"$f\" ]; then r='REFUSED a symbolic link (not followed)'",
-  "    elif [ ! -e \"$f\" ]; then r='ERROR no such file'",
+  '    if [ -h "$f" ]; then r=\'REFUSED a symbolic link (not followed)\'',
+  '    elif [ ! -e "$f" ]; then r=\'ERROR no such file\'',
   '    elif [ ! -f "$f" ]; then',
-  "      if [ -p \"$f\" ]; then r='REFUSED a FIFO'; elif [ -b \"$f\" ] || [ -c \"$f\" ]; then r='REFUSED a device node'; elif [ -S \"$f\" ]; then r='REFUSED a socket'; else r='REFUSED not a regular file'; fi",
+  '      if [ -p "$f" ]; then r=\'REFUSED a FIFO\'; elif [ -b "$f" ] || [ -c "$f" ]; then r=\'REFUSED a device node\'; elif [ -S "$f" ]; then r=\'REFUSED a socket\'; else r=\'REFUSED not a regular file\'; fi',
   // `command`: a failed redirection on exec would otherwise end the shell, and the batch with it.
-  "    elif ! { command eval \"exec $k<\\\"\\$f\\\"\"; } 2>/dev/null; then r='ERROR cannot open it'",
-  "    elif [ -h \"$f\" ] || [ ! -f /proc/self/fd/$k ] || [ ! /proc/self/fd/$k -ef \"$f\" ]; then eval \"exec $k<&-\"; r='REFUSED replaced while it was being opened'",
+  '    elif ! { command eval "exec $k<\\"\\$f\\""; } 2>/dev/null; then r=\'ERROR cannot open it\'',
+  '    elif [ -h "$f" ] || [ ! -f /proc/self/fd/$k ] || [ ! /proc/self/fd/$k -ef "$f" ]; then eval "exec $k<&-"; r=\'REFUSED replaced while it was being opened\'',
   '    else sl="$sl $k"; fi',
   '    eval "n$k=\\$f; r$k=\\$r"',
   '    k=$((k + 1))',
@@ -506,7 +521,7 @@ export const OPEN_BATCH_BODY = [
   '  e=$k; hl=',
   '  if [ -n "$sl" ]; then',
   "    fds $sl; m=$(stat -L -c '%s %Y %u %i %d' $p) || m=",
-  "    if ! stats $m; then for k in $sl; do eval \"exec $k<&-; r$k='ERROR cannot stat it'\"; done; sl=; fi",
+  '    if ! stats $m; then for k in $sl; do eval "exec $k<&-; r$k=\'ERROR cannot stat it\'"; done; sl=; fi',
   '  fi',
   '  for k in $sl; do',
   '    eval "f=\\$n$k; u=\\$u$k; y=\\$y$k"',
@@ -518,7 +533,7 @@ export const OPEN_BATCH_BODY = [
   '  done',
   '  if [ -n "$hl" ]; then',
   '    fds $hl; h=$(sha256sum $p) || h=',
-  "    if ! hashes $h; then for k in $hl; do eval \"exec $k<&-; r$k='ERROR cannot hash it'\"; done; fi",
+  '    if ! hashes $h; then for k in $hl; do eval "exec $k<&-; r$k=\'ERROR cannot hash it\'"; done; fi',
   '  fi',
   '  k=3',
   '  while [ "$k" -lt "$e" ]; do',
@@ -576,7 +591,7 @@ export const MOVE_BATCH_BODY = [
   '    k=$((k + 1))',
   '  done',
   '  z=$k',
-  "  if [ -n \"$sl\" ]; then q=$(stat -L -c '%i %d' $fp) || q=; if ! ids $q; then for k in $sl; do eval \"x$k='cannot stat it'\"; done; fi; fi",
+  '  if [ -n "$sl" ]; then q=$(stat -L -c \'%i %d\' $fp) || q=; if ! ids $q; then for k in $sl; do eval "x$k=\'cannot stat it\'"; done; fi; fi',
   '  k=3',
   '  while [ "$k" -lt "$z" ]; do',
   '    eval "f=\\$f$k; w=\\$w$k; n=\\$n$k; x=\\$x$k"',
@@ -588,8 +603,8 @@ export const MOVE_BATCH_BODY = [
   '    if [ -z "$x" ]; then',
   '      m=$n; c=0; while [ -e "$m" ] || [ -h "$m" ]; do c=$((c + 1)); m=$n.$c; done',
   // mv's own message goes to stderr, which the answer quotes.
-  "      if mv -- \"$w\" \"./$m\"; then printf 'M\\0%s\\0%s\\0' \"$f\" \"$e/$m\"; else printf 'F\\0%s\\0mv failed\\0' \"$f\"; fi",
-  "    else printf 'F\\0%s\\0%s\\0' \"$f\" \"$x\"",
+  '      if mv -- "$w" "./$m"; then printf \'M\\0%s\\0%s\\0\' "$f" "$e/$m"; else printf \'F\\0%s\\0mv failed\\0\' "$f"; fi',
+  '    else printf \'F\\0%s\\0%s\\0\' "$f" "$x"',
   '    fi',
   '    case " $sl " in *" $k "*) eval "exec $k<&-" ;; esac',
   '    k=$((k + 1))',
@@ -615,7 +630,8 @@ export function nulList(items: readonly string[]): Buffer {
 
 export function sshSource(spec: string, opts: SshSourceOptions): LogSource {
   const url = parseSshUrl(spec);
-  if (!url.path || url.path === '/') throw new UserError('E_SOURCE', `${spec}: give the remote directory or glob, e.g. ssh://ns1/var/log/named/query.log.*`);
+  if (!url.path || url.path === '/')
+    throw new UserError('E_SOURCE', `${spec}: give the remote directory or glob, e.g. ssh://ns1/var/log/named/query.log.*`);
   const server = opts.server ?? url.host;
   const trust = opts.trust ?? NO_TRUST_LIMITS;
   let conn: SshConnection | null = null;
@@ -635,7 +651,11 @@ export function sshSource(spec: string, opts: SshSourceOptions): LogSource {
         throw new UserError('E_SOURCE', `${spec}: cannot list ${dir} on ${url.host}: ${r.stderr.toString().trim() || `exit ${r.code}`}`);
       }
       const listing: SourceListing = { files: [], skipped: [], refused: [] };
-      const paths = r.stdout.toString('utf8').split('\0').filter((p) => p !== '').sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const paths = r.stdout
+        .toString('utf8')
+        .split('\0')
+        .filter((p) => p !== '')
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const rotated: string[] = [];
       for (const path of paths) {
         const name = basename(path);
@@ -697,7 +717,10 @@ async function remoteZone(c: SshConnection, spec: string, host: string): Promise
   const r = await c.exec(['sh', '-c', REMOTE_ZONE_SCRIPT], { timeoutMs: LIST_TIMEOUT_MS });
   const name = r.code === 0 ? zoneFromHost(r.stdout.toString('utf8')) : null;
   if (name === null) {
-    throw new UserError('E_TZ', `${spec}: cannot tell the time zone of ${host} (no TZ, /etc/timezone or /etc/localtime link): give --tz ${host}=ZONE`);
+    throw new UserError(
+      'E_TZ',
+      `${spec}: cannot tell the time zone of ${host} (no TZ, /etc/timezone or /etc/localtime link): give --tz ${host}=ZONE`,
+    );
   }
   return timeZone(name, `${spec}: the zone of ${host},`).name;
 }
@@ -753,7 +776,7 @@ export class ByteReader {
 
   /** The bytes before the next `byte` (which is consumed), or null at the very end of the stream. */
   async until(byte: number, max: number): Promise<Buffer | null> {
-    for (let from = 0; ; ) {
+    for (let from = 0; ;) {
       const at = this.buf.indexOf(byte, from);
       if (at >= 0) {
         const out = this.buf.subarray(0, at);
@@ -920,7 +943,10 @@ class RemoteMoveBatch {
       it.reject(new UserError('E_MOVE', `${this.server}: cannot move ${it.path} to ${target}: ${why}`));
     let r;
     try {
-      r = await this.c.exec(moveBatchCommand(target), { stdin: nulList(group.map((it) => `${it.identity} ${it.path}`)), timeoutMs: LIST_TIMEOUT_MS });
+      r = await this.c.exec(moveBatchCommand(target), {
+        stdin: nulList(group.map((it) => `${it.identity} ${it.path}`)),
+        timeoutMs: LIST_TIMEOUT_MS,
+      });
     } catch (err) {
       for (const it of group) fail(it, errorMessage(err));
       return;
@@ -929,7 +955,7 @@ class RemoteMoveBatch {
     const fields = r.stdout.toString('utf8').split('\0');
     /** Answers wait for the S that says their directories are synced. */
     let unsynced: { it: (typeof group)[number]; settle: () => void }[] = [];
-    for (let i = 0; i < fields.length; ) {
+    for (let i = 0; i < fields.length;) {
       const kind = fields[i];
       if (kind === 'S') {
         for (const u of unsynced) u.settle();
@@ -943,7 +969,12 @@ class RemoteMoveBatch {
       if (it === undefined || (kind !== 'M' && kind !== 'F')) continue;
       byPath.delete(it.path);
       if (kind === 'M') unsynced.push({ it, settle: () => it.resolve(value) });
-      else unsynced.push({ it, settle: () => fail(it, value === 'mv failed' && r.stderr.length > 0 ? `${value}: ${r.stderr.toString().trim().split('\n')[0] ?? ''}` : value) });
+      else
+        unsynced.push({
+          it,
+          settle: () =>
+            fail(it, value === 'mv failed' && r.stderr.length > 0 ? `${value}: ${r.stderr.toString().trim().split('\n')[0] ?? ''}` : value),
+        });
     }
     const why = r.stderr.toString().trim() || `exit ${r.code}`;
     // Moved but never synced: whether the rename reached the disk is unknown; the next run finds out.
@@ -1000,7 +1031,8 @@ function remoteFile(
     if (refused) return { kind: 'refused', reason: refused[1] ?? '' };
     if (young) return { kind: 'young', ageSeconds: Math.max(0, Number(young[1])) };
     if (error) throw new UserError('E_READ', `cannot open: ${error[1] ?? ''}`);
-    if (!ok || out === null) throw new UserError('E_READ', `unexpected answer from the remote host: ${JSON.stringify(header.slice(0, 100))}`);
+    if (!ok || out === null)
+      throw new UserError('E_READ', `unexpected answer from the remote host: ${JSON.stringify(header.slice(0, 100))}`);
     const body = out;
     identity = ok[4] ?? null;
     file.size = Number(ok[2]);

@@ -8,7 +8,16 @@ let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'dnslog-archive-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const header = (rows: number): ArchiveHeader => ({ format: ARCHIVE_FORMAT, version: 1, table: 'dns_queries', source: 'p1', until: 'x', columns: ['a', 'b'], rows, createdAt: 'now' });
+const header = (rows: number): ArchiveHeader => ({
+  format: ARCHIVE_FORMAT,
+  version: 1,
+  table: 'dns_queries',
+  source: 'p1',
+  until: 'x',
+  columns: ['a', 'b'],
+  rows,
+  createdAt: 'now',
+});
 
 async function* rows(n: number): AsyncGenerator<unknown[]> {
   for (let i = 0; i < n; i++) yield [i, `name\n${i}\t"`];
@@ -23,7 +32,9 @@ describe('archive', () => {
 
   it('leaves no file when the rows read differ from the count expected', async () => {
     const path = join(dir, 'b.jsonl.gz');
-    await expect(writeArchive(path, header(5), rows(4))).rejects.toThrow('archive check failed (expected 5 rows, read 4 from the database, 4 back from the file); nothing was dropped');
+    await expect(writeArchive(path, header(5), rows(4))).rejects.toThrow(
+      'archive check failed (expected 5 rows, read 4 from the database, 4 back from the file); nothing was dropped',
+    );
     expect(existsSync(path)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
   });
@@ -33,7 +44,11 @@ describe('archive', () => {
     writeFileSync(path, 'an older archive');
     expect(await writeArchive(path, header(3), rows(3))).toBe(join(dir, 'dns_queries.p_start.x.1.jsonl.gz'));
     expect(await writeArchive(path, header(4), rows(4))).toBe(join(dir, 'dns_queries.p_start.x.2.jsonl.gz'));
-    expect(readdirSync(dir).sort()).toEqual(['dns_queries.p_start.x.1.jsonl.gz', 'dns_queries.p_start.x.2.jsonl.gz', 'dns_queries.p_start.x.jsonl.gz']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'dns_queries.p_start.x.1.jsonl.gz',
+      'dns_queries.p_start.x.2.jsonl.gz',
+      'dns_queries.p_start.x.jsonl.gz',
+    ]);
     expect(await readArchiveCount(join(dir, 'dns_queries.p_start.x.2.jsonl.gz'))).toMatchObject({ rows: 4 });
     expect(statSync(join(dir, 'dns_queries.p_start.x.1.jsonl.gz')).mode & 0o777).toBe(0o600);
   });
@@ -42,11 +57,15 @@ describe('archive', () => {
     expect(archiveName('p_start', '2026-11-20 00:00:01.500', "'2026-11-24 00:00:00'", new Date('2026-12-05T05:15:00.123Z'))).toBe(
       'dns_queries.p_start.20261120T000001-20261124T000000.20261205T051500123Z.jsonl.gz',
     );
-    expect(archiveName('rows', null, '2026-11-24 00:00:00.000', new Date('2026-12-05T05:15:00.123Z'))).toBe('dns_queries.rows.empty-20261124T000000.20261205T051500123Z.jsonl.gz');
+    expect(archiveName('rows', null, '2026-11-24 00:00:00.000', new Date('2026-12-05T05:15:00.123Z'))).toBe(
+      'dns_queries.rows.empty-20261124T000000.20261205T051500123Z.jsonl.gz',
+    );
   });
 
   it('a write that fails (the directory is gone) is one E_ARCHIVE line and leaves nothing', async () => {
     const path = join(dir, 'missing', 'a.jsonl.gz');
-    await expect(writeArchive(path, header(3), rows(3))).rejects.toThrow(/^cannot write archive .*\/missing\/a\.jsonl\.gz: ENOENT: no such file or directory, open '.*'; nothing was dropped$/);
+    await expect(writeArchive(path, header(3), rows(3))).rejects.toThrow(
+      /^cannot write archive .*\/missing\/a\.jsonl\.gz: ENOENT: no such file or directory, open '.*'; nothing was dropped$/,
+    );
   });
 });

@@ -28,7 +28,11 @@ export interface ArchiveHeader {
   createdAt: string;
 }
 
-async function* jsonLines(header: ArchiveHeader, rows: AsyncIterable<readonly unknown[]> | Iterable<readonly unknown[]>, counter: { n: number }): AsyncGenerator<string> {
+async function* jsonLines(
+  header: ArchiveHeader,
+  rows: AsyncIterable<readonly unknown[]> | Iterable<readonly unknown[]>,
+  counter: { n: number },
+): AsyncGenerator<string> {
   yield `${JSON.stringify(header)}\n`;
   let buf = '';
   for await (const r of rows) {
@@ -62,7 +66,13 @@ export async function readArchiveCount(path: string): Promise<{ header: ArchiveH
  * `dns_queries.p_start.20261120T000000-20261124T000000.20261205T051500123Z.jsonl.gz`
  */
 export function archiveName(source: string, oldest: string | null, until: string, createdAt: Date): string {
-  const compact = (t: string | null): string => (t === null ? 'empty' : t.replace(/[^0-9]/g, '').slice(0, 14).replace(/^(\d{8})/, '$1T'));
+  const compact = (t: string | null): string =>
+    t === null
+      ? 'empty'
+      : t
+          .replace(/[^0-9]/g, '')
+          .slice(0, 14)
+          .replace(/^(\d{8})/, '$1T');
   const made = createdAt.toISOString().replace(/[-:.]/g, '');
   return `dns_queries.${source.replace(/[^A-Za-z0-9_]/g, '_')}.${compact(oldest)}-${compact(until)}.${made}.jsonl.gz`;
 }
@@ -75,7 +85,11 @@ export function archiveName(source: string, oldest: string | null, until: string
  * fails rather than replace a file) and the directory fsynced. Only then may the rows be dropped.
  * Throws E_ARCHIVE (and leaves no file) when the count read back differs or the write fails.
  */
-export async function writeArchive(path: string, header: ArchiveHeader, rows: AsyncIterable<readonly unknown[]> | Iterable<readonly unknown[]>): Promise<string> {
+export async function writeArchive(
+  path: string,
+  header: ArchiveHeader,
+  rows: AsyncIterable<readonly unknown[]> | Iterable<readonly unknown[]>,
+): Promise<string> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
   const counter = { n: 0 };

@@ -43,8 +43,13 @@ describe('parseDbUrl', () => {
 
   it('reads ?ssl=required|verify-full and ?ca=FILE, and refuses anything else with one line', () => {
     expect(parseDbUrl('mysql://u@db/logs?ssl=required')).toMatchObject({ ssl: 'required', ca: undefined });
-    expect(parseDbUrl('mysql://u@db/logs?ssl=verify-full&ca=/etc/dnslog/ca.pem')).toMatchObject({ ssl: 'verify-full', ca: '/etc/dnslog/ca.pem' });
-    expect(err(() => parseDbUrl('mysql://u@db/logs?ssl=yes')).message).toBe('--db mysql://u@db/logs?ssl=yes: ?ssl=yes: expected ?ssl=required or ?ssl=verify-full (with &ca=FILE for a private CA)');
+    expect(parseDbUrl('mysql://u@db/logs?ssl=verify-full&ca=/etc/dnslog/ca.pem')).toMatchObject({
+      ssl: 'verify-full',
+      ca: '/etc/dnslog/ca.pem',
+    });
+    expect(err(() => parseDbUrl('mysql://u@db/logs?ssl=yes')).message).toBe(
+      '--db mysql://u@db/logs?ssl=yes: ?ssl=yes: expected ?ssl=required or ?ssl=verify-full (with &ca=FILE for a private CA)',
+    );
     expect(err(() => parseDbUrl('mysql://u@db/logs?ssl=required&ca=/x.pem')).message).toMatch(/\?ca= is used only with \?ssl=verify-full/);
   });
 

@@ -62,11 +62,17 @@ function parseMysqlUrl(url: string): DbTarget {
   const port = u.port === '' ? 3306 : Number(u.port);
   const ssl = u.searchParams.get('ssl') ?? undefined;
   if (ssl !== undefined && !SSL_MODES.includes(ssl)) {
-    throw new UserError('E_DB_URL', `--db ${redact(url)}: ?ssl=${ssl}: expected ?ssl=required or ?ssl=verify-full (with &ca=FILE for a private CA)`);
+    throw new UserError(
+      'E_DB_URL',
+      `--db ${redact(url)}: ?ssl=${ssl}: expected ?ssl=required or ?ssl=verify-full (with &ca=FILE for a private CA)`,
+    );
   }
   const ca = u.searchParams.get('ca') ?? undefined;
   if (ca !== undefined && ssl !== 'verify-full') {
-    throw new UserError('E_DB_URL', `--db ${redact(url)}: ?ca= is used only with ?ssl=verify-full (which checks the server's certificate against it)`);
+    throw new UserError(
+      'E_DB_URL',
+      `--db ${redact(url)}: ?ca= is used only with ?ssl=verify-full (which checks the server's certificate against it)`,
+    );
   }
   return {
     kind: 'mysql',

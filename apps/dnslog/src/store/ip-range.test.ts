@@ -15,7 +15,10 @@ describe('client filters', () => {
   it('makes a CIDR block a range of keys', () => {
     expect(parseClientFilter('10.0.0.0/8')).toEqual({ kind: 'range', lo: '0A000000', hi: '0AFFFFFF', hexLength: 8 });
     expect(parseClientFilter('192.0.2.77/30')).toEqual({ kind: 'range', lo: 'C000024C', hi: 'C000024F', hexLength: 8 });
-    expect(parseClientFilter('2001:db8::/32')).toMatchObject({ lo: '20010DB8000000000000000000000000', hi: '20010DB8FFFFFFFFFFFFFFFFFFFFFFFF' });
+    expect(parseClientFilter('2001:db8::/32')).toMatchObject({
+      lo: '20010DB8000000000000000000000000',
+      hi: '20010DB8FFFFFFFFFFFFFFFFFFFFFFFF',
+    });
     expect(parseClientFilter('192.0.2.1')).toEqual({ kind: 'ip', ip: '192.0.2.1', hex: 'C0000201' });
     expect(parseClientFilter('2001:DB8:0::1')).toEqual({ kind: 'ip', ip: '2001:DB8:0::1', hex: '20010DB8000000000000000000000001' });
   });

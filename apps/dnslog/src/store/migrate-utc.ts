@@ -77,7 +77,10 @@ function ordered(pieces: WallPiece[]): WallPiece[] {
   const shifts = pieces.flatMap((p) => (p.kind === 'shift' ? [p.shift] : [p.first, p.second]));
   if (shifts.every((s) => s <= 0)) return pieces;
   if (shifts.every((s) => s >= 0)) return [...pieces].reverse();
-  throw new UserError('E_TZ', 'this zone has offsets both east and west of UTC in the stored range: give its servers a fixed --assume-tz offset');
+  throw new UserError(
+    'E_TZ',
+    'this zone has offsets both east and west of UTC in the stored range: give its servers a fixed --assume-tz offset',
+  );
 }
 
 function bounds(column: string, from: number | null, to: number | null): { sql: string; params: string[] } {
@@ -119,7 +122,11 @@ export async function migrateToUtc(db: MigrationDb, zoneOf: ((server: string) =>
       if (p.kind === 'shift') {
         if (p.shift === 0) continue;
         const b = bounds('qtime', p.from, p.to);
-        await db.run(`UPDATE dns_queries SET qtime = ${shifted(db.dialect, 'qtime')} WHERE server = ?${b.sql}`, [p.shift / 1000, server, ...b.params]);
+        await db.run(`UPDATE dns_queries SET qtime = ${shifted(db.dialect, 'qtime')} WHERE server = ?${b.sql}`, [
+          p.shift / 1000,
+          server,
+          ...b.params,
+        ]);
       } else {
         await placeRepeatedHour(db, server, p);
       }
@@ -130,7 +137,11 @@ export async function migrateToUtc(db: MigrationDb, zoneOf: ((server: string) =>
       ] as const) {
         if (shift === 0) continue;
         const b = bounds(column, p.from, p.to);
-        await db.run(`UPDATE dnslog_files SET ${column} = ${shifted(db.dialect, column)} WHERE server = ?${b.sql}`, [shift / 1000, server, ...b.params]);
+        await db.run(`UPDATE dnslog_files SET ${column} = ${shifted(db.dialect, column)} WHERE server = ?${b.sql}`, [
+          shift / 1000,
+          server,
+          ...b.params,
+        ]);
       }
     }
     await db.run('UPDATE dnslog_files SET tz = ? WHERE server = ? AND tz IS NULL', [zone.name, server]);
@@ -141,11 +152,10 @@ export async function migrateToUtc(db: MigrationDb, zoneOf: ((server: string) =>
 
 /** The repeated hour's rows, file by file in line order: first pass until a line's time goes back, then the second. */
 async function placeRepeatedHour(db: MigrationDb, server: string, p: Extract<WallPiece, { kind: 'repeated' }>): Promise<void> {
-  const rows = await db.all('SELECT file_id, line_no, qtime FROM dns_queries WHERE server = ? AND qtime >= ? AND qtime < ? ORDER BY file_id, line_no', [
-    server,
-    msText(p.from),
-    msText(p.to),
-  ]);
+  const rows = await db.all(
+    'SELECT file_id, line_no, qtime FROM dns_queries WHERE server = ? AND qtime >= ? AND qtime < ? ORDER BY file_id, line_no',
+    [server, msText(p.from), msText(p.to)],
+  );
   const secondFrom = new Map<number, number>();
   let file = -1;
   let last: number | null = null;
@@ -170,7 +180,15 @@ async function placeRepeatedHour(db: MigrationDb, server: string, p: Extract<Wal
       [p.second, 'line_no >= ?'],
       [p.first, 'line_no < ?'],
     ] as const) {
-      if (shift !== 0) await db.run(`UPDATE dns_queries SET qtime = ${set} ${where} AND ${cond}`, [shift / 1000, server, id, msText(p.from), msText(p.to), cut]);
+      if (shift !== 0)
+        await db.run(`UPDATE dns_queries SET qtime = ${set} ${where} AND ${cond}`, [
+          shift / 1000,
+          server,
+          id,
+          msText(p.from),
+          msText(p.to),
+          cut,
+        ]);
     }
   }
 }

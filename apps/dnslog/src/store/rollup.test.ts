@@ -9,7 +9,15 @@ import { createMemoryIo } from '@toolbox/shared/testing';
 import { buildProgram } from '../cli.js';
 import { SqliteStore } from './sqlite/db-sqlite.js';
 import { timeZone, utcText } from '../time/zone.js';
-import { hourlyRollupsPay, serverVolumeQuery, timelineQuery, topQuery, type Bucket, type ReportFilter, type TopDimension } from '../report/report.js';
+import {
+  hourlyRollupsPay,
+  serverVolumeQuery,
+  timelineQuery,
+  topQuery,
+  type Bucket,
+  type ReportFilter,
+  type TopDimension,
+} from '../report/report.js';
 import { RollupAccumulator, hourBucket, minuteBucket, planRange } from './rollup.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { sampleRow } from '../testing/sample-row.js';
@@ -106,7 +114,12 @@ describe('RollupAccumulator', () => {
 describe('RollupAccumulator flushes (query floods)', () => {
   it('counts its distinct keys, forgets them on clear, and partial counts added up equal one pass', () => {
     const rows = Array.from({ length: 500 }, (_, i) =>
-      sampleRow({ time: `2026-11-25 ${String(9 + Math.floor(i / 200)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:07.000`, qname: i % 3 ? `n${i % 170}.example` : 'Same.Example', clientIp: `192.0.2.${i % 9}`, qtype: i % 2 ? 'A' : 'MX' }),
+      sampleRow({
+        time: `2026-11-25 ${String(9 + Math.floor(i / 200)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:07.000`,
+        qname: i % 3 ? `n${i % 170}.example` : 'Same.Example',
+        clientIp: `192.0.2.${i % 9}`,
+        qtype: i % 2 ? 'A' : 'MX',
+      }),
     );
     const one = new RollupAccumulator();
     for (const r of rows) one.add(r);
@@ -118,7 +131,8 @@ describe('RollupAccumulator flushes (query floods)', () => {
     let flushes = 0;
     const flush = () => {
       for (const col of ['qtype', 'qname', 'client_ip'] as const) {
-        for (const [bucket, key, n] of acc.rows(col)) sums.set(`${col}|${bucket}|${key.toLowerCase()}`, (sums.get(`${col}|${bucket}|${key.toLowerCase()}`) ?? 0) + n);
+        for (const [bucket, key, n] of acc.rows(col))
+          sums.set(`${col}|${bucket}|${key.toLowerCase()}`, (sums.get(`${col}|${bucket}|${key.toLowerCase()}`) ?? 0) + n);
       }
       acc.clear();
       expect(acc.size).toBe(0);
@@ -131,7 +145,8 @@ describe('RollupAccumulator flushes (query floods)', () => {
     flush();
     expect(flushes).toBeGreaterThan(10);
     const expected = new Map<string, number>();
-    for (const col of ['qtype', 'qname', 'client_ip'] as const) for (const [bucket, key, n] of one.rows(col)) expected.set(`${col}|${bucket}|${key.toLowerCase()}`, n);
+    for (const col of ['qtype', 'qname', 'client_ip'] as const)
+      for (const [bucket, key, n] of one.rows(col)) expected.set(`${col}|${bucket}|${key.toLowerCase()}`, n);
     expect(new Map([...sums].sort())).toEqual(new Map([...expected].sort()));
   });
 });
@@ -201,17 +216,26 @@ async function loadRandom(rand: () => number, now: number, hours: number, files:
       const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)] as T;
       batch.push({ kind: 'row', lineNo: i, row: sampleRow({ time, qname: pick(NAMES), clientIp: pick(CLIENTS), qtype: pick(TYPES) }) });
     }
-    await store.loadFile({ server, path: `/q.${f}`, size: 1, sha256: `h${f}` }, (async function* () {
-      yield batch.slice(0, 150);
-      yield batch.slice(150);
-    })());
+    await store.loadFile(
+      { server, path: `/q.${f}`, size: 1, sha256: `h${f}` },
+      (async function* () {
+        yield batch.slice(0, 150);
+        yield batch.slice(150);
+      })(),
+    );
   }
 }
 
 /** Query results as a comparable, order-independent list (names compared case-insensitively, as SQL groups them). */
 async function answer(q: { sql: string; params: (string | number | null)[] }): Promise<string[]> {
   const rows = await store.select(q.sql, q.params);
-  return rows.map((r) => Object.entries(r).map(([k, v]) => `${k}=${k === 'value' ? String(v).toLowerCase() : String(v)}`).join(' ')).sort();
+  return rows
+    .map((r) =>
+      Object.entries(r)
+        .map(([k, v]) => `${k}=${k === 'value' ? String(v).toLowerCase() : String(v)}`)
+        .join(' '),
+    )
+    .sort();
 }
 
 async function expectRollupsMatchRows(rand: () => number, now: number, ranges: number): Promise<number> {
@@ -228,10 +252,14 @@ async function expectRollupsMatchRows(rand: () => number, now: number, ranges: n
       server: rand() < 0.3 ? 'ns2' : undefined,
     };
     for (const dim of ['qname', 'client_ip', 'qtype'] as TopDimension[]) {
-      expect(await answer(topQuery(dim, f, null, 'sqlite', true)), `${dim} ${JSON.stringify(f)}`).toEqual(await answer(topQuery(dim, f, null, 'sqlite', false)));
+      expect(await answer(topQuery(dim, f, null, 'sqlite', true)), `${dim} ${JSON.stringify(f)}`).toEqual(
+        await answer(topQuery(dim, f, null, 'sqlite', false)),
+      );
     }
     for (const per of ['minute', 'hour', 'day'] as Bucket[]) {
-      expect(await answer(timelineQuery(f, per, 'sqlite', true)), `${per} ${JSON.stringify(f)}`).toEqual(await answer(timelineQuery(f, per, 'sqlite', false)));
+      expect(await answer(timelineQuery(f, per, 'sqlite', true)), `${per} ${JSON.stringify(f)}`).toEqual(
+        await answer(timelineQuery(f, per, 'sqlite', false)),
+      );
     }
     expect(await answer(serverVolumeQuery(f, 'sqlite', true))).toEqual(
       (await answer(serverVolumeQuery(f, 'sqlite', false))).map((r) => r.replace(/ last_query=\S+ \S+$/, '')),
@@ -276,7 +304,12 @@ describe('rollups on SQLite', () => {
     await loadRandom(rand, now, 60, 4);
     await store.close();
     const io = createMemoryIo();
-    const exit = await runCli('dnslog', buildProgram, ['node', 'dnslog', 'prune', '--db', `sqlite:${join(dir, 'db.sqlite')}`, '--keep', '1777m', '--batch', '100', '--json'], io);
+    const exit = await runCli(
+      'dnslog',
+      buildProgram,
+      ['node', 'dnslog', 'prune', '--db', `sqlite:${join(dir, 'db.sqlite')}`, '--keep', '1777m', '--batch', '100', '--json'],
+      io,
+    );
     expect(io.err()).toBe('');
     expect(exit).toBe(0);
     store = new SqliteStore(join(dir, 'db.sqlite'));

@@ -36,7 +36,13 @@ export interface RollupSpec {
 
 /** The three rollups; every statement that touches them is made from this list. */
 export const ROLLUPS: readonly RollupSpec[] = [
-  { table: ROLLUP_TABLES.minute, unit: 'minute', column: 'qtype', sqliteType: 'TEXT NOT NULL', mysqlType: 'VARCHAR(16) CHARACTER SET ascii NOT NULL' },
+  {
+    table: ROLLUP_TABLES.minute,
+    unit: 'minute',
+    column: 'qtype',
+    sqliteType: 'TEXT NOT NULL',
+    mysqlType: 'VARCHAR(16) CHARACTER SET ascii NOT NULL',
+  },
   {
     table: ROLLUP_TABLES.names,
     unit: 'hour',
@@ -44,7 +50,13 @@ export const ROLLUPS: readonly RollupSpec[] = [
     sqliteType: 'TEXT NOT NULL COLLATE NOCASE',
     mysqlType: 'VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL',
   },
-  { table: ROLLUP_TABLES.clients, unit: 'hour', column: 'client_ip', sqliteType: 'TEXT NOT NULL', mysqlType: 'VARCHAR(64) CHARACTER SET ascii NOT NULL' },
+  {
+    table: ROLLUP_TABLES.clients,
+    unit: 'hour',
+    column: 'client_ip',
+    sqliteType: 'TEXT NOT NULL',
+    mysqlType: 'VARCHAR(64) CHARACTER SET ascii NOT NULL',
+  },
 ];
 
 /** `2026-11-25 09:41:00` for a qtime `2026-11-25 09:41:07.123`. */

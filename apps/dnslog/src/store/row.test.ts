@@ -4,7 +4,6 @@ import { lineParserFor } from '../parse/parse-adapter.js';
 import { mysqlSchema } from './schema.js';
 import { sampleRow } from '../testing/sample-row.js';
 
-
 describe('tsvField', () => {
   it('writes NULL as \\N and numbers as digits', () => {
     expect(tsvField(null)).toBe('\\N');
@@ -67,7 +66,8 @@ describe('FIELD_LIMITS (regression: LOAD DATA LOCAL cut an over-long view, signe
     `25-Nov-2026 09:38:30.348 client @0x7f 192.0.2.10#53124${over.signer === undefined ? '' : `/key ${over.signer}`} (x): ` +
     `${over.view === undefined ? '' : `view ${over.view}: `}query: ${over.qname ?? 'example.com'} IN ${over.qtype ?? 'A'} ${over.flags ?? '+E(0)K'} (192.0.2.53)` +
     `${over.ecs === undefined ? '' : ` [ECS ${over.ecs}]`}`;
-  const parse = (text: string) => lineParserFor({ mtimeMs: Date.UTC(2026, 10, 26) })({ lineNo: 7, text, tooLong: false, unterminated: false, bytes: text.length });
+  const parse = (text: string) =>
+    lineParserFor({ mtimeMs: Date.UTC(2026, 10, 26) })({ lineNo: 7, text, tooLong: false, unterminated: false, bytes: text.length });
 
   it('matches the MariaDB column widths', () => {
     const ddl = mysqlSchema(new Date(Date.UTC(2026, 10, 25))).join('\n');
@@ -98,7 +98,13 @@ describe('FIELD_LIMITS (regression: LOAD DATA LOCAL cut an over-long view, signe
       const text = line(over);
       expect(parse(text), JSON.stringify(over)).toEqual({ kind: 'reject', lineNo: 7, reason: 'field_too_long', line: text });
     }
-    const fits = [{ view: 'v'.repeat(255) }, { signer: 'k'.repeat(255) }, { qtype: `TYPE${'1'.repeat(12)}` }, { flags: `+${'E'.repeat(31)}` }, { qname: `${'a'.repeat(1020)}.com` }];
+    const fits = [
+      { view: 'v'.repeat(255) },
+      { signer: 'k'.repeat(255) },
+      { qtype: `TYPE${'1'.repeat(12)}` },
+      { flags: `+${'E'.repeat(31)}` },
+      { qname: `${'a'.repeat(1020)}.com` },
+    ];
     for (const over of fits) expect(parse(line(over)).kind, JSON.stringify(over)).toBe('row');
     expect(oversizedField(sampleRow())).toBeNull();
     expect(oversizedField(sampleRow({ ecs: 'e'.repeat(65) }))).toBe('ecs');

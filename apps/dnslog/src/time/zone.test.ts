@@ -56,10 +56,12 @@ describe('time zones', () => {
   });
 
   it('a quiet server whose next line after the change is only minutes back is in the second pass too', () => {
-    expect(run('Europe/Berlin', [['2026-10-25 02:20:00.000', null], ['2026-10-25 02:10:00.000', null]])).toEqual([
-      '2026-10-25 00:20:00.000',
-      '2026-10-25 01:10:00.000',
-    ]);
+    expect(
+      run('Europe/Berlin', [
+        ['2026-10-25 02:20:00.000', null],
+        ['2026-10-25 02:10:00.000', null],
+      ]),
+    ).toEqual(['2026-10-25 00:20:00.000', '2026-10-25 01:10:00.000']);
   });
 
   it('converts across the spring-forward gap, and lines with their own zone by it', () => {
@@ -71,7 +73,13 @@ describe('time zones', () => {
         ['2026-03-29 04:00:00.000', '+02:00'],
         ['2026-03-29 10:00:00.000', '+0530'],
       ]),
-    ).toEqual(['2026-03-29 00:59:59.000', '2026-03-29 01:00:00.000', '2026-03-29 03:00:00.000', '2026-03-29 02:00:00.000', '2026-03-29 04:30:00.000']);
+    ).toEqual([
+      '2026-03-29 00:59:59.000',
+      '2026-03-29 01:00:00.000',
+      '2026-03-29 03:00:00.000',
+      '2026-03-29 02:00:00.000',
+      '2026-03-29 04:30:00.000',
+    ]);
   });
 
   it('a line more than an hour before the latest one is refused (null); later lines go on', () => {

@@ -69,7 +69,10 @@ export function timeZone(name: string, option = '--tz'): TimeZone {
       second: 'numeric',
     });
   } catch {
-    throw new UserError('E_TZ', `${option} '${name}': not a time zone (give an IANA name like Europe/Berlin, UTC, or an offset like +01:00)`);
+    throw new UserError(
+      'E_TZ',
+      `${option} '${name}': not a time zone (give an IANA name like Europe/Berlin, UTC, or an offset like +01:00)`,
+    );
   }
   const canonical = dtf.resolvedOptions().timeZone;
   if (canonical === 'UTC' || canonical === 'Etc/UTC' || canonical === 'Etc/GMT') return fixedZone('UTC', 0);
@@ -154,7 +157,15 @@ const TEXT = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{
 export function textMs(text: string): number {
   const m = TEXT.exec(text);
   if (!m) return Number.NaN;
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), Number((m[7] ?? '0').padEnd(3, '0')));
+  return Date.UTC(
+    Number(m[1]),
+    Number(m[2]) - 1,
+    Number(m[3]),
+    Number(m[4] ?? 0),
+    Number(m[5] ?? 0),
+    Number(m[6] ?? 0),
+    Number((m[7] ?? '0').padEnd(3, '0')),
+  );
 }
 
 function strictMs(text: string, what: string): number {

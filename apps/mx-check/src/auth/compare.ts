@@ -57,11 +57,18 @@ export function authFindings(domain: string, r: AuthReport): Finding[] {
     findings.push(fail('AUTH_NS_UNRESOLVABLE', `NS ${u.ns}.`, `${u.ns} has no address (${u.why}): no resolver can ask it${tail}`));
   }
   for (const s of r.servers) {
-    if (s.lame) findings.push(fail('AUTH_LAME', `NS ${s.ns}.`, `${serverText(s)} does not answer authoritatively for ${r.zone}: ${s.lame.detail}`));
+    if (s.lame)
+      findings.push(fail('AUTH_LAME', `NS ${s.ns}.`, `${serverText(s)} does not answer authoritatively for ${r.zone}: ${s.lame.detail}`));
   }
   const good = r.servers.filter((s) => s.lame === null && s.skipped === undefined);
   if (r.servers.length > 0 && good.length === 0 && r.servers.every((s) => s.skipped !== undefined)) {
-    findings.push(fail('LOOKUP_FAILED', null, `no authoritative server of ${r.zone} could be asked from here (${r.servers.map((s) => `${serverText(s)}: ${s.skipped ?? ''}`).join('; ')})`));
+    findings.push(
+      fail(
+        'LOOKUP_FAILED',
+        null,
+        `no authoritative server of ${r.zone} could be asked from here (${r.servers.map((s) => `${serverText(s)}: ${s.skipped ?? ''}`).join('; ')})`,
+      ),
+    );
   }
 
   const groups = new Map<string, ServerAnswer[]>();
@@ -73,22 +80,36 @@ export function authFindings(domain: string, r: AuthReport): Finding[] {
     const says = [...groups.values()].map((g) => `${g.map(serverText).join(', ')}: ${mxSetText(g[0] as ServerAnswer)}`).join(' | ');
     const serials = new Set(good.map((s) => s.serial));
     const [only] = serials;
-    const sameSerial = serials.size === 1 && only !== null && only !== undefined ? `; all at serial ${only}: the zone was changed without a new serial` : '';
+    const sameSerial =
+      serials.size === 1 && only !== null && only !== undefined ? `; all at serial ${only}: the zone was changed without a new serial` : '';
     findings.push(fail('AUTH_DIFFER', null, `the authoritative servers give different MX sets for ${domain}: ${says}${sameSerial}`));
   }
 
   const withSerial = good.filter((s): s is ServerAnswer & { serial: number } => s.serial !== null);
   const newest = newestSerial(withSerial.map((s) => s.serial));
   if (newest.isOrdered) {
-    const holders = withSerial.filter((s) => s.serial === newest.newest).map(serverText).join(', ');
+    const holders = withSerial
+      .filter((s) => s.serial === newest.newest)
+      .map(serverText)
+      .join(', ');
     for (const s of withSerial) {
       if (compareSerial(s.serial, newest.newest) === -1) {
-        findings.push(fail('AUTH_STALE', `NS ${s.ns}.`, `${serverText(s)} serves serial ${s.serial} of ${r.zone}, older than ${newest.newest} at ${holders}`));
+        findings.push(
+          fail(
+            'AUTH_STALE',
+            `NS ${s.ns}.`,
+            `${serverText(s)} serves serial ${s.serial} of ${r.zone}, older than ${newest.newest} at ${holders}`,
+          ),
+        );
       }
     }
   } else if (withSerial.length > 0) {
     findings.push(
-      fail('AUTH_STALE', null, `the serials of ${r.zone} cannot be ordered (RFC 1982: too far apart): ${withSerial.map((s) => `${serverText(s)} ${s.serial}`).join(', ')}`),
+      fail(
+        'AUTH_STALE',
+        null,
+        `the serials of ${r.zone} cannot be ordered (RFC 1982: too far apart): ${withSerial.map((s) => `${serverText(s)} ${s.serial}`).join(', ')}`,
+      ),
     );
   }
   return findings;

@@ -13,8 +13,21 @@ const SOA = (name: string, serial: number): Answer => ({
   data: { mname: 'a.ns.test', rname: 'hostmaster.example.test', serial, refresh: 3600, retry: 600, expire: 86400, minimum: 300 },
 });
 const MX = (name: string, preference: number, exchange: string): Answer => ({ type: 'MX', name, ttl: 60, data: { preference, exchange } });
-const res = (answers: Answer[], authorities: Answer[] = [], rcode = 'NOERROR'): DnsResponse => ({ rcode, answers, authorities, server: '127.0.0.1:53', tcp: false });
-const aa = (answers: Answer[], rcode = 'NOERROR'): DirectResult => ({ kind: 'answer', rcode, isAuthoritative: true, answers, authorities: [], tcp: false });
+const res = (answers: Answer[], authorities: Answer[] = [], rcode = 'NOERROR'): DnsResponse => ({
+  rcode,
+  answers,
+  authorities,
+  server: '127.0.0.1:53',
+  tcp: false,
+});
+const aa = (answers: Answer[], rcode = 'NOERROR'): DirectResult => ({
+  kind: 'answer',
+  rcode,
+  isAuthoritative: true,
+  answers,
+  authorities: [],
+  tcp: false,
+});
 
 /** A resolver that knows `records` ("name TYPE" → response); anything else is NXDOMAIN. */
 function resolver(records: Record<string, DnsResponse | Error>) {
@@ -49,7 +62,8 @@ describe('AuthChecker', () => {
     });
     const s = servers({
       '192.0.2.1': zoneServer('example.test', 6, [MX('example.test', 20, 'b.mx.test'), MX('example.test', 10, 'A.MX.TEST.')]),
-      '192.0.2.2': (_n, type) => (type === 'SOA' ? { kind: 'answer', rcode: 'REFUSED', isAuthoritative: false, answers: [], authorities: [], tcp: false } : aa([])),
+      '192.0.2.2': (_n, type) =>
+        type === 'SOA' ? { kind: 'answer', rcode: 'REFUSED', isAuthoritative: false, answers: [], authorities: [], tcp: false } : aa([]),
     });
     const report = await new AuthChecker(r.ask, { timeoutMs: 100, retries: 0, direct: s.direct }).check('example.test');
     expect(report).toEqual({
@@ -57,11 +71,23 @@ describe('AuthChecker', () => {
       ns: ['a.ns.test', 'b.ns.test'],
       servers: [
         { ns: 'a.ns.test', address: '192.0.2.1', lame: null, serial: 6, rcode: 'NOERROR', mx: ['10 a.mx.test', '20 b.mx.test'] },
-        { ns: 'b.ns.test', address: '192.0.2.2', lame: { how: 'refused', detail: 'REFUSED to example.test SOA' }, serial: null, rcode: null, mx: null },
+        {
+          ns: 'b.ns.test',
+          address: '192.0.2.2',
+          lame: { how: 'refused', detail: 'REFUSED to example.test SOA' },
+          serial: null,
+          rcode: null,
+          mx: null,
+        },
       ],
       unresolvable: [],
     });
-    expect(s.asked.sort()).toEqual(['192.0.2.1:53 example.test MX', '192.0.2.1:53 example.test SOA', '192.0.2.2:53 example.test MX', '192.0.2.2:53 example.test SOA']);
+    expect(s.asked.sort()).toEqual([
+      '192.0.2.1:53 example.test MX',
+      '192.0.2.1:53 example.test SOA',
+      '192.0.2.2:53 example.test MX',
+      '192.0.2.2:53 example.test SOA',
+    ]);
   });
 
   it('takes the zone from the SOA of a negative answer when the domain is no apex, and a referral as the NS set', async () => {
@@ -80,11 +106,30 @@ describe('AuthChecker', () => {
   it('tells a referral, an answer without AA, a timeout and ICMP port unreachable apart', async () => {
     const r = resolver({
       'example.test NS': res([NS('example.test', 'a.ns.test')]),
-      'a.ns.test A': res([A('a.ns.test', '192.0.2.1'), A('a.ns.test', '192.0.2.2'), A('a.ns.test', '192.0.2.3'), A('a.ns.test', '192.0.2.4')]),
+      'a.ns.test A': res([
+        A('a.ns.test', '192.0.2.1'),
+        A('a.ns.test', '192.0.2.2'),
+        A('a.ns.test', '192.0.2.3'),
+        A('a.ns.test', '192.0.2.4'),
+      ]),
     });
     const s = servers({
-      '192.0.2.1': () => ({ kind: 'answer', rcode: 'NOERROR', isAuthoritative: false, answers: [], authorities: [NS('example.test', 'x.ns.test'), NS('example.test', 'y.ns.test')], tcp: false }),
-      '192.0.2.2': () => ({ kind: 'answer', rcode: 'NOERROR', isAuthoritative: false, answers: [SOA('example.test', 1)], authorities: [], tcp: false }),
+      '192.0.2.1': () => ({
+        kind: 'answer',
+        rcode: 'NOERROR',
+        isAuthoritative: false,
+        answers: [],
+        authorities: [NS('example.test', 'x.ns.test'), NS('example.test', 'y.ns.test')],
+        tcp: false,
+      }),
+      '192.0.2.2': () => ({
+        kind: 'answer',
+        rcode: 'NOERROR',
+        isAuthoritative: false,
+        answers: [SOA('example.test', 1)],
+        authorities: [],
+        tcp: false,
+      }),
       '192.0.2.3': () => ({ kind: 'timeout', attempts: 3 }),
       '192.0.2.4': () => ({ kind: 'unreachable', code: 'ECONNREFUSED' }),
     });
@@ -128,9 +173,13 @@ describe('AuthChecker', () => {
       error: 'example.test NS: SERVFAIL from 127.0.0.1:53',
     });
     const timing = resolver({ 'example.test NS': new Error('no answer for example.test NS') });
-    expect((await new AuthChecker(timing.ask, { timeoutMs: 100, retries: 0 }).check('example.test')).error).toBe('example.test NS: no answer for example.test NS');
+    expect((await new AuthChecker(timing.ask, { timeoutMs: 100, retries: 0 }).check('example.test')).error).toBe(
+      'example.test NS: no answer for example.test NS',
+    );
     const stopped = resolver({ 'example.test NS': new DnsInterruptedError('example.test NS not asked: interrupted') });
-    await expect(new AuthChecker(stopped.ask, { timeoutMs: 100, retries: 0 }).check('example.test')).rejects.toBeInstanceOf(DnsInterruptedError);
+    await expect(new AuthChecker(stopped.ask, { timeoutMs: 100, retries: 0 }).check('example.test')).rejects.toBeInstanceOf(
+      DnsInterruptedError,
+    );
   });
 
   it('keeps at most 512 direct questions in flight, and asks them all', async () => {
@@ -153,11 +202,22 @@ describe('AuthChecker', () => {
   });
 
   it('does not ask an address this machine has no route to, and says so', async () => {
-    const r = resolver({ 'example.test NS': res([NS('example.test', 'a.ns.test')]), 'a.ns.test AAAA': res([{ type: 'AAAA', name: 'a.ns.test', ttl: 60, data: '2001:db8::1' }]) });
+    const r = resolver({
+      'example.test NS': res([NS('example.test', 'a.ns.test')]),
+      'a.ns.test AAAA': res([{ type: 'AAAA', name: 'a.ns.test', ttl: 60, data: '2001:db8::1' }]),
+    });
     const s = servers({ '2001:db8::1': () => ({ kind: 'no_route', code: 'ENETUNREACH' }) });
     const report = await new AuthChecker(r.ask, { timeoutMs: 100, retries: 0, direct: s.direct }).check('example.test');
     expect(report.servers).toEqual([
-      { ns: 'a.ns.test', address: '2001:db8::1', lame: null, serial: null, rcode: null, mx: null, skipped: 'not asked: no route from this machine (ENETUNREACH)' },
+      {
+        ns: 'a.ns.test',
+        address: '2001:db8::1',
+        lame: null,
+        serial: null,
+        rcode: null,
+        mx: null,
+        skipped: 'not asked: no route from this machine (ENETUNREACH)',
+      },
     ]);
   });
 });

@@ -100,7 +100,9 @@ export class AuthChecker {
       if ('error' in found) return { zone: null, ns: [], servers: [], unresolvable: [], error: found.error };
       const hosts = await Promise.all(found.ns.map(async (ns) => ({ ns, host: await this.nsHost(ns) })));
       const unresolvable = hosts.filter((h) => h.host.addresses.length === 0).map((h) => ({ ns: h.ns, why: h.host.why ?? 'no address' }));
-      const servers = await Promise.all(hosts.flatMap((h) => h.host.addresses.map((address) => this.askServer(h.ns, address, found.zone, domain))));
+      const servers = await Promise.all(
+        hosts.flatMap((h) => h.host.addresses.map((address) => this.askServer(h.ns, address, found.zone, domain))),
+      );
       return { zone: found.zone, ns: found.ns, servers, unresolvable };
     } catch (err) {
       rethrowInterrupted(err);
@@ -155,18 +157,29 @@ export class AuthChecker {
       ),
     );
     const addresses = settled.flatMap((r) =>
-      typeof r === 'string' ? [] : r.answers.filter((a): a is Answer & { type: 'A' | 'AAAA'; data: string } => a.type === 'A' || a.type === 'AAAA').map((a) => a.data),
+      typeof r === 'string'
+        ? []
+        : r.answers
+            .filter((a): a is Answer & { type: 'A' | 'AAAA'; data: string } => a.type === 'A' || a.type === 'AAAA')
+            .map((a) => a.data),
     );
     if (addresses.length > 0) return { addresses: [...new Set(addresses)] };
     const failed = settled.find((r) => typeof r === 'string' || (r.rcode !== 'NOERROR' && r.rcode !== 'NXDOMAIN'));
-    if (failed !== undefined) return { addresses: [], why: `lookup failed: ${typeof failed === 'string' ? failed : `${failed.rcode} from ${failed.server}`}` };
-    return { addresses: [], why: settled.every((r) => typeof r !== 'string' && r.rcode === 'NXDOMAIN') ? 'NXDOMAIN' : 'no A or AAAA record' };
+    if (failed !== undefined)
+      return { addresses: [], why: `lookup failed: ${typeof failed === 'string' ? failed : `${failed.rcode} from ${failed.server}`}` };
+    return {
+      addresses: [],
+      why: settled.every((r) => typeof r !== 'string' && r.rcode === 'NXDOMAIN') ? 'NXDOMAIN' : 'no A or AAAA record',
+    };
   }
 
   private async askServer(ns: string, address: string, zone: string, domain: string): Promise<ServerAnswer> {
     const target: DirectServer = { host: address, port: this.port };
     const q = { timeoutMs: this.opts.timeoutMs, retries: this.opts.retries, signal: this.opts.signal };
-    const [soa, mx] = await Promise.all([this.limited(() => this.direct(target, zone, 'SOA', q)), this.limited(() => this.direct(target, domain, 'MX', q))]);
+    const [soa, mx] = await Promise.all([
+      this.limited(() => this.direct(target, zone, 'SOA', q)),
+      this.limited(() => this.direct(target, domain, 'MX', q)),
+    ]);
     const base: ServerAnswer = { ns, address, lame: null, serial: null, rcode: null, mx: null };
     const noRoute = [soa, mx].find((r) => r.kind === 'no_route');
     if (noRoute?.kind === 'no_route') return { ...base, skipped: `not asked: no route from this machine (${noRoute.code})` };
@@ -174,8 +187,15 @@ export class AuthChecker {
     if (lame) return { ...base, lame };
     if (soa.kind !== 'answer' || mx.kind !== 'answer') return base; // unreachable: lameness() covers the other kinds
     const apex = soa.answers.find((a): a is Answer & { type: 'SOA' } => a.type === 'SOA' && canon(a.name) === zone);
-    if (!apex) return { ...base, lame: { how: 'no_soa', detail: `its authoritative answer to ${zone} SOA has no SOA record: it does not serve ${zone} as a zone` } };
-    const records = mx.answers.filter((a) => canon(a.name) === domain).map(mxText).filter((t): t is string => t !== null);
+    if (!apex)
+      return {
+        ...base,
+        lame: { how: 'no_soa', detail: `its authoritative answer to ${zone} SOA has no SOA record: it does not serve ${zone} as a zone` },
+      };
+    const records = mx.answers
+      .filter((a) => canon(a.name) === domain)
+      .map(mxText)
+      .filter((t): t is string => t !== null);
     return { ...base, serial: apex.data.serial ?? null, rcode: mx.rcode, mx: sortMx(records) };
   }
 
@@ -211,7 +231,10 @@ export class AuthChecker {
         const cut = r.authorities.find((a) => a.type === 'NS');
         if (r.answers.length === 0 && cut) {
           const owner = canon(cut.name);
-          return { how: 'referral', detail: `a referral to ${owner} (NS ${nsOwnedBy(r.authorities, owner).sort().join(', ')}) instead of an answer to ${q}` };
+          return {
+            how: 'referral',
+            detail: `a referral to ${owner} (NS ${nsOwnedBy(r.authorities, owner).sort().join(', ')}) instead of an answer to ${q}`,
+          };
         }
         return { how: 'not_authoritative', detail: `an answer to ${q} without the AA bit` };
       }

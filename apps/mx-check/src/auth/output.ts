@@ -22,6 +22,10 @@ function serverLine(s: ServerAnswer): string {
 /** The lines listing each server's answer, below the findings; '' without --authoritative. */
 export function authTableLines(r: AuthReport | undefined): string {
   if (!r || r.zone === null) return '';
-  const lines = [`    authoritative servers of ${r.zone}:`, ...r.servers.map(serverLine), ...r.unresolvable.map((u) => `      ${u.ns.padEnd(40)} no address (${u.why})`)];
+  const lines = [
+    `    authoritative servers of ${r.zone}:`,
+    ...r.servers.map(serverLine),
+    ...r.unresolvable.map((u) => `      ${u.ns.padEnd(40)} no address (${u.why})`),
+  ];
   return `${lines.map(printable).join('\n')}\n`;
 }

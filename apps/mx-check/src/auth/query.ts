@@ -42,7 +42,9 @@ function queryPacket(id: number, name: string, type: RecordType): Packet {
     id,
     flags: 0, // RD=0: the server must answer from its own data, never recurse
     questions: [{ type, name, class: 'IN' }],
-    additionals: [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+    additionals: [
+      { type: 'OPT', name: '.', udpPayloadSize: EDNS_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] },
+    ],
   };
 }
 
@@ -133,7 +135,8 @@ export async function directQuery(server: DirectServer, name: string, type: Reco
     if (opts.signal?.aborted) throw new DnsInterruptedError(`${name} ${type} not asked of ${server.host}: interrupted`);
     const got = await udpAttempt(server, name, type, opts.timeoutMs);
     if (got === null) continue;
-    if ('error' in got) return LOCAL_ERRORS.has(got.error) ? { kind: 'no_route', code: got.error } : { kind: 'unreachable', code: got.error };
+    if ('error' in got)
+      return LOCAL_ERRORS.has(got.error) ? { kind: 'no_route', code: got.error } : { kind: 'unreachable', code: got.error };
     if (((got.packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) === 0) return toResult(got.packet, false);
     const overTcp = await tcpQuery(server, name, type, opts.timeoutMs);
     if (overTcp !== null && 'packet' in overTcp) return toResult(overTcp.packet, true);

@@ -194,7 +194,10 @@ class Gatherer {
       const addresses = [
         ...new Set(
           answers
-            .filter((x): x is Answer & { type: 'A' | 'AAAA'; data: string } => (x.type === 'A' || x.type === 'AAAA') && normalizeName(x.name) === final)
+            .filter(
+              (x): x is Answer & { type: 'A' | 'AAAA'; data: string } =>
+                (x.type === 'A' || x.type === 'AAAA') && normalizeName(x.name) === final,
+            )
             .map((x) => x.data),
         ),
       ];
@@ -220,7 +223,10 @@ class Gatherer {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new DnsTimeoutError(`getaddrinfo(${name}) gave no answer within ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+        timer = setTimeout(
+          () => reject(new DnsTimeoutError(`getaddrinfo(${name}) gave no answer within ${this.opts.timeoutMs} ms`)),
+          this.opts.timeoutMs,
+        );
       });
       const found = await Promise.race([look(name), timeout]);
       return { status: 'ok', addresses: [...new Set(found.map((f) => f.address))], cname: [] };
@@ -329,7 +335,12 @@ export async function checkDomains(
           `${v.g.resolver.label}: ${v.c.verdict}, ${v.c.mx.map((m) => `${mxRecordText(m)} [${m.addresses.join(',')}]`).join(' ') || 'no MX'}`;
         result.findings = [
           ...result.findings,
-          { code: 'VIEWS_DIFFER', severity: 'warn', record: null, detail: `resolvers disagree: ${[first, ...differing].map(show).join(' | ')}` },
+          {
+            code: 'VIEWS_DIFFER',
+            severity: 'warn',
+            record: null,
+            detail: `resolvers disagree: ${[first, ...differing].map(show).join(' | ')}`,
+          },
         ];
         if (result.verdict === 'ok') result.verdict = 'warn';
       }

@@ -26,7 +26,16 @@ export interface LoopbackAlias {
 }
 
 /** Names every system maps to loopback: not an alias anyone added. */
-const STANDARD = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback', 'localhost4', 'localhost6', 'localhost4.localdomain4', 'localhost6.localdomain6']);
+const STANDARD = new Set([
+  'localhost',
+  'localhost.localdomain',
+  'ip6-localhost',
+  'ip6-loopback',
+  'localhost4',
+  'localhost6',
+  'localhost4.localdomain4',
+  'localhost6.localdomain6',
+]);
 
 export function loopbackAliases(lines: readonly HostsLine[], ctx: HostsContext): LoopbackAlias[] {
   // addresses compared as addresses: resolv.conf's 2001:db8::53 is the hosts file's 2001:DB8:0::53
@@ -44,12 +53,14 @@ export function loopbackAliases(lines: readonly HostsLine[], ctx: HostsContext):
     for (const name of l.names) {
       if (STANDARD.has(name)) continue;
       const warnings: string[] = [];
-      if (name === host || name === shortHost || name.split('.')[0] === shortHost && name.startsWith(`${shortHost}.`)) {
+      if (name === host || name === shortHost || (name.split('.')[0] === shortHost && name.startsWith(`${shortHost}.`))) {
         warnings.push(`${name} is this machine's own name: services that listen only on its real address become unreachable by name`);
       }
-      if (gatewayNames.has(name)) warnings.push(`${name} is the default gateway's name (${ctx.gateways.join(', ')}): connections to it would stay on this machine`);
+      if (gatewayNames.has(name))
+        warnings.push(`${name} is the default gateway's name (${ctx.gateways.join(', ')}): connections to it would stay on this machine`);
       if (nsNames.has(name)) warnings.push(`${name} is the name of a name server in resolv.conf (${ctx.nameservers.join(', ')})`);
-      if (ctx.searchDomains.includes(name)) warnings.push(`${name} is a search domain in resolv.conf: mail for it would be delivered locally`);
+      if (ctx.searchDomains.includes(name))
+        warnings.push(`${name} is a search domain in resolv.conf: mail for it would be delivered locally`);
       out.push({ name, address: l.address, line: l.line, warnings });
     }
   }

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { parseCidr } from '@toolbox/shared';
 import { classifyAddress, literalAddress } from './address.js';
 
-const info = (a: string, g: string[] = []) => classifyAddress(a, g.map((c) => parseCidr(c)!));
+const info = (a: string, g: string[] = []) =>
+  classifyAddress(
+    a,
+    g.map((c) => parseCidr(c)!),
+  );
 const cls = (a: string, g: string[] = []) => info(a, g).class;
 
 describe('classifyAddress: every IPv4 special-purpose range (IANA registry)', () => {
@@ -150,7 +154,12 @@ describe('classifyAddress: --treat-as-global', () => {
     expect(cls('64:ff9b::c000:207', ['198.51.100.0/24'])).toBe('reserved');
   });
   it('something that is not an address is unroutable', () => {
-    expect(info('mx.example.com')).toEqual({ address: 'mx.example.com', class: 'unroutable', detail: 'not an IP address', isUnspecified: false });
+    expect(info('mx.example.com')).toEqual({
+      address: 'mx.example.com',
+      class: 'unroutable',
+      detail: 'not an IP address',
+      isUnspecified: false,
+    });
     expect(cls('127.1')).toBe('unroutable');
   });
 });
@@ -202,10 +211,21 @@ describe('literalAddress: the address an exchange written as an IP literal names
   ])('%s names %s', (name, address) => {
     expect(literalAddress(name)).toBe(address);
   });
-  it.each(['mx.example.com', 'mx1', 'cafe', 'deadbeef', '1e1', '999.0.0.1', '1.2.3.4.5', '4294967296', '08.0.0.1', '[mx.example.com]', '1.2.3.4.example.com', '', '.'])(
-    '%j is a host name, or names no address',
-    (name) => {
-      expect(literalAddress(name)).toBeNull();
-    },
-  );
+  it.each([
+    'mx.example.com',
+    'mx1',
+    'cafe',
+    'deadbeef',
+    '1e1',
+    '999.0.0.1',
+    '1.2.3.4.5',
+    '4294967296',
+    '08.0.0.1',
+    '[mx.example.com]',
+    '1.2.3.4.example.com',
+    '',
+    '.',
+  ])('%j is a host name, or names no address', (name) => {
+    expect(literalAddress(name)).toBeNull();
+  });
 });

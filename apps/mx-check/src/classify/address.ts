@@ -138,7 +138,10 @@ export function classifyAddress(address: string, treatAsGlobal: readonly Cidr[] 
     if (inner) {
       carried = inner.v4;
       const [cls, detail] = judgeV4(inner.v4);
-      judged = [cls, inner.how === 'IPv4-mapped' ? `IPv4-mapped ${detail}` : `${inner.how} address carrying ${inner.v4.toString()}: ${detail}`];
+      judged = [
+        cls,
+        inner.how === 'IPv4-mapped' ? `IPv4-mapped ${detail}` : `${inner.how} address carrying ${inner.v4.toString()}: ${detail}`,
+      ];
     } else {
       judged = judgeV6(ip as ipaddr.IPv6);
     }

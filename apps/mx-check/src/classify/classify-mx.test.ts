@@ -28,32 +28,87 @@ describe('classifyDomain', () => {
   it('without --treat-as-global a documentation address is not usable', () => {
     const c = classifyDomain(facts([[10, 'mx.example.test']], { 'mx.example.test': ok('192.0.2.10') }));
     expect(c.verdict).toBe('fail');
-    expect(c.findings).toEqual([{ code: 'MX_UNROUTABLE', severity: 'warn', record: 'MX 10 mx.example.test.', detail: 'mx.example.test has address 192.0.2.10 (documentation range (RFC 5737))' }]);
+    expect(c.findings).toEqual([
+      {
+        code: 'MX_UNROUTABLE',
+        severity: 'warn',
+        record: 'MX 10 mx.example.test.',
+        detail: 'mx.example.test has address 192.0.2.10 (documentation range (RFC 5737))',
+      },
+    ]);
   });
   it('null MX alone is no_mail; with a sending SPF it is a conflict', () => {
     expect(codes(facts([[0, '']], {}, { spf: ['v=spf1 -all'] }))).toEqual(['no_mail', ['NULL_MX']]);
     const c = classifyDomain(facts([[0, '']], {}, { spf: ['v=spf1 ip4:192.0.2.0/24 -all'] }), DOC);
     expect(c.verdict).toBe('no_mail');
-    expect(c.findings[1]).toMatchObject({ code: 'NULL_MX_SENDER_CONFLICT', severity: 'warn', record: 'TXT "v=spf1 ip4:192.0.2.0/24 -all"' });
+    expect(c.findings[1]).toMatchObject({
+      code: 'NULL_MX_SENDER_CONFLICT',
+      severity: 'warn',
+      record: 'TXT "v=spf1 ip4:192.0.2.0/24 -all"',
+    });
   });
   it('null MX beside another MX, or with a non-zero preference, fails', () => {
-    expect(codes(facts([[0, ''], [10, 'mx.example.test']], { 'mx.example.test': ok('192.0.2.10') }))).toEqual(['fail', ['NULL_MX_INVALID']]);
+    expect(
+      codes(
+        facts(
+          [
+            [0, ''],
+            [10, 'mx.example.test'],
+          ],
+          { 'mx.example.test': ok('192.0.2.10') },
+        ),
+      ),
+    ).toEqual(['fail', ['NULL_MX_INVALID']]);
     const c = classifyDomain(facts([[10, '']]), DOC);
     expect(c.verdict).toBe('fail');
-    expect(c.findings).toEqual([{ code: 'NULL_MX_INVALID', severity: 'fail', record: 'MX 10 .', detail: 'a null MX has preference 0 (RFC 7505 §3)' }]);
+    expect(c.findings).toEqual([
+      { code: 'NULL_MX_INVALID', severity: 'fail', record: 'MX 10 .', detail: 'a null MX has preference 0 (RFC 7505 §3)' },
+    ]);
   });
   it('MX to localhost by name, by 127/8, by ::1, by ::ffff:127.0.0.1 and through a CNAME', () => {
     expect(codes(facts([[10, 'localhost']]))).toEqual(['fail', ['MX_LOCALHOST']]);
     expect(codes(facts([[10, 'a.test']], { 'a.test': ok('127.0.0.2') }))).toEqual(['fail', ['MX_LOCALHOST']]);
     expect(codes(facts([[10, 'a.test']], { 'a.test': ok('::1') }))).toEqual(['fail', ['MX_LOCALHOST']]);
     expect(codes(facts([[10, 'a.test']], { 'a.test': ok('::ffff:127.0.0.1') }))).toEqual(['fail', ['MX_LOCALHOST']]);
-    expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'ok', addresses: [], cname: ['b.test', 'localhost'] } }))).toEqual(['fail', ['MX_CNAME', 'MX_LOCALHOST']]);
+    expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'ok', addresses: [], cname: ['b.test', 'localhost'] } }))).toEqual([
+      'fail',
+      ['MX_CNAME', 'MX_LOCALHOST'],
+    ]);
   });
   it('RFC 5321 §5.1: targets at or above a localhost preference are discarded', () => {
     const ex = { 'good.test': ok('192.0.2.1'), 'lo.test': ok('127.0.0.1') };
-    expect(codes(facts([[10, 'lo.test'], [20, 'good.test']], ex))).toEqual(['fail', ['MX_LOCALHOST']]);
-    expect(codes(facts([[10, 'lo.test'], [10, 'good.test']], ex))).toEqual(['fail', ['MX_LOCALHOST']]);
-    const c = classifyDomain(facts([[5, 'good.test'], [10, 'lo.test']], ex), DOC);
+    expect(
+      codes(
+        facts(
+          [
+            [10, 'lo.test'],
+            [20, 'good.test'],
+          ],
+          ex,
+        ),
+      ),
+    ).toEqual(['fail', ['MX_LOCALHOST']]);
+    expect(
+      codes(
+        facts(
+          [
+            [10, 'lo.test'],
+            [10, 'good.test'],
+          ],
+          ex,
+        ),
+      ),
+    ).toEqual(['fail', ['MX_LOCALHOST']]);
+    const c = classifyDomain(
+      facts(
+        [
+          [5, 'good.test'],
+          [10, 'lo.test'],
+        ],
+        ex,
+      ),
+      DOC,
+    );
     expect(c.verdict).toBe('warn');
     expect(c.findings).toMatchObject([{ code: 'MX_LOCALHOST', severity: 'warn' }]);
   });
@@ -65,20 +120,48 @@ describe('classifyDomain', () => {
   });
   it('IP literal, CNAME, special-use, duplicates, trailing dot', () => {
     expect(codes(facts([[10, '192.0.2.1']]))).toEqual(['fail', ['MX_IP_LITERAL']]);
-    expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'ok', addresses: ['192.0.2.1'], cname: ['b.test'] } }))).toEqual(['warn', ['MX_CNAME']]);
+    expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'ok', addresses: ['192.0.2.1'], cname: ['b.test'] } }))).toEqual([
+      'warn',
+      ['MX_CNAME'],
+    ]);
     expect(codes(facts([[10, 'mx.broken.invalid']]))).toEqual(['fail', ['MX_SPECIAL_USE', 'MX_UNRESOLVABLE']]);
-    expect(codes(facts([[10, 'a.test'], [20, 'A.test.']], { 'a.test': ok('192.0.2.1') }))).toEqual(['warn', ['MX_DUPLICATE_HOST']]);
-    expect(codes(facts([[10, 'mx.example.test.example.test']], { 'mx.example.test.example.test': { status: 'nxdomain', addresses: [], cname: [] } }))).toEqual(['fail', ['MX_TRAILING_DOT', 'MX_UNRESOLVABLE']]);
+    expect(
+      codes(
+        facts(
+          [
+            [10, 'a.test'],
+            [20, 'A.test.'],
+          ],
+          { 'a.test': ok('192.0.2.1') },
+        ),
+      ),
+    ).toEqual(['warn', ['MX_DUPLICATE_HOST']]);
+    expect(
+      codes(
+        facts([[10, 'mx.example.test.example.test']], { 'mx.example.test.example.test': { status: 'nxdomain', addresses: [], cname: [] } }),
+      ),
+    ).toEqual(['fail', ['MX_TRAILING_DOT', 'MX_UNRESOLVABLE']]);
   });
   it('unresolvable and dangling exchanges', () => {
-    expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'nodata', addresses: [], cname: [] } }))).toEqual(['fail', ['MX_UNRESOLVABLE']]);
-    const f = facts([[10, 'mx.gone.test']], { 'mx.gone.test': { status: 'nxdomain', addresses: [], cname: [] } }, { missingDomains: new Set(['gone.test']) });
+    expect(codes(facts([[10, 'a.test']], { 'a.test': { status: 'nodata', addresses: [], cname: [] } }))).toEqual([
+      'fail',
+      ['MX_UNRESOLVABLE'],
+    ]);
+    const f = facts(
+      [[10, 'mx.gone.test']],
+      { 'mx.gone.test': { status: 'nxdomain', addresses: [], cname: [] } },
+      { missingDomains: new Set(['gone.test']) },
+    );
     expect(codes(f)).toEqual(['fail', ['MX_UNRESOLVABLE', 'MX_DANGLING']]);
   });
   // the last-two-labels rule made the registrable domain of mx.gone.co.uk `co.uk`, which exists:
   // a dangling exchange under a two-level public suffix was never reported
   it('dangling exchange under a public suffix of two labels (co.uk)', () => {
-    const f = facts([[10, 'mx.gone.co.uk']], { 'mx.gone.co.uk': { status: 'nxdomain', addresses: [], cname: [] } }, { missingDomains: new Set(['gone.co.uk']) });
+    const f = facts(
+      [[10, 'mx.gone.co.uk']],
+      { 'mx.gone.co.uk': { status: 'nxdomain', addresses: [], cname: [] } },
+      { missingDomains: new Set(['gone.co.uk']) },
+    );
     expect(codes(f)).toEqual(['fail', ['MX_UNRESOLVABLE', 'MX_DANGLING']]);
     expect(classifyDomain(f).findings.find((x) => x.code === 'MX_DANGLING')?.detail).toBe(
       "the exchange's registrable domain gone.co.uk does not exist: whoever registers it receives the mail",
@@ -90,15 +173,38 @@ describe('classifyDomain', () => {
     expect(codes(facts([], {}, { implicit: { status: 'nodata', addresses: [], cname: [] } }))).toEqual(['fail', ['NO_MAIL']]);
     expect(codes({ ...facts([]), mx: { status: 'nxdomain', records: [] } })).toEqual(['fail', ['DOMAIN_NXDOMAIN']]);
     const c = classifyDomain({ ...facts([]), mx: { status: 'error', records: [], error: 'SERVFAIL from 127.0.0.1:53' } });
-    expect(c).toEqual({ verdict: 'error', mx: [], findings: [{ code: 'LOOKUP_FAILED', severity: 'fail', record: null, detail: 'MX lookup: SERVFAIL from 127.0.0.1:53' }] });
+    expect(c).toEqual({
+      verdict: 'error',
+      mx: [],
+      findings: [{ code: 'LOOKUP_FAILED', severity: 'fail', record: null, detail: 'MX lookup: SERVFAIL from 127.0.0.1:53' }],
+    });
   });
   it('an exchange whose lookup failed leaves the verdict error unless another target is usable', () => {
     const bad: AddressLookup = { status: 'error', addresses: [], cname: [], error: 'timeout' };
     expect(codes(facts([[10, 'a.test']], { 'a.test': bad }))).toEqual(['error', ['LOOKUP_FAILED']]);
-    expect(codes(facts([[10, 'a.test'], [20, 'b.test']], { 'a.test': bad, 'b.test': ok('192.0.2.2') }))).toEqual(['warn', ['LOOKUP_FAILED']]);
+    expect(
+      codes(
+        facts(
+          [
+            [10, 'a.test'],
+            [20, 'b.test'],
+          ],
+          { 'a.test': bad, 'b.test': ok('192.0.2.2') },
+        ),
+      ),
+    ).toEqual(['warn', ['LOOKUP_FAILED']]);
   });
   it('reports the mx list sorted by preference with addresses and cname', () => {
-    const c = classifyDomain(facts([[20, 'b.test'], [10, 'a.test']], { 'a.test': ok('192.0.2.1'), 'b.test': { status: 'ok', addresses: ['192.0.2.2'], cname: ['c.test'] } }), DOC);
+    const c = classifyDomain(
+      facts(
+        [
+          [20, 'b.test'],
+          [10, 'a.test'],
+        ],
+        { 'a.test': ok('192.0.2.1'), 'b.test': { status: 'ok', addresses: ['192.0.2.2'], cname: ['c.test'] } },
+      ),
+      DOC,
+    );
     expect(c.mx).toEqual([
       { preference: 10, exchange: 'a.test', addresses: ['192.0.2.1'], cname: [] },
       { preference: 20, exchange: 'b.test', addresses: ['192.0.2.2'], cname: ['c.test'] },
@@ -171,7 +277,12 @@ describe('an IP-literal exchange is judged by the address it names', () => {
   it('says which address the literal names and why it is not usable', () => {
     const c = classifyDomain(facts([[10, '127.1.']]), DOC);
     expect(c.findings).toEqual([
-      { code: 'MX_IP_LITERAL', severity: 'fail', record: 'MX 10 127.1.', detail: 'the exchange must be a host name, not an address (RFC 5321 §5.1)' },
+      {
+        code: 'MX_IP_LITERAL',
+        severity: 'fail',
+        record: 'MX 10 127.1.',
+        detail: 'the exchange must be a host name, not an address (RFC 5321 §5.1)',
+      },
       { code: 'MX_LOCALHOST', severity: 'fail', record: 'MX 10 127.1.', detail: 'the exchange is the address 127.0.0.1 (loopback)' },
     ]);
     expect(classifyDomain(facts([[10, '2002:c0a8:0101::']]), DOC).findings[1]?.detail).toBe(
@@ -181,11 +292,51 @@ describe('an IP-literal exchange is judged by the address it names', () => {
 
   it('a loopback literal discards the targets at or above its preference, as a resolved one does (RFC 5321 §5.1)', () => {
     const good = { 'good.test': ok('192.0.2.1') };
-    expect(codes(facts([[10, '127.0.0.1'], [20, 'good.test']], good))).toEqual(['fail', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
-    expect(codes(facts([[10, '::1'], [20, 'good.test']], good))).toEqual(['fail', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
-    expect(codes(facts([[5, 'good.test'], [10, '127.0.0.1']], good))).toEqual(['warn', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
+    expect(
+      codes(
+        facts(
+          [
+            [10, '127.0.0.1'],
+            [20, 'good.test'],
+          ],
+          good,
+        ),
+      ),
+    ).toEqual(['fail', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
+    expect(
+      codes(
+        facts(
+          [
+            [10, '::1'],
+            [20, 'good.test'],
+          ],
+          good,
+        ),
+      ),
+    ).toEqual(['fail', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
+    expect(
+      codes(
+        facts(
+          [
+            [5, 'good.test'],
+            [10, '127.0.0.1'],
+          ],
+          good,
+        ),
+      ),
+    ).toEqual(['warn', ['MX_IP_LITERAL', 'MX_LOCALHOST']]);
     // a private literal is no target, but discards nothing
-    expect(codes(facts([[10, '10.0.0.1'], [20, 'good.test']], good))).toEqual(['warn', ['MX_IP_LITERAL', 'MX_PRIVATE']]);
+    expect(
+      codes(
+        facts(
+          [
+            [10, '10.0.0.1'],
+            [20, 'good.test'],
+          ],
+          good,
+        ),
+      ),
+    ).toEqual(['warn', ['MX_IP_LITERAL', 'MX_PRIVATE']]);
   });
 
   it('MX 10 0.0.0.0. is no forgotten trailing dot', () => {

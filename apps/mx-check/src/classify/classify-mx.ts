@@ -87,8 +87,16 @@ export interface Classification {
 
 /** Codes that, on their own, leave a record unusable as a mail target. */
 const BREAKING = new Set<FindingCode>([
-  'NULL_MX_INVALID', 'MX_LOCALHOST', 'MX_IP_LITERAL', 'MX_UNRESOLVABLE', 'MX_DANGLING', 'MX_SPECIAL_USE',
-  'NO_MAIL', 'DOMAIN_NXDOMAIN', 'LOOKUP_FAILED', 'INVALID_NAME',
+  'NULL_MX_INVALID',
+  'MX_LOCALHOST',
+  'MX_IP_LITERAL',
+  'MX_UNRESOLVABLE',
+  'MX_DANGLING',
+  'MX_SPECIAL_USE',
+  'NO_MAIL',
+  'DOMAIN_NXDOMAIN',
+  'LOOKUP_FAILED',
+  'INVALID_NAME',
 ]);
 
 const isRoot = (exchange: string): boolean => exchange === '' || exchange === '.';
@@ -122,7 +130,11 @@ function addressFindings(
 ): { isLocalhost: boolean; isUsable: boolean; isUnknown: boolean } {
   const final = look.cname[look.cname.length - 1];
   if (look.cname.length > 0) {
-    out.push({ code: 'MX_CNAME', record, detail: `${name} is an alias (CNAME ${look.cname.join(' → ')}); RFC 2181 §10.3 wants the exchange to be the canonical name` });
+    out.push({
+      code: 'MX_CNAME',
+      record,
+      detail: `${name} is an alias (CNAME ${look.cname.join(' → ')}); RFC 2181 §10.3 wants the exchange to be the canonical name`,
+    });
   }
   if (final !== undefined && isLocalhostName(final)) {
     out.push({ code: 'MX_LOCALHOST', record, detail: `${name} is an alias of ${final}, which is the local host (RFC 6761)` });
@@ -206,7 +218,11 @@ export function classifyDomain(facts: DomainFacts, treatAsGlobal: readonly Cidr[
     }
     const record = `A/AAAA ${domain}.`;
     mx.push({ preference: 0, exchange: domain, addresses: look.addresses, cname: look.cname });
-    drafts.push({ code: 'IMPLICIT_MX', record: null, detail: `${domain} has no MX: mail goes to its own address (RFC 5321 §5.1 implicit MX)` });
+    drafts.push({
+      code: 'IMPLICIT_MX',
+      record: null,
+      detail: `${domain} has no MX: mail goes to its own address (RFC 5321 §5.1 implicit MX)`,
+    });
     const t = addressFindings(domain, record, look, treatAsGlobal, drafts);
     if (t.isUnknown) return finish('error');
     return finish(t.isUsable ? 'warn' : 'fail');
@@ -221,12 +237,17 @@ export function classifyDomain(facts: DomainFacts, treatAsGlobal: readonly Cidr[
       drafts.push({ code: 'NULL_MX', record: 'MX 0 .', detail: `${domain} declares that it accepts no mail (RFC 7505 null MX)` });
       const sending = (facts.spf ?? []).filter((t) => !/^v=spf1\s+-all\s*$/i.test(t.trim()));
       for (const t of sending) {
-        drafts.push({ code: 'NULL_MX_SENDER_CONFLICT', record: `TXT "${t}"`, detail: `null MX, but SPF authorizes senders for ${domain}: replies and bounces to it cannot be delivered` });
+        drafts.push({
+          code: 'NULL_MX_SENDER_CONFLICT',
+          record: `TXT "${t}"`,
+          detail: `null MX, but SPF authorizes senders for ${domain}: replies and bounces to it cannot be delivered`,
+        });
       }
       return finish('no_mail');
     }
     for (const r of nulls) {
-      const why = records.length > 1 ? 'the null MX "." must be the only MX record (RFC 7505 §3)' : 'a null MX has preference 0 (RFC 7505 §3)';
+      const why =
+        records.length > 1 ? 'the null MX "." must be the only MX record (RFC 7505 §3)' : 'a null MX has preference 0 (RFC 7505 §3)';
       drafts.push({ code: 'NULL_MX_INVALID', record: mxRecordText(r), detail: why });
     }
   }
@@ -247,7 +268,11 @@ export function classifyDomain(facts: DomainFacts, treatAsGlobal: readonly Cidr[
     }
     seen.add(name);
     if (looksLikeMissingTrailingDot(name, domain)) {
-      drafts.push({ code: 'MX_TRAILING_DOT', record, detail: `${name} looks like a name written without its trailing dot in the zone file` });
+      drafts.push({
+        code: 'MX_TRAILING_DOT',
+        record,
+        detail: `${name} looks like a name written without its trailing dot in the zone file`,
+      });
     }
     if (isIpLiteral(name)) {
       drafts.push({ code: 'MX_IP_LITERAL', record, detail: `the exchange must be a host name, not an address (RFC 5321 §5.1)` });
@@ -278,7 +303,11 @@ export function classifyDomain(facts: DomainFacts, treatAsGlobal: readonly Cidr[
     if (look.status === 'nxdomain') {
       const reg = registrableDomain(look.cname[look.cname.length - 1] ?? name);
       if (facts.missingDomains.has(reg)) {
-        drafts.push({ code: 'MX_DANGLING', record, detail: `the exchange's registrable domain ${reg} does not exist: whoever registers it receives the mail` });
+        drafts.push({
+          code: 'MX_DANGLING',
+          record,
+          detail: `the exchange's registrable domain ${reg} does not exist: whoever registers it receives the mail`,
+        });
       }
     }
     targets.push({ preference: r.preference, record, ...t });

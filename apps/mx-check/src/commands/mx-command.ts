@@ -111,15 +111,21 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
     throw new UserError('E_NO_DOMAINS', `no domains to check: give DOMAIN arguments or --file LIST (${opts.file ?? 'no list'} had none)`);
   }
   for (const [name, n] of list.duplicates) io.stderr.write(`mx-check: ${printable(name)} given ${n} times: checked once\n`);
-  for (const e of list.entries) if (e.problem !== null) io.stderr.write(`mx-check: '${printable(e.input)}' is not a domain: ${printable(e.problem)}\n`);
+  for (const e of list.entries)
+    if (e.problem !== null) io.stderr.write(`mx-check: '${printable(e.input)}' is not a domain: ${printable(e.problem)}\n`);
 
   const resolvers = (await resolverServers(opts)).map(
-    (servers) => new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal, randomCase: opts['0x20'] === true }),
+    (servers) =>
+      new DnsResolver({ servers, timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal, randomCase: opts['0x20'] === true }),
   );
   // the zone's NS set and the servers' addresses come through the first resolver, as the report does
   const firstResolver = resolvers[0] as DnsResolver;
   const auth = opts.authoritative
-    ? new AuthChecker((name, type) => firstResolver.query(name, type), { timeoutMs: opts.timeout, retries: opts.retries, signal: deps.signal })
+    ? new AuthChecker((name, type) => firstResolver.query(name, type), {
+        timeoutMs: opts.timeout,
+        retries: opts.retries,
+        signal: deps.signal,
+      })
     : undefined;
   const started = performance.now();
   const counts = new Map<Verdict, number>();
@@ -155,7 +161,9 @@ export async function runMxCheck(names: readonly string[], opts: MxCommandOption
   }
   if (!opts.json) io.stdout.write(`${summaryLine(counts, summary.checked, (performance.now() - started) / 1000)}\n`);
   if (summary.isInterrupted) {
-    io.stderr.write(`mx-check: interrupted: ${summary.checked} of ${list.entries.length} domain(s) checked, ${summary.notChecked} not checked\n`);
+    io.stderr.write(
+      `mx-check: interrupted: ${summary.checked} of ${list.entries.length} domain(s) checked, ${summary.notChecked} not checked\n`,
+    );
     io.setExitCode(ExitCode.Interrupted);
     return;
   }

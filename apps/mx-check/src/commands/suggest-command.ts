@@ -22,8 +22,18 @@ export function noMailRecords(domain: string): SuggestedRecord[] {
   return [
     { name: d, type: 'MX', value: '0 .', why: 'RFC 7505 null MX: senders fail at once with a clear bounce instead of retrying for days' },
     { name: d, type: 'TXT', value: '"v=spf1 -all"', why: 'RFC 7208: no host may send mail as this domain' },
-    { name: `_dmarc.${d}`, type: 'TXT', value: '"v=DMARC1; p=reject;"', why: 'RFC 7489: receivers reject mail that claims to come from it' },
-    { name: `*._domainkey.${d}`, type: 'TXT', value: '"v=DKIM1; p="', why: 'an empty DKIM key: any DKIM signature for it is revoked (RFC 6376 §3.6.1)' },
+    {
+      name: `_dmarc.${d}`,
+      type: 'TXT',
+      value: '"v=DMARC1; p=reject;"',
+      why: 'RFC 7489: receivers reject mail that claims to come from it',
+    },
+    {
+      name: `*._domainkey.${d}`,
+      type: 'TXT',
+      value: '"v=DKIM1; p="',
+      why: 'an empty DKIM key: any DKIM signature for it is revoked (RFC 6376 §3.6.1)',
+    },
   ];
 }
 

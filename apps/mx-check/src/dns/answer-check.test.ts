@@ -41,7 +41,12 @@ describe('checkAnswer', () => {
     expect(other([{ name: 'Mx.ExAmple.TEST', type: 'A', class: 'IN' }])).toEqual({ kind: 'wrong-question', isCaseOnly: false });
     expect(other([{ name: 'Mx.ExAmple.TEST', type: 'MX', class: 'CH' }])).toEqual({ kind: 'wrong-question', isCaseOnly: false });
     expect(other([])).toEqual({ kind: 'wrong-question', isCaseOnly: false });
-    expect(other([{ name: 'Mx.ExAmple.TEST', type: 'MX', class: 'IN' }, { name: 'evil.test', type: 'MX', class: 'IN' }])).toEqual({ kind: 'wrong-question', isCaseOnly: false });
+    expect(
+      other([
+        { name: 'Mx.ExAmple.TEST', type: 'MX', class: 'IN' },
+        { name: 'evil.test', type: 'MX', class: 'IN' },
+      ]),
+    ).toEqual({ kind: 'wrong-question', isCaseOnly: false });
     expect(checkAnswer(answer({ type: 'query', flags: 0 }), server, want)).toEqual({ kind: 'wrong-question', isCaseOnly: false });
   });
 
@@ -64,7 +69,8 @@ describe('checkAnswer', () => {
   it('random bytes behind the right ID are never taken for an answer', () => {
     const kinds = new Set<string>();
     const header = Buffer.from([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-    for (let i = 0; i < 2000; i++) kinds.add(checkAnswer(Buffer.concat([Buffer.from([0x12, 0x34]), randomBytes(i % 80)]), server, want).kind);
+    for (let i = 0; i < 2000; i++)
+      kinds.add(checkAnswer(Buffer.concat([Buffer.from([0x12, 0x34]), randomBytes(i % 80)]), server, want).kind);
     // past the counts: a plausible header, then random question and record bytes for the decoder
     for (let i = 0; i < 2000; i++) kinds.add(checkAnswer(Buffer.concat([header, randomBytes(16 + (i % 80))]), server, want).kind);
     expect([...kinds].filter((k) => k !== 'garbage' && k !== 'wrong-question')).toEqual([]);

@@ -69,7 +69,10 @@ export function checkAnswer(msg: Buffer, from: { address: string; port: number }
   const got = bareName(q.name);
   const isSameName = want.isCaseExact ? got === wanted : got.toLowerCase() === wanted.toLowerCase();
   if (!isSameName || q.type !== want.type || (q.class ?? 'IN') !== 'IN') {
-    return { kind: 'wrong-question', isCaseOnly: q.type === want.type && (q.class ?? 'IN') === 'IN' && got.toLowerCase() === wanted.toLowerCase() };
+    return {
+      kind: 'wrong-question',
+      isCaseOnly: q.type === want.type && (q.class ?? 'IN') === 'IN' && got.toLowerCase() === wanted.toLowerCase(),
+    };
   }
   return { kind: 'ok', packet };
 }

@@ -25,7 +25,10 @@ async function setup(opts: Partial<FakeDnsOptions>, timeoutMs = 200, retries = 2
 describe('parsers', () => {
   it('parseResolvConf reads nameserver lines only', () => {
     const text = '# generated\nsearch example.com\nnameserver 127.0.0.53\nnameserver ::1 # v6\noptions edns0\nnameserver bogus\n';
-    expect(parseResolvConf(text)).toEqual([{ host: '127.0.0.53', port: 53 }, { host: '::1', port: 53 }]);
+    expect(parseResolvConf(text)).toEqual([
+      { host: '127.0.0.53', port: 53 },
+      { host: '::1', port: 53 },
+    ]);
   });
 });
 
@@ -56,7 +59,11 @@ describe('DnsResolver against an in-process server', () => {
   });
 
   it('ignores and counts wrong IDs, wrong questions and garbage, then times out', async () => {
-    const r = await setup({ behaviour: (name) => (name === 'a.test' ? 'wrong-id' : name === 'b.test' ? 'wrong-question' : 'garbage') }, 100, 1);
+    const r = await setup(
+      { behaviour: (name) => (name === 'a.test' ? 'wrong-id' : name === 'b.test' ? 'wrong-question' : 'garbage') },
+      100,
+      1,
+    );
     await expect(r.query('a.test', 'A')).rejects.toThrow(DnsTimeoutError);
     expect(r.stats.unexpected).toBe(2);
     // a fresh resolver: the first one now counts the server as dead
@@ -116,7 +123,10 @@ describe('DnsResolver against an in-process server', () => {
   });
 
   it('once interrupted, sends no retry and no new query, and an unanswered query ends as interrupted', async () => {
-    server = await startFakeDns({ records: { 'a.test': [A('a.test', '192.0.2.1')] }, behaviour: (name) => (name === 'slow.test' ? 'silent' : 'answer') });
+    server = await startFakeDns({
+      records: { 'a.test': [A('a.test', '192.0.2.1')] },
+      behaviour: (name) => (name === 'slow.test' ? 'silent' : 'answer'),
+    });
     const ac = new AbortController();
     resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 100, retries: 3, signal: ac.signal });
     expect((await resolver.query('a.test', 'A')).answers).toHaveLength(1);
@@ -133,7 +143,14 @@ describe('DnsResolver against an in-process server', () => {
 
 describe('answers that cannot be forged', () => {
   const realAnswer = (q: DecodedPacket, data: string, over: Partial<Packet> = {}): Buffer =>
-    dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers: [A(q.questions?.[0]?.name ?? '', data)], ...over });
+    dnsPacket.encode({
+      type: 'response',
+      id: q.id,
+      flags: dnsPacket.AUTHORITATIVE_ANSWER,
+      questions: q.questions,
+      answers: [A(q.questions?.[0]?.name ?? '', data)],
+      ...over,
+    });
   const forgers: dgram.Socket[] = [];
   afterEach(() => {
     for (const f of forgers.splice(0)) f.close();
@@ -147,7 +164,12 @@ describe('answers that cannot be forged', () => {
 
   it('source ports rotate: each socket carries at most maxQueriesPerSocket queries, then a new port takes over', async () => {
     server = await startFakeDns({ records: { 'a.test': [A('a.test', '192.0.2.1')] } });
-    resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 500, retries: 0, sockets: { size: 1, maxQueriesPerSocket: 5 } });
+    resolver = new DnsResolver({
+      servers: [{ host: '127.0.0.1', port: server.port }],
+      timeoutMs: 500,
+      retries: 0,
+      sockets: { size: 1, maxQueriesPerSocket: 5 },
+    });
     for (let i = 0; i < 50; i++) expect((await resolver.query('a.test', 'A')).rcode).toBe('NOERROR');
     const ports = server.udpSeen.map((q) => q.port);
     const runs = Array.from({ length: 10 }, (_, i) => ports.slice(i * 5, i * 5 + 5));
@@ -164,7 +186,12 @@ describe('answers that cannot be forged', () => {
   it('queries in flight spread over the pool; the IDs vary', async () => {
     const names = Array.from({ length: 600 }, (_, i) => `h${i}.test`);
     server = await startFakeDns({ records: Object.fromEntries(names.map((n) => [n, [A(n, '192.0.2.1')]])) });
-    const pooled = new DnsResolver({ servers: [{ host: '127.0.0.1', port: server.port }], timeoutMs: 2000, retries: 2, sockets: { size: 8, maxQueriesPerSocket: 16 } });
+    const pooled = new DnsResolver({
+      servers: [{ host: '127.0.0.1', port: server.port }],
+      timeoutMs: 2000,
+      retries: 2,
+      sockets: { size: 8, maxQueriesPerSocket: 16 },
+    });
     resolver = pooled;
     const answers = await Promise.all(names.map((n) => pooled.query(n, 'A')));
     expect(answers.map((a) => a?.answers[0]?.name)).toEqual(names);

@@ -211,7 +211,13 @@ export class DnsResolver {
             continue;
           }
         }
-        last = { rcode: (packet as DecodedPacket & { rcode?: string }).rcode ?? 'NOERROR', answers: packet.answers ?? [], authorities: packet.authorities ?? [], server: from.label, tcp };
+        last = {
+          rcode: (packet as DecodedPacket & { rcode?: string }).rcode ?? 'NOERROR',
+          answers: packet.answers ?? [],
+          authorities: packet.authorities ?? [],
+          server: from.label,
+          tcp,
+        };
         // a SERVFAIL or REFUSED may be one server's trouble: try again, keep it if nothing better comes
         if (last.rcode === 'SERVFAIL' || last.rcode === 'REFUSED') continue;
         return last;
@@ -225,7 +231,9 @@ export class DnsResolver {
     this.throwIfInterrupted(name, type);
     this.stats.timeouts++;
     for (const s of alive) if (!this.answeredBy.has(s.label)) this.deadServers.add(s.label);
-    const extra = (garbageSeen > 0 ? `; ${garbageSeen} undecodable answer(s) ignored` : '') + (tcpError ? `; truncated over UDP, and over TCP: ${tcpError}` : '');
+    const extra =
+      (garbageSeen > 0 ? `; ${garbageSeen} undecodable answer(s) ignored` : '') +
+      (tcpError ? `; truncated over UDP, and over TCP: ${tcpError}` : '');
     throw new DnsTimeoutError(
       `no answer for ${name} ${type} from ${alive.map((s) => s.label).join(',')} in ${this.opts.retries + 1} attempt(s) of ${this.opts.timeoutMs} ms${extra}`,
     );
@@ -288,7 +296,10 @@ export class DnsResolver {
     }
   }
 
-  private async udpAttempt(pending: Pending, server: KnownServer): Promise<{ packet: DecodedPacket | null; from: KnownServer; garbage: number }> {
+  private async udpAttempt(
+    pending: Pending,
+    server: KnownServer,
+  ): Promise<{ packet: DecodedPacket | null; from: KnownServer; garbage: number }> {
     if (this.closed) throw new Error('resolver closed');
     this.stats.attempts++;
     return new Promise((resolve) => {
@@ -309,7 +320,11 @@ export class DnsResolver {
   private async send(pending: Pending, server: KnownServer): Promise<void> {
     const isCaseExact = this.opts.randomCase === true;
     const name = isCaseExact ? randomCase(pending.name, randomBytes(Math.ceil(pending.name.length / 8))) : pending.name;
-    const attempt: Attempt = { pending, server, expected: { host: server.host, port: server.addr.port, id: -1, name, type: pending.type, isCaseExact } };
+    const attempt: Attempt = {
+      pending,
+      server,
+      expected: { host: server.host, port: server.addr.port, id: -1, name, type: pending.type, isCaseExact },
+    };
     let slot: UdpSlot;
     try {
       slot = await this.pool(server).take(attempt);
@@ -376,7 +391,9 @@ function queryPacket(id: number, name: string, type: RecordType): Packet {
     id,
     flags: dnsPacket.RECURSION_DESIRED,
     questions: [{ type, name, class: 'IN' }],
-    additionals: [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+    additionals: [
+      { type: 'OPT', name: '.', udpPayloadSize: EDNS_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] },
+    ],
   };
 }
 

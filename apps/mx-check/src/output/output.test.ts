@@ -38,7 +38,11 @@ describe('table output escapes control characters from DNS', () => {
   });
 
   it('a backslash is doubled, so that an escape printed reads back unambiguously', () => {
-    const r: CheckResult = { ...hostileResult(), findings: [], mx: [{ preference: 10, exchange: 'a\\x1b.test', addresses: [], cname: [] }] };
+    const r: CheckResult = {
+      ...hostileResult(),
+      findings: [],
+      mx: [{ preference: 10, exchange: 'a\\x1b.test', addresses: [], cname: [] }],
+    };
     expect(tableRow(r)).toBe(`${'evil.test'.padEnd(32)} warn     10 a\\\\x1b.test\n`);
   });
 
@@ -51,7 +55,12 @@ describe('table output escapes control characters from DNS', () => {
 });
 
 describe('a hostile exchange name from a DNS server', () => {
-  const MX = (name: string, preference: number, exchange: string): Answer => ({ type: 'MX', name, ttl: 60, data: { preference, exchange } });
+  const MX = (name: string, preference: number, exchange: string): Answer => ({
+    type: 'MX',
+    name,
+    ttl: 60,
+    data: { preference, exchange },
+  });
   let dns: FakeDns;
   beforeAll(async () => {
     dns = await startFakeDns({
@@ -67,7 +76,12 @@ describe('a hostile exchange name from a DNS server', () => {
 
   async function run(...args: string[]) {
     const io = createMemoryIo();
-    const exit = await runCli('mx-check', buildProgram, ['node', 'mx-check', '--resolver', `127.0.0.1:${dns.port}`, '--timeout', '500ms', '--retries', '0', ...args], io);
+    const exit = await runCli(
+      'mx-check',
+      buildProgram,
+      ['node', 'mx-check', '--resolver', `127.0.0.1:${dns.port}`, '--timeout', '500ms', '--retries', '0', ...args],
+      io,
+    );
     return { exit, out: io.out(), err: io.err() };
   }
 
@@ -83,6 +97,11 @@ describe('a hostile exchange name from a DNS server', () => {
     const r = await run('--json', 'evil.test');
     const got = JSON.parse(r.out) as CheckResult;
     expect(got.mx).toEqual([{ preference: 10, exchange: HOSTILE, addresses: ['127.0.0.1'], cname: [] }]);
-    expect(got.findings[0]).toEqual({ code: 'MX_LOCALHOST', severity: 'fail', record: `MX 10 ${HOSTILE}.`, detail: `${HOSTILE} has address 127.0.0.1 (loopback)` });
+    expect(got.findings[0]).toEqual({
+      code: 'MX_LOCALHOST',
+      severity: 'fail',
+      record: `MX 10 ${HOSTILE}.`,
+      detail: `${HOSTILE} has address 127.0.0.1 (loopback)`,
+    });
   });
 });

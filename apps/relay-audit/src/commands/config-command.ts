@@ -40,11 +40,14 @@ export async function runConfigCommand(opts: ConfigCommandOptions, io: CliIo): P
   } else {
     const out: string[] = ['who may relay:'];
     for (const g of audit.grants) {
-      out.push(`  ${g.kind.padEnd(19)} ${g.value}  (${g.from})${g.resolves_to ? ` → ${g.resolves_to.length > 0 ? g.resolves_to.join(', ') : 'no address'}` : ''}${g.note ? `; ${g.note}` : ''}`);
+      out.push(
+        `  ${g.kind.padEnd(19)} ${g.value}  (${g.from})${g.resolves_to ? ` → ${g.resolves_to.length > 0 ? g.resolves_to.join(', ') : 'no address'}` : ''}${g.note ? `; ${g.note}` : ''}`,
+      );
     }
     out.push(audit.findings.length === 0 ? 'findings: none' : 'findings:');
     for (const f of audit.findings) out.push(`  ${f.code} [${f.severity}] ${f.message} (${f.from})`, `    fix: ${f.fix}`);
-    for (const p of predictions) out.push(`client ${p.client}${p.name ? ` (${p.name})` : ''}: ${p.relays ? 'RELAYS' : 'denied'} — ${p.why}`);
+    for (const p of predictions)
+      out.push(`client ${p.client}${p.name ? ` (${p.name})` : ''}: ${p.relays ? 'RELAYS' : 'denied'} — ${p.why}`);
     // names from DNS and keys from the files reach the terminal escaped
     io.stdout.write(`${out.map(printable).join('\n')}\n`);
   }

@@ -27,7 +27,10 @@ afterEach(async () => {
 function config(relayFrom: string): { dir: string; args: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'relay-audit-explain-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'sendmail.mc'), "include(`/usr/share/sendmail/cf/m4/cf.m4')dnl\nFEATURE(`relay_hosts_only')dnl\nFEATURE(`access_db')dnl\n");
+  writeFileSync(
+    join(dir, 'sendmail.mc'),
+    "include(`/usr/share/sendmail/cf/m4/cf.m4')dnl\nFEATURE(`relay_hosts_only')dnl\nFEATURE(`access_db')dnl\n",
+  );
   writeFileSync(join(dir, 'access'), `# who may relay\nConnect:${relayFrom}\tRELAY\n`);
   writeFileSync(join(dir, 'hosts'), '127.0.0.1\tlocalhost\n');
   return { dir, args: ['--mc', join(dir, 'sendmail.mc'), '--access', join(dir, 'access'), '--hosts', join(dir, 'hosts')] };
@@ -67,7 +70,18 @@ async function forwarder(port: number): Promise<number> {
 }
 
 async function probeJson(port: number, dir: string): Promise<string> {
-  const p = await run('probe', '--target', `127.0.0.1:${port}`, '--source-ip', '127.0.0.2', '--ext-domain', 'relay-check.example', '--tests', 'nmap-01,nmap-02', '--json');
+  const p = await run(
+    'probe',
+    '--target',
+    `127.0.0.1:${port}`,
+    '--source-ip',
+    '127.0.0.2',
+    '--ext-domain',
+    'relay-check.example',
+    '--tests',
+    'nmap-01,nmap-02',
+    '--json',
+  );
   expect(p.err).toBe('');
   const file = join(dir, 'probe.json');
   writeFileSync(file, p.out);
@@ -81,7 +95,9 @@ describe('relay-audit explain', () => {
     const r = await run('explain', '--report', report, ...args, '--json');
     const e = JSON.parse(r.out) as Explanation;
     expect(e.ext_domain).toBe('relay-check.example');
-    expect(e.vantages.map((v) => [v.vantage, v.seen_as?.address, v.observed, v.predicted, v.status])).toEqual([['127.0.0.2', '127.0.0.2', 'open', 'open', 'agree']]);
+    expect(e.vantages.map((v) => [v.vantage, v.seen_as?.address, v.observed, v.predicted, v.status])).toEqual([
+      ['127.0.0.2', '127.0.0.2', 'open', 'open', 'agree'],
+    ]);
     expect(e.vantages[0]?.client?.covered_by).toEqual([{ kind: 'client-ip', value: '127.0.0.0/24', from: `${join(dir, 'access')}:2` }]);
     expect(r.err).toBe('');
     expect(r.exit).toBe(1);
@@ -96,7 +112,9 @@ describe('relay-audit explain', () => {
       `  DISAGREE: vantage 127.0.0.2 relays, but no grant covers it; the MTA saw it as 127.0.0.1, which loopback 127.0.0.1/32 (sendmail (built in)), client-ip 127.0.0.1/32 (${join(dir, 'access')}:2) cover`,
       '    seen as ? [127.0.0.1]',
     ]);
-    expect(r.out).toContain('    likely cause: a proxy, NAT or container port mapping in front of the MTA makes outside connections look local;');
+    expect(r.out).toContain(
+      '    likely cause: a proxy, NAT or container port mapping in front of the MTA makes outside connections look local;',
+    );
     expect(r.exit).toBe(1);
   });
 
@@ -104,17 +122,34 @@ describe('relay-audit explain', () => {
     const { dir, args } = config('127.0.0.1');
     const report = await probeJson(await openMta(), dir);
     const r = await run('explain', '--report', report, ...args, '--json');
-    expect((JSON.parse(r.out) as Explanation).vantages[0]).toMatchObject({ status: 'disagree', cause: 'config-mismatch', message: 'vantage 127.0.0.2 relays, but no grant covers it' });
+    expect((JSON.parse(r.out) as Explanation).vantages[0]).toMatchObject({
+      status: 'disagree',
+      cause: 'config-mismatch',
+      message: 'vantage 127.0.0.2 relays, but no grant covers it',
+    });
     expect(r.exit).toBe(1);
   });
 
   it('reads the report from standard input with --report -', async () => {
     const { args } = config('127.0.0.1');
-    const report = JSON.stringify({ target: '127.0.0.1:25', vantages: [{ vantage: '127.0.0.2', verdict: 'closed', seen_as: { name: null, address: '127.0.0.2' }, probes: [{ id: 'nmap-01', mail_from: '', rcpt_to: 'relaytest@relay-check.example', class: 'DENIED' }] }] });
+    const report = JSON.stringify({
+      target: '127.0.0.1:25',
+      vantages: [
+        {
+          vantage: '127.0.0.2',
+          verdict: 'closed',
+          seen_as: { name: null, address: '127.0.0.2' },
+          probes: [{ id: 'nmap-01', mail_from: '', rcpt_to: 'relaytest@relay-check.example', class: 'DENIED' }],
+        },
+      ],
+    });
     const io = createMemoryIo();
     const opts = { report: '-', mc: args[1] ?? '', access: args[3] ?? '', hosts: args[5] ?? '', timeout: 3000, json: false };
     const e = await runExplainCommand(opts, io, Readable.from([report]));
-    expect(e.vantages[0]).toMatchObject({ status: 'agree', message: 'vantage 127.0.0.2 is refused, as the config says: no grant covers it' });
+    expect(e.vantages[0]).toMatchObject({
+      status: 'agree',
+      message: 'vantage 127.0.0.2 is refused, as the config says: no grant covers it',
+    });
     expect(io.exitCode()).toBe(0);
   });
 

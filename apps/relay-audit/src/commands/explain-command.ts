@@ -6,7 +6,18 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { UserError, errorMessage, writeJson, type CliIo } from '@toolbox/shared';
-import { addressesOf, clientFacts, explainExitCode, explainObservation, formatExplainText, inferExtDomain, mxPointsHere, parseProbeReport, type ClientFacts, type Explanation } from '../explain/explain.js';
+import {
+  addressesOf,
+  clientFacts,
+  explainExitCode,
+  explainObservation,
+  formatExplainText,
+  inferExtDomain,
+  mxPointsHere,
+  parseProbeReport,
+  type ClientFacts,
+  type Explanation,
+} from '../explain/explain.js';
 import { loadAudit, type ConfigFiles } from '../config/load-config.js';
 import { EXIT_INCONCLUSIVE } from './probe-command.js';
 
@@ -22,13 +33,18 @@ export interface ExplainCommandOptions extends ConfigFiles {
 const MAX_REPORT_BYTES = 256 << 20;
 
 async function readStdin(stdin: Readable & { isTTY?: boolean }): Promise<string> {
-  if (stdin.isTTY === true) throw new UserError('E_REPORT', "--report -: standard input is a terminal; pipe the probe's JSON in (relay-audit probe … --json | relay-audit explain --report - …) or name a file");
+  if (stdin.isTTY === true)
+    throw new UserError(
+      'E_REPORT',
+      "--report -: standard input is a terminal; pipe the probe's JSON in (relay-audit probe … --json | relay-audit explain --report - …) or name a file",
+    );
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stdin) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += b.length;
-    if (size > MAX_REPORT_BYTES) throw new UserError('E_REPORT', `--report -: more than ${MAX_REPORT_BYTES >> 20} MiB on standard input; that is not a probe report`);
+    if (size > MAX_REPORT_BYTES)
+      throw new UserError('E_REPORT', `--report -: more than ${MAX_REPORT_BYTES >> 20} MiB on standard input; that is not a probe report`);
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -30,23 +30,49 @@ async function mta(...a: Parameters<typeof startScriptedMta>): Promise<ScriptedM
 
 interface Report {
   verdict: string;
-  vantages: { vantage: string; error?: string; seen_as: { name: string | null; greeting: string } | null; probes: { id: string; text: string; class: string; stage: string }[] }[];
+  vantages: {
+    vantage: string;
+    error?: string;
+    seen_as: { name: string | null; greeting: string } | null;
+    probes: { id: string; text: string; class: string; stage: string }[];
+  }[];
 }
 
-const target = (m: { port: number }): string[] => ['--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01'];
+const target = (m: { port: number }): string[] => [
+  '--target',
+  `127.0.0.1:${m.port}`,
+  '--ext-domain',
+  'relay-check.example',
+  '--tests',
+  'nmap-01',
+];
 const withAuth = { auth: { user: 'audit', password: 'pw' } };
 
 describe('--auth: the password goes only inside TLS whose certificate verified', () => {
   it('without --starttls it is refused before anything connects, one line, exit 2', async () => {
     const m = await mta(() => null, withAuth);
     const r = await run({}, ...target(m), '--auth', 'audit');
-    expect(r.err).toBe(`relay-audit: --auth sends a password, and only inside TLS: add --starttls (port ${m.port} does not speak TLS from the first byte)\n`);
+    expect(r.err).toBe(
+      `relay-audit: --auth sends a password, and only inside TLS: add --starttls (port ${m.port} does not speak TLS from the first byte)\n`,
+    );
     expect(r.out).toBe('');
     expect(r.exit).toBe(2);
     expect(m.connections()).toBe(0);
     // the submission sweep's plain ports count too
-    const s = await run({}, '--target', '127.0.0.1:465', '--ext-domain', 'relay-check.example', '--auth', 'audit', '--submission-ports', '587,465/tls');
-    expect(s.err).toBe('relay-audit: --auth sends a password, and only inside TLS: add --starttls (port 587 does not speak TLS from the first byte)\n');
+    const s = await run(
+      {},
+      '--target',
+      '127.0.0.1:465',
+      '--ext-domain',
+      'relay-check.example',
+      '--auth',
+      'audit',
+      '--submission-ports',
+      '587,465/tls',
+    );
+    expect(s.err).toBe(
+      'relay-audit: --auth sends a password, and only inside TLS: add --starttls (port 587 does not speak TLS from the first byte)\n',
+    );
     expect(s.exit).toBe(2);
   });
 
@@ -61,7 +87,9 @@ describe('--auth: the password goes only inside TLS whose certificate verified',
     expect(m.auths).toEqual([]);
     // the name counts as much as the CA
     const named = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-ca', t.ca.caPath, '--tls-name', 'other.test');
-    expect(named.err).toContain(`127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (it is not for other.test)`);
+    expect(named.err).toContain(
+      `127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (it is not for other.test)`,
+    );
     expect(named.exit).toBe(3);
     expect(m.auths).toEqual([]);
   });
@@ -82,7 +110,10 @@ describe('--auth: the password goes only inside TLS whose certificate verified',
     const m = await mta(() => null, { ...withAuth, tls: t.ca.selfSigned });
     const r = await run({}, ...target(m), '--auth', 'audit', '--starttls', '--tls-insecure', '--json');
     expect((JSON.parse(r.out) as Report).vantages[0]?.probes[0]).toMatchObject({ class: 'ACCEPTED_RCPT' });
-    expect(m.auths).toEqual([{ user: 'audit', secure: true }, { user: 'audit', secure: true }]);
+    expect(m.auths).toEqual([
+      { user: 'audit', secure: true },
+      { user: 'audit', secure: true },
+    ]);
     const open = await mta(() => null, { requireTls: true, tls: t.ca.selfSigned });
     const plain = await run({}, ...target(open), '--starttls', '--json');
     expect(plain.err).toBe('');
@@ -91,20 +122,48 @@ describe('--auth: the password goes only inside TLS whose certificate verified',
 
   it('on a port that speaks TLS from the first byte the certificate is checked the same way', async () => {
     const m = await mta(() => null, { ...withAuth, tls: t.ca, implicitTls: true });
-    const args = ['--target', `127.0.0.1:${m.port}`, '--ext-domain', 'relay-check.example', '--tests', 'nmap-01', '--submission-ports', `${m.port}/tls`, '--auth', 'audit', '--json'];
+    const args = [
+      '--target',
+      `127.0.0.1:${m.port}`,
+      '--ext-domain',
+      'relay-check.example',
+      '--tests',
+      'nmap-01',
+      '--submission-ports',
+      `${m.port}/tls`,
+      '--auth',
+      'audit',
+      '--json',
+    ];
     const refused = await run({}, ...args);
-    expect(refused.err).toContain(`127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`);
+    expect(refused.err).toContain(
+      `127.0.0.1:${m.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`,
+    );
     expect(refused.exit).toBe(3);
     expect(m.auths).toEqual([]);
     const verified = await run({}, ...args, '--tls-ca', t.ca.caPath);
     expect((JSON.parse(verified.out) as Report).vantages[0]?.probes[0]).toMatchObject({ class: 'ACCEPTED_RCPT' });
-    expect(m.auths).toEqual([{ user: 'audit', secure: true }, { user: 'audit', secure: true }]);
+    expect(m.auths).toEqual([
+      { user: 'audit', secure: true },
+      { user: 'audit', secure: true },
+    ]);
   });
 
   it('a submission port whose certificate does not verify fails the whole vantage, naming that port', async () => {
     const main = await mta(() => null, { ...withAuth, tls: t.ca });
     const submission = await mta(() => null, { ...withAuth, tls: t.ca.selfSigned });
-    const r = await run({}, ...target(main), '--auth', 'audit', '--starttls', '--tls-ca', t.ca.caPath, '--submission-ports', String(submission.port), '--json');
+    const r = await run(
+      {},
+      ...target(main),
+      '--auth',
+      'audit',
+      '--starttls',
+      '--tls-ca',
+      t.ca.caPath,
+      '--submission-ports',
+      String(submission.port),
+      '--json',
+    );
     expect(r.err).toBe(
       `relay-audit: vantage local: 127.0.0.1:${submission.port}: refusing to send the AUTH password: the MTA's TLS certificate did not verify (DEPTH_ZERO_SELF_SIGNED_CERT): give the CA that signed it with --tls-ca FILE and the name it carries with --tls-name NAME, or --tls-insecure to send the password anyway\n`,
     );
@@ -151,11 +210,31 @@ describe('--smtp: the alert relay password never in the URL', () => {
   });
 
   it.each([
-    [['--smtp', 'smtp://alert@127.0.0.1:25'], {}, 'relay-audit: --smtp names the user alert: give the password in RELAY_AUDIT_SMTP_PASSWORD or a file named by --smtp-password-file'],
-    [['--smtp', 'smtp://127.0.0.1:25'], { RELAY_AUDIT_SMTP_PASSWORD: 'x' }, 'relay-audit: RELAY_AUDIT_SMTP_PASSWORD is set but --smtp names no user: smtp://USER@host:port'],
-    [['--smtp-password-file', '/nonexistent/pw'], {}, 'relay-audit: --smtp-password-file is the password of the --smtp user: give --smtp smtp://USER@host:port too'],
-    [['--smtp', 'smtp://alert@127.0.0.1:25?starttls=no'], { RELAY_AUDIT_SMTP_PASSWORD: 'x' }, "relay-audit: --smtp 'smtp://alert@127.0.0.1:25?starttls=no': ?starttls=no would send the password of alert in clear text; drop it, or use smtps://"],
-    [['--smtp', 'http://127.0.0.1'], {}, "relay-audit: --smtp 'http://127.0.0.1' is not smtp://[user@]host:port or smtps://[user@]host:port"],
+    [
+      ['--smtp', 'smtp://alert@127.0.0.1:25'],
+      {},
+      'relay-audit: --smtp names the user alert: give the password in RELAY_AUDIT_SMTP_PASSWORD or a file named by --smtp-password-file',
+    ],
+    [
+      ['--smtp', 'smtp://127.0.0.1:25'],
+      { RELAY_AUDIT_SMTP_PASSWORD: 'x' },
+      'relay-audit: RELAY_AUDIT_SMTP_PASSWORD is set but --smtp names no user: smtp://USER@host:port',
+    ],
+    [
+      ['--smtp-password-file', '/nonexistent/pw'],
+      {},
+      'relay-audit: --smtp-password-file is the password of the --smtp user: give --smtp smtp://USER@host:port too',
+    ],
+    [
+      ['--smtp', 'smtp://alert@127.0.0.1:25?starttls=no'],
+      { RELAY_AUDIT_SMTP_PASSWORD: 'x' },
+      "relay-audit: --smtp 'smtp://alert@127.0.0.1:25?starttls=no': ?starttls=no would send the password of alert in clear text; drop it, or use smtps://",
+    ],
+    [
+      ['--smtp', 'http://127.0.0.1'],
+      {},
+      "relay-audit: --smtp 'http://127.0.0.1' is not smtp://[user@]host:port or smtps://[user@]host:port",
+    ],
   ])('%j with %j is one line, exit 2', async (args, env, line) => {
     const r = await run(env, '--target', '127.0.0.1:9', '--ext-domain', 'x.test', ...args);
     expect(r.err).toBe(`${line}\n`);
@@ -173,11 +252,18 @@ describe('--smtp: the alert relay password never in the URL', () => {
     writeFileSync(file, 's3cret\n');
     const byFile = await run({}, ...alertArgs(m, url), '--smtp-password-file', file);
     expect(byFile.err).toBe('');
-    expect(alerts.auths).toEqual([{ user: 'alert', secure: true }, { user: 'alert', secure: true }]);
+    expect(alerts.auths).toEqual([
+      { user: 'alert', secure: true },
+      { user: 'alert', secure: true },
+    ]);
     expect(alerts.messages).toHaveLength(2);
     // without the CA the relay's certificate does not verify: no password, one line, exit 2
     const unverified = await run({ RELAY_AUDIT_SMTP_PASSWORD: 's3cret' }, ...alertArgs(m, `smtp://alert@127.0.0.1:${alerts.port}`));
-    expect(unverified.err).toMatch(new RegExp(`^relay-audit: could not send the alert to admin@mine.test through smtp://alert@127\\.0\\.0\\.1:${alerts.port}: .*(certificate|verify).*\\n$`));
+    expect(unverified.err).toMatch(
+      new RegExp(
+        `^relay-audit: could not send the alert to admin@mine.test through smtp://alert@127\\.0\\.0\\.1:${alerts.port}: .*(certificate|verify).*\\n$`,
+      ),
+    );
     expect(unverified.exit).toBe(2);
     expect(alerts.auths).toHaveLength(2);
   });
@@ -225,7 +311,9 @@ describe('SSH vantages', () => {
   it('a vantage without a user, no --ssh-user and no $USER is one line, exit 2, before anything connects', async () => {
     const m = await mta(() => null);
     const r = await run({}, ...target(m), '--vantage', 'ssh://127.0.0.1:9');
-    expect(r.err).toBe('relay-audit: ssh://127.0.0.1:9: no user to log in as ($USER is not set); give --ssh-user or name it in the URL, ssh://user@host\n');
+    expect(r.err).toBe(
+      'relay-audit: ssh://127.0.0.1:9: no user to log in as ($USER is not set); give --ssh-user or name it in the URL, ssh://user@host\n',
+    );
     expect(r.exit).toBe(2);
     expect(m.connections()).toBe(0);
   });

@@ -65,7 +65,11 @@ export function parsePortList(value: string): PortSpec[] {
   return value.split(',').map((item) => {
     const m = /^\s*(\d+)(\/tls)?\s*$/.exec(item);
     const port = Number(m?.[1]);
-    if (m === null || !(port >= 1 && port <= 65535)) throw new UserError('E_PORTS', `--submission-ports '${value}': '${item}' is not PORT or PORT/tls (1..65535), and 'none' turns the sweep off`);
+    if (m === null || !(port >= 1 && port <= 65535))
+      throw new UserError(
+        'E_PORTS',
+        `--submission-ports '${value}': '${item}' is not PORT or PORT/tls (1..65535), and 'none' turns the sweep off`,
+      );
     return { port, implicitTls: m[2] !== undefined };
   });
 }
@@ -79,20 +83,31 @@ async function readOptionFile(path: string, option: string): Promise<string> {
 }
 
 /** The alert relay and its credentials, checked before anything connects. */
-async function alertRelay(opts: ProbeCommandOptions, env: NodeJS.ProcessEnv): Promise<{ relay: SmtpRelay; password?: string; ca?: string } | undefined> {
+async function alertRelay(
+  opts: ProbeCommandOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<{ relay: SmtpRelay; password?: string; ca?: string } | undefined> {
   if (opts.smtp === undefined) {
-    if (opts.smtpPasswordFile !== undefined) throw new UserError('E_ALERT', '--smtp-password-file is the password of the --smtp user: give --smtp smtp://USER@host:port too');
+    if (opts.smtpPasswordFile !== undefined)
+      throw new UserError('E_ALERT', '--smtp-password-file is the password of the --smtp user: give --smtp smtp://USER@host:port too');
     return undefined;
   }
   const relay = parseSmtpUrl(opts.smtp);
   let password: string | undefined;
-  if (opts.smtpPasswordFile !== undefined) password = (await readOptionFile(opts.smtpPasswordFile, '--smtp-password-file')).split(/\r?\n/)[0] ?? '';
+  if (opts.smtpPasswordFile !== undefined)
+    password = (await readOptionFile(opts.smtpPasswordFile, '--smtp-password-file')).split(/\r?\n/)[0] ?? '';
   else if (env.RELAY_AUDIT_SMTP_PASSWORD !== undefined) password = env.RELAY_AUDIT_SMTP_PASSWORD;
   if (relay.user !== undefined && (password ?? '') === '') {
-    throw new UserError('E_ALERT', `--smtp names the user ${relay.user}: give the password in RELAY_AUDIT_SMTP_PASSWORD or a file named by --smtp-password-file`);
+    throw new UserError(
+      'E_ALERT',
+      `--smtp names the user ${relay.user}: give the password in RELAY_AUDIT_SMTP_PASSWORD or a file named by --smtp-password-file`,
+    );
   }
   if (relay.user === undefined && password !== undefined) {
-    throw new UserError('E_ALERT', `${opts.smtpPasswordFile === undefined ? 'RELAY_AUDIT_SMTP_PASSWORD is set' : '--smtp-password-file is given'} but --smtp names no user: smtp://USER@host:port`);
+    throw new UserError(
+      'E_ALERT',
+      `${opts.smtpPasswordFile === undefined ? 'RELAY_AUDIT_SMTP_PASSWORD is set' : '--smtp-password-file is given'} but --smtp names no user: smtp://USER@host:port`,
+    );
   }
   const ca = relay.caFile === undefined ? undefined : await readOptionFile(relay.caFile, '--smtp ?ca=');
   return { relay, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) };
@@ -103,7 +118,11 @@ const RESERVED_TLDS = /\.(test|example|invalid|localhost)$|^(example\.(com|net|o
 export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Promise<ProbeReport> {
   const { host, port } = parseTarget(opts.target);
   const submissionPorts = parsePortList(opts.submissionPorts?.join(',') ?? DEFAULT_SUBMISSION_PORTS);
-  if (net.isIP(host) === 0) throw new UserError('E_TARGET', `--target '${opts.target}': give the MTA's IP address (the probe never resolves names, so it cannot reach a host you did not name)`);
+  if (net.isIP(host) === 0)
+    throw new UserError(
+      'E_TARGET',
+      `--target '${opts.target}': give the MTA's IP address (the probe never resolves names, so it cannot reach a host you did not name)`,
+    );
   let extDomain = opts.extDomain;
   let rcptLocal = 'relaytest';
   if (opts.deliver !== undefined) {
@@ -112,18 +131,33 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     rcptLocal = opts.deliver.slice(0, at);
     extDomain = opts.deliver.slice(at + 1);
   }
-  if (extDomain === undefined) throw new UserError('E_EXT_DOMAIN', '--ext-domain is required: name an external domain you own or a reserved one (relay-check.example, anything under .test)');
+  if (extDomain === undefined)
+    throw new UserError(
+      'E_EXT_DOMAIN',
+      '--ext-domain is required: name an external domain you own or a reserved one (relay-check.example, anything under .test)',
+    );
   if (opts.deliver === undefined && !RESERVED_TLDS.test(extDomain)) {
-    throw new UserError('E_EXT_DOMAIN', `--ext-domain '${extDomain}' is not reserved (.test, .example, .invalid): without --deliver the probes name only reserved domains, so no third party is ever addressed`);
+    throw new UserError(
+      'E_EXT_DOMAIN',
+      `--ext-domain '${extDomain}' is not reserved (.test, .example, .invalid): without --deliver the probes name only reserved domains, so no third party is ever addressed`,
+    );
   }
-  if (opts.alertTo !== undefined && opts.smtp === undefined) throw new UserError('E_ALERT', '--alert-to needs --smtp smtp://host:port to send through');
+  if (opts.alertTo !== undefined && opts.smtp === undefined)
+    throw new UserError('E_ALERT', '--alert-to needs --smtp smtp://host:port to send through');
   const auth = opts.auth === undefined ? undefined : { user: opts.auth, password: io.env.RELAY_AUDIT_PASSWORD ?? '' };
-  if (auth && auth.password === '') throw new UserError('E_AUTH', '--auth needs the password in the environment variable RELAY_AUDIT_PASSWORD (never on the command line)');
+  if (auth && auth.password === '')
+    throw new UserError('E_AUTH', '--auth needs the password in the environment variable RELAY_AUDIT_PASSWORD (never on the command line)');
   // the target's own port 465 speaks TLS from the first byte too
   const implicitTls = port === 465 || submissionPorts.some((p) => p.port === port && p.implicitTls);
-  const plainPorts = [...(implicitTls ? [] : [port]), ...submissionPorts.filter((p) => !p.implicitTls && p.port !== port).map((p) => p.port)];
+  const plainPorts = [
+    ...(implicitTls ? [] : [port]),
+    ...submissionPorts.filter((p) => !p.implicitTls && p.port !== port).map((p) => p.port),
+  ];
   if (auth && !opts.starttls && plainPorts.length > 0) {
-    throw new UserError('E_AUTH_TLS', `--auth sends a password, and only inside TLS: add --starttls (${plainPorts.length === 1 ? 'port' : 'ports'} ${plainPorts.join(', ')} ${plainPorts.length === 1 ? 'does' : 'do'} not speak TLS from the first byte)`);
+    throw new UserError(
+      'E_AUTH_TLS',
+      `--auth sends a password, and only inside TLS: add --starttls (${plainPorts.length === 1 ? 'port' : 'ports'} ${plainPorts.join(', ')} ${plainPorts.length === 1 ? 'does' : 'do'} not speak TLS from the first byte)`,
+    );
   }
   const tlsCa = opts.tlsCa === undefined ? undefined : await readOptionFile(opts.tlsCa, '--tls-ca');
   const alert = await alertRelay(opts, io.env);
@@ -162,7 +196,11 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
       concurrency: opts.concurrency,
       perConnection: opts.perConnection,
       starttls: opts.starttls,
-      tls: { ...(tlsCa === undefined ? {} : { ca: tlsCa }), ...(opts.tlsName === undefined ? {} : { name: opts.tlsName }), insecure: opts.tlsInsecure === true },
+      tls: {
+        ...(tlsCa === undefined ? {} : { ca: tlsCa }),
+        ...(opts.tlsName === undefined ? {} : { name: opts.tlsName }),
+        insecure: opts.tlsInsecure === true,
+      },
       ...(auth ? { auth } : {}),
       deliver: opts.deliver !== undefined,
       ehloName,
@@ -191,12 +229,18 @@ export async function runProbeCommand(opts: ProbeCommandOptions, io: CliIo): Pro
     if (diff) io.stdout.write(formatDiff(opts.target, diff));
   }
   if (opts.alertTo !== undefined && alert !== undefined) {
-    const shouldMail = diff === undefined ? report.verdict === 'open' : diff.newlyOpen.length > 0 || (diff.verdict.before !== null && diff.verdict.before !== diff.verdict.now);
+    const shouldMail =
+      diff === undefined
+        ? report.verdict === 'open'
+        : diff.newlyOpen.length > 0 || (diff.verdict.before !== null && diff.verdict.before !== diff.verdict.now);
     if (shouldMail) {
       const subject = `relay-audit: ${opts.target} is ${report.verdict}${diff && diff.newlyOpen.length > 0 ? ` (${diff.newlyOpen.length} new open path${diff.newlyOpen.length === 1 ? '' : 's'})` : ''}`;
       const text = `${diff ? formatDiff(opts.target, diff) : ''}\n${formatProbeText(report)}`;
       await sendAlert({ ...alert, to: opts.alertTo, subject, text, timeoutMs: opts.timeout }).catch((err: unknown) => {
-        throw new UserError('E_ALERT', `could not send the alert to ${opts.alertTo ?? ''} through ${opts.smtp ?? ''}: ${printable(errorMessage(err))}`);
+        throw new UserError(
+          'E_ALERT',
+          `could not send the alert to ${opts.alertTo ?? ''} through ${opts.smtp ?? ''}: ${printable(errorMessage(err))}`,
+        );
       });
     }
   }

@@ -53,7 +53,13 @@ export async function loadAudit(files: ConfigFiles, own: readonly string[]): Pro
     const features = [...cf.text.matchAll(/^#####\s+\$Id: (\S+)\.m4,v/gm)].map((m) => m[1] ?? '');
     const missing = audit.features.filter((f) => !features.includes(f) && features.length > 0);
     if (missing.length > 0) {
-      audit.findings.push({ code: 'CF_STALE', severity: 'medium', message: `${cf.path} has no trace of FEATURE(${missing.join(', ')}): rebuild it from the .mc (m4) and restart sendmail`, from: cf.path, fix: `m4 ${files.mc} > ${cf.path}` });
+      audit.findings.push({
+        code: 'CF_STALE',
+        severity: 'medium',
+        message: `${cf.path} has no trace of FEATURE(${missing.join(', ')}): rebuild it from the .mc (m4) and restart sendmail`,
+        from: cf.path,
+        fix: `m4 ${files.mc} > ${cf.path}`,
+      });
     }
   }
   return { audit, resolver };

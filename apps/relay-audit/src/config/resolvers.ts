@@ -28,7 +28,8 @@ export function hostsResolver(text: string): Resolver {
 /** `--resolver IP[:PORT]` (IPv6 as [IP]:PORT or bare) as node:dns takes it: `IP:PORT`, `[IPv6]:PORT`. */
 export function parseResolverAddress(value: string): string {
   const addr = parseServerAddress(value);
-  if (addr === null) throw new UserError('E_RESOLVER', `--resolver '${value}' is not IP[:PORT] (an IPv6 address with a port is written [::1]:5353)`);
+  if (addr === null)
+    throw new UserError('E_RESOLVER', `--resolver '${value}' is not IP[:PORT] (an IPv6 address with a port is written [::1]:5353)`);
   return serverLabel(addr);
 }
 

@@ -76,7 +76,8 @@ function unquote(arg: string): string {
   return t.startsWith('`') && t.endsWith("'") ? t.slice(1, -1) : t;
 }
 
-const RAW_SECTIONS = /^(LOCAL_CONFIG|LOCAL_RULESETS|LOCAL_RULE_\d|LOCAL_NET_CONFIG|LOCAL_SRV_FEATURES|LOCAL_TRY_TLS|LOCAL_TLS_\w+|LOCAL_STARTTLS|LOCAL_RULESET_\w+|LOCAL_UUCP)\b/;
+const RAW_SECTIONS =
+  /^(LOCAL_CONFIG|LOCAL_RULESETS|LOCAL_RULE_\d|LOCAL_NET_CONFIG|LOCAL_SRV_FEATURES|LOCAL_TRY_TLS|LOCAL_TLS_\w+|LOCAL_STARTTLS|LOCAL_RULESET_\w+|LOCAL_UUCP)\b/;
 
 /** Parses the subset of m4 a sendmail.mc is written in; a line we do not understand is an error. */
 export function parseMc(src: Source): McInfo {
@@ -102,7 +103,8 @@ export function parseMc(src: Source): McInfo {
       break;
     }
     const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:\((.*)\))?\s*$/.exec(line);
-    if (m === null) throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: sendmail.mc syntax we do not know: ${JSON.stringify(line.slice(0, 80))}`);
+    if (m === null)
+      throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: sendmail.mc syntax we do not know: ${JSON.stringify(line.slice(0, 80))}`);
     const name = m[1] ?? '';
     const args = splitArgs(m[2] ?? '');
     if (name === 'FEATURE') {
@@ -112,7 +114,10 @@ export function parseMc(src: Source): McInfo {
     } else if (name === 'define') {
       info.defines.set(unquote(args[0] ?? ''), { value: unquote(args.slice(1).join(',')), at });
     } else if (name === 'RELAY_DOMAIN') {
-      for (const d of unquote(args[0] ?? '').split(/\s+/).filter(Boolean)) info.relayDomains.push({ name: d, at });
+      for (const d of unquote(args[0] ?? '')
+        .split(/\s+/)
+        .filter(Boolean))
+        info.relayDomains.push({ name: d, at });
     }
   }
   return info;
@@ -134,7 +139,25 @@ function splitArgs(s: string): string[] {
   return out;
 }
 
-const ACCESS_TAGS = new Set(['connect', 'from', 'to', 'spam', 'greetpause', 'clientrate', 'clientconn', 'qgrp', 'srv_features', 'tls_clt', 'tls_srv', 'try_tls', 'tls_rcpt', 'clt_features', 'compat', 'ehlo', 'mta-sts']);
+const ACCESS_TAGS = new Set([
+  'connect',
+  'from',
+  'to',
+  'spam',
+  'greetpause',
+  'clientrate',
+  'clientconn',
+  'qgrp',
+  'srv_features',
+  'tls_clt',
+  'tls_srv',
+  'try_tls',
+  'tls_rcpt',
+  'clt_features',
+  'compat',
+  'ehlo',
+  'mta-sts',
+]);
 const ACCESS_VALUE = /^(RELAY|OK|REJECT|DISCARD|SKIP|ACCEPT|FRIEND|HATER|QUARANTINE:.*|ERROR:.*|\d{3}\b.*|\d+|[A-Za-z0-9_]+:.*|[A-Za-z]+)$/;
 
 /** sendmail's access file: `[Tag:]key  value`, `#` comments. */
@@ -145,18 +168,21 @@ export function parseAccess(src: Source): AccessEntry[] {
     const line = raw.replace(/\r$/, '');
     if (/^\s*(#|$)/.test(line)) return;
     const m = /^(\S+)\s+(.+?)\s*$/.exec(line);
-    if (m === null) throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: an access line is "key value": ${JSON.stringify(line.slice(0, 80))}`);
+    if (m === null)
+      throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: an access line is "key value": ${JSON.stringify(line.slice(0, 80))}`);
     const rawKey = m[1] ?? '';
     const value = m[2] ?? '';
     let tag = '';
     let key = rawKey;
     const t = /^([A-Za-z_-]+):(.*)$/.exec(rawKey);
     if (t !== null && t[1]?.toLowerCase() !== 'ipv6') {
-      if (!ACCESS_TAGS.has((t[1] ?? '').toLowerCase())) throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: unknown access tag '${t[1] ?? ''}:'`);
+      if (!ACCESS_TAGS.has((t[1] ?? '').toLowerCase()))
+        throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: unknown access tag '${t[1] ?? ''}:'`);
       tag = (t[1] ?? '').toLowerCase();
       key = t[2] ?? '';
     }
-    if (!ACCESS_VALUE.test(value)) throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: access value we do not know: ${JSON.stringify(value.slice(0, 80))}`);
+    if (!ACCESS_VALUE.test(value))
+      throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: access value we do not know: ${JSON.stringify(value.slice(0, 80))}`);
     out.push({ tag, key, value, at });
   });
   return out;
@@ -169,7 +195,8 @@ export function parseNameList(src: Source): { name: string; at: Provenance }[] {
     const at = { file: src.path, line: i + 1 };
     const line = raw.replace(/#.*$/, '').trim();
     if (line === '') return;
-    if (!/^[A-Za-z0-9._:[\]-]+$/.test(line)) throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: not a host, domain or address prefix: ${JSON.stringify(line.slice(0, 80))}`);
+    if (!/^[A-Za-z0-9._:[\]-]+$/.test(line))
+      throw new UserError('E_CONFIG_SYNTAX', `${where(at)}: not a host, domain or address prefix: ${JSON.stringify(line.slice(0, 80))}`);
     out.push({ name: line.toLowerCase().replace(/\.$/, ''), at });
   });
   return out;
@@ -269,7 +296,13 @@ export async function auditConfig(input: AuditInput): Promise<Audit> {
   };
   for (const cidr of LOOPBACK) grants.push({ kind: 'loopback', value: cidr, from: 'sendmail (built in)' });
   if (input.access && !has('access_db')) {
-    findings.push({ code: 'ACCESS_NOT_USED', severity: 'info', message: `${input.access.path} is given but the .mc has no FEATURE(access_db): sendmail ignores it`, from: input.mc.path, fix: 'add FEATURE(`access_db\') or drop the file' });
+    findings.push({
+      code: 'ACCESS_NOT_USED',
+      severity: 'info',
+      message: `${input.access.path} is given but the .mc has no FEATURE(access_db): sendmail ignores it`,
+      from: input.mc.path,
+      fix: "add FEATURE(`access_db') or drop the file",
+    });
   }
   const accessUsed = access.filter(() => has('access_db') !== undefined);
   for (const e of accessUsed) {
@@ -303,14 +336,26 @@ export async function auditConfig(input: AuditInput): Promise<Audit> {
     model.promiscuous = true;
     beyond = true;
     grants.push({ kind: 'promiscuous', value: 'any client, any destination', from: where(prom) });
-    findings.push({ code: 'PROMISCUOUS_RELAY', severity: 'high', message: 'FEATURE(promiscuous_relay): an open relay for everyone', from: where(prom), fix: 'remove FEATURE(`promiscuous_relay\')' });
+    findings.push({
+      code: 'PROMISCUOUS_RELAY',
+      severity: 'high',
+      message: 'FEATURE(promiscuous_relay): an open relay for everyone',
+      from: where(prom),
+      fix: "remove FEATURE(`promiscuous_relay')",
+    });
   }
   for (const g of model.ipGrants) {
     grants.push({ kind: 'client-ip', value: g.cidr, from: g.from });
     const inside = own.some((c) => cidrWithin(g.cidr, c)) || LOOPBACK.includes(g.cidr);
     if (!inside) {
       beyond = true;
-      findings.push({ code: 'IP_GRANT_OUTSIDE_OWN', severity: 'medium', message: `clients in ${g.cidr} may relay, outside the networks declared as own`, from: g.from, fix: `remove the entry, or declare the network with --own ${g.cidr} if it is yours` });
+      findings.push({
+        code: 'IP_GRANT_OUTSIDE_OWN',
+        severity: 'medium',
+        message: `clients in ${g.cidr} may relay, outside the networks declared as own`,
+        from: g.from,
+        fix: `remove the entry, or declare the network with --own ${g.cidr} if it is yours`,
+      });
     }
   }
   for (const g of model.nameGrants) {
@@ -330,7 +375,7 @@ export async function auditConfig(input: AuditInput): Promise<Audit> {
         severity: 'high',
         message: `every host whose DNS name lies inside ${g.name} may relay (no FEATURE(relay_hosts_only))`,
         from: g.from,
-        fix: 'add FEATURE(`relay_hosts_only\') to the .mc, or list addresses instead of names',
+        fix: "add FEATURE(`relay_hosts_only') to the .mc, or list addresses instead of names",
       });
     }
     const outside = (resolved ?? []).filter((ip) => !ownCovers(ip));
@@ -360,22 +405,50 @@ export async function auditConfig(input: AuditInput): Promise<Audit> {
     if (!at) continue;
     beyond = true;
     grants.push({ kind: 'sender', value: text, from: where(at) });
-    findings.push({ code, severity: 'high', message: `FEATURE(${feature}): ${text}`, from: where(at), fix: `remove FEATURE(\`${feature}')` });
+    findings.push({
+      code,
+      severity: 'high',
+      message: `FEATURE(${feature}): ${text}`,
+      from: where(at),
+      fix: `remove FEATURE(\`${feature}')`,
+    });
   }
   const mx = has('relay_based_on_MX');
   if (mx) {
     beyond = true;
-    grants.push({ kind: 'relay-to-mx', value: 'any client, to any domain whose MX points at this host (or at localhost.)', from: where(mx) });
-    findings.push({ code: 'RELAY_BASED_ON_MX', severity: 'high', message: 'FEATURE(relay_based_on_MX): anyone who points an MX at this host, or at localhost., gets relay', from: where(mx), fix: 'remove FEATURE(`relay_based_on_MX\') and list the domains you back up in relay-domains' });
+    grants.push({
+      kind: 'relay-to-mx',
+      value: 'any client, to any domain whose MX points at this host (or at localhost.)',
+      from: where(mx),
+    });
+    findings.push({
+      code: 'RELAY_BASED_ON_MX',
+      severity: 'high',
+      message: 'FEATURE(relay_based_on_MX): anyone who points an MX at this host, or at localhost., gets relay',
+      from: where(mx),
+      fix: "remove FEATURE(`relay_based_on_MX') and list the domains you back up in relay-domains",
+    });
   }
   const loose = has('loose_relay_check');
   if (loose) {
     beyond = true;
     grants.push({ kind: 'percent-hack', value: 'any client: user%other@thishost', from: where(loose) });
-    findings.push({ code: 'LOOSE_RELAY_CHECK', severity: 'high', message: 'FEATURE(loose_relay_check): the %-hack relays (user%ext@thishost)', from: where(loose), fix: 'remove FEATURE(`loose_relay_check\')' });
+    findings.push({
+      code: 'LOOSE_RELAY_CHECK',
+      severity: 'high',
+      message: 'FEATURE(loose_relay_check): the %-hack relays (user%ext@thishost)',
+      from: where(loose),
+      fix: "remove FEATURE(`loose_relay_check')",
+    });
   }
   if (mc.rawFrom) {
-    findings.push({ code: 'RAW_CF_NOT_AUDITED', severity: 'info', message: 'LOCAL_* sections hold raw sendmail.cf rules this audit does not read', from: where(mc.rawFrom), fix: 'review those rules by hand' });
+    findings.push({
+      code: 'RAW_CF_NOT_AUDITED',
+      severity: 'info',
+      message: 'LOCAL_* sections hold raw sendmail.cf rules this audit does not read',
+      from: where(mc.rawFrom),
+      fix: 'review those rules by hand',
+    });
   }
   return { features: [...mc.features.keys()], grants, findings, reachesBeyond: beyond, model };
 }
@@ -404,7 +477,10 @@ export async function predict(model: RelayModel, ip: string, extDomain: string, 
   if (model.promiscuous) return { ...base, relays: true, why: 'promiscuous_relay' };
   if (LOOPBACK.some((c) => inCidr(ip, c))) return { ...base, relays: true, why: 'loopback' };
   const longest = (list: { cidr: string; from: string }[]): { cidr: string; from: string; bits: number } | null =>
-    list.filter((g) => inCidr(ip, g.cidr)).map((g) => ({ ...g, bits: parseCidr(g.cidr)?.bits ?? 0 })).sort((a, b) => b.bits - a.bits)[0] ?? null;
+    list
+      .filter((g) => inCidr(ip, g.cidr))
+      .map((g) => ({ ...g, bits: parseCidr(g.cidr)?.bits ?? 0 }))
+      .sort((a, b) => b.bits - a.bits)[0] ?? null;
   const rej = longest(model.rejects);
   const ok = longest(model.ipGrants);
   if (rej && (!ok || rej.bits >= ok.bits)) return { ...base, relays: false, why: `rejected by ${rej.from}` };

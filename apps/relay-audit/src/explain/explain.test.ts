@@ -29,7 +29,9 @@ const mcText = (features: string[]): string =>
     "MAILER(`smtp')dnl",
   ].join('\n');
 
-const HOSTS = ['127.0.0.1\tlocalhost', '10.99.0.11\tv1.partner.test', '10.99.0.21\tpartner.test', '10.99.0.22\tsrc22.elsewhere.test'].join('\n');
+const HOSTS = ['127.0.0.1\tlocalhost', '10.99.0.11\tv1.partner.test', '10.99.0.21\tpartner.test', '10.99.0.22\tsrc22.elsewhere.test'].join(
+  '\n',
+);
 
 interface Config {
   features?: string[];
@@ -39,12 +41,19 @@ interface Config {
 }
 
 /** A vantage's observation: nmap-01 (null sender, plain recipient) accepted when it is open. */
-function seen(label: string, verdict: ObservedVantage['verdict'], as: [string | null, string] | null, probes?: ObservedVantage['probes']): ObservedVantage {
+function seen(
+  label: string,
+  verdict: ObservedVantage['verdict'],
+  as: [string | null, string] | null,
+  probes?: ObservedVantage['probes'],
+): ObservedVantage {
   return {
     vantage: label,
     verdict,
     seen_as: as === null ? null : { name: as[0], address: as[1] },
-    probes: probes ?? [{ id: 'nmap-01', mail_from: '', rcpt_to: `relaytest@${EXT}`, class: verdict === 'open' ? 'ACCEPTED_RCPT' : 'DENIED' }],
+    probes: probes ?? [
+      { id: 'nmap-01', mail_from: '', rcpt_to: `relaytest@${EXT}`, class: verdict === 'open' ? 'ACCEPTED_RCPT' : 'DENIED' },
+    ],
   };
 }
 
@@ -106,14 +115,19 @@ describe('explain: observation and config agree', () => {
   });
 
   it('every vantage closed and agreed: exit 0', async () => {
-    const e = await join({ features: ['relay_hosts_only'], access: 'Connect:127.0.0.1\tRELAY\n' }, [seen('10.99.0.21', 'closed', ['partner.test', '10.99.0.21']), seen('10.99.0.22', 'closed', [null, '10.99.0.22'])]);
+    const e = await join({ features: ['relay_hosts_only'], access: 'Connect:127.0.0.1\tRELAY\n' }, [
+      seen('10.99.0.21', 'closed', ['partner.test', '10.99.0.21']),
+      seen('10.99.0.22', 'closed', [null, '10.99.0.22']),
+    ]);
     expect(e.vantages.map((v) => v.status)).toEqual(['agree', 'agree']);
     expect(covers(e)).toEqual({ '10.99.0.21': [], '10.99.0.22': [] });
     expect(explainExitCode(e, 3)).toBe(0);
   });
 
   it('a REJECT entry that wins over a name grant is named with both lines', async () => {
-    const e = await join({ features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: 'Connect:10.99.0.21\tREJECT\n' }, [seen('10.99.0.21', 'closed', ['partner.test', '10.99.0.21'])]);
+    const e = await join({ features: ['relay_hosts_only'], relayDomains: 'partner.test\n', access: 'Connect:10.99.0.21\tREJECT\n' }, [
+      seen('10.99.0.21', 'closed', ['partner.test', '10.99.0.21']),
+    ]);
     const v = e.vantages[0];
     expect(v?.status).toBe('agree');
     expect(v?.message).toBe('vantage 10.99.0.21 is refused, as the config says: reject 10.99.0.21/32 (access:1) refuses it');
@@ -126,10 +140,16 @@ describe('explain: observation and config agree', () => {
     const open = await join({ features: ['promiscuous_relay'] }, [seen('10.99.0.22', 'open', [null, '10.99.0.22'])]);
     expect(covers(open)).toEqual({ '10.99.0.22': ['promiscuous any client, any destination sendmail.mc:6'] });
     const mx: Resolver = { ...hostsResolver(HOSTS), mx: (d) => Promise.resolve(d === 'mx-target.test' ? ['localhost.'] : []) };
-    const toMx = await join({ features: ['relay_hosts_only', 'relay_based_on_MX'], resolver: mx }, [seen('10.99.0.22', 'open', [null, '10.99.0.22'])], 'mx-target.test');
+    const toMx = await join(
+      { features: ['relay_hosts_only', 'relay_based_on_MX'], resolver: mx },
+      [seen('10.99.0.22', 'open', [null, '10.99.0.22'])],
+      'mx-target.test',
+    );
     expect(covers(toMx)).toEqual({ '10.99.0.22': ['relay-to-mx mx-target.test (its MX points here) sendmail.mc:7'] });
     expect(toMx.vantages[0]?.status).toBe('agree');
-    const elsewhere = await join({ features: ['relay_hosts_only', 'relay_based_on_MX'], resolver: mx }, [seen('10.99.0.22', 'closed', [null, '10.99.0.22'])]);
+    const elsewhere = await join({ features: ['relay_hosts_only', 'relay_based_on_MX'], resolver: mx }, [
+      seen('10.99.0.22', 'closed', [null, '10.99.0.22']),
+    ]);
     expect(covers(elsewhere)).toEqual({ '10.99.0.22': [] });
     expect(elsewhere.vantages[0]?.status).toBe('agree');
   });
@@ -141,9 +161,15 @@ describe('explain: observation and config agree', () => {
   });
 
   it('sender-based grants explain an open vantage only when no null-sender form relayed', async () => {
-    const fromOwn = [{ id: 'nmap-01', mail_from: '', rcpt_to: `relaytest@${EXT}`, class: 'DENIED' as const }, { id: 'from-own-domain', mail_from: 'postmaster@relay-audit.test', rcpt_to: `relaytest@${EXT}`, class: 'ACCEPTED_RCPT' as const }];
+    const fromOwn = [
+      { id: 'nmap-01', mail_from: '', rcpt_to: `relaytest@${EXT}`, class: 'DENIED' as const },
+      { id: 'from-own-domain', mail_from: 'postmaster@relay-audit.test', rcpt_to: `relaytest@${EXT}`, class: 'ACCEPTED_RCPT' as const },
+    ];
     const bySender = await join({ features: ['relay_local_from'] }, [seen('10.99.0.22', 'open', [null, '10.99.0.22'], fromOwn)]);
-    expect(bySender.vantages[0]).toMatchObject({ status: 'agree', message: 'vantage 10.99.0.22 relays, as the config says: through grants any client may use with some address forms' });
+    expect(bySender.vantages[0]).toMatchObject({
+      status: 'agree',
+      message: 'vantage 10.99.0.22 relays, as the config says: through grants any client may use with some address forms',
+    });
     expect(bySender.vantages[0]?.form_grants.map((g) => `${g.kind} ${g.from}`)).toEqual(['sender sendmail.mc:6']);
     const asClient = await join({ features: ['relay_local_from'] }, [seen('10.99.0.22', 'open', [null, '10.99.0.22'])]);
     expect(asClient.vantages[0]).toMatchObject({ status: 'disagree', cause: 'config-mismatch' });
@@ -152,10 +178,21 @@ describe('explain: observation and config agree', () => {
 
 describe('explain: observation and config disagree', () => {
   it('a proxy in front of the MTA: the vantage relays, no grant covers it, the MTA saw it as 127.0.0.1', async () => {
-    const e = await join({ features: ['relay_hosts_only'], access: 'Connect:127.0.0.1\tRELAY\n' }, [seen('10.99.0.12', 'open', ['localhost', '127.0.0.1']), seen('10.99.0.22', 'open', ['localhost', '127.0.0.1'])]);
+    const e = await join({ features: ['relay_hosts_only'], access: 'Connect:127.0.0.1\tRELAY\n' }, [
+      seen('10.99.0.12', 'open', ['localhost', '127.0.0.1']),
+      seen('10.99.0.22', 'open', ['localhost', '127.0.0.1']),
+    ]);
     const v = e.vantages[0];
-    expect(v).toMatchObject({ address: '10.99.0.12', observed: 'open', predicted: 'closed', status: 'disagree', cause: 'address-translated' });
-    expect(v?.message).toBe('vantage 10.99.0.12 relays, but no grant covers it; the MTA saw it as 127.0.0.1 (localhost), which loopback 127.0.0.1/32 (sendmail (built in)), client-ip 127.0.0.1/32 (access:1) cover');
+    expect(v).toMatchObject({
+      address: '10.99.0.12',
+      observed: 'open',
+      predicted: 'closed',
+      status: 'disagree',
+      cause: 'address-translated',
+    });
+    expect(v?.message).toBe(
+      'vantage 10.99.0.12 relays, but no grant covers it; the MTA saw it as 127.0.0.1 (localhost), which loopback 127.0.0.1/32 (sendmail (built in)), client-ip 127.0.0.1/32 (access:1) cover',
+    );
     expect(v?.client).toMatchObject({ address: '10.99.0.12', relays: false, covered_by: [], refused_by: [] });
     expect(v?.seen).toMatchObject({ address: '127.0.0.1', relays: true, why: 'loopback' });
     expect(e).toMatchObject({ agree: false, disagreements: 2 });
@@ -171,9 +208,18 @@ describe('explain: observation and config disagree', () => {
   });
 
   it('the MTA saw the vantage itself and relays though no grant covers it: the running config is another', async () => {
-    const e = await join({ features: ['relay_hosts_only'], access: 'Connect:127.0.0.1\tRELAY\n' }, [seen('10.99.0.22', 'open', ['src22.elsewhere.test', '10.99.0.22'])]);
-    expect(e.vantages[0]).toMatchObject({ status: 'disagree', cause: 'config-mismatch', seen: null, message: 'vantage 10.99.0.22 relays, but no grant covers it' });
-    expect(formatExplainText(e)).toContain('    likely cause: the running sendmail is not what these files say: a .cf not rebuilt from this .mc (m4)');
+    const e = await join({ features: ['relay_hosts_only'], access: 'Connect:127.0.0.1\tRELAY\n' }, [
+      seen('10.99.0.22', 'open', ['src22.elsewhere.test', '10.99.0.22']),
+    ]);
+    expect(e.vantages[0]).toMatchObject({
+      status: 'disagree',
+      cause: 'config-mismatch',
+      seen: null,
+      message: 'vantage 10.99.0.22 relays, but no grant covers it',
+    });
+    expect(formatExplainText(e)).toContain(
+      '    likely cause: the running sendmail is not what these files say: a .cf not rebuilt from this .mc (m4)',
+    );
   });
 
   it('refused though a grant covers it: seen as another address no grant covers, or as itself', async () => {
@@ -183,18 +229,30 @@ describe('explain: observation and config disagree', () => {
       predicted: 'open',
       status: 'disagree',
       cause: 'address-translated',
-      message: 'vantage 10.99.0.21 is refused, though client-ip 10.99.0.0/24 (access:2) covers it; the MTA saw it as 192.0.2.7, which no grant covers',
+      message:
+        'vantage 10.99.0.21 is refused, though client-ip 10.99.0.0/24 (access:2) covers it; the MTA saw it as 192.0.2.7, which no grant covers',
     });
-    expect(formatExplainText(natted)).toContain('    likely cause: a proxy, NAT or container port mapping in front of the MTA makes connections look as if they came from 192.0.2.7;');
+    expect(formatExplainText(natted)).toContain(
+      '    likely cause: a proxy, NAT or container port mapping in front of the MTA makes connections look as if they came from 192.0.2.7;',
+    );
     const itself = await join({ access }, [seen('10.99.0.21', 'closed', [null, '10.99.0.21'])]);
-    expect(itself.vantages[0]).toMatchObject({ status: 'disagree', cause: 'config-mismatch', message: 'vantage 10.99.0.21 is refused, though client-ip 10.99.0.0/24 (access:2) covers it' });
+    expect(itself.vantages[0]).toMatchObject({
+      status: 'disagree',
+      cause: 'config-mismatch',
+      message: 'vantage 10.99.0.21 is refused, though client-ip 10.99.0.0/24 (access:2) covers it',
+    });
     expect(explainExitCode(itself, 3)).toBe(1);
   });
 
   it('a vantage that could not be probed is not compared: exit 3 when nothing else was found', async () => {
     const down = { ...seen('ssh://audit@10.99.0.11:22', 'inconclusive', null, []), error: 'ssh audit@10.99.0.11:22: host key mismatch' };
     const e = await join({ access: 'Connect:127.0.0.1\tRELAY\n' }, [seen('10.99.0.22', 'closed', [null, '10.99.0.22']), down]);
-    expect(e.vantages[1]).toMatchObject({ status: 'inconclusive', predicted: 'closed', message: 'vantage ssh://audit@10.99.0.11:22 (10.99.0.11): could not be probed: ssh audit@10.99.0.11:22: host key mismatch; not compared' });
+    expect(e.vantages[1]).toMatchObject({
+      status: 'inconclusive',
+      predicted: 'closed',
+      message:
+        'vantage ssh://audit@10.99.0.11:22 (10.99.0.11): could not be probed: ssh audit@10.99.0.11:22: host key mismatch; not compared',
+    });
     expect(e.agree).toBe(true);
     expect(explainExitCode(e, 3)).toBe(3);
   });
@@ -212,25 +270,89 @@ describe('explain: reading the probe report', () => {
   const report = (vantages: unknown): string => JSON.stringify({ target: '10.99.0.1', port: 25, verdict: 'closed', vantages });
 
   it('reads what probe --json writes', () => {
-    const o = parseProbeReport(report([{ vantage: '10.99.0.21', seen_as: { name: null, address: '10.99.0.21', greeting: '250-x Hello [10.99.0.21]' }, verdict: 'closed', ports: [], probes: [{ id: 'nmap-01', port: 25, ehlo: 'relay-audit.test', mail_from: '', rcpt_to: `relaytest@${EXT}`, stage: 'RCPT', code: 550, text: '550 no', class: 'DENIED' }] }]), 'r.json');
-    expect(o).toEqual({ target: '10.99.0.1', vantages: [{ vantage: '10.99.0.21', verdict: 'closed', seen_as: { name: null, address: '10.99.0.21' }, probes: [{ id: 'nmap-01', mail_from: '', rcpt_to: `relaytest@${EXT}`, class: 'DENIED' }] }] });
+    const o = parseProbeReport(
+      report([
+        {
+          vantage: '10.99.0.21',
+          seen_as: { name: null, address: '10.99.0.21', greeting: '250-x Hello [10.99.0.21]' },
+          verdict: 'closed',
+          ports: [],
+          probes: [
+            {
+              id: 'nmap-01',
+              port: 25,
+              ehlo: 'relay-audit.test',
+              mail_from: '',
+              rcpt_to: `relaytest@${EXT}`,
+              stage: 'RCPT',
+              code: 550,
+              text: '550 no',
+              class: 'DENIED',
+            },
+          ],
+        },
+      ]),
+      'r.json',
+    );
+    expect(o).toEqual({
+      target: '10.99.0.1',
+      vantages: [
+        {
+          vantage: '10.99.0.21',
+          verdict: 'closed',
+          seen_as: { name: null, address: '10.99.0.21' },
+          probes: [{ id: 'nmap-01', mail_from: '', rcpt_to: `relaytest@${EXT}`, class: 'DENIED' }],
+        },
+      ],
+    });
   });
 
   it.each([
     ['nope', "r.json: not the output of 'relay-audit probe --json' (not JSON)"],
     ['[]', "r.json: not the output of 'relay-audit probe --json' (not a JSON object)"],
-    ['{"vantages":[]}', "r.json: not the output of 'relay-audit probe --json' (no \"target\")"],
-    [report([{ vantage: 'x', verdict: 'maybe', seen_as: null, probes: [] }]), "r.json: not the output of 'relay-audit probe --json' (vantages[0].verdict is not open, closed or inconclusive)"],
-    [report([{ vantage: 'x', verdict: 'open', seen_as: null, probes: [{ id: 'a' }] }]), "r.json: not the output of 'relay-audit probe --json' (vantages[0].probes[0] is not a probe result)"],
-    ['{"ok":false,"error":{"code":"E_TARGET","message":"--target \'x\' is not HOST[:PORT]"}}', "r.json: the probe itself failed: --target 'x' is not HOST[:PORT]"],
+    ['{"vantages":[]}', 'r.json: not the output of \'relay-audit probe --json\' (no "target")'],
+    [
+      report([{ vantage: 'x', verdict: 'maybe', seen_as: null, probes: [] }]),
+      "r.json: not the output of 'relay-audit probe --json' (vantages[0].verdict is not open, closed or inconclusive)",
+    ],
+    [
+      report([{ vantage: 'x', verdict: 'open', seen_as: null, probes: [{ id: 'a' }] }]),
+      "r.json: not the output of 'relay-audit probe --json' (vantages[0].probes[0] is not a probe result)",
+    ],
+    [
+      '{"ok":false,"error":{"code":"E_TARGET","message":"--target \'x\' is not HOST[:PORT]"}}',
+      "r.json: the probe itself failed: --target 'x' is not HOST[:PORT]",
+    ],
   ])('%s is one clear error', (text, message) => {
     expect(() => parseProbeReport(text, 'r.json')).toThrow(message);
   });
 
   it('finds the external domain the probes used, and the address a vantage names', () => {
-    const probes = (rcpts: string[]): ObservedVantage['probes'] => rcpts.map((r, i) => ({ id: `p${i}`, mail_from: '', rcpt_to: r, class: 'DENIED' }));
-    expect(inferExtDomain({ target: 't', vantages: [seen('a', 'closed', null, probes(['relaytest@Relay-Check.example', 'relaytest%relay-check.example@[10.0.0.1]', '"relaytest@relay-check.example"', 'relaytest@[192.0.2.1]', 'relaytest@relay-check.example.', 'relaytest@other.test']))] })).toBe('relay-check.example');
+    const probes = (rcpts: string[]): ObservedVantage['probes'] =>
+      rcpts.map((r, i) => ({ id: `p${i}`, mail_from: '', rcpt_to: r, class: 'DENIED' }));
+    expect(
+      inferExtDomain({
+        target: 't',
+        vantages: [
+          seen(
+            'a',
+            'closed',
+            null,
+            probes([
+              'relaytest@Relay-Check.example',
+              'relaytest%relay-check.example@[10.0.0.1]',
+              '"relaytest@relay-check.example"',
+              'relaytest@[192.0.2.1]',
+              'relaytest@relay-check.example.',
+              'relaytest@other.test',
+            ]),
+          ),
+        ],
+      }),
+    ).toBe('relay-check.example');
     expect(inferExtDomain({ target: 't', vantages: [] })).toBeNull();
-    expect(['10.0.0.5', 'ssh://root@10.99.0.11:22', 'ssh://[2001:db8::1]:2222', 'ssh://bastion.example', 'local'].map(vantageAddress)).toEqual(['10.0.0.5', '10.99.0.11', '2001:db8::1', null, null]);
+    expect(
+      ['10.0.0.5', 'ssh://root@10.99.0.11:22', 'ssh://[2001:db8::1]:2222', 'ssh://bastion.example', 'local'].map(vantageAddress),
+    ).toEqual(['10.0.0.5', '10.99.0.11', '2001:db8::1', null, null]);
   });
 });

@@ -90,7 +90,16 @@ export interface Explanation {
 }
 
 const VERDICTS: readonly Verdict[] = ['open', 'closed', 'inconclusive'];
-const CLASSES: readonly ProbeClass[] = ['ACCEPTED_RCPT', 'ACCEPTED_DATA', 'PROTOCOL_ERROR', 'NEEDS_TLS', 'NEEDS_AUTH', 'DENIED', 'TEMPFAIL', 'CONN_LOST'];
+const CLASSES: readonly ProbeClass[] = [
+  'ACCEPTED_RCPT',
+  'ACCEPTED_DATA',
+  'PROTOCOL_ERROR',
+  'NEEDS_TLS',
+  'NEEDS_AUTH',
+  'DENIED',
+  'TEMPFAIL',
+  'CONN_LOST',
+];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const nullableString = (v: unknown): v is string | null => v === null || typeof v === 'string';
@@ -114,10 +123,17 @@ export function parseProbeReport(text: string, where: string): Observation {
     if (!isObject(v) || typeof v.vantage !== 'string') throw bad(`vantages[${i}] has no "vantage"`);
     if (!VERDICTS.includes(v.verdict as Verdict)) throw bad(`vantages[${i}].verdict is not open, closed or inconclusive`);
     const seen = v.seen_as;
-    if (seen !== null && !(isObject(seen) && nullableString(seen.name) && nullableString(seen.address))) throw bad(`vantages[${i}].seen_as is not {name, address} or null`);
+    if (seen !== null && !(isObject(seen) && nullableString(seen.name) && nullableString(seen.address)))
+      throw bad(`vantages[${i}].seen_as is not {name, address} or null`);
     if (!Array.isArray(v.probes)) throw bad(`vantages[${i}] has no "probes" list`);
     const probes = v.probes.map((p: unknown, j) => {
-      if (!isObject(p) || typeof p.id !== 'string' || typeof p.mail_from !== 'string' || typeof p.rcpt_to !== 'string' || !CLASSES.includes(p.class as ProbeClass)) {
+      if (
+        !isObject(p) ||
+        typeof p.id !== 'string' ||
+        typeof p.mail_from !== 'string' ||
+        typeof p.rcpt_to !== 'string' ||
+        !CLASSES.includes(p.class as ProbeClass)
+      ) {
         throw bad(`vantages[${i}].probes[${j}] is not a probe result`);
       }
       return { id: p.id, mail_from: p.mail_from, rcpt_to: p.rcpt_to, class: p.class as ProbeClass };
@@ -177,17 +193,25 @@ export async function mxPointsHere(model: RelayModel, extDomain: string, resolve
  * forward-confirms) relaying to `extDomain`. Sender-based and %-hack grants are not here: they hold
  * address forms, not clients (see `formGrants`).
  */
-export function coverOf(audit: Pick<Audit, 'grants' | 'model'>, ip: string, name: string | null, extDomain: string, mxHere: boolean): { covered_by: Cover[]; refused_by: Cover[] } {
+export function coverOf(
+  audit: Pick<Audit, 'grants' | 'model'>,
+  ip: string,
+  name: string | null,
+  extDomain: string,
+  mxHere: boolean,
+): { covered_by: Cover[]; refused_by: Cover[] } {
   const m = audit.model;
   const covered: Cover[] = [];
   for (const g of audit.grants) {
     if (g.kind === 'promiscuous') covered.push({ kind: g.kind, value: g.value, from: g.from });
-    if ((g.kind === 'loopback' || g.kind === 'client-ip') && inCidr(ip, g.value)) covered.push({ kind: g.kind, value: g.value, from: g.from });
+    if ((g.kind === 'loopback' || g.kind === 'client-ip') && inCidr(ip, g.value))
+      covered.push({ kind: g.kind, value: g.value, from: g.from });
     if (g.kind === 'relay-to-mx' && mxHere) covered.push({ kind: g.kind, value: `${extDomain} (its MX points here)`, from: g.from });
   }
   if (name !== null) {
     for (const g of m.nameGrants) {
-      if (nameMatches(name, g.name, m.hostsOnly)) covered.push({ kind: m.hostsOnly ? 'client-name-exact' : 'client-name-suffix', value: g.name, from: g.from });
+      if (nameMatches(name, g.name, m.hostsOnly))
+        covered.push({ kind: m.hostsOnly ? 'client-name-exact' : 'client-name-suffix', value: g.name, from: g.from });
     }
   }
   for (const d of m.relayToDomains) {
@@ -195,18 +219,28 @@ export function coverOf(audit: Pick<Audit, 'grants' | 'model'>, ip: string, name
   }
   const refused: Cover[] = [
     ...m.rejects.filter((r) => inCidr(ip, r.cidr)).map((r): Cover => ({ kind: 'reject', value: r.cidr, from: r.from })),
-    ...(name === null ? [] : m.nameRejects.filter((r) => nameMatches(name, r.name, false)).map((r): Cover => ({ kind: 'reject', value: r.name, from: r.from }))),
+    ...(name === null
+      ? []
+      : m.nameRejects.filter((r) => nameMatches(name, r.name, false)).map((r): Cover => ({ kind: 'reject', value: r.name, from: r.from }))),
   ];
   return { covered_by: covered, refused_by: refused };
 }
 
 /** Grants any client relays through with some address forms: a sender it may forge, or user%ext@here. */
 export function formGrants(audit: Pick<Audit, 'grants'>): Cover[] {
-  return audit.grants.filter((g) => g.kind === 'sender' || g.kind === 'percent-hack').map((g) => ({ kind: g.kind, value: g.value, from: g.from }));
+  return audit.grants
+    .filter((g) => g.kind === 'sender' || g.kind === 'percent-hack')
+    .map((g) => ({ kind: g.kind, value: g.value, from: g.from }));
 }
 
 /** The config's verdict for one client address, with the grants behind it. */
-export async function clientFacts(audit: Pick<Audit, 'grants' | 'model'>, ip: string, extDomain: string, mxHere: boolean, resolver?: Resolver): Promise<ClientFacts> {
+export async function clientFacts(
+  audit: Pick<Audit, 'grants' | 'model'>,
+  ip: string,
+  extDomain: string,
+  mxHere: boolean,
+  resolver?: Resolver,
+): Promise<ClientFacts> {
   const p = await predict(audit.model, ip, extDomain, resolver);
   return { address: ip, name: p.name, relays: p.relays, why: p.why, ...coverOf(audit, ip, p.name, extDomain, mxHere) };
 }
@@ -230,7 +264,9 @@ const sameAddress = (a: string, b: string): boolean => a.toLowerCase() === b.toL
  * relays as a client: no sender-based or %-hack grant lets that form through.
  */
 function relaysAsClient(v: ObservedVantage, extDomain: string): boolean {
-  return v.probes.some((p) => isAccepted(p.class) && p.mail_from === '' && PLAIN_RCPT.exec(p.rcpt_to)?.[1]?.toLowerCase() === extDomain.toLowerCase());
+  return v.probes.some(
+    (p) => isAccepted(p.class) && p.mail_from === '' && PLAIN_RCPT.exec(p.rcpt_to)?.[1]?.toLowerCase() === extDomain.toLowerCase(),
+  );
 }
 
 /** Grants as one phrase: `client-ip 127.0.0.1/32 (access:1), loopback 127.0.0.1/32 (sendmail (built in))`. */
@@ -248,7 +284,12 @@ function seenPhrase(s: { name: string | null; address: string | null }): string 
  * the MTA saw it). When they part and the MTA saw another address, that address's verdict says
  * whether the translation explains it.
  */
-export function explainVantage(v: ObservedVantage, facts: ReadonlyMap<string, ClientFacts>, forms: readonly Cover[], extDomain: string): VantageExplanation {
+export function explainVantage(
+  v: ObservedVantage,
+  facts: ReadonlyMap<string, ClientFacts>,
+  forms: readonly Cover[],
+  extDomain: string,
+): VantageExplanation {
   const address = vantageAddress(v.vantage);
   const seenAddr = v.seen_as?.address ?? null;
   const client = (address !== null ? facts.get(address) : seenAddr !== null ? facts.get(seenAddr) : undefined) ?? null;
@@ -256,7 +297,13 @@ export function explainVantage(v: ObservedVantage, facts: ReadonlyMap<string, Cl
   const seen = translated ? (facts.get(seenAddr) ?? null) : null;
   const who = `vantage ${v.vantage}${address !== null && address !== v.vantage ? ` (${address})` : ''}`;
   // one key order for every vantage, the verdicts and the finding first
-  const make = (predicted: VantageExplanation['predicted'], status: Status, cause: Cause | null, message: string, form_grants: Cover[] = []): VantageExplanation => ({
+  const make = (
+    predicted: VantageExplanation['predicted'],
+    status: Status,
+    cause: Cause | null,
+    message: string,
+    form_grants: Cover[] = [],
+  ): VantageExplanation => ({
     vantage: v.vantage,
     address,
     seen_as: v.seen_as,
@@ -271,7 +318,12 @@ export function explainVantage(v: ObservedVantage, facts: ReadonlyMap<string, Cl
   });
   const sawAs = translated && v.seen_as ? `; the MTA saw it as ${seenPhrase(v.seen_as)}` : '';
   if (v.verdict === 'inconclusive' || client === null) {
-    const why = v.error !== undefined ? `could not be probed: ${v.error}` : v.verdict === 'inconclusive' ? 'inconclusive (nothing relayed, but a probe was cut short)' : 'the MTA did not say which address it saw';
+    const why =
+      v.error !== undefined
+        ? `could not be probed: ${v.error}`
+        : v.verdict === 'inconclusive'
+          ? 'inconclusive (nothing relayed, but a probe was cut short)'
+          : 'the MTA did not say which address it saw';
     return make(client === null ? null : client.relays ? 'open' : 'closed', 'inconclusive', null, `${who}: ${why}; not compared`);
   }
   const predicted = client.relays ? 'open' : 'closed';
@@ -286,18 +338,28 @@ export function explainVantage(v: ObservedVantage, facts: ReadonlyMap<string, Cl
     if (forms.length > 0 && !relaysAsClient(v, extDomain)) {
       return agree(`${who} relays, as the config says: through grants any client may use with some address forms${sawAs}`, [...forms]);
     }
-    if (seen?.relays === true) return disagree('address-translated', `${who} relays, but ${refusal}${sawAs}, which ${coverList(seen.covered_by)} ${seen.covered_by.length === 1 ? 'covers' : 'cover'}`);
+    if (seen?.relays === true)
+      return disagree(
+        'address-translated',
+        `${who} relays, but ${refusal}${sawAs}, which ${coverList(seen.covered_by)} ${seen.covered_by.length === 1 ? 'covers' : 'cover'}`,
+      );
     return disagree('config-mismatch', `${who} relays, but ${refusal}${sawAs}${seen ? ', which no grant covers either' : ''}`);
   }
   const held = `${client.covered_by.length > 0 ? coverList(client.covered_by) : client.why} ${client.covered_by.length > 1 ? 'cover' : 'covers'} it`;
-  if (seen !== null && !seen.relays) return disagree('address-translated', `${who} is refused, though ${held}${sawAs}, which no grant covers`);
+  if (seen !== null && !seen.relays)
+    return disagree('address-translated', `${who} is refused, though ${held}${sawAs}, which no grant covers`);
   return disagree('config-mismatch', `${who} is refused, though ${held}${sawAs}`);
 }
 
 const NOTE_CODES = new Set(['CF_STALE', 'RAW_CF_NOT_AUDITED', 'ACCESS_NOT_USED']);
 
 /** The whole join. `facts` holds every address of `addressesOf(o)` that is an IP. */
-export function explainObservation(o: Observation, audit: Pick<Audit, 'grants' | 'findings'>, facts: ReadonlyMap<string, ClientFacts>, extDomain: string): Explanation {
+export function explainObservation(
+  o: Observation,
+  audit: Pick<Audit, 'grants' | 'findings'>,
+  facts: ReadonlyMap<string, ClientFacts>,
+  extDomain: string,
+): Explanation {
   const forms = formGrants(audit);
   const vantages = o.vantages.map((v) => explainVantage(v, facts, forms, extDomain));
   const disagreements = vantages.filter((v) => v.status === 'disagree').length;
@@ -329,7 +391,9 @@ const CAUSE_TEXT: Record<Cause, (seenAddress: string | null) => string> = {
 /** The text report; every string from the probe report or the files goes through printable(). */
 export function formatExplainText(e: Explanation): string {
   const p = printable;
-  const head = e.agree ? 'the config explains every vantage' : `observation and config DISAGREE for ${e.disagreements} of ${e.vantages.length} vantage${e.vantages.length === 1 ? '' : 's'}`;
+  const head = e.agree
+    ? 'the config explains every vantage'
+    : `observation and config DISAGREE for ${e.disagreements} of ${e.vantages.length} vantage${e.vantages.length === 1 ? '' : 's'}`;
   const out: string[] = [`target ${p(e.target)}, to ${p(e.ext_domain)}: ${e.observed}; ${head}`];
   for (const v of e.vantages) {
     out.push(`  ${v.status === 'disagree' ? 'DISAGREE: ' : ''}${p(v.message)}`);
@@ -338,12 +402,17 @@ export function formatExplainText(e: Explanation): string {
     if (c === null) continue;
     const label = c.name === null ? c.address : `${c.address} (${c.name})`;
     if (c.covered_by.length > 0) out.push(`    ${p(label)} is covered by ${p(coverList(c.covered_by))}`);
-    if (c.refused_by.length > 0) out.push(`    ${p(label)} is refused by ${p(coverList(c.refused_by))}${c.relays ? '' : c.covered_by.length > 0 ? ', which wins' : ''}`);
+    if (c.refused_by.length > 0)
+      out.push(
+        `    ${p(label)} is refused by ${p(coverList(c.refused_by))}${c.relays ? '' : c.covered_by.length > 0 ? ', which wins' : ''}`,
+      );
     if (c.covered_by.length === 0 && c.refused_by.length === 0) out.push(`    no grant covers ${p(label)}`);
     if (v.seen) {
       const s = v.seen;
       const sl = s.name === null ? s.address : `${s.address} (${s.name})`;
-      out.push(`    ${p(sl)}, as the MTA saw it: ${s.covered_by.length > 0 ? `covered by ${p(coverList(s.covered_by))}` : 'no grant covers it'}${s.refused_by.length > 0 ? `; refused by ${p(coverList(s.refused_by))}` : ''}`);
+      out.push(
+        `    ${p(sl)}, as the MTA saw it: ${s.covered_by.length > 0 ? `covered by ${p(coverList(s.covered_by))}` : 'no grant covers it'}${s.refused_by.length > 0 ? `; refused by ${p(coverList(s.refused_by))}` : ''}`,
+      );
     }
     if (v.form_grants.length > 0) out.push(`    through ${p(coverList(v.form_grants))}`);
     if (v.cause !== null) out.push(`    ${p(CAUSE_TEXT[v.cause](v.seen_as?.address ?? null))}`);

@@ -50,7 +50,11 @@ describe('buildBattery', () => {
     expect(byId.get('via-partner.test-percent')?.rcptTo).toBe('relaytest%relay-check.example@partner.test');
     expect(byId.get('ehlo-10.99.0.1/nmap-01')?.ehlo).toBe('[10.99.0.1]');
     expect(byId.get('ehlo-trusted.toolbox.test/from-own-domain')?.ehlo).toBe('trusted.toolbox.test');
-    expect(ids.filter((i) => i.startsWith('ehlo-localhost/'))).toEqual(['ehlo-localhost/nmap-01', 'ehlo-localhost/nmap-02', 'ehlo-localhost/from-own-domain']);
+    expect(ids.filter((i) => i.startsWith('ehlo-localhost/'))).toEqual([
+      'ehlo-localhost/nmap-01',
+      'ehlo-localhost/nmap-02',
+      'ehlo-localhost/from-own-domain',
+    ]);
   });
 
   it('refuses an external domain that could smuggle SMTP syntax', () => {
@@ -73,7 +77,16 @@ describe('buildBattery', () => {
 describe('selectProbes', () => {
   const all = buildBattery(input);
   it('selects by globs and exclusions', () => {
-    expect(selectProbes(all, 'nmap-0*,!nmap-01').map((p) => p.id)).toEqual(['nmap-02', 'nmap-03', 'nmap-04', 'nmap-05', 'nmap-06', 'nmap-07', 'nmap-08', 'nmap-09']);
+    expect(selectProbes(all, 'nmap-0*,!nmap-01').map((p) => p.id)).toEqual([
+      'nmap-02',
+      'nmap-03',
+      'nmap-04',
+      'nmap-05',
+      'nmap-06',
+      'nmap-07',
+      'nmap-08',
+      'nmap-09',
+    ]);
     expect(selectProbes(all, undefined)).toHaveLength(all.length);
   });
   it('refuses a list that selects nothing', () => {

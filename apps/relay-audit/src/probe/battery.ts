@@ -110,7 +110,11 @@ const CORE_FORMS = ['nmap-01', 'nmap-02', 'from-own-domain'];
  * variant (`ehlo-localhost/nmap-01`, …). Ids are stable across runs so that state files diff.
  */
 export function buildBattery(b: BatteryInput): Probe[] {
-  for (const [what, v] of [['external domain', b.extDomain], ['EHLO name', b.ehloName], ['sender local part', b.fromLocal]] as const) {
+  for (const [what, v] of [
+    ['external domain', b.extDomain],
+    ['EHLO name', b.ehloName],
+    ['sender local part', b.fromLocal],
+  ] as const) {
     if (!/^[A-Za-z0-9._+-]+$/.test(v) && !(what === 'EHLO name' && /^\[[0-9A-Fa-f:.]+\]$|^\[IPv6:[0-9A-Fa-f:.]+\]$/.test(v))) {
       throw new UserError('E_BATTERY', `the ${what} '${v}' has characters that do not belong in an SMTP address or name`);
     }
@@ -127,12 +131,16 @@ export function buildBattery(b: BatteryInput): Probe[] {
 /** `--tests LIST`: comma-separated ids or globs (`nmap-*`, `ehlo-*`); `!` before one excludes it. */
 export function selectProbes(probes: readonly Probe[], list: string | undefined): Probe[] {
   if (list === undefined || list.trim() === '') return [...probes];
-  const items = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const include = items.filter((s) => !s.startsWith('!'));
   const exclude = items.filter((s) => s.startsWith('!')).map((s) => s.slice(1));
   const chosen = probes.filter(
     (p) => (include.length === 0 || include.some((g) => matchGlob(g, p.id))) && !exclude.some((g) => matchGlob(g, p.id)),
   );
-  if (chosen.length === 0) throw new UserError('E_TESTS', `--tests '${list}' selects no probe (ids look like nmap-01, from-localhost, ehlo-localhost/nmap-01)`);
+  if (chosen.length === 0)
+    throw new UserError('E_TESTS', `--tests '${list}' selects no probe (ids look like nmap-01, from-localhost, ehlo-localhost/nmap-01)`);
   return chosen;
 }

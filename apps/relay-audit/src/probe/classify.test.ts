@@ -35,7 +35,10 @@ describe('verdicts', () => {
 
 describe('seenAs', () => {
   it('reads sendmail and smtp-server greetings', () => {
-    expect(seenAs('250-mta.toolbox.test Hello v1.toolbox.test [10.99.0.11], pleased to meet you\n250 HELP')).toMatchObject({ name: 'v1.toolbox.test', address: '10.99.0.11' });
+    expect(seenAs('250-mta.toolbox.test Hello v1.toolbox.test [10.99.0.11], pleased to meet you\n250 HELP')).toMatchObject({
+      name: 'v1.toolbox.test',
+      address: '10.99.0.11',
+    });
     expect(seenAs('250-mta.toolbox.test Hello [10.99.0.21], pleased to meet you')).toMatchObject({ name: null, address: '10.99.0.21' });
     expect(seenAs('250-mta.scripted.test Nice to meet you, [127.0.0.1]')).toMatchObject({ name: null, address: '127.0.0.1' });
     expect(seenAs('250 ok')).toMatchObject({ name: null, address: null });

@@ -4,14 +4,7 @@
  */
 
 export type ProbeClass =
-  | 'ACCEPTED_RCPT'
-  | 'ACCEPTED_DATA'
-  | 'PROTOCOL_ERROR'
-  | 'NEEDS_TLS'
-  | 'NEEDS_AUTH'
-  | 'DENIED'
-  | 'TEMPFAIL'
-  | 'CONN_LOST';
+  'ACCEPTED_RCPT' | 'ACCEPTED_DATA' | 'PROTOCOL_ERROR' | 'NEEDS_TLS' | 'NEEDS_AUTH' | 'DENIED' | 'TEMPFAIL' | 'CONN_LOST';
 
 export type Stage = 'CONNECT' | 'EHLO' | 'MAIL' | 'RCPT' | 'DATA';
 

@@ -144,7 +144,11 @@ async function open(connector: Connector, ehlo: string, o: RunOptions): Promise<
 }
 
 async function openSession(connector: Connector, ehlo: string, o: RunOptions): Promise<Session> {
-  const tlsTarget: TlsTarget = { host: o.host, ...(o.tls?.name === undefined ? {} : { name: o.tls.name }), ...(o.tls?.ca === undefined ? {} : { ca: o.tls.ca }) };
+  const tlsTarget: TlsTarget = {
+    host: o.host,
+    ...(o.tls?.name === undefined ? {} : { name: o.tls.name }),
+    ...(o.tls?.ca === undefined ? {} : { ca: o.tls.ca }),
+  };
   let stream;
   try {
     stream = await connector.connect(o.host, o.port, o.timeoutMs);
@@ -163,7 +167,8 @@ async function openSession(connector: Connector, ehlo: string, o: RunOptions): P
     const banner = await smtp.reply().catch((err: unknown) => {
       throw new StageError('CONNECT', null, `no SMTP greeting: ${errorMessage(err)}`);
     });
-    if (!Number.isFinite(banner.code)) throw new StageError('CONNECT', null, `the banner is not an SMTP greeting: ${JSON.stringify(banner.text.slice(0, 80))}`);
+    if (!Number.isFinite(banner.code))
+      throw new StageError('CONNECT', null, `the banner is not an SMTP greeting: ${JSON.stringify(banner.text.slice(0, 80))}`);
     if (banner.code !== 220) throw new StageError('CONNECT', banner, banner.text);
     let ehloReply = await smtp.command(`EHLO ${ehlo}`).catch((err: unknown) => {
       throw new StageError('EHLO', null, errorMessage(err));
@@ -177,7 +182,9 @@ async function openSession(connector: Connector, ehlo: string, o: RunOptions): P
       ehloReply = await expect2xx('EHLO', smtp.command(`EHLO ${ehlo}`));
     }
     if (o.auth) {
-      const r = await smtp.authPlain(o.auth.user, o.auth.password, { allowUnverified: o.tls?.insecure === true }).catch(passSecurity('EHLO'));
+      const r = await smtp
+        .authPlain(o.auth.user, o.auth.password, { allowUnverified: o.tls?.insecure === true })
+        .catch(passSecurity('EHLO'));
       if (!(r.code >= 200 && r.code < 400)) throw new StageError('EHLO', r, r.text);
     }
     return { smtp, ehloReply, banner, pipelining: /^250[- ]PIPELINING\s*$/im.test(ehloReply.text) };
@@ -211,7 +218,13 @@ function failure(probe: Probe, err: unknown, o: RunOptions): ProbeResult {
   if (err instanceof StageError) {
     const code = err.reply?.code ?? null;
     const finite = code !== null && Number.isFinite(code);
-    return { ...base, stage: err.stage, code: finite ? code : null, text: err.reply?.text ?? err.message, class: finite ? classifyReply(err.stage, code, err.reply?.text ?? '') : 'CONN_LOST' };
+    return {
+      ...base,
+      stage: err.stage,
+      code: finite ? code : null,
+      text: err.reply?.text ?? err.message,
+      class: finite ? classifyReply(err.stage, code, err.reply?.text ?? '') : 'CONN_LOST',
+    };
   }
   return { ...base, stage: 'CONNECT', code: null, text: errorMessage(err), class: 'CONN_LOST' };
 }
@@ -224,9 +237,11 @@ function failure(probe: Probe, err: unknown, o: RunOptions): ProbeResult {
 async function transact(session: Session, probe: Probe, label: string, o: RunOptions, isLast: boolean): Promise<ProbeResult> {
   const { smtp } = session;
   const base = baseOf(probe, o);
-  const lost = (stage: Stage) => (err: unknown): never => {
-    throw new StageError(stage, null, errorMessage(err));
-  };
+  const lost =
+    (stage: Stage) =>
+    (err: unknown): never => {
+      throw new StageError(stage, null, errorMessage(err));
+    };
   const rcptLines = [...(probe.localFirst === undefined ? [] : [`RCPT TO:<${probe.localFirst}>`]), `RCPT TO:${bracket(probe.rcptTo)}`];
   const mailLine = `MAIL FROM:${bracket(probe.mailFrom)}`;
   let mailReply: Promise<SmtpReply>;
@@ -300,7 +315,8 @@ export async function runProbes(connector: Connector, probes: readonly Probe[], 
       } catch (err) {
         session?.smtp.close();
         session = null;
-        const refusedAtConnect = err instanceof StageError && err.reply !== null && Number.isFinite(err.reply.code) && err.reply.code !== 421;
+        const refusedAtConnect =
+          err instanceof StageError && err.reply !== null && Number.isFinite(err.reply.code) && err.reply.code !== 421;
         if (attempt >= ATTEMPTS || refusedAtConnect || err instanceof SmtpSecurityError) result = failure(probe, err, o);
         else await new Promise((r) => setTimeout(r, 100 * attempt));
       }
@@ -312,7 +328,10 @@ export async function runProbes(connector: Connector, probes: readonly Probe[], 
 }
 
 /** The greeting session: how the MTA names the vantage ("Hello NAME [IP]"). */
-export async function greet(connector: Connector, o: RunOptions): Promise<{ seen: NonNullable<VantageResult['seen_as']>; serverName: string }> {
+export async function greet(
+  connector: Connector,
+  o: RunOptions,
+): Promise<{ seen: NonNullable<VantageResult['seen_as']>; serverName: string }> {
   const { smtp, ehloReply, banner } = await open(connector, o.ehloName, o).catch((err: unknown) => {
     if (err instanceof StageError) throw new Error(`${o.host}:${o.port}: ${err.reply ? err.reply.text.split('\n')[0] : err.message}`);
     throw err;
@@ -370,12 +389,18 @@ export async function runBattery(
         const extraGreetings = extra.map((p) =>
           limitPortChecks(() => greet(c, optsFor(p))).then(
             (): PortResult => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'probed' }),
-            (err: unknown): PortResult => ({ port: p.port, tls: p.implicitTls ? 'implicit' : 'none', status: 'closed', note: errorMessage(err).replace(`${o.host}:${p.port}: `, '') }),
+            (err: unknown): PortResult => ({
+              port: p.port,
+              tls: p.implicitTls ? 'implicit' : 'none',
+              status: 'closed',
+              note: errorMessage(err).replace(`${o.host}:${p.port}: `, ''),
+            }),
           ),
         );
         const { seen, serverName } = await limit(() => greet(c, optsFor(main)));
         const chunks = chunked(probesFor(serverName), per);
-        const runAll = (p: PortSpec): Promise<ProbeResult[]> => Promise.all(chunks.map((chunk) => limit(() => runProbes(c, chunk, optsFor(p), per)))).then((r) => r.flat());
+        const runAll = (p: PortSpec): Promise<ProbeResult[]> =>
+          Promise.all(chunks.map((chunk) => limit(() => runProbes(c, chunk, optsFor(p), per)))).then((r) => r.flat());
         // the target's port does not wait for the submission ports' first contact, nor they for it
         const onMain = runAll(main);
         const onExtra = extraGreetings.map(async (g, i) => {
@@ -383,7 +408,10 @@ export async function runBattery(
           return (await g).status === 'probed' && port !== undefined ? runAll(port) : [];
         });
         const done = [...(await onMain), ...(await Promise.all(onExtra)).flat()];
-        const ports: PortResult[] = [{ port: main.port, tls: main.implicitTls ? 'implicit' : 'none', status: 'probed' }, ...(await Promise.all(extraGreetings))];
+        const ports: PortResult[] = [
+          { port: main.port, tls: main.implicitTls ? 'implicit' : 'none', status: 'probed' },
+          ...(await Promise.all(extraGreetings)),
+        ];
         // a refusal on any port (a submission port's greeting included) fails the whole vantage
         if (halt.error) throw halt.error;
         return { vantage: v.label, seen_as: seen, verdict: verdictOf(done.map((r) => r.class)), ports, probes: done };

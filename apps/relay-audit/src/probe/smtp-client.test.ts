@@ -65,18 +65,24 @@ describe('STARTTLS', () => {
   });
 
   it('a reply nobody asked for, waiting before STARTTLS, fails the session before STARTTLS is sent', async () => {
-    const m = await startRawMta('220 mta.scripted.test ESMTP\r\n', (line, s) => s.write(/^EHLO/i.test(line) ? '250 mta.scripted.test\r\n250 extra\r\n' : '250 ok\r\n'));
+    const m = await startRawMta('220 mta.scripted.test ESMTP\r\n', (line, s) =>
+      s.write(/^EHLO/i.test(line) ? '250 mta.scripted.test\r\n250 extra\r\n' : '250 ok\r\n'),
+    );
     cleanups.push(() => m.close());
     const smtp = await connect(m.port);
     await smtp.reply();
     await smtp.command('EHLO relay-audit.test');
     await new Promise((r) => setTimeout(r, 50));
-    await expect(smtp.startTls({ host: '127.0.0.1' })).rejects.toThrow('the server sent text nobody asked for before STARTTLS: "250 extra"; the session is dropped');
+    await expect(smtp.startTls({ host: '127.0.0.1' })).rejects.toThrow(
+      'the server sent text nobody asked for before STARTTLS: "250 extra"; the session is dropped',
+    );
     expect(m.lines.map((l) => l.line)).toEqual(['EHLO relay-audit.test']);
   });
 
   it('a refused STARTTLS is a reply for the caller, and the session stays in plain text', async () => {
-    const m = await startRawMta('220 mta.scripted.test ESMTP\r\n', (line, s) => s.write(/^STARTTLS/i.test(line) ? '454 4.7.0 TLS not available\r\n' : '250 ok\r\n'));
+    const m = await startRawMta('220 mta.scripted.test ESMTP\r\n', (line, s) =>
+      s.write(/^STARTTLS/i.test(line) ? '454 4.7.0 TLS not available\r\n' : '250 ok\r\n'),
+    );
     cleanups.push(() => m.close());
     const smtp = await connect(m.port);
     await smtp.reply();
@@ -100,9 +106,17 @@ describe('AUTH PLAIN', () => {
   });
 
   it.each([
-    ['a certificate from no CA we trust', () => ({ tls: t.ca.selfSigned, target: { host: '127.0.0.1', ca: t.ca.caCert } }), 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+    [
+      'a certificate from no CA we trust',
+      () => ({ tls: t.ca.selfSigned, target: { host: '127.0.0.1', ca: t.ca.caCert } }),
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+    ],
     ['a CA-signed certificate without the CA', () => ({ tls: t.ca, target: { host: '127.0.0.1' } }), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
-    ['a CA-signed certificate for another name', () => ({ tls: t.ca, target: { host: '127.0.0.1', name: 'other.test', ca: t.ca.caCert } }), 'it is not for other.test'],
+    [
+      'a CA-signed certificate for another name',
+      () => ({ tls: t.ca, target: { host: '127.0.0.1', name: 'other.test', ca: t.ca.caCert } }),
+      'it is not for other.test',
+    ],
   ])('is refused over TLS with %s, unless unverified is allowed', async (_what, setup, why) => {
     const { tls, target } = setup();
     const m = await startScriptedMta(() => null, { auth: { user: 'audit', password: 'pw' }, tls });
@@ -124,7 +138,10 @@ describe('AUTH PLAIN', () => {
   it('goes over TLS whose certificate verified (by address or by name)', async () => {
     const m = await startScriptedMta(() => null, { auth: { user: 'audit', password: 'pw' }, tls: t.ca });
     cleanups.push(() => m.close());
-    for (const target of [{ host: '127.0.0.1', ca: t.ca.caCert }, { host: '127.0.0.1', name: 'mta.scripted.test', ca: t.ca.caCert }]) {
+    for (const target of [
+      { host: '127.0.0.1', ca: t.ca.caCert },
+      { host: '127.0.0.1', name: 'mta.scripted.test', ca: t.ca.caCert },
+    ]) {
       const smtp = await connect(m.port);
       await smtp.reply();
       await smtp.command('EHLO relay-audit.test');
@@ -133,7 +150,10 @@ describe('AUTH PLAIN', () => {
       await smtp.command('EHLO relay-audit.test');
       expect((await smtp.authPlain('audit', 'pw', { allowUnverified: false })).code).toBe(235);
     }
-    expect(m.auths).toEqual([{ user: 'audit', secure: true }, { user: 'audit', secure: true }]);
+    expect(m.auths).toEqual([
+      { user: 'audit', secure: true },
+      { user: 'audit', secure: true },
+    ]);
   });
 });
 

@@ -141,7 +141,11 @@ export class SmtpClient {
 
   /** Sends a message body (dot-stuffed, CRLF) and waits for the end-of-data reply. */
   async data(body: string): Promise<SmtpReply> {
-    const stuffed = body.replace(/\r?\n/g, '\r\n').split('\r\n').map((l) => (l.startsWith('.') ? `.${l}` : l)).join('\r\n');
+    const stuffed = body
+      .replace(/\r?\n/g, '\r\n')
+      .split('\r\n')
+      .map((l) => (l.startsWith('.') ? `.${l}` : l))
+      .join('\r\n');
     this.stream.write(`${stuffed}\r\n.\r\n`);
     return this.reply();
   }
@@ -155,13 +159,17 @@ export class SmtpClient {
    */
   async startTls(target: TlsTarget): Promise<SmtpReply> {
     if (this.replies.length > 0 || this.reader.pending !== '') {
-      throw this.refuse(`the server sent text nobody asked for before STARTTLS: ${JSON.stringify(this.unread().slice(0, 80))}; the session is dropped`);
+      throw this.refuse(
+        `the server sent text nobody asked for before STARTTLS: ${JSON.stringify(this.unread().slice(0, 80))}; the session is dropped`,
+      );
     }
     this.isStartTlsPending = true;
     const reply = await this.command('STARTTLS');
     if (reply.code !== 220) return reply;
     if (this.isInjected) {
-      throw this.refuse('the server sent more after its 220 to STARTTLS, before the TLS handshake: a STARTTLS injection attempt (someone on the path can write into the connection); the session is dropped');
+      throw this.refuse(
+        'the server sent more after its 220 to STARTTLS, before the TLS handshake: a STARTTLS injection attempt (someone on the path can write into the connection); the session is dropped',
+      );
     }
     this.detach();
     let secure: tls.TLSSocket;
@@ -184,11 +192,12 @@ export class SmtpClient {
    * (--tls-insecure). Otherwise nothing is sent and this throws SmtpSecurityError.
    */
   authPlain(user: string, password: string, opts: { allowUnverified: boolean }): Promise<SmtpReply> {
-    const why = this.tlsState === null
-      ? 'the session is not in TLS (use --starttls, or a port that speaks TLS from the first byte)'
-      : !this.tlsState.verified && !opts.allowUnverified
-        ? `the MTA's TLS certificate did not verify (${this.tlsState.error ?? 'unknown reason'}): give the CA that signed it with --tls-ca FILE and the name it carries with --tls-name NAME, or --tls-insecure to send the password anyway`
-        : null;
+    const why =
+      this.tlsState === null
+        ? 'the session is not in TLS (use --starttls, or a port that speaks TLS from the first byte)'
+        : !this.tlsState.verified && !opts.allowUnverified
+          ? `the MTA's TLS certificate did not verify (${this.tlsState.error ?? 'unknown reason'}): give the CA that signed it with --tls-ca FILE and the name it carries with --tls-name NAME, or --tls-insecure to send the password anyway`
+          : null;
     if (why !== null) return Promise.reject(new SmtpSecurityError(`refusing to send the AUTH password: ${why}`));
     return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`);
   }
@@ -276,7 +285,10 @@ function tlsStateOf(s: tls.TLSSocket): TlsState {
   // `authorized` covers the chain and, as Node checks it against the `host` given to tls.connect, the name
   if (s.authorized) return { verified: true };
   const code = String(s.authorizationError);
-  return { verified: false, error: code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `it is not for ${checkedNames.get(s) ?? 'the expected name'}` : code };
+  return {
+    verified: false,
+    error: code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `it is not for ${checkedNames.get(s) ?? 'the expected name'}` : code,
+  };
 }
 
 /**

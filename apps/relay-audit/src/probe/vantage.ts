@@ -41,8 +41,13 @@ export function parseVantages(
   for (const url of sshUrls) {
     if (!url.startsWith('ssh://')) throw new UserError('E_VANTAGE', `--vantage '${url}' is not ssh://[user@]host[:port]`);
     const p = parseSshUrl(url);
-    if (p.path !== undefined && p.path !== '' && p.path !== '/') throw new UserError('E_VANTAGE', `--vantage '${url}': a vantage has no path`);
-    specs.push({ label: url, kind: 'ssh', ssh: { host: p.host, port: p.port ?? 22, username: p.username ?? (typeof defaultUser === 'string' ? defaultUser : defaultUser(url)) } });
+    if (p.path !== undefined && p.path !== '' && p.path !== '/')
+      throw new UserError('E_VANTAGE', `--vantage '${url}': a vantage has no path`);
+    specs.push({
+      label: url,
+      kind: 'ssh',
+      ssh: { host: p.host, port: p.port ?? 22, username: p.username ?? (typeof defaultUser === 'string' ? defaultUser : defaultUser(url)) },
+    });
   }
   if (specs.length === 0) specs.push({ label: 'local', kind: 'local' });
   return specs;

@@ -33,7 +33,8 @@ export function parseSmtpUrl(text: string): SmtpRelay {
   } catch {
     throw new UserError('E_SMTP_URL', `--smtp '${redact(text)}' is not smtp://[user@]host:port or smtps://[user@]host:port`);
   }
-  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new UserError('E_SMTP_URL', `--smtp '${redact(text)}' is not smtp://[user@]host:port or smtps://[user@]host:port`);
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:')
+    throw new UserError('E_SMTP_URL', `--smtp '${redact(text)}' is not smtp://[user@]host:port or smtps://[user@]host:port`);
   if (url.password !== '') {
     throw new UserError(
       'E_SMTP_PASSWORD_IN_URL',
@@ -44,7 +45,10 @@ export function parseSmtpUrl(text: string): SmtpRelay {
   const ignoreTls = url.searchParams.get('starttls') === 'no';
   const user = url.username === '' ? undefined : decodeURIComponent(url.username);
   if (user !== undefined && ignoreTls && !secure) {
-    throw new UserError('E_SMTP_URL', `--smtp '${text}': ?starttls=no would send the password of ${user} in clear text; drop it, or use smtps://`);
+    throw new UserError(
+      'E_SMTP_URL',
+      `--smtp '${text}': ?starttls=no would send the password of ${user} in clear text; drop it, or use smtps://`,
+    );
   }
   const caFile = url.searchParams.get('ca') ?? undefined;
   return {

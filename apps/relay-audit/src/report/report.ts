@@ -33,7 +33,9 @@ export function formatProbeText(r: ProbeReport): string {
     }
     const open = v.probes.filter((x) => isAccepted(x.class));
     for (const x of open.slice(0, 3)) {
-      out.push(`    OPEN ${printable(pathName(r, x))}: EHLO ${printable(x.ehlo)} MAIL FROM:<${printable(x.mail_from)}> RCPT TO:<${printable(x.rcpt_to)}> → ${printable(x.text.split('\n').pop() ?? '')}`);
+      out.push(
+        `    OPEN ${printable(pathName(r, x))}: EHLO ${printable(x.ehlo)} MAIL FROM:<${printable(x.mail_from)}> RCPT TO:<${printable(x.rcpt_to)}> → ${printable(x.text.split('\n').pop() ?? '')}`,
+      );
     }
     if (open.length > 3) out.push(`    … and ${open.length - 3} more open paths (--json lists every probe)`);
   }
@@ -41,7 +43,9 @@ export function formatProbeText(r: ProbeReport): string {
 }
 
 const xml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c).replace(/[^\t\n\r\u0020-\uffff]/g, '');
+  s
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c)
+    .replace(/[^\t\n\r\u0020-\uffff]/g, '');
 
 /** One testsuite per vantage, one testcase per probe; an accepted relay is a failure. */
 export function toJunit(r: ProbeReport): string {
@@ -52,7 +56,10 @@ export function toJunit(r: ProbeReport): string {
         : '';
       return `    <testcase classname="${xml(`${r.target}.${v.vantage}`)}" name="${xml(pathName(r, p))}">${body}</testcase>`;
     });
-    if (v.error !== undefined) cases.push(`    <testcase classname="${xml(`${r.target}.${v.vantage}`)}" name="vantage"><error message="${xml(v.error)}"/></testcase>`);
+    if (v.error !== undefined)
+      cases.push(
+        `    <testcase classname="${xml(`${r.target}.${v.vantage}`)}" name="vantage"><error message="${xml(v.error)}"/></testcase>`,
+      );
     const failures = v.probes.filter((p) => isAccepted(p.class)).length;
     return `  <testsuite name="${xml(`relay-audit ${r.target} from ${v.vantage}`)}" tests="${cases.length}" failures="${failures}" errors="${v.error === undefined ? 0 : 1}">\n${cases.join('\n')}\n  </testsuite>`;
   });
@@ -75,7 +82,10 @@ export function stateOf(r: ProbeReport, now: Date): State {
     verdict: r.verdict,
     time: now.toISOString(),
     open: r.vantages.flatMap((v) => v.probes.filter((p) => isAccepted(p.class)).map((p) => `${v.vantage} ${pathName(r, p)}`)).sort(),
-    unreachable: r.vantages.filter((v) => v.error !== undefined).map((v) => v.vantage).sort(),
+    unreachable: r.vantages
+      .filter((v) => v.error !== undefined)
+      .map((v) => v.vantage)
+      .sort(),
   };
 }
 
@@ -100,7 +110,8 @@ export function diffState(before: State | null, now: State): StateDiff {
     newlyUnreachable: now.unreachable.filter((x) => !wasDown.has(x)),
     changed: false,
   };
-  d.changed = before === null || d.verdict.before !== d.verdict.now || d.newlyOpen.length + d.closedSince.length + d.newlyUnreachable.length > 0;
+  d.changed =
+    before === null || d.verdict.before !== d.verdict.now || d.newlyOpen.length + d.closedSince.length + d.newlyUnreachable.length > 0;
   return d;
 }
 
@@ -108,7 +119,9 @@ export function formatDiff(target: string, d: StateDiff): string {
   // the previous run's part comes from the state file: escaped like the rest
   if (d.since === null) return `${printable(target)}: first run, verdict ${printable(d.verdict.now)}\n`;
   if (!d.changed) return `${printable(target)}: no change since ${printable(d.since)} (verdict ${printable(d.verdict.now)})\n`;
-  const out = [`${printable(target)}: changed since ${printable(d.since)}: verdict ${printable(d.verdict.before ?? '?')} → ${printable(d.verdict.now)}`];
+  const out = [
+    `${printable(target)}: changed since ${printable(d.since)}: verdict ${printable(d.verdict.before ?? '?')} → ${printable(d.verdict.now)}`,
+  ];
   for (const x of d.newlyOpen) out.push(`  NEW OPEN PATH ${printable(x)}`);
   for (const x of d.closedSince) out.push(`  closed since: ${printable(x)}`);
   for (const x of d.newlyUnreachable) out.push(`  vantage now unreachable: ${printable(x)}`);
@@ -127,5 +140,11 @@ export function parseState(text: string, path: string): State {
   if (typeof o.target !== 'string' || typeof o.verdict !== 'string' || !Array.isArray(o.open)) {
     throw new Error(`${path}: not a relay-audit state file`);
   }
-  return { target: o.target, verdict: o.verdict, time: typeof o.time === 'string' ? o.time : '', open: o.open, unreachable: Array.isArray(o.unreachable) ? o.unreachable : [] };
+  return {
+    target: o.target,
+    verdict: o.verdict,
+    time: typeof o.time === 'string' ? o.time : '',
+    open: o.open,
+    unreachable: Array.isArray(o.unreachable) ? o.unreachable : [],
+  };
 }

@@ -88,7 +88,11 @@ export async function startScriptedMta(policy: RcptPolicy, opts: ScriptedMtaOpti
     accepted++;
     s.on('data', (d: Buffer) => {
       reads++;
-      for (const line of d.toString().split('\r\n').filter((l) => l !== '')) lines.push({ line, read: reads });
+      for (const line of d
+        .toString()
+        .split('\r\n')
+        .filter((l) => l !== ''))
+        lines.push({ line, read: reads });
     });
     connections.add(s);
     s.on('close', () => connections.delete(s));

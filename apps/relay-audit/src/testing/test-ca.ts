@@ -30,13 +30,57 @@ export function makeTestCa(): TestCa {
   const openssl = (...args: string[]): void => {
     execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   };
-  openssl('req', '-x509', ...EC, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '3', '-subj', '/CN=relay-audit test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl(
+    'req',
+    '-x509',
+    ...EC,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '3',
+    '-subj',
+    '/CN=relay-audit test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
   openssl('req', ...EC, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=mta.scripted.test');
   writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:mta.scripted.test\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('server.ext'), '-out', f('server.pem'));
-  openssl('req', '-x509', ...EC, '-keyout', f('self.key'), '-out', f('self.pem'), '-days', '2', '-subj', '/CN=mta.scripted.test',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:mta.scripted.test');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('server.ext'),
+    '-out',
+    f('server.pem'),
+  );
+  openssl(
+    'req',
+    '-x509',
+    ...EC,
+    '-keyout',
+    f('self.key'),
+    '-out',
+    f('self.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=mta.scripted.test',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:mta.scripted.test',
+  );
   const read = (name: string): string => readFileSync(f(name), 'utf8');
   return {
     dir,

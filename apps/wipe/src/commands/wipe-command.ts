@@ -63,7 +63,6 @@ interface Prepared {
   keys: (StreamKey | null)[];
 }
 
-
 function sourceFromRecord(p: PassRecord): PassSource {
   if (p.pattern === 'random') return { kind: 'random' };
   return { kind: 'pattern', bytes: Uint8Array.from(p.pattern.split(' ').map((x) => parseInt(x, 16))) };
@@ -103,7 +102,9 @@ function probeTargetSignatures(info: TargetInfo): Promise<Signatures[]> {
 }
 
 async function describeTarget(info: TargetInfo, warnings: string[], signatures: Promise<Signatures[]>): Promise<string> {
-  const lines = [`${info.path}${info.isSymlink ? ` -> ${info.resolved}` : ''}: ${info.kind === 'block' ? 'block device' : 'regular file'}, ${info.sizeBytes} bytes (${formatBytes(info.sizeBytes)})`];
+  const lines = [
+    `${info.path}${info.isSymlink ? ` -> ${info.resolved}` : ''}: ${info.kind === 'block' ? 'block device' : 'regular file'}, ${info.sizeBytes} bytes (${formatBytes(info.sizeBytes)})`,
+  ];
   const b = info.block;
   if (b) {
     if (b.model || b.serial) lines.push(`  model ${b.model ?? '-'}, serial ${b.serial ?? '-'}`);
@@ -119,7 +120,9 @@ async function describeTarget(info: TargetInfo, warnings: string[], signatures: 
       seen.push('(blkid not installed: signatures unknown)');
       break;
     }
-    const what = [sig.TYPE && `${sig.TYPE}${sig.LABEL ? ` "${sig.LABEL}"` : ''}`, sig.PTTYPE && `${sig.PTTYPE} partition table`].filter(Boolean);
+    const what = [sig.TYPE && `${sig.TYPE}${sig.LABEL ? ` "${sig.LABEL}"` : ''}`, sig.PTTYPE && `${sig.PTTYPE} partition table`].filter(
+      Boolean,
+    );
     if (what.length > 0) seen.push(`${path.basename(n)}: ${what.join(', ')}`);
   }
   lines.push(`  signatures seen: ${seen.length > 0 ? seen.join('; ') : 'none'}`);
@@ -128,7 +131,10 @@ async function describeTarget(info: TargetInfo, warnings: string[], signatures: 
 }
 
 /** Asks one question per call over a single reader, so piped answers for several targets all arrive. */
-function lineReader(stdin: Readable, signal: AbortSignal): { ask: (prompt: string, out: CliIo['stderr']) => Promise<string | null>; close: () => void } {
+function lineReader(
+  stdin: Readable,
+  signal: AbortSignal,
+): { ask: (prompt: string, out: CliIo['stderr']) => Promise<string | null>; close: () => void } {
   // Loaded here: with --yes (scripts, the benchmark) nothing is asked and readline is not needed.
   const rl = process.getBuiltinModule('node:readline').createInterface({ input: stdin, terminal: false });
   const lines = rl[Symbol.asyncIterator]();
@@ -179,7 +185,10 @@ async function checkBlockSize(fh: fsp.FileHandle, info: TargetInfo): Promise<voi
   const before = await fh.read(buf, 0, 512, size - 512);
   const after = await fh.read(buf, 0, 512, size);
   if (before.bytesRead !== 512 || after.bytesRead !== 0) {
-    throw new UserError('E_SIZE', `${info.path}: sysfs says ${size} bytes but the device ends elsewhere (read ${before.bytesRead} bytes before that end, ${after.bytesRead} after); refusing`);
+    throw new UserError(
+      'E_SIZE',
+      `${info.path}: sysfs says ${size} bytes but the device ends elsewhere (read ${before.bytesRead} bytes before that end, ${after.bytesRead} after); refusing`,
+    );
   }
 }
 
@@ -246,7 +255,14 @@ type Opened = PassIo & { identity: TargetIdentity };
 export async function runWipe(opts: WipeOptions, deps: WipeDeps): Promise<void> {
   const now = deps.now ?? (() => new Date());
   const resumed = opts.resume ? await loadReport(opts.resume) : null;
-  const run: Run = { opts, deps, now, startedAt: now(), resumed, say: (s) => void (opts.json ? deps.io.stderr : deps.io.stdout).write(`${s}\n`) };
+  const run: Run = {
+    opts,
+    deps,
+    now,
+    startedAt: now(),
+    resumed,
+    say: (s) => void (opts.json ? deps.io.stderr : deps.io.stdout).write(`${s}\n`),
+  };
   const { prepared, signatures } = await inspect(run, targetsOf(run));
   await showPlans(run, prepared, signatures);
   if (opts.dryRun) {
@@ -275,7 +291,8 @@ function targetsOf(run: Run): string[] {
   let targets = opts.targets;
   if (resumed && targets.length === 0) {
     targets = resumed.targets.filter((t) => resumePoint(t) !== null).map((t) => t.target);
-    if (targets.length === 0) throw new UserError('E_RESUME', `${opts.resume ?? ''}: the report says every wipe in it is complete; nothing to resume`);
+    if (targets.length === 0)
+      throw new UserError('E_RESUME', `${opts.resume ?? ''}: the report says every wipe in it is complete; nothing to resume`);
   }
   if (targets.length === 0) throw new UserError('E_USAGE', 'no target given (wipe TARGET..., or --list-methods)');
   return targets;
@@ -286,9 +303,9 @@ async function inspect(run: Run, targets: string[]): Promise<{ prepared: Prepare
   const { opts, resumed } = run;
   // Start-up is a fixed cost on every run: the independent reads and blkid run side by side.
   const inspected = Promise.all(targets.map((t) => inspectTarget(t)));
-  const probed = inspected.then((list) => new Map(
-    list.filter((i) => i.kind === 'block' || i.kind === 'file').map((i) => [i, probeTargetSignatures(i)] as const),
-  ));
+  const probed = inspected.then(
+    (list) => new Map(list.filter((i) => i.kind === 'block' || i.kind === 'file').map((i) => [i, probeTargetSignatures(i)] as const)),
+  );
   // Files are checked like devices: who else uses them (loop devices, writers), and whether their
   // file system overwrites in place.
   const fileChecks = inspected.then(async (list) => {
@@ -332,7 +349,10 @@ const useFor = (info: TargetInfo, use: Map<string, FileUse>): FileUse | undefine
 function refuseAll(run: Run, refusals: string[], code: string, when: string): void {
   if (refusals.length === 0) return;
   for (const r of refusals.slice(0, -1)) run.deps.io.stderr.write(`wipe: ${oneLine(r)}\n`);
-  throw new UserError(code, `${refusals[refusals.length - 1] ?? ''}${when}${refusals.length > 1 ? ` (${refusals.length} refusals; nothing written)` : ' (nothing written)'}`);
+  throw new UserError(
+    code,
+    `${refusals[refusals.length - 1] ?? ''}${when}${refusals.length > 1 ? ` (${refusals.length} refusals; nothing written)` : ' (nothing written)'}`,
+  );
 }
 
 /** The refusal checks once more, on the system as it is now (after the question). */
@@ -362,7 +382,10 @@ function resumedTarget(info: TargetInfo, resumed: WipeReport, file: string, warn
   const old = resumed.targets.find((t) => t.target === info.path || t.resolved === info.resolved);
   if (!old) throw new UserError('E_RESUME', `${info.path} is not in the report ${file}`);
   if (old.sizeBytes !== info.sizeBytes || (old.serial ?? null) !== (info.block?.serial ?? null)) {
-    throw new UserError('E_RESUME', `${info.path} is not the target of the report (size or serial differ: ${old.sizeBytes} vs ${info.sizeBytes})`);
+    throw new UserError(
+      'E_RESUME',
+      `${info.path} is not the target of the report (size or serial differ: ${old.sizeBytes} vs ${info.sizeBytes})`,
+    );
   }
   if (!resumePoint(old)) throw new UserError('E_RESUME', `${info.path}: the report says this wipe is complete; nothing to resume`);
   const record: TargetRecord = { ...old, warnings, error: null, passes: old.passes.map((p) => ({ ...p, unwritten: unwrittenOf(p) })) };
@@ -377,13 +400,21 @@ async function showPlans(run: Run, prepared: Prepared[], signatures: Map<TargetI
     const rp = resumePoint(p.record);
     say(`  plan: ${p.record.method}, ${p.record.passes.length} pass(es):`);
     for (const pass of p.record.passes) {
-      say(`    pass ${pass.index}: ${pass.pattern === 'random' ? describeSource({ kind: 'random' }) : pass.pattern}${pass.verifyPlanned ? ', then verify' : ''}`);
+      say(
+        `    pass ${pass.index}: ${pass.pattern === 'random' ? describeSource({ kind: 'random' }) : pass.pattern}${pass.verifyPlanned ? ', then verify' : ''}`,
+      );
     }
     if (resumed && rp) say(`  resuming at pass ${rp.passIndex}, offset ${rp.offset}`);
     if (opts.dryRun) {
-      const plan: WipePlan = { method: p.record.method, passes: p.record.passes.map((x) => ({ index: x.index, source: sourceFromRecord(x), verify: x.verifyPlanned })), verify: 'last' };
+      const plan: WipePlan = {
+        method: p.record.method,
+        passes: p.record.passes.map((x) => ({ index: x.index, source: sourceFromRecord(x), verify: x.verifyPlanned })),
+        verify: 'last',
+      };
       const b = planBytes(plan, p.info.sizeBytes);
-      say(`  would write ${b.write} bytes and read back ${b.verify}; estimated ${Math.ceil(estimateSeconds(p.info, plan))} s at an assumed ${p.info.block?.rotational ? '150' : '500'} MB/s`);
+      say(
+        `  would write ${b.write} bytes and read back ${b.verify}; estimated ${Math.ceil(estimateSeconds(p.info, plan))} s at an assumed ${p.info.block?.rotational ? '150' : '500'} MB/s`,
+      );
     }
   }
 }
@@ -397,7 +428,10 @@ async function confirm(run: Run, prepared: Prepared[]): Promise<void> {
       const want = expectedAnswer(p.info);
       const answer = await ask(`Type '${want}' to destroy all data on ${p.info.resolved}: `, io.stderr);
       if (answer !== want && answer !== p.info.resolved) {
-        throw new UserError('E_NOT_CONFIRMED', `${p.info.path}: not confirmed (typed ${answer === null ? 'nothing' : `'${answer}'`}, expected '${want}'); nothing written`);
+        throw new UserError(
+          'E_NOT_CONFIRMED',
+          `${p.info.path}: not confirmed (typed ${answer === null ? 'nothing' : `'${answer}'`}, expected '${want}'); nothing written`,
+        );
       }
     }
   } finally {
@@ -464,7 +498,10 @@ async function wipeAll(run: Run, prepared: Prepared[], opened: Opened[]): Promis
       await reportFile.write();
     } catch (err) {
       await closeAll(opened);
-      throw new UserError('E_REPORT', `cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; nothing written`);
+      throw new UserError(
+        'E_REPORT',
+        `cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; nothing written`,
+      );
     }
   }
 
@@ -485,7 +522,9 @@ async function wipeAll(run: Run, prepared: Prepared[], opened: Opened[]): Promis
       // the very report printed at the end, to the millisecond
       await reportFile.write(report);
     } catch (err) {
-      io.stderr.write(`wipe: cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; the last checkpoint in it may be older than this run\n`);
+      io.stderr.write(
+        `wipe: cannot write the report ${reportFile.file}: ${errText(err as NodeJS.ErrnoException)}; the last checkpoint in it may be older than this run\n`,
+      );
       io.setExitCode(2);
     }
   }
@@ -501,17 +540,25 @@ function finish(run: Run, report: WipeReport, records: TargetRecord[]): void {
 
   for (const t of records) {
     if (t.outcome === 'verify-failed') {
-      io.stderr.write(`wipe: ${t.target}: verification failed: ${t.passes.reduce((n, x) => n + (x.verify?.mismatchedBytes ?? 0), 0)} bytes differ\n`);
+      io.stderr.write(
+        `wipe: ${t.target}: verification failed: ${t.passes.reduce((n, x) => n + (x.verify?.mismatchedBytes ?? 0), 0)} bytes differ\n`,
+      );
       io.setExitCode(1);
     } else if (t.outcome === 'incomplete') {
       const c = t.coverage ?? coverageOf(t.passes);
-      io.stderr.write(`wipe: ${t.target}: ${c.unwrittenBytes} bytes in ${c.ranges} range(s) could not be overwritten (first at byte ${c.firstUnwritten ?? 0}); the report lists them\n`);
+      io.stderr.write(
+        `wipe: ${t.target}: ${c.unwrittenBytes} bytes in ${c.ranges} range(s) could not be overwritten (first at byte ${c.firstUnwritten ?? 0}); the report lists them\n`,
+      );
       io.setExitCode(3);
     } else if (t.outcome === 'in-place-not-guaranteed') {
-      io.stderr.write(`wipe: ${t.target}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: ${t.inPlace?.why ?? 'unknown file system'}\n`);
+      io.stderr.write(
+        `wipe: ${t.target}: every byte was overwritten and read back, but in-place overwrite is not guaranteed: ${t.inPlace?.why ?? 'unknown file system'}\n`,
+      );
       io.setExitCode(1);
     } else if (t.outcome === 'interrupted') {
-      io.stderr.write(`wipe: ${t.target}: interrupted; ${opts.reportFile ? `continue with --resume ${opts.reportFile}` : 'rerun with --report FILE to be able to --resume'}\n`);
+      io.stderr.write(
+        `wipe: ${t.target}: interrupted; ${opts.reportFile ? `continue with --resume ${opts.reportFile}` : 'rerun with --report FILE to be able to --resume'}\n`,
+      );
       io.setExitCode(130);
     } else if (t.outcome === 'failed') {
       io.stderr.write(`wipe: ${t.target}: ${oneLine(t.error ?? 'failed')} (the report says which bytes were overwritten)\n`);
@@ -555,7 +602,13 @@ async function wipeOne(
         // ranges an earlier run recorded below where this one starts; the rest is written again
         const earlier = rangesBelow(unwrittenOf(pass), from);
         pass.unwritten = earlier;
-        const bar = createProgress({ label: `${label} pass ${pass.index}/${rec.passes.length} ${pass.pattern}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
+        const bar = createProgress({
+          label: `${label} pass ${pass.index}/${rec.passes.length} ${pass.pattern}`,
+          total: size,
+          unit: 'bytes',
+          stream: progressStream,
+          mode: progressMode,
+        });
         bar.update(from);
         const t0 = performance.now();
         pass.status = 'partial';
@@ -600,9 +653,25 @@ async function wipeOne(
         await saveNow();
       }
       if (pass.verifyPlanned && pass.verify?.result !== 'match') {
-        const bar = createProgress({ label: `${label} verify ${pass.index}/${rec.passes.length}`, total: size, unit: 'bytes', stream: progressStream, mode: progressMode });
+        const bar = createProgress({
+          label: `${label} verify ${pass.index}/${rec.passes.length}`,
+          total: size,
+          unit: 'bytes',
+          stream: progressStream,
+          mode: progressMode,
+        });
         const t0 = performance.now();
-        const v = await verifyPass({ path: fdPath(pio.fh), size, source, key, direct: probe.ok, signal, onProgress: (d) => bar.update(d), chunk: opts.chunk, skip: unwrittenOf(pass) });
+        const v = await verifyPass({
+          path: fdPath(pio.fh),
+          size,
+          source,
+          key,
+          direct: probe.ok,
+          signal,
+          onProgress: (d) => bar.update(d),
+          chunk: opts.chunk,
+          skip: unwrittenOf(pass),
+        });
         bar.finish();
         const secs = (performance.now() - t0) / 1000;
         pass.verify = {
@@ -639,10 +708,13 @@ async function wipeOne(
     rec.coverage = coverageOf(rec.passes);
     if (!stopped) {
       rec.outcome =
-        rec.verification === 'failed' ? 'verify-failed'
-        : rec.coverage.unwrittenBytes > 0 ? 'incomplete'
-        : rec.inPlace?.guaranteed === false ? 'in-place-not-guaranteed'
-        : 'wiped';
+        rec.verification === 'failed'
+          ? 'verify-failed'
+          : rec.coverage.unwrittenBytes > 0
+            ? 'incomplete'
+            : rec.inPlace?.guaranteed === false
+              ? 'in-place-not-guaranteed'
+              : 'wiped';
       rec.error = null;
     }
     if (rec.outcome === 'wiped' && opts.remove && info.kind === 'file') {

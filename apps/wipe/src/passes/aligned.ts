@@ -30,7 +30,10 @@ export async function probeDirectRead(path: string, blockSize: number, size: num
   try {
     fh = await fsp.open(path, constants.O_RDONLY | constants.O_DIRECT);
   } catch (err) {
-    return { ok: false, reason: `O_DIRECT open failed (${(err as NodeJS.ErrnoException).code ?? String(err)}): the filesystem does not support it` };
+    return {
+      ok: false,
+      reason: `O_DIRECT open failed (${(err as NodeJS.ErrnoException).code ?? String(err)}): the filesystem does not support it`,
+    };
   }
   try {
     if (size > 0) {

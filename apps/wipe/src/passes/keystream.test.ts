@@ -5,7 +5,13 @@ describe('keystreamAt', () => {
   it('regenerates the same bytes at any offset, aligned to 16 or not', () => {
     const k = newStreamKey();
     const whole = keystreamAt(k, 0, 100_000);
-    for (const [off, len] of [[0, 16], [1, 15], [17, 1000], [4095, 4097], [99_999, 1]] as const) {
+    for (const [off, len] of [
+      [0, 16],
+      [1, 15],
+      [17, 1000],
+      [4095, 4097],
+      [99_999, 1],
+    ] as const) {
       expect(keystreamAt(k, off, len).equals(whole.subarray(off, off + len))).toBe(true);
     }
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { newStreamKey } from './keystream.js';
 import { PassData } from './pass-data.js';
 
-describe('one source of a pass\'s bytes', () => {
+describe("one source of a pass's bytes", () => {
   it('what the writer writes is what the verifier expects, at every phase of a 3-byte pattern', () => {
     const source = { kind: 'pattern' as const, bytes: Uint8Array.from([0x92, 0x49, 0x24]) };
     const start = 7;

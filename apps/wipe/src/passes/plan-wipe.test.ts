@@ -12,7 +12,7 @@ describe('parsePatternSpec', () => {
   });
 
   it('rejects what is not hex, odd digit runs and empty passes with one clear message', () => {
-    expect(() => parsePatternSpec('0xZZ')).toThrow("pattern '0xZZ' is not hex (write bytes as 0x55, 0x924924 or \"0x92 0x49 0x24\")");
+    expect(() => parsePatternSpec('0xZZ')).toThrow('pattern \'0xZZ\' is not hex (write bytes as 0x55, 0x924924 or "0x92 0x49 0x24")');
     expect(() => parsePatternSpec('0x')).toThrow("pattern '0x' is not hex");
     expect(() => parsePatternSpec('0x555')).toThrow("pattern '0x555' has an odd number of hex digits");
     expect(() => parsePatternSpec('  ')).toThrow('empty pattern (give at least one hex byte, e.g. --pattern 0x55)');
@@ -48,7 +48,9 @@ describe('planWipe', () => {
   });
 
   it('refuses an unknown method and a method together with a pattern', () => {
-    expect(() => planWipe({ method: 'fast' })).toThrow("unknown method 'fast' (one of: pattern, zero, one, random, dod-short, dod, gutmann; see --list-methods)");
+    expect(() => planWipe({ method: 'fast' })).toThrow(
+      "unknown method 'fast' (one of: pattern, zero, one, random, dod-short, dod, gutmann; see --list-methods)",
+    );
     expect(() => planWipe({ method: 'zero', patterns: [Uint8Array.of(1)] })).toThrow('give either --method or --pattern, not both');
   });
 });

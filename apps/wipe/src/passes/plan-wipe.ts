@@ -28,11 +28,18 @@ const p = (...bytes: number[]): PassSource => ({ kind: 'pattern', bytes: Uint8Ar
 const R: PassSource = { kind: 'random' };
 
 const GUTMANN_FIXED: PassSource[] = [
-  p(0x55), p(0xaa),
-  p(0x92, 0x49, 0x24), p(0x49, 0x24, 0x92), p(0x24, 0x92, 0x49),
+  p(0x55),
+  p(0xaa),
+  p(0x92, 0x49, 0x24),
+  p(0x49, 0x24, 0x92),
+  p(0x24, 0x92, 0x49),
   ...Array.from({ length: 16 }, (_, i) => p(i * 0x11)),
-  p(0x92, 0x49, 0x24), p(0x49, 0x24, 0x92), p(0x24, 0x92, 0x49),
-  p(0x6d, 0xb6, 0xdb), p(0xb6, 0xdb, 0x6d), p(0xdb, 0x6d, 0xb6),
+  p(0x92, 0x49, 0x24),
+  p(0x49, 0x24, 0x92),
+  p(0x24, 0x92, 0x49),
+  p(0x6d, 0xb6, 0xdb),
+  p(0xb6, 0xdb, 0x6d),
+  p(0xdb, 0x6d, 0xb6),
 ];
 
 export const METHODS: readonly MethodDef[] = [
@@ -42,7 +49,12 @@ export const METHODS: readonly MethodDef[] = [
   { name: 'random', description: 'one pass of an AES-256-CTR keystream (regenerated to verify)', passes: [R], verify: 'last' },
   { name: 'dod-short', description: 'DoD 5220.22-M short form: zeros, ones, random', passes: [p(0x00), p(0xff), R], verify: 'last' },
   { name: 'dod', description: 'DoD 5220.22-M: zeros, ones, random, every pass verified', passes: [p(0x00), p(0xff), R], verify: 'all' },
-  { name: 'gutmann', description: 'Gutmann 35 passes: 4 random, 27 fixed patterns, 4 random', passes: [R, R, R, R, ...GUTMANN_FIXED, R, R, R, R], verify: 'last' },
+  {
+    name: 'gutmann',
+    description: 'Gutmann 35 passes: 4 random, 27 fixed patterns, 4 random',
+    passes: [R, R, R, R, ...GUTMANN_FIXED, R, R, R, R],
+    verify: 'last',
+  },
 ];
 
 export function findMethod(name: string): MethodDef {
@@ -81,11 +93,17 @@ export const MAX_PATTERN_BYTES = 512;
 export function parsePatternSpec(spec: string): Uint8Array[] {
   if (spec.trim() === '') throw new UserError('E_PATTERN', 'empty pattern (give at least one hex byte, e.g. --pattern 0x55)');
   return spec.split(',').map((part) => {
-    const tokens = part.trim().split(/\s+/).filter((t) => t !== '');
+    const tokens = part
+      .trim()
+      .split(/\s+/)
+      .filter((t) => t !== '');
     if (tokens.length === 0) throw new UserError('E_PATTERN', `empty pass in pattern '${spec}'`);
     const bytes = Uint8Array.from(tokens.flatMap(parseHexToken));
     if (bytes.length > MAX_PATTERN_BYTES) {
-      throw new UserError('E_PATTERN', `a pass of ${bytes.length} pattern bytes is over the limit of ${MAX_PATTERN_BYTES} (a pattern repeats: give one period of it)`);
+      throw new UserError(
+        'E_PATTERN',
+        `a pass of ${bytes.length} pattern bytes is over the limit of ${MAX_PATTERN_BYTES} (a pattern repeats: give one period of it)`,
+      );
     }
     return bytes;
   });

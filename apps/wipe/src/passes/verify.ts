@@ -80,7 +80,15 @@ function checkerFor(data: PassData): Checker {
 }
 
 export async function verifyPass(o: VerifyOptions): Promise<VerifyOutcome> {
-  const out: VerifyOutcome = { checked: 0, skipped: 0, mismatchedBytes: 0, firstMismatches: [], interrupted: false, error: null, direct: o.direct };
+  const out: VerifyOutcome = {
+    checked: 0,
+    skipped: 0,
+    mismatchedBytes: 0,
+    firstMismatches: [],
+    interrupted: false,
+    error: null,
+    direct: o.direct,
+  };
   const check = checkerFor(new PassData(o.source, o.key, 0, o.chunk));
   // Whole 4 KiB blocks, as O_DIRECT wants; the checkers handle any pattern phase at any offset.
   const chunk = chunkSizeFor(1, o.chunk ?? READ_SIZE);

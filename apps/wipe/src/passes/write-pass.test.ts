@@ -22,11 +22,23 @@ function expected(size: number, bytes: number[]): Buffer {
   return b;
 }
 
-async function write(file: string, source: PassSource, opts: { start?: number; chunk?: number; key?: ReturnType<typeof newStreamKey> | null; signal?: AbortSignal } = {}) {
+async function write(
+  file: string,
+  source: PassSource,
+  opts: { start?: number; chunk?: number; key?: ReturnType<typeof newStreamKey> | null; signal?: AbortSignal } = {},
+) {
   const size = (await fsp.stat(file)).size;
   const fh = await fsp.open(file, 'r+');
   try {
-    return await writePass({ io: { fh, direct: null, align: 4096 }, size, source, key: opts.key ?? null, start: opts.start ?? 0, chunk: opts.chunk, signal: opts.signal });
+    return await writePass({
+      io: { fh, direct: null, align: 4096 },
+      size,
+      source,
+      key: opts.key ?? null,
+      start: opts.start ?? 0,
+      chunk: opts.chunk,
+      signal: opts.signal,
+    });
   } finally {
     await fh.close();
   }
@@ -113,10 +125,24 @@ describe('writePass + verifyPass on files', () => {
     const fh = await fsp.open(file, 'r+');
     const direct = await fsp.open(file, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
     try {
-      const out = await writePass({ io: { fh, direct, align: 4096 }, size, source: pat(0x92, 0x49, 0x24), key: null, start: 0, chunk: 12288 });
+      const out = await writePass({
+        io: { fh, direct, align: 4096 },
+        size,
+        source: pat(0x92, 0x49, 0x24),
+        key: null,
+        start: 0,
+        chunk: 12288,
+      });
       expect(out.done).toBe(size);
       const key = newStreamKey();
-      const out2 = await writePass({ io: { fh, direct, align: 4096 }, size: size - 1000, source: { kind: 'random' }, key, start: 0, chunk: 8192 });
+      const out2 = await writePass({
+        io: { fh, direct, align: 4096 },
+        size: size - 1000,
+        source: { kind: 'random' },
+        key,
+        start: 0,
+        chunk: 8192,
+      });
       expect(out2.done).toBe(size - 1000);
       const got = readFileSync(file);
       expect(got.subarray(0, size - 1000).equals(keystreamAt(key, 0, size - 1000))).toBe(true);
@@ -137,7 +163,14 @@ describe('writePass + verifyPass on files', () => {
       },
       datasync: async () => {},
     } as unknown as FileHandle;
-    const out = await writePass({ io: { fh: failing, direct: null, align: 4096 }, size: 10 * 4096, source: pat(0x55), key: null, start: 0, chunk: 4096 });
+    const out = await writePass({
+      io: { fh: failing, direct: null, align: 4096 },
+      size: 10 * 4096,
+      source: pat(0x55),
+      key: null,
+      start: 0,
+      chunk: 4096,
+    });
     expect(out.done).toBe(3 * 4096);
     expect(out.interrupted).toBe(false);
     expect(out.error?.code).toBe('EIO');
@@ -159,7 +192,14 @@ describe('writePass + verifyPass on files', () => {
         },
         datasync: async () => {},
       } as unknown as FileHandle;
-      const out = await writePass({ io: { fh: slowFirst, direct: null, align: 4096 }, size: 10 * 4096, source: pat(0x55), key: null, start: 0, chunk: 4096 });
+      const out = await writePass({
+        io: { fh: slowFirst, direct: null, align: 4096 },
+        size: 10 * 4096,
+        source: pat(0x55),
+        key: null,
+        start: 0,
+        chunk: 4096,
+      });
       await new Promise((r) => setTimeout(r, 10));
       expect(out.done).toBe(4096);
       expect(out.error?.code).toBe('ENOSPC');

@@ -124,7 +124,9 @@ class UnwrittenList {
     if (last && last[1] === start) {
       last[1] = end;
       if (last[1] - last[0] > this.maxRun) {
-        throw new Error(`every write from byte ${last[0]} to ${last[1]} failed (more than ${this.maxRun} bytes in a row: the device is gone or dying)`);
+        throw new Error(
+          `every write from byte ${last[0]} to ${last[1]} failed (more than ${this.maxRun} bytes in a row: the device is gone or dying)`,
+        );
       }
       return;
     }
@@ -143,7 +145,11 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
   const staging = o.source.kind === 'random' && io.direct ? Array.from({ length: DEPTH }, () => alignedBuffer(data.chunk)) : [];
   type Write = { pos: number; end: number; fh: fsp.FileHandle; buf: Buffer; p: Promise<void> };
   const inflight: Write[] = [];
-  const unwritten = new UnwrittenList(rangesBelow(o.unwritten ?? [], o.start), o.maxRanges ?? MAX_UNWRITTEN_RANGES, o.maxRun ?? MAX_UNWRITTEN_RUN);
+  const unwritten = new UnwrittenList(
+    rangesBelow(o.unwritten ?? [], o.start),
+    o.maxRanges ?? MAX_UNWRITTEN_RANGES,
+    o.maxRun ?? MAX_UNWRITTEN_RUN,
+  );
   let done = o.start;
   let issued = o.start;
   let error: NodeJS.ErrnoException | null = null;
@@ -177,7 +183,7 @@ export async function writePass(o: WritePassOptions): Promise<PassOutcome> {
    * reused only by a write issued after this one settled.
    */
   const narrow = async (w: Write): Promise<void> => {
-    for (let a = w.pos; a < w.end; ) {
+    for (let a = w.pos; a < w.end;) {
       const b = Math.min(w.end, (Math.floor(a / io.align) + 1) * io.align);
       try {
         await writeFully(w.fh, w.buf.subarray(a - w.pos, b - w.pos), a);

@@ -11,14 +11,28 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const report = (n: number): WipeReport => ({ tool: 'wipe', version: String(n), standard: 'NIST SP 800-88 Rev. 1', host: 'h', operator: 'o', startedAt: 's', endedAt: 'e', targets: [] });
+const report = (n: number): WipeReport => ({
+  tool: 'wipe',
+  version: String(n),
+  standard: 'NIST SP 800-88 Rev. 1',
+  host: 'h',
+  operator: 'o',
+  startedAt: 's',
+  endedAt: 'e',
+  targets: [],
+});
 
 describe('the report file', () => {
   it('checkpoints at most once per interval, each write whole, and a forced write always', async () => {
     let clock = 0;
     let n = 0;
     const f = path.join(dir, 'r.json');
-    const rf = new ReportFile(f, () => report(++n), () => clock, 2000);
+    const rf = new ReportFile(
+      f,
+      () => report(++n),
+      () => clock,
+      2000,
+    );
     await rf.write();
     rf.maybe(); // too soon
     await rf.settled();
@@ -36,7 +50,12 @@ describe('the report file', () => {
 
   it('a failed checkpoint is kept, the next ones still go', async () => {
     let clock = 0;
-    const rf = new ReportFile(path.join(dir, 'missing', 'r.json'), () => report(1), () => clock, 10);
+    const rf = new ReportFile(
+      path.join(dir, 'missing', 'r.json'),
+      () => report(1),
+      () => clock,
+      10,
+    );
     await expect(rf.write()).rejects.toMatchObject({ code: 'ENOENT' });
     clock = 100;
     rf.maybe();

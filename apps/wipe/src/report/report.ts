@@ -125,7 +125,10 @@ export function rangeBytes(ranges: readonly ByteRange[]): number {
 
 /** Sorted, merged (overlapping and touching ranges joined), empty ranges dropped. */
 export function mergeRanges(ranges: readonly ByteRange[]): ByteRange[] {
-  const sorted = ranges.filter(([a, b]) => b > a).map(([a, b]): ByteRange => [a, b]).sort((x, y) => x[0] - y[0]);
+  const sorted = ranges
+    .filter(([a, b]) => b > a)
+    .map(([a, b]): ByteRange => [a, b])
+    .sort((x, y) => x[0] - y[0]);
   const out: ByteRange[] = [];
   for (const r of sorted) {
     const last = out.at(-1);
@@ -172,7 +175,10 @@ export function coverageOf(passes: readonly PassRecord[]): Coverage {
 export const SHOWN_RANGES = 5;
 
 function formatRanges(ranges: readonly ByteRange[]): string {
-  const shown = ranges.slice(0, SHOWN_RANGES).map(([a, b]) => `[${a}, ${b})`).join(', ');
+  const shown = ranges
+    .slice(0, SHOWN_RANGES)
+    .map(([a, b]) => `[${a}, ${b})`)
+    .join(', ');
   return ranges.length > SHOWN_RANGES ? `${shown} … and ${ranges.length - SHOWN_RANGES} more` : shown;
 }
 
@@ -218,9 +224,14 @@ export function formatReport(r: WipeReport): string {
     }
     const c = t.coverage;
     if (c && c.unwrittenBytes > 0) {
-      lines.push(`  coverage  ${c.unwrittenBytes} bytes in ${c.ranges} range(s) not overwritten by every pass (first at byte ${c.firstUnwritten ?? '-'}); ${c.neverOverwrittenBytes} bytes by none`);
+      lines.push(
+        `  coverage  ${c.unwrittenBytes} bytes in ${c.ranges} range(s) not overwritten by every pass (first at byte ${c.firstUnwritten ?? '-'}); ${c.neverOverwrittenBytes} bytes by none`,
+      );
     }
-    lines.push(`  verified  ${t.verification}`, `  outcome   ${t.outcome}${t.error ? `: ${t.error}` : ''}${t.removed ? ' (file removed)' : ''}`);
+    lines.push(
+      `  verified  ${t.verification}`,
+      `  outcome   ${t.outcome}${t.error ? `: ${t.error}` : ''}${t.removed ? ' (file removed)' : ''}`,
+    );
     for (const w of t.warnings) lines.push(`  warning   ${w}`);
   }
   return `${lines.join('\n')}\n`;

@@ -19,8 +19,13 @@ describe('parsers', () => {
   });
 
   it('reads /proc/swaps without its header', () => {
-    const s = parseSwaps('Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/loop1                              partition\t65532\t\t0\t\t-2\n/swap\\040file file 1024 0 -3\n');
-    expect(s).toEqual([{ filename: '/dev/loop1', type: 'partition' }, { filename: '/swap file', type: 'file' }]);
+    const s = parseSwaps(
+      'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/loop1                              partition\t65532\t\t0\t\t-2\n/swap\\040file file 1024 0 -3\n',
+    );
+    expect(s).toEqual([
+      { filename: '/dev/loop1', type: 'partition' },
+      { filename: '/swap file', type: 'file' },
+    ]);
   });
 
   it('decodes dev_t as the kernel encodes it, including minors above 255', () => {
@@ -29,7 +34,10 @@ describe('parsers', () => {
   });
 
   it('reads blkid export pairs', () => {
-    expect(parseBlkidExport('DEVNAME=/dev/loop0\nUUID=ab-cd\nTYPE=ext4\nUSAGE=filesystem\n')).toMatchObject({ TYPE: 'ext4', UUID: 'ab-cd' });
+    expect(parseBlkidExport('DEVNAME=/dev/loop0\nUUID=ab-cd\nTYPE=ext4\nUSAGE=filesystem\n')).toMatchObject({
+      TYPE: 'ext4',
+      UUID: 'ab-cd',
+    });
   });
 });
 
@@ -42,7 +50,12 @@ describe('sysfs readers', () => {
   it('collects partitions, holders of the disk and of each partition, model, serial and size', async () => {
     root = fakeSysBlock([
       {
-        name: 'sdb', dev: '8:16', sectors: 2048, rotational: 0, model: 'FakeDisk 9000', serial: 'SN123',
+        name: 'sdb',
+        dev: '8:16',
+        sectors: 2048,
+        rotational: 0,
+        model: 'FakeDisk 9000',
+        serial: 'SN123',
         partitions: [
           { name: 'sdb1', dev: '8:17', sectors: 1000, holders: ['dm-0'] },
           { name: 'sdb2', dev: '8:18', sectors: 1000, holders: ['md0'] },
@@ -51,8 +64,19 @@ describe('sysfs readers', () => {
       { name: 'dm-0', dev: '253:0', sectors: 1000, slaves: ['sdb1'] },
     ]);
     const b = await readBlockInfo('sdb', root);
-    expect(b).toMatchObject({ name: 'sdb', majMin: '8:16', sizeBytes: 2048 * 512, rotational: false, model: 'FakeDisk 9000', serial: 'SN123', isPartition: false });
-    expect(b.partitions).toEqual([{ name: 'sdb1', majMin: '8:17' }, { name: 'sdb2', majMin: '8:18' }]);
+    expect(b).toMatchObject({
+      name: 'sdb',
+      majMin: '8:16',
+      sizeBytes: 2048 * 512,
+      rotational: false,
+      model: 'FakeDisk 9000',
+      serial: 'SN123',
+      isPartition: false,
+    });
+    expect(b.partitions).toEqual([
+      { name: 'sdb1', majMin: '8:17' },
+      { name: 'sdb2', majMin: '8:18' },
+    ]);
     expect(b.holders).toEqual(['dm-0 (on sdb1)', 'md0 (on sdb2)']);
     const part = await readBlockInfo('sdb1', root);
     expect(part).toMatchObject({ isPartition: true, sizeBytes: 1000 * 512, model: 'FakeDisk 9000', holders: ['dm-0'] });
@@ -85,4 +109,3 @@ describe('sysfs that cannot be read', () => {
     }
   });
 });
-

@@ -219,7 +219,16 @@ export async function underlyingDevices(name: string, sysBlock = SYS_BLOCK): Pro
 }
 
 export async function inspectTarget(p: string): Promise<TargetInfo> {
-  const base: TargetInfo = { path: p, resolved: p, isSymlink: false, kind: 'missing', statError: null, stat: null, block: null, sizeBytes: 0 };
+  const base: TargetInfo = {
+    path: p,
+    resolved: p,
+    isSymlink: false,
+    kind: 'missing',
+    statError: null,
+    stat: null,
+    block: null,
+    sizeBytes: 0,
+  };
   try {
     base.isSymlink = (await fsp.lstat(p)).isSymbolicLink();
     base.resolved = await fsp.realpath(p);

@@ -45,11 +45,26 @@ describe('who uses a file', () => {
 
 describe('refusals and warnings for files', () => {
   const stat = statSync('/', { bigint: true });
-  const t: TargetInfo = { path: '/img', resolved: '/img', isSymlink: false, kind: 'file', statError: null, stat, block: null, sizeBytes: 10 };
+  const t: TargetInfo = {
+    path: '/img',
+    resolved: '/img',
+    isSymlink: false,
+    kind: 'file',
+    statError: null,
+    stat,
+    block: null,
+    sizeBytes: 10,
+  };
   const sys: SystemState = { mounts: [], swaps: [], swapIds: new Set(), mountedSourceIds: new Map(), rootDevices: new Set() };
 
   it('the backing file of a loop device, and a file open for writing, are refused with the reason', () => {
-    const a = assessTarget(t, sys, { loops: ['loop3'], users: [{ pid: 42, comm: 'qemu-system-x86', fd: 9, writable: true }, { pid: 42, comm: 'qemu-system-x86', fd: 10, writable: true }] });
+    const a = assessTarget(t, sys, {
+      loops: ['loop3'],
+      users: [
+        { pid: 42, comm: 'qemu-system-x86', fd: 9, writable: true },
+        { pid: 42, comm: 'qemu-system-x86', fd: 10, writable: true },
+      ],
+    });
     expect(a.refusals).toEqual([
       { code: 'E_LOOP_BACKING', reason: '/img is the backing file of loop device /dev/loop3 (losetup -d it first)' },
       { code: 'E_OPEN_FOR_WRITE', reason: '/img is open for writing by PID 42 (qemu-system-x86) (stop it first)' },
@@ -75,6 +90,7 @@ describe('in-place overwrite', () => {
     expect(inPlaceVerdict('xfs', false).guaranteed).toBe(true);
     expect(inPlaceVerdict('xfs', true).why).toMatch(/reflinked copy/);
     expect(inPlaceVerdict('xfs', null).guaranteed).toBe(false);
-    for (const fs of ['btrfs', 'zfs', 'f2fs', 'nfs', 'overlay', 'unknown (statfs type 0x1)']) expect({ fs, g: inPlaceVerdict(fs, false).guaranteed }).toEqual({ fs, g: false });
+    for (const fs of ['btrfs', 'zfs', 'f2fs', 'nfs', 'overlay', 'unknown (statfs type 0x1)'])
+      expect({ fs, g: inPlaceVerdict(fs, false).guaranteed }).toEqual({ fs, g: false });
   });
 });

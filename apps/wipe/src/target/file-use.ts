@@ -22,7 +22,12 @@ export interface FileUse {
  * Who uses these files (by `dev:ino`): attached loop devices and other processes' descriptors.
  * Reads /sys/block/loop and /proc; what it cannot read (a process that exits meanwhile) is skipped.
  */
-export async function findFileUse(ids: Set<string>, selfPid = process.pid, sys = '/sys/block', proc = '/proc'): Promise<Map<string, FileUse>> {
+export async function findFileUse(
+  ids: Set<string>,
+  selfPid = process.pid,
+  sys = '/sys/block',
+  proc = '/proc',
+): Promise<Map<string, FileUse>> {
   const out = new Map<string, FileUse>();
   const entry = (id: string): FileUse => {
     let e = out.get(id);
@@ -95,13 +100,17 @@ const REMOTE = new Set(['nfs', 'cifs', 'smb2', 'ceph', '9p', 'fuse']);
  */
 export function inPlaceVerdict(fsType: string, sharedExtents: boolean | null): InPlaceVerdict {
   const no = (why: string): InPlaceVerdict => ({ fsType, guaranteed: false, why });
-  if (COPY_ON_WRITE.has(fsType)) return no(`${fsType} is copy-on-write: new bytes go to new blocks, the old ones (and snapshots) keep the data`);
-  if (LOG_STRUCTURED.has(fsType)) return no(`${fsType} is log-structured: new bytes are appended elsewhere, the old blocks keep the data until cleaned`);
+  if (COPY_ON_WRITE.has(fsType))
+    return no(`${fsType} is copy-on-write: new bytes go to new blocks, the old ones (and snapshots) keep the data`);
+  if (LOG_STRUCTURED.has(fsType))
+    return no(`${fsType} is log-structured: new bytes are appended elsewhere, the old blocks keep the data until cleaned`);
   if (REMOTE.has(fsType)) return no(`${fsType}: another machine or process decides where the bytes land`);
   if (fsType === 'overlay') return no('overlay: writing copies the file up to the upper layer; the lower layer keeps the old data');
   if (fsType === 'xfs') {
-    if (sharedExtents === true) return no('xfs: the file shares extents with a reflinked copy; writing unshares them and the copy keeps the old data');
-    if (sharedExtents === null) return no('xfs may share extents with reflinked copies, and filefrag could not tell whether this file does');
+    if (sharedExtents === true)
+      return no('xfs: the file shares extents with a reflinked copy; writing unshares them and the copy keeps the old data');
+    if (sharedExtents === null)
+      return no('xfs may share extents with reflinked copies, and filefrag could not tell whether this file does');
     return { fsType, guaranteed: true, why: null };
   }
   if (IN_PLACE.has(fsType)) return { fsType, guaranteed: true, why: null };

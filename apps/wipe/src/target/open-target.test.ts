@@ -77,7 +77,11 @@ describe('a target swapped during the question', () => {
       fill(target, 65_536, 0x22);
     });
     expect(r.exit).toBe(2);
-    expect(r.line).toMatch(new RegExp(`^wipe: ${target} changed since it was checked: another file is at its name now \\(inode ${old.ino} on device \\d+ became inode \\d+ on device \\d+\\); refusing, nothing written$`));
+    expect(r.line).toMatch(
+      new RegExp(
+        `^wipe: ${target} changed since it was checked: another file is at its name now \\(inode ${old.ino} on device \\d+ became inode \\d+ on device \\d+\\); refusing, nothing written$`,
+      ),
+    );
     expect(untouched(target, 65_536, 0x22)).toBe(true);
     expect(untouched(moved, 65_536, 0xee)).toBe(true);
   });
@@ -95,7 +99,9 @@ describe('a target swapped during the question', () => {
     fill(target, 4096, 0xee);
     const r = await wipeWithSwap([target], 'disk.img', () => writeFileSync(target, Buffer.alloc(10, 0xee), { flag: 'a' }));
     expect(r.exit).toBe(2);
-    expect(r.line).toBe(`wipe: ${target} changed since it was checked: its size changed from 4096 to 4106 bytes; refusing, nothing written`);
+    expect(r.line).toBe(
+      `wipe: ${target} changed since it was checked: its size changed from 4096 to 4106 bytes; refusing, nothing written`,
+    );
     expect(untouched(target, 4106, 0xee)).toBe(true);
   });
 
@@ -109,7 +115,11 @@ describe('a target swapped during the question', () => {
       });
       expect(r.exit).toBe(2);
       const pid = (holder as ChildProcess | null)?.pid;
-      expect(r.line).toMatch(new RegExp(`^wipe: ${target} is open for writing by PID ${pid} \\(sleep\\) \\(stop it first\\), found after the confirmation \\(nothing written\\)$`));
+      expect(r.line).toMatch(
+        new RegExp(
+          `^wipe: ${target} is open for writing by PID ${pid} \\(sleep\\) \\(stop it first\\), found after the confirmation \\(nothing written\\)$`,
+        ),
+      );
       expect(untouched(target, 65_536, 0xee)).toBe(true);
     } finally {
       (holder as ChildProcess | null)?.kill('SIGKILL');
@@ -146,9 +156,11 @@ describe('identity comparisons', () => {
     const want: TargetIdentity = { kind: 'block', dev: 0n, ino: 0n, rdev: 0n, sizeBytes: 1 << 20, serial: 'S1', backingFile: null };
     expect(blockDifference(want, { sizeBytes: 1 << 20, serial: 'S1', backingFile: null })).toBeNull();
     expect(blockDifference(want, { sizeBytes: 1 << 20, serial: 'S2', backingFile: null })).toBe('its serial changed from S1 to S2');
-    expect(blockDifference(want, { sizeBytes: 2 << 20, serial: 'S1', backingFile: null })).toBe(`its size changed from ${1 << 20} to ${2 << 20} bytes`);
-    expect(blockDifference({ ...want, serial: null, backingFile: '/a.img' }, { sizeBytes: 1 << 20, serial: null, backingFile: '/b.img' })).toBe(
-      "the loop device's backing file changed from /a.img to /b.img",
+    expect(blockDifference(want, { sizeBytes: 2 << 20, serial: 'S1', backingFile: null })).toBe(
+      `its size changed from ${1 << 20} to ${2 << 20} bytes`,
     );
+    expect(
+      blockDifference({ ...want, serial: null, backingFile: '/a.img' }, { sizeBytes: 1 << 20, serial: null, backingFile: '/b.img' }),
+    ).toBe("the loop device's backing file changed from /a.img to /b.img");
   });
 });

@@ -45,11 +45,13 @@ export function identityOf(info: TargetInfo): TargetIdentity {
 /** What differs between the inspected target and what a descriptor's fstat shows; null when it is the same. */
 export function fstatDifference(want: TargetIdentity, st: BigIntStats): string | null {
   const kind = st.isBlockDevice() ? 'block' : st.isFile() ? 'file' : 'other';
-  if (kind !== want.kind) return `it was a ${want.kind === 'block' ? 'block device' : 'regular file'} and is now ${kind === 'block' ? 'a block device' : kind === 'file' ? 'a regular file' : 'something else'}`;
+  if (kind !== want.kind)
+    return `it was a ${want.kind === 'block' ? 'block device' : 'regular file'} and is now ${kind === 'block' ? 'a block device' : kind === 'file' ? 'a regular file' : 'something else'}`;
   if (kind === 'block') {
     return st.rdev === want.rdev ? null : `device number ${majMinOf(want.rdev)} became ${majMinOf(st.rdev)}`;
   }
-  if (st.dev !== want.dev || st.ino !== want.ino) return `another file is at its name now (inode ${want.ino} on device ${want.dev} became inode ${st.ino} on device ${st.dev})`;
+  if (st.dev !== want.dev || st.ino !== want.ino)
+    return `another file is at its name now (inode ${want.ino} on device ${want.dev} became inode ${st.ino} on device ${st.dev})`;
   if (Number(st.size) !== want.sizeBytes) return `its size changed from ${want.sizeBytes} to ${st.size} bytes`;
   return null;
 }
@@ -58,7 +60,8 @@ export function fstatDifference(want: TargetIdentity, st: BigIntStats): string |
 export function blockDifference(want: TargetIdentity, now: Pick<BlockInfo, 'sizeBytes' | 'serial' | 'backingFile'>): string | null {
   if (now.sizeBytes !== want.sizeBytes) return `its size changed from ${want.sizeBytes} to ${now.sizeBytes} bytes`;
   if ((now.serial ?? null) !== want.serial) return `its serial changed from ${want.serial ?? 'none'} to ${now.serial ?? 'none'}`;
-  if ((now.backingFile ?? null) !== want.backingFile) return `the loop device's backing file changed from ${want.backingFile ?? 'none'} to ${now.backingFile ?? 'none'}`;
+  if ((now.backingFile ?? null) !== want.backingFile)
+    return `the loop device's backing file changed from ${want.backingFile ?? 'none'} to ${now.backingFile ?? 'none'}`;
   return null;
 }
 
@@ -75,7 +78,11 @@ export function fdPath(fh: fsp.FileHandle): string {
  * Opens the inspected target for writing and proves it is the same one; throws E_CHANGED (closing
  * what it opened) when it is not. Kernel refusals keep their own codes (E_BUSY, E_READONLY, E_PERM).
  */
-export async function openVerified(info: TargetInfo, want: TargetIdentity, readBlock: (name: string) => Promise<BlockInfo> = readBlockInfo): Promise<fsp.FileHandle> {
+export async function openVerified(
+  info: TargetInfo,
+  want: TargetIdentity,
+  readBlock: (name: string) => Promise<BlockInfo> = readBlockInfo,
+): Promise<fsp.FileHandle> {
   const isBlock = want.kind === 'block';
   const flags = constants.O_RDWR | constants.O_NOFOLLOW | (isBlock ? constants.O_EXCL : 0);
   let fh: fsp.FileHandle;
@@ -86,7 +93,10 @@ export async function openVerified(info: TargetInfo, want: TargetIdentity, readB
     if (e.code === 'ELOOP') throw changed(info, `${info.resolved} is a symlink now`);
     if (e.code === 'ENOENT' || e.code === 'ENXIO' || e.code === 'ENODEV') throw changed(info, `${info.resolved} is gone (${e.code})`);
     if (e.code === 'EBUSY') {
-      throw new UserError('E_BUSY', `${info.path}: the kernel refuses exclusive access (EBUSY): it is in use — mounted, swap, or held — even though no mount, swap or holder was found`);
+      throw new UserError(
+        'E_BUSY',
+        `${info.path}: the kernel refuses exclusive access (EBUSY): it is in use — mounted, swap, or held — even though no mount, swap or holder was found`,
+      );
     }
     if (e.code === 'EROFS') throw new UserError('E_READONLY', `${info.path} is read-only (EROFS)`);
     if (e.code === 'EACCES' || e.code === 'EPERM') throw new UserError('E_PERM', `${info.path}: permission denied (run as root?)`);
@@ -115,7 +125,12 @@ export async function openVerified(info: TargetInfo, want: TargetIdentity, readB
  * proves the new descriptor is the same file. Returns null when the open itself fails (the caller
  * falls back or reports), throws E_CHANGED on a different file.
  */
-export async function reopenVerified(fh: fsp.FileHandle, info: TargetInfo, want: TargetIdentity, flags: number): Promise<fsp.FileHandle | null> {
+export async function reopenVerified(
+  fh: fsp.FileHandle,
+  info: TargetInfo,
+  want: TargetIdentity,
+  flags: number,
+): Promise<fsp.FileHandle | null> {
   let again: fsp.FileHandle;
   try {
     again = await fsp.open(fdPath(fh), flags);

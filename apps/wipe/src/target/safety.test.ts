@@ -4,16 +4,39 @@ import type { BlockInfo, SystemState, TargetInfo } from './device.js';
 import { assessTarget } from './safety.js';
 
 const block = (over: Partial<BlockInfo> = {}): BlockInfo => ({
-  name: 'sdb', majMin: '8:16', isPartition: false, partitions: [{ name: 'sdb1', majMin: '8:17' }],
-  sizeBytes: 1 << 30, logicalBlockSize: 512, rotational: true, readOnly: false, model: null, serial: null, backingFile: null, holders: [], unreadable: [],
+  name: 'sdb',
+  majMin: '8:16',
+  isPartition: false,
+  partitions: [{ name: 'sdb1', majMin: '8:17' }],
+  sizeBytes: 1 << 30,
+  logicalBlockSize: 512,
+  rotational: true,
+  readOnly: false,
+  model: null,
+  serial: null,
+  backingFile: null,
+  holders: [],
+  unreadable: [],
   ...over,
 });
 const target = (over: Partial<TargetInfo> = {}): TargetInfo => ({
-  path: '/dev/sdb', resolved: '/dev/sdb', isSymlink: false, kind: 'block', statError: null, stat: null, block: block(), sizeBytes: 1 << 30,
+  path: '/dev/sdb',
+  resolved: '/dev/sdb',
+  isSymlink: false,
+  kind: 'block',
+  statError: null,
+  stat: null,
+  block: block(),
+  sizeBytes: 1 << 30,
   ...over,
 });
 const system = (over: Partial<SystemState> = {}): SystemState => ({
-  mounts: [], swaps: [], swapIds: new Set(), mountedSourceIds: new Map(), rootDevices: new Set(['vda']), ...over,
+  mounts: [],
+  swaps: [],
+  swapIds: new Set(),
+  mountedSourceIds: new Map(),
+  rootDevices: new Set(['vda']),
+  ...over,
 });
 const codes = (t: TargetInfo, s: SystemState = system()) => assessTarget(t, s).refusals.map((r) => r.code);
 
@@ -24,7 +47,9 @@ describe('assessTarget', () => {
 
   it('refuses a disk one of whose partitions is mounted, matched by device number and not by name', () => {
     const s = system({ mounts: [{ majMin: '8:17', mountPoint: '/srv', fsType: 'ext4', source: '/dev/disk/by-label/x' }] });
-    expect(assessTarget(target(), s).refusals).toEqual([{ code: 'E_MOUNTED', reason: '/dev/sdb is mounted: sdb1 on /srv (unmount first)' }]);
+    expect(assessTarget(target(), s).refusals).toEqual([
+      { code: 'E_MOUNTED', reason: '/dev/sdb is mounted: sdb1 on /srv (unmount first)' },
+    ]);
   });
 
   it('refuses a disk mounted under an anonymous st_dev (btrfs) through the mount source', () => {
@@ -51,8 +76,16 @@ describe('assessTarget', () => {
 
   it('follows a /dev link to a disk but refuses a link to a file, showing where it resolves', () => {
     expect(codes(target({ path: '/dev/disk/by-id/ata-X', isSymlink: true }))).toEqual([]);
-    const r = assessTarget(target({ path: '/tmp/link', resolved: '/home/me/important.db', isSymlink: true, kind: 'file', block: null }), system());
-    expect(r.refusals).toEqual([{ code: 'E_SYMLINK', reason: '/tmp/link is a symlink to /home/me/important.db; give the resolved path if that is really what you mean' }]);
+    const r = assessTarget(
+      target({ path: '/tmp/link', resolved: '/home/me/important.db', isSymlink: true, kind: 'file', block: null }),
+      system(),
+    );
+    expect(r.refusals).toEqual([
+      {
+        code: 'E_SYMLINK',
+        reason: '/tmp/link is a symlink to /home/me/important.db; give the resolved path if that is really what you mean',
+      },
+    ]);
   });
 
   it('refuses an active swap file by device and inode', () => {
@@ -71,6 +104,11 @@ describe('assessTarget', () => {
 describe('an unreadable sysfs fails closed', () => {
   it('refuses a disk whose holders or size could not be read, naming what', () => {
     const a = assessTarget(target({ block: block({ unreadable: ['sdb/holders: EACCES'] }) }), system());
-    expect(a.refusals).toEqual([{ code: 'E_SYSFS', reason: '/dev/sdb: cannot read sdb/holders: EACCES in /sys/class/block: whether it is held or how large it is cannot be told' }]);
+    expect(a.refusals).toEqual([
+      {
+        code: 'E_SYSFS',
+        reason: '/dev/sdb: cannot read sdb/holders: EACCES in /sys/class/block: whether it is held or how large it is cannot be told',
+      },
+    ]);
   });
 });

@@ -54,7 +54,10 @@ export function assessTarget(t: TargetInfo, sys: SystemState, use?: FileUse): As
     const st = t.stat;
     if (st && sys.swapIds.has(`${st.dev}:${st.ino}`)) refuse('E_SWAP', `${name} is an active swap file (swapoff it first)`);
     if (use && use.loops.length > 0) {
-      refuse('E_LOOP_BACKING', `${name} is the backing file of loop device ${use.loops.map((l) => `/dev/${l}`).join(', ')} (losetup -d it first)`);
+      refuse(
+        'E_LOOP_BACKING',
+        `${name} is the backing file of loop device ${use.loops.map((l) => `/dev/${l}`).join(', ')} (losetup -d it first)`,
+      );
     }
     const writers = use?.users.filter((u) => u.writable) ?? [];
     if (writers.length > 0) refuse('E_OPEN_FOR_WRITE', `${name} is open for writing by ${describeFileUsers(writers)} (stop it first)`);
@@ -90,7 +93,10 @@ export function assessTarget(t: TargetInfo, sys: SystemState, use?: FileUse): As
   if (swapped.length > 0) refuse('E_SWAP', `${name} is active swap: ${swapped.join(', ')} (swapoff first)`);
 
   if (b.unreadable.length > 0) {
-    refuse('E_SYSFS', `${name}: cannot read ${b.unreadable.join(', ')} in /sys/class/block: whether it is held or how large it is cannot be told`);
+    refuse(
+      'E_SYSFS',
+      `${name}: cannot read ${b.unreadable.join(', ')} in /sys/class/block: whether it is held or how large it is cannot be told`,
+    );
   }
   if (b.holders.length > 0) {
     refuse('E_HELD', `${name} is held by ${b.holders.join(', ')} (LVM, dm-crypt or md: deactivate it first)`);

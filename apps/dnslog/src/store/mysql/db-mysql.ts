@@ -19,7 +19,21 @@ import { maintainPartitions, syncRollupPartitions } from './partition-admin.js';
 import { ROLLUPS, ROLLUP_FLUSH_KEYS } from '../rollup.js';
 import { migrateToUtc } from '../migrate-utc.js';
 import { SCHEMA_VERSION, fileDoneLinesColumn, fileZoneColumn, mysqlSchema, rejectLineBytesColumn, rollupBackfill } from '../schema.js';
-import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, type ResumePoint, type FileLoad, type FileMeta, type InitOptions, type MigratedServer, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from '../store.js';
+import {
+  LOAD_CHUNK_LINES,
+  LoadCounter,
+  rejectBytes,
+  type ResumePoint,
+  type FileLoad,
+  type FileMeta,
+  type InitOptions,
+  type MigratedServer,
+  type ParsedLine,
+  type SchemaStatus,
+  type ShippedFile,
+  type SqlParam,
+  type Store,
+} from '../store.js';
 import { utcText } from '../../time/zone.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
@@ -43,7 +57,11 @@ export interface MysqlConnectSettings {
 }
 
 /** Merges the URL, the option file and the environment: URL wins, the password never comes from argv. */
-export function mysqlSettings(t: MysqlTarget, env: NodeJS.ProcessEnv, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): MysqlConnectSettings {
+export function mysqlSettings(
+  t: MysqlTarget,
+  env: NodeJS.ProcessEnv,
+  readFile: (p: string) => string = (p) => readFileSync(p, 'utf8'),
+): MysqlConnectSettings {
   let opts: ClientOptions = {};
   if (t.optionFile !== undefined) {
     try {
@@ -53,7 +71,8 @@ export function mysqlSettings(t: MysqlTarget, env: NodeJS.ProcessEnv, readFile: 
     }
   }
   const user = t.user ?? opts.user;
-  if (user === undefined) throw new UserError('E_DB_CONFIG', 'no database user: put it in the URL (mysql://USER@host/db) or the option file');
+  if (user === undefined)
+    throw new UserError('E_DB_CONFIG', 'no database user: put it in the URL (mysql://USER@host/db) or the option file');
   return {
     host: t.host,
     port: t.port,
@@ -174,7 +193,10 @@ export class MysqlStore implements Store {
     const conn = await this.connection();
     const version = await this.schemaVersion();
     if (version > SCHEMA_VERSION) {
-      throw new UserError('E_SCHEMA_NEWER', `${this.description} has schema version ${version}, newer than this dnslog (${SCHEMA_VERSION}): upgrade dnslog`);
+      throw new UserError(
+        'E_SCHEMA_NEWER',
+        `${this.description} has schema version ${version}, newer than this dnslog (${SCHEMA_VERSION}): upgrade dnslog`,
+      );
     }
     // A new table starts at yesterday's midnight; the partitions after it are laid out below.
     const now = layout?.now ?? this.now();
@@ -201,9 +223,10 @@ export class MysqlStore implements Store {
     // `db init` lays the partitions out at its granularity, as `dnslog partitions` does; a ship that
     // makes the table does so hourly, 24 hours ahead (the same defaults).
     const plan = layout ?? (version === 0 ? { granularity: 'hour' as const, aheadMs: 24 * 3_600_000 } : null);
-    await (plan === null
-      ? syncRollupPartitions(conn, this.description)
-      : maintainPartitions(conn, this.description, { now, granularity: plan.granularity, aheadMs: plan.aheadMs, dryRun: false })
+    await (
+      plan === null
+        ? syncRollupPartitions(conn, this.description)
+        : maintainPartitions(conn, this.description, { now, granularity: plan.granularity, aheadMs: plan.aheadMs, dryRun: false })
     ).catch((err: unknown) => {
       if (!(isUserError(err) && err.code === 'E_NOT_PARTITIONED')) throw err;
     });
@@ -226,10 +249,9 @@ export class MysqlStore implements Store {
         );
         if (migrated.length > 0) await recountRollups(conn);
       }
-      await conn.query(
-        "INSERT INTO dnslog_meta (name, value) VALUES ('schema_version', ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
-        [String(SCHEMA_VERSION)],
-      );
+      await conn.query("INSERT INTO dnslog_meta (name, value) VALUES ('schema_version', ?) ON DUPLICATE KEY UPDATE value = VALUES(value)", [
+        String(SCHEMA_VERSION),
+      ]);
       await conn.commit();
     } catch (err) {
       await conn.rollback().catch(() => undefined);
@@ -261,7 +283,8 @@ export class MysqlStore implements Store {
     const r = rows[0];
     if (!r) return null;
     // As the rows' times are written (`…:SS.mmm`): the driver leaves a zero fraction off.
-    const text = (v: unknown): string | null => (v === null || v === undefined ? null : cellText(v).replace(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$/, '$1.000'));
+    const text = (v: unknown): string | null =>
+      v === null || v === undefined ? null : cellText(v).replace(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$/, '$1.000');
     return {
       id: Number(r.id),
       server: String(r.server),
@@ -403,7 +426,10 @@ export class MysqlStore implements Store {
     const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [name, waitSeconds]);
     if (Number(rows[0]?.got) !== 1) {
       const [held] = await conn
-        .query<mysql.RowDataPacket[]>('SELECT p.ID AS id, p.HOST AS host FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)', [name])
+        .query<mysql.RowDataPacket[]>(
+          'SELECT p.ID AS id, p.HOST AS host FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)',
+          [name],
+        )
         .catch(() => [[] as mysql.RowDataPacket[]]);
       const by = held[0] ? `connection ${String(held[0].id)} from ${String(held[0].host)}` : 'another connection';
       throw new UserError(
@@ -470,7 +496,9 @@ export async function checkLoad(conn: mysql.Connection, result: mysql.ResultSetH
   }
   throw new UserError(
     'E_LOAD_WARNINGS',
-    oneLine(`LOAD DATA into ${table} stored ${result.affectedRows} of ${sent} rows with ${warnings} warning(s)${first}; what this run had not committed of the file was rolled back`),
+    oneLine(
+      `LOAD DATA into ${table} stored ${result.affectedRows} of ${sent} rows with ${warnings} warning(s)${first}; what this run had not committed of the file was rolled back`,
+    ),
   );
 }
 
@@ -532,7 +560,9 @@ class RejectSpool {
 }
 
 function spoolError(path: string, err: unknown): UserError {
-  return new UserError('E_SPOOL', `cannot write the rejects spool ${path}: ${errorMessage(err)} (set TMPDIR to a file system with room)`, { cause: err });
+  return new UserError('E_SPOOL', `cannot write the rejects spool ${path}: ${errorMessage(err)} (set TMPDIR to a file system with room)`, {
+    cause: err,
+  });
 }
 
 /** One LOAD DATA statement's share of a file: the rows it carries, and whether the file ends with it. */

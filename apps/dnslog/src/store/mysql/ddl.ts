@@ -45,7 +45,9 @@ export async function runDdl(conn: mysql.Connection, sql: string, label: string,
           `${label}: gave up after ${waited}s waiting for a metadata lock on ${table}, held by ${holders}; nothing was changed (raise --lock-wait, or end that session)`,
         );
       }
-      wait.onWait?.(`dnslog: waiting for a metadata lock on ${table}, held by ${holders}; trying again in ${pauseMs / 1000}s (waited ${waited}s of --lock-wait ${wait.maxSeconds}s)`);
+      wait.onWait?.(
+        `dnslog: waiting for a metadata lock on ${table}, held by ${holders}; trying again in ${pauseMs / 1000}s (waited ${waited}s of --lock-wait ${wait.maxSeconds}s)`,
+      );
       await sleep(pauseMs);
       pauseMs = Math.min(pauseMs * 2, MAX_PAUSE_MS);
     }

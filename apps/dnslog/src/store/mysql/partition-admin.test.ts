@@ -51,7 +51,9 @@ describe('dropPartitionsConcurrently', () => {
     const ended: string[] = [];
     let n = 0;
     const connect = () => Promise.resolve(fakeConnection(log, /dns_rollup_names/, ended, `extra${++n}`));
-    await expect(dropPartitionsConcurrently(fakeConnection(log, null, ended, 'main'), connect, 'mysql://u@h:3306/db', [part], '2026-11-20 01:00:00')).rejects.toThrow(
+    await expect(
+      dropPartitionsConcurrently(fakeConnection(log, null, ended, 'main'), connect, 'mysql://u@h:3306/db', [part], '2026-11-20 01:00:00'),
+    ).rejects.toThrow(
       'mysql://u@h:3306/db: prune stopped part-way (Lock wait timeout exceeded; try restarting transaction); run it again to finish',
     );
     expect(ended).toHaveLength(ROLLUPS.length);
@@ -84,7 +86,11 @@ describe('partitionsNewest', () => {
 
   it('asks for every partition in one statement and gives each its own answer', async () => {
     const log: string[] = [];
-    const got = await partitionsNewest(unionConnection(['2026-11-20 00:59:59.900', null, '2026-11-20 02:30:00.000'], log), ['p2026112000', 'p2026112001', 'p2026112002']);
+    const got = await partitionsNewest(unionConnection(['2026-11-20 00:59:59.900', null, '2026-11-20 02:30:00.000'], log), [
+      'p2026112000',
+      'p2026112001',
+      'p2026112002',
+    ]);
     expect(log).toHaveLength(1);
     expect(log[0]).toContain('PARTITION (p2026112001)');
     expect([...got]).toEqual([

@@ -71,7 +71,13 @@ const ROLLUP_DELETE_BATCH = 10_000;
  * and a partition straddling it (only when the layouts differ, e.g. after a migration) is cleared
  * in bounded DELETEs. Re-running it after a kill finishes the job.
  */
-export async function pruneRollupTable(conn: mysql.Connection, label: string, table: string, boundary: string, wait?: DdlWait): Promise<void> {
+export async function pruneRollupTable(
+  conn: mysql.Connection,
+  label: string,
+  table: string,
+  boundary: string,
+  wait?: DdlWait,
+): Promise<void> {
   const plan = planPrune(await listPartitions(conn, label, table), boundary);
   for (const stmt of pruneStatements(plan.drop, table)) await runDdl(conn, stmt, label, wait);
   for (;;) {
@@ -112,7 +118,9 @@ export async function dropPartitionsConcurrently(
     if (failed) {
       // The other tables' drops may have gone through: the rows and the rollups agree again once a
       // later prune finishes the job.
-      throw new UserError('E_PRUNE', `${label}: prune stopped part-way (${errorMessage(failed.reason)}); run it again to finish`, { cause: failed.reason });
+      throw new UserError('E_PRUNE', `${label}: prune stopped part-way (${errorMessage(failed.reason)}); run it again to finish`, {
+        cause: failed.reason,
+      });
     }
   } finally {
     await Promise.allSettled(extra.map((c) => c.end()));
@@ -124,7 +132,11 @@ export async function dropPartitionsConcurrently(
  * down the primary key, however big the partition, and a prune of 24 hourly partitions on a
  * database across the network waits for one reply, not 24.
  */
-export async function partitionsNewest(conn: mysql.Connection, names: readonly string[], table = 'dns_queries'): Promise<Map<string, string | null>> {
+export async function partitionsNewest(
+  conn: mysql.Connection,
+  names: readonly string[],
+  table = 'dns_queries',
+): Promise<Map<string, string | null>> {
   const out = new Map<string, string | null>();
   if (names.length === 0) return out;
   for (const name of names) checkPartitionName(name);
@@ -141,13 +153,20 @@ export async function partitionsNewest(conn: mysql.Connection, names: readonly s
 }
 
 /** Exact row count and time span of one partition (its name comes from information_schema). */
-export async function partitionSpan(conn: mysql.Connection, name: string): Promise<{ rows: number; oldest: string | null; newest: string | null }> {
+export async function partitionSpan(
+  conn: mysql.Connection,
+  name: string,
+): Promise<{ rows: number; oldest: string | null; newest: string | null }> {
   checkPartitionName(name);
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
     `SELECT COUNT(*) AS n, MIN(qtime) AS oldest, MAX(qtime) AS newest FROM dns_queries PARTITION (${name})`,
   );
   const r = rows[0];
-  return { rows: Number(r?.n ?? 0), oldest: r?.oldest == null ? null : String(r.oldest), newest: r?.newest == null ? null : String(r.newest) };
+  return {
+    rows: Number(r?.n ?? 0),
+    oldest: r?.oldest == null ? null : String(r.oldest),
+    newest: r?.newest == null ? null : String(r.newest),
+  };
 }
 
 export interface MaintainOptions {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { checkLayout, parseDescription, planPartitions, planPrune, planRollupSync, pruneStatements, type PartitionInfo } from './partitions.js';
+import {
+  checkLayout,
+  parseDescription,
+  planPartitions,
+  planPrune,
+  planRollupSync,
+  pruneStatements,
+  type PartitionInfo,
+} from './partitions.js';
 
 const part = (name: string, lessThan: string | null, rows = 0): PartitionInfo => ({ name, lessThan, rows, bytes: 16384 });
 const layout = [part('p_start', '2026-11-25 00:00:00'), part('p2026112500', '2026-11-25 10:00:00'), part('p_future', null)];
@@ -34,19 +42,33 @@ describe('planPartitions', () => {
   });
 
   it('reshapes empty daily partitions after the current hour into hourly ones, in one REORGANIZE with the catch-all; not when one holds rows', () => {
-    const daily = [part('p_start', '2026-11-24 00:00:00'), part('p2026112400', '2026-11-25 00:00:00'), part('p2026112500', '2026-11-26 00:00:00'), part('p2026112600', '2026-11-27 00:00:00'), part('p_future', null)];
+    const daily = [
+      part('p_start', '2026-11-24 00:00:00'),
+      part('p2026112400', '2026-11-25 00:00:00'),
+      part('p2026112500', '2026-11-26 00:00:00'),
+      part('p2026112600', '2026-11-27 00:00:00'),
+      part('p_future', null),
+    ];
     const all = new Set(['p2026112600', 'p_future']);
     const plan = planPartitions({ parts: daily, now, granularity: 'hour', aheadMs: 0, empty: all });
     // Today's daily partition holds the current hour: it stays; tomorrow's becomes 24 hours.
     expect(plan.reshaped).toEqual(['p2026112600']);
     expect(plan.add.map((p) => p.name)).toEqual(Array.from({ length: 24 }, (_, h) => `p20261126${String(h).padStart(2, '0')}`));
-    expect(plan.statements[0]).toMatch(/^ALTER TABLE dns_queries REORGANIZE PARTITION p2026112600, p_future INTO \(PARTITION p2026112600 VALUES LESS THAN \('2026-11-26 01:00:00'\), /);
+    expect(plan.statements[0]).toMatch(
+      /^ALTER TABLE dns_queries REORGANIZE PARTITION p2026112600, p_future INTO \(PARTITION p2026112600 VALUES LESS THAN \('2026-11-26 01:00:00'\), /,
+    );
     expect(plan.total).toBe(daily.length - 1 + 24);
     const blocked = planPartitions({ parts: daily, now, granularity: 'hour', aheadMs: 0, empty: new Set(['p_future']) });
     expect([blocked.reshaped, blocked.reshapeBlocked, blocked.statements]).toEqual([[], ['p2026112600'], []]);
     // And back: empty hourly partitions from tomorrow on merge into days.
     const hourly = [part('p_start', '2026-11-26 00:00:00'), ...plan.add.map((p) => part(p.name, p.lessThan)), part('p_future', null)];
-    const merged = planPartitions({ parts: hourly, now, granularity: 'day', aheadMs: 0, empty: new Set([...plan.add.map((p) => p.name), 'p_future']) });
+    const merged = planPartitions({
+      parts: hourly,
+      now,
+      granularity: 'day',
+      aheadMs: 0,
+      empty: new Set([...plan.add.map((p) => p.name), 'p_future']),
+    });
     expect(merged.reshaped).toHaveLength(24);
     expect(merged.add.map((p) => [p.name, p.lessThan])).toEqual([
       ['p2026112600', '2026-11-27 00:00:00'],
@@ -62,7 +84,9 @@ describe('planPartitions', () => {
 
   it('insists on the catch-all and on names it can put in DDL', () => {
     expect(() => checkLayout(layout.slice(0, 2), 'db')).toThrow('the last partition must be the catch-all p_future');
-    expect(() => checkLayout([part('x; DROP TABLE t', '2026-01-01 00:00:00'), part('p_future', null)], 'db')).toThrow("unexpected partition name 'x; DROP TABLE t'");
+    expect(() => checkLayout([part('x; DROP TABLE t', '2026-01-01 00:00:00'), part('p_future', null)], 'db')).toThrow(
+      "unexpected partition name 'x; DROP TABLE t'",
+    );
   });
 
   it('reads information_schema descriptions', () => {
@@ -72,7 +96,12 @@ describe('planPartitions', () => {
 });
 
 describe('planPrune', () => {
-  const parts = [part('p_start', '2026-11-20 00:00:00'), part('p2026112000', '2026-11-21 00:00:00'), part('p2026112100', '2026-11-22 00:00:00'), part('p_future', null)];
+  const parts = [
+    part('p_start', '2026-11-20 00:00:00'),
+    part('p2026112000', '2026-11-21 00:00:00'),
+    part('p2026112100', '2026-11-22 00:00:00'),
+    part('p_future', null),
+  ];
 
   it('drops only partitions wholly older than the cutoff; one that straddles it is kept', () => {
     const plan = planPrune(parts, '2026-11-21 12:00:00.000');

@@ -75,7 +75,8 @@ export function parseDescription(desc: string | null): string | null {
 /** Checks names (they go into DDL as identifiers) and that the table ends with the catch-all. */
 export function checkLayout(parts: readonly PartitionInfo[], table: string): void {
   for (const p of parts) {
-    if (!NAME.test(p.name)) throw new UserError('E_PARTITION', `${table}: unexpected partition name '${p.name}'; dnslog only manages p… partitions`);
+    if (!NAME.test(p.name))
+      throw new UserError('E_PARTITION', `${table}: unexpected partition name '${p.name}'; dnslog only manages p… partitions`);
   }
   const last = parts[parts.length - 1];
   if (!last || last.lessThan !== null || last.name !== MYSQL_CATCHALL_PARTITION) {
@@ -141,7 +142,8 @@ export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
   let target = current + (1 + ahead) * step;
   const candidates = reshapeCandidates(input.parts, input.now, input.granularity);
   const empty = input.empty ?? new Set<string>();
-  const reshape = candidates.length > 0 && candidates.every((p) => empty.has(p.name)) && empty.has(MYSQL_CATCHALL_PARTITION) ? candidates : [];
+  const reshape =
+    candidates.length > 0 && candidates.every((p) => empty.has(p.name)) && empty.has(MYSQL_CATCHALL_PARTITION) ? candidates : [];
   const kept = withStarts(input.parts).filter((b) => !reshape.includes(b.part));
   const lastEnd = kept.length > 0 ? (kept[kept.length - 1]?.end ?? null) : null;
   // A reshape never covers less than the partitions it replaces did.
@@ -171,8 +173,16 @@ export function planPartitions(input: PlanPartitionsInput): PartitionPlan {
             .join(', ')}, PARTITION ${MYSQL_CATCHALL_PARTITION} VALUES LESS THAN (MAXVALUE))`,
         ];
   for (const p of reshape) checkPartitionName(p.name);
-  const coveredUntil = add.length > 0 ? (add[add.length - 1]?.lessThan ?? null) : lastEnd === null ? null : boundaryLiteral(new Date(lastEnd));
-  return { add, statements, total, coveredUntil, reshaped: reshape.map((p) => p.name), reshapeBlocked: reshape.length === 0 ? candidates.map((p) => p.name) : [] };
+  const coveredUntil =
+    add.length > 0 ? (add[add.length - 1]?.lessThan ?? null) : lastEnd === null ? null : boundaryLiteral(new Date(lastEnd));
+  return {
+    add,
+    statements,
+    total,
+    coveredUntil,
+    reshaped: reshape.map((p) => p.name),
+    reshapeBlocked: reshape.length === 0 ? candidates.map((p) => p.name) : [],
+  };
 }
 
 export interface PrunePlan {

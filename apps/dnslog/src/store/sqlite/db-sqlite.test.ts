@@ -43,7 +43,15 @@ describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
     expect(await store.init()).toEqual({ version: SCHEMA_VERSION, created: true });
     expect(await store.init()).toEqual({ version: SCHEMA_VERSION, created: false });
     const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['dns_queries', 'dns_rollup_clients', 'dns_rollup_minute', 'dns_rollup_names', 'dnslog_files', 'dnslog_meta', 'dnslog_rejects']);
+    expect(tables).toEqual([
+      'dns_queries',
+      'dns_rollup_clients',
+      'dns_rollup_minute',
+      'dns_rollup_names',
+      'dnslog_files',
+      'dnslog_meta',
+      'dnslog_rejects',
+    ]);
   });
 
   it('loads rows, rejects and the ledger entry together', async () => {
@@ -58,7 +66,13 @@ describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
         { kind: 'row', lineNo: 3, row: sampleRow({ qname: hostile, time: '2026-11-25 08:59:59.001', clientIp: '2001:db8::1' }) },
       ]),
     );
-    expect(load).toMatchObject({ rows: 2, rejects: 1, rejectsByReason: { binary: 1 }, firstTime: '2026-11-25 08:59:59.001', lastTime: '2026-11-25 09:00:00.500' });
+    expect(load).toMatchObject({
+      rows: 2,
+      rejects: 1,
+      rejectsByReason: { binary: 1 },
+      firstTime: '2026-11-25 08:59:59.001',
+      lastTime: '2026-11-25 09:00:00.500',
+    });
     const rows = store.db.prepare('SELECT qname, client_ip, line_no, file_id FROM dns_queries ORDER BY line_no').all();
     expect(rows).toEqual([
       { qname: 'example.test', client_ip: '127.0.0.1', line_no: 1, file_id: load.fileId },
@@ -82,10 +96,12 @@ describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
       ]),
     );
     expect(load).toMatchObject({ rows: 1, rejects: 2, rejectsByReason: { too_long: 1, truncated: 1 } });
-    expect(store.db.prepare('SELECT line_no, reason, length(line) AS kept, line_bytes FROM dnslog_rejects ORDER BY line_no').all()).toEqual([
-      { line_no: 1, reason: 'too_long', kept: 16, line_bytes: 3 * 1024 * 1024 },
-      { line_no: 2, reason: 'truncated', kept: 34, line_bytes: 34 },
-    ]);
+    expect(store.db.prepare('SELECT line_no, reason, length(line) AS kept, line_bytes FROM dnslog_rejects ORDER BY line_no').all()).toEqual(
+      [
+        { line_no: 1, reason: 'too_long', kept: 16, line_bytes: 3 * 1024 * 1024 },
+        { line_no: 2, reason: 'truncated', kept: 34, line_bytes: 34 },
+      ],
+    );
   });
 
   it('migrates a version-2 database: adds line_bytes (NULL for the rejects already there), once', async () => {
@@ -126,7 +142,10 @@ describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
     await store.close();
     store = new Store(join(dir, 'db.sqlite'), { chunkLines: 4 });
     await store.init();
-    const lines: ParsedLine[] = Array.from({ length: 11 }, (_, i) => ({ kind: 'row', lineNo: i + 1, row: sampleRow({ time: `2026-11-25 09:00:${String(i).padStart(2, '0')}.000` }) }) as const);
+    const lines: ParsedLine[] = Array.from(
+      { length: 11 },
+      (_, i) => ({ kind: 'row', lineNo: i + 1, row: sampleRow({ time: `2026-11-25 09:00:${String(i).padStart(2, '0')}.000` }) }) as const,
+    );
     lines[5] = { kind: 'reject', lineNo: 6, reason: 'binary', line: 'x' };
     async function* stopsAfter(n: number): AsyncGenerator<ParsedLine[]> {
       yield* items(lines.slice(0, n));
@@ -134,8 +153,19 @@ describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
     }
     // Batches of two: parts end after lines 4 and 8; the stop after line 9 loses only line 9.
     await expect(store.loadFile(meta, stopsAfter(9))).rejects.toThrow('killed');
-    const entry = () => store.db.prepare('SELECT id, rows_loaded AS rows, rejects, done_lines AS doneLines, first_time AS firstTime, last_time AS lastTime FROM dnslog_files').get() as Record<string, unknown>;
-    expect(entry()).toMatchObject({ rows: 7, rejects: 1, doneLines: 8, firstTime: '2026-11-25 09:00:00.000', lastTime: '2026-11-25 09:00:07.000' });
+    const entry = () =>
+      store.db
+        .prepare(
+          'SELECT id, rows_loaded AS rows, rejects, done_lines AS doneLines, first_time AS firstTime, last_time AS lastTime FROM dnslog_files',
+        )
+        .get() as Record<string, unknown>;
+    expect(entry()).toMatchObject({
+      rows: 7,
+      rejects: 1,
+      doneLines: 8,
+      firstTime: '2026-11-25 09:00:00.000',
+      lastTime: '2026-11-25 09:00:07.000',
+    });
     expect(store.db.prepare('SELECT line_no FROM dns_queries ORDER BY line_no').pluck().all()).toEqual([1, 2, 3, 4, 5, 7, 8]);
     const shipped = await store.findShipped('ns1', meta.sha256);
     expect(shipped).toMatchObject({ doneLines: 8, rows: 7, rejects: 1 });
@@ -160,7 +190,12 @@ describe.each(WRITERS)('SqliteStore, writing %s', (_how, Store) => {
     await store.init();
     const lines: ParsedLine[] = Array.from({ length: 40 }, (_, i) => ({ kind: 'row', lineNo: i + 1, row: sampleRow() }) as const);
     // Two rejects with one line number, in one batch: dnslog_rejects' key refuses the second.
-    lines.splice(10, 0, { kind: 'reject', lineNo: 5, reason: 'binary', line: 'x' }, { kind: 'reject', lineNo: 5, reason: 'binary', line: 'y' });
+    lines.splice(
+      10,
+      0,
+      { kind: 'reject', lineNo: 5, reason: 'binary', line: 'x' },
+      { kind: 'reject', lineNo: 5, reason: 'binary', line: 'y' },
+    );
     await expect(store.loadFile(meta, items(lines))).rejects.toThrow(/UNIQUE constraint failed: dnslog_rejects/);
     const count = (table: string): unknown => store.db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get();
     expect([count('dns_queries'), count('dnslog_rejects'), count('dnslog_files'), count('dns_rollup_minute')]).toEqual([0, 0, 0, 0]);
@@ -193,7 +228,12 @@ describe('SqliteStore rollup flushes (query floods)', () => {
     for (let i = 0; i < n; i++) {
       const hour = String(9 + Math.floor((i * 3) / n)).padStart(2, '0');
       const qname = i % 5 === 0 ? 'Repeat.Example' : `r${i}.example`;
-      const row = sampleRow({ time: `2026-11-25 ${hour}:${String(i % 60).padStart(2, '0')}:00.000`, qname, clientIp: `192.0.2.${i % 7}`, qtype: i % 2 ? 'A' : 'AAAA' });
+      const row = sampleRow({
+        time: `2026-11-25 ${hour}:${String(i % 60).padStart(2, '0')}:00.000`,
+        qname,
+        clientIp: `192.0.2.${i % 7}`,
+        qtype: i % 2 ? 'A' : 'AAAA',
+      });
       out.push({ kind: 'row', lineNo: i + 1, row });
     }
     return out;
@@ -201,7 +241,10 @@ describe('SqliteStore rollup flushes (query floods)', () => {
 
   const rollups = (s: SqliteStore) =>
     Object.fromEntries(
-      ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'].map((t) => [t, s.db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2, 3`).all()]),
+      ['dns_rollup_minute', 'dns_rollup_names', 'dns_rollup_clients'].map((t) => [
+        t,
+        s.db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2, 3`).all(),
+      ]),
     );
 
   it('adds rollups to the tables while the file streams, inside its transaction, and several flushes give the rows of one', async () => {

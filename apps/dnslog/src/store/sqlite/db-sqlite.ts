@@ -20,7 +20,21 @@ import {
   type RejectValues,
   type RollupValues,
 } from './sqlite-load.js';
-import { LOAD_CHUNK_LINES, LoadCounter, rejectBytes, type ResumePoint, type FileLoad, type FileMeta, type InitOptions, type MigratedServer, type ParsedLine, type SchemaStatus, type ShippedFile, type SqlParam, type Store } from '../store.js';
+import {
+  LOAD_CHUNK_LINES,
+  LoadCounter,
+  rejectBytes,
+  type ResumePoint,
+  type FileLoad,
+  type FileMeta,
+  type InitOptions,
+  type MigratedServer,
+  type ParsedLine,
+  type SchemaStatus,
+  type ShippedFile,
+  type SqlParam,
+  type Store,
+} from '../store.js';
 import { utcText } from '../../time/zone.js';
 
 export interface SqliteStoreOptions {
@@ -67,9 +81,13 @@ export class SqliteStore implements Store {
       registerFunctions(this.db);
     } catch (err) {
       if (options.mustExist && (err as { code?: unknown } | null)?.code === 'SQLITE_CANTOPEN') {
-        throw new UserError('E_DB_MISSING', `cannot open SQLite database ${path}: no such file (reports read a database that ship made; check --db)`, {
-          cause: err,
-        });
+        throw new UserError(
+          'E_DB_MISSING',
+          `cannot open SQLite database ${path}: no such file (reports read a database that ship made; check --db)`,
+          {
+            cause: err,
+          },
+        );
       }
       throw new UserError('E_DB_OPEN', `cannot open SQLite database ${path}: ${errorMessage(err)}`, { cause: err });
     }
@@ -142,10 +160,12 @@ export class SqliteStore implements Store {
 
   rebuildRollups(): Promise<number> {
     return Promise.resolve(
-      this.db.transaction(() => {
-        this.recountRollups();
-        return Number(this.db.prepare('SELECT COALESCE(SUM(queries), 0) FROM dns_rollup_minute').pluck().get());
-      }).immediate(),
+      this.db
+        .transaction(() => {
+          this.recountRollups();
+          return Number(this.db.prepare('SELECT COALESCE(SUM(queries), 0) FROM dns_rollup_minute').pluck().get());
+        })
+        .immediate(),
     );
   }
 

@@ -75,7 +75,9 @@ export class SqliteFileWriter {
         `INSERT INTO ${r.table} (bucket, server, ${r.column}, queries) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET queries = queries + excluded.queries`,
       ),
     );
-    this.finishFile = db.prepare('UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ?, done_lines = ? WHERE id = ?');
+    this.finishFile = db.prepare(
+      'UPDATE dnslog_files SET rows_loaded = ?, rejects = ?, first_time = ?, last_time = ?, done_lines = ? WHERE id = ?',
+    );
   }
 
   private server = '';
@@ -88,7 +90,7 @@ export class SqliteFileWriter {
   apply(req: LoadRequest): LoadReply {
     try {
       if (req.t !== 'begin' && req.t !== 'abort' && !this.db.inTransaction) {
-        throw new Error('the file\'s transaction has already ended (an earlier statement failed)');
+        throw new Error("the file's transaction has already ended (an earlier statement failed)");
       }
       switch (req.t) {
         case 'begin':
@@ -96,7 +98,11 @@ export class SqliteFileWriter {
           this.db.exec('BEGIN IMMEDIATE');
           this.server = req.meta.server;
           this.fileId =
-            req.resumeFileId ?? Number(this.insertFile.run(req.meta.server, req.meta.path, req.meta.size, req.meta.sha256, req.shippedAt, req.meta.tz ?? null).lastInsertRowid);
+            req.resumeFileId ??
+            Number(
+              this.insertFile.run(req.meta.server, req.meta.path, req.meta.size, req.meta.sha256, req.shippedAt, req.meta.tz ?? null)
+                .lastInsertRowid,
+            );
           return { ok: true, fileId: this.fileId };
         case 'checkpoint':
           this.finishFile.run(...req.finish, this.fileId);
