@@ -72,10 +72,22 @@ ${exitCodeHelp()}`,
       "a database made before UTC times (schema 5): the zone its stored times were written in (default: this host's); repeatable, server=zone for one server",
       collect,
     )
+    .option(
+      '--shard <url>',
+      'MySQL: shard over this backend database (repeatable, in order; --db is then the front, which needs the Spider engine): each backend gets the schema, the front Spider tables over them and the shard map',
+      collect,
+    )
     .option('--json', 'JSON output', false)
-    .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string; assumeTz?: string[] }) =>
+    .action((opts: { db: string; json: boolean; granularity: Granularity; ahead: string; assumeTz?: string[]; shard?: string[] }) =>
       dbCommands().then((m) =>
-        m.runDbInit(opts.db, opts.json, io, { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() }, opts.assumeTz),
+        m.runDbInit(
+          opts.db,
+          opts.json,
+          io,
+          { granularity: opts.granularity, ahead: opts.ahead, now: io.now?.() },
+          opts.assumeTz,
+          opts.shard,
+        ),
       ),
     );
   db.command('rebuild-rollups')

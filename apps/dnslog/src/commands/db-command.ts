@@ -1,7 +1,9 @@
 /** `dnslog db init`: creates or migrates the schema. `dnslog db rebuild-rollups`: recounts the rollups. */
 import { parseDuration, UserError, printable, writeJson, type CliIo } from '@toolbox/shared';
 import type { Granularity } from '../store/mysql/partitions.js';
+import { parseDbUrl } from '../store/db-url.js';
 import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import { openLockedStore } from '../ship/ship-lock.js';
 import { localZone, zonesByServer } from '../time/zone.js';
 
@@ -11,14 +13,21 @@ export interface DbInitLayout {
   now?: Date;
 }
 
-export async function runDbInit(db: string, json: boolean, io: CliIo, layout?: DbInitLayout, assumeTz?: readonly string[]): Promise<void> {
+export async function runDbInit(
+  db: string,
+  json: boolean,
+  io: CliIo,
+  layout?: DbInitLayout,
+  assumeTz?: readonly string[],
+  shards?: readonly string[],
+): Promise<void> {
   // Times stored before schema version 5 are each server's wall clock: in this zone unless told.
   const given = zonesByServer(assumeTz, '--assume-tz');
   const here = localZone();
   const aheadMs = layout === undefined ? null : parseDuration(layout.ahead);
   if (layout !== undefined && aheadMs === null)
     throw new UserError('E_USAGE', `--ahead '${layout.ahead}': expected a duration like 24h or 3d`);
-  const store = await openStore(db, io.env);
+  const store = shards !== undefined && shards.length > 0 ? await openShardedFront(db, shards, io.env) : await openStore(db, io.env);
   try {
     const status = await store.init({
       layout: layout === undefined || aheadMs === null ? undefined : { granularity: layout.granularity, aheadMs, now: layout.now },
@@ -48,4 +57,14 @@ export async function runDbRebuildRollups(db: string, json: boolean, io: CliIo, 
   } finally {
     await locked.close();
   }
+}
+
+/** `db init --shard …`: the front and its backends, checked before anything is created. */
+async function openShardedFront(db: string, shards: readonly string[], env: NodeJS.ProcessEnv): Promise<Store> {
+  const target = parseDbUrl(db);
+  if (target.kind !== 'mysql')
+    throw new UserError('E_USAGE', `--shard needs a MySQL/MariaDB front: --db mysql://user@host:port/db, not ${db}`);
+  const { MysqlStore, mysqlSettings } = await import('../store/mysql/db-mysql.js');
+  const { ShardedStore } = await import('../store/sharded/db-sharded.js');
+  return ShardedStore.create(new MysqlStore(mysqlSettings(target, env)), shards, env);
 }

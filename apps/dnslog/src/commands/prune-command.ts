@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { formatBytes, parseDuration, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { archiveName, writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from '../store/archive.js';
 import type { MysqlStore } from '../store/mysql/db-mysql.js';
+import { ShardedStore } from '../store/sharded/db-sharded.js';
 import type { SqliteStore } from '../store/sqlite/db-sqlite.js';
 import { dropPartitionsConcurrently, listPartitions, partitionSpan, partitionsNewest } from '../store/mysql/partition-admin.js';
 import { checkLayout, planPrune, type PartitionInfo } from '../store/mysql/partitions.js';
@@ -63,9 +64,11 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
   try {
     await requireUtcTimes(store);
     const result =
-      store.dialect === 'mysql'
-        ? await pruneMysql(store as MysqlStore, cutoff, opts, io)
-        : await pruneSqlite(store as SqliteStore, cutoff, opts, io);
+      store instanceof ShardedStore
+        ? await pruneSharded(store, cutoff, opts, io)
+        : store.dialect === 'mysql'
+          ? await pruneMysql(store as MysqlStore, cutoff, opts, io)
+          : await pruneSqlite(store as SqliteStore, cutoff, opts, io);
     if (opts.json) writeJson(io.stdout, result);
     else {
       const k = result.kept;
@@ -80,12 +83,36 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
   }
 }
 
+/**
+ * A sharded store: every backend drops its own old partitions (archived under ARCHIVE/shardK/
+ * first); one result over all, each action's target named `sK/partition`.
+ */
+async function pruneSharded(store: ShardedStore, cutoff: string, opts: PruneOptions, io: CliIo): Promise<PruneResult> {
+  const all: PruneResult = {
+    db: store.description,
+    cutoff,
+    dryRun: opts.dryRun,
+    actions: [],
+    kept: { rows: 0, bytes: 0, estimated: false },
+  };
+  for (const [k, backend] of store.backends.entries()) {
+    const archive = opts.archive === undefined ? undefined : join(opts.archive, `shard${k}`);
+    if (archive !== undefined && !opts.dryRun) mkdirSync(archive, { recursive: true });
+    const r = await pruneMysql(backend, cutoff, { ...opts, archive }, io, `s${k}/`);
+    all.actions.push(...r.actions);
+    all.kept.rows += r.kept.rows;
+    all.kept.bytes += r.kept.bytes;
+    all.kept.estimated ||= r.kept.estimated;
+  }
+  return all;
+}
+
 function actionLine(a: PruneAction, dryRun: boolean): string {
   const verb = dryRun ? `would ${a.action}` : a.action === 'drop' ? 'dropped' : a.action === 'truncate' ? 'truncated' : 'deleted';
   return `${verb} ${a.target}: ${a.rowsEstimated ? '~' : ''}${a.rows} row(s)${a.bytes === null ? '' : `, ${formatBytes(a.bytes)}`}${a.archive ? `; archive ${a.archive}` : ''}`;
 }
 
-async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions, io: CliIo): Promise<PruneResult> {
+async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions, io: CliIo, label = ''): Promise<PruneResult> {
   const conn = await store.connection();
   const parts = await listPartitions(conn, store.description);
   checkLayout(parts, store.description);
@@ -109,7 +136,7 @@ async function pruneMysql(store: MysqlStore, cutoff: string, opts: PruneOptions,
     const rows = span !== null ? span.rows : newest === null ? 0 : p.rows;
     targets.push(p);
     actions.push({
-      target: p.name,
+      target: `${label}${p.name}`,
       rows,
       rowsEstimated: opts.archive === undefined && rows > 0,
       bytes: p.bytes,

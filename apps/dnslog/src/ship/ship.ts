@@ -88,6 +88,18 @@ class Mutex {
   }
 }
 
+/** One mutex per lane of the store (store.laneOf): a sharded store's backends load side by side. */
+class Lanes {
+  private readonly lanes = new Map<string, Mutex>();
+  constructor(private readonly store: Store) {}
+  run<T>(server: string, sha256: string, fn: () => Promise<T>): Promise<T> {
+    const lane = this.store.laneOf?.(server, sha256) ?? '';
+    let m = this.lanes.get(lane);
+    if (m === undefined) this.lanes.set(lane, (m = new Mutex()));
+    return m.run(fn);
+  }
+}
+
 /** Passes bytes through while hashing them, to check that the file is the one that was hashed. */
 function hashingTap(onBytes: (n: number) => void): { tap: Transform; digest: () => string } {
   const h = createHash('sha256');
@@ -144,7 +156,7 @@ async function* after(batches: AsyncIterable<ParsedLine[]>, doneLines: number): 
  */
 async function shipFile(
   store: Store,
-  mutex: Mutex,
+  mutex: Lanes,
   file: LogFile,
   parserFor: LineParserFactory,
   opts: ShipOptions,
@@ -185,7 +197,7 @@ async function shipFile(
         result.size = log.size;
         const sha = log.sha256;
         result.sha256 = sha;
-        const shipped = await mutex.run(() => store.findShipped(file.server, sha));
+        const shipped = await mutex.run(file.server, sha, () => store.findShipped(file.server, sha));
         // A file a run stopped in the middle of has its first lines committed: it goes on after them.
         const resume: ResumePoint | undefined =
           shipped !== null && shipped.doneLines !== null
@@ -207,7 +219,7 @@ async function shipFile(
           result.status = 'would-load';
         } else {
           const lines = parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n));
-          const load: FileLoad = await mutex.run(() =>
+          const load: FileLoad = await mutex.run(file.server, sha, () =>
             store.loadFile(
               { server: file.server, path: file.path, size: log.size, sha256: sha, tz: file.zone },
               resume ? after(lines, resume.doneLines) : lines,
@@ -289,7 +301,7 @@ export async function ship(
   opts: ShipOptions,
 ): Promise<ShipReport> {
   const started = performance.now();
-  const mutex = new Mutex();
+  const mutex = new Lanes(store);
   const report: ShipReport = {
     files: [],
     sourceFailures: [],

@@ -16,5 +16,12 @@ export async function openStore(url: string, env: NodeJS.ProcessEnv, options: Op
     return new SqliteStore(target.path, { mustExist: options.mustExist, chunkLines: options.chunkLines });
   }
   const { MysqlStore, mysqlSettings } = await import('./mysql/db-mysql.js');
-  return new MysqlStore(mysqlSettings(target, env), undefined, { chunkLines: options.chunkLines });
+  const store = new MysqlStore(mysqlSettings(target, env), undefined, { chunkLines: options.chunkLines });
+  // The front of a sharded store holds its map: then every command works on the backends it names.
+  const { readShardMap, ShardedStore } = await import('./sharded/db-sharded.js');
+  const map = await readShardMap(store).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  return map === null ? store : ShardedStore.open(store, map, env, options.chunkLines);
 }

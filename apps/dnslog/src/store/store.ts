@@ -120,6 +120,11 @@ export interface Store {
   select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
   readonly dialect: 'sqlite' | 'mysql';
   close(): Promise<void>;
+  /**
+   * Calls for files in different lanes may run at once (a sharded store: one lane per backend);
+   * calls in one lane, or on a store without lanes, one at a time.
+   */
+  laneOf?(server: string, sha256: string): string;
   /** A server-side lock (MySQL GET_LOCK) held until the returned function runs; absent for SQLite. */
   serverLock?(name: string, waitSeconds: number): Promise<() => Promise<void>>;
 }

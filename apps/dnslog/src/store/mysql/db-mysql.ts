@@ -122,6 +122,11 @@ export class MysqlStore implements Store {
     this.chunkLines = options.chunkLines ?? LOAD_CHUNK_LINES;
   }
 
+  /** What it connects with (the sharded store's front makes its server definitions from them). */
+  get connectSettings(): Readonly<MysqlConnectSettings> {
+    return this.settings;
+  }
+
   async connection(): Promise<mysql.Connection> {
     if (this.conn) return this.conn;
     try {
