@@ -19,5 +19,7 @@ PACKAGES=(
   systemd       # dnslog: systemd-analyze verify on the units `schedule --systemd` prints
   openssl       # relay-audit: a throwaway CA and certificates for the TLS tests of the SMTP client
   rsync         # the unit tests under Node.js 22 and 24 run in a copy of the built tree
+  mariadb-plugin-spider # dnslog: Spider front over sharded MariaDB backends (test/src/spider.test.ts);
+                # only ha_spider.so and a spider.cnf that the test servers' --no-defaults ignore
 )
 apt_install_missing --tag install-test-tools "${PACKAGES[@]}"

@@ -6,6 +6,9 @@
  *
  *   const db = await createPrivateMariadb(dir, loOnlyWrapper);
  *   await db.start();  …  db.kill();  await db.start();  …  await db.stop();
+ *
+ * `extraArgs` go at the end of mariadbd's command line, e.g. `--plugin-load-add=ha_spider` for a
+ * Spider front (10.11 then creates the mysql.spider_* tables at startup, grant tables skipped or not).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -28,10 +31,24 @@ export interface PrivateMariadb {
   stop(): Promise<void>;
 }
 
+export interface PrivateMariadbOptions {
+  /** More mariadbd arguments, after the defaults (a later option overrides an earlier one). */
+  extraArgs?: readonly string[];
+}
+
 /** mariadb-install-db into `dir/data` (~4 s), on a free port; not started yet. */
-export async function createPrivateMariadb(dir: string, loOnlyWrapper: string): Promise<PrivateMariadb> {
+export async function createPrivateMariadb(
+  dir: string,
+  loOnlyWrapper: string,
+  options: PrivateMariadbOptions = {},
+): Promise<PrivateMariadb> {
+  const extraArgs = options.extraArgs ?? [];
   const data = join(dir, 'data');
-  mkdirSync(dir, { recursive: true });
+  // Its own tmpdir: mariadb-install-db runs started side by side with the shared /tmp failed now and
+  // then (ERROR 1051 Unknown table 'mysql.tmp_user_sys' after "Could not remove temporary table
+  // '/tmp/#sql-temptable-…'"), leaving a datadir without half of the mysql schema.
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp, { recursive: true });
   try {
     await run(
       loOnlyWrapper,
@@ -39,6 +56,7 @@ export async function createPrivateMariadb(dir: string, loOnlyWrapper: string): 
         'mariadb-install-db',
         '--no-defaults',
         `--datadir=${data}`,
+        `--tmpdir=${tmp}`,
         '--user=root',
         '--auth-root-authentication-method=socket',
         '--skip-test-db',
@@ -72,6 +90,7 @@ export async function createPrivateMariadb(dir: string, loOnlyWrapper: string): 
           '--no-defaults',
           '--user=root',
           `--datadir=${data}`,
+          `--tmpdir=${tmp}`,
           `--socket=${socket}`,
           `--pid-file=${join(dir, 'mysqld.pid')}`,
           `--log-error=${join(dir, 'error.log')}`,
@@ -81,6 +100,7 @@ export async function createPrivateMariadb(dir: string, loOnlyWrapper: string): 
           '--skip-name-resolve',
           '--local-infile=1',
           '--innodb-buffer-pool-size=256M',
+          ...extraArgs,
         ],
         { stdio: 'ignore' },
       );

@@ -61,8 +61,8 @@ describe('spiderTableDdl', () => {
         '  PRIMARY KEY (`id`,`shard`),',
         '  UNIQUE KEY `server_sha256` (`server`,`sha256`,`shard`),',
         '  KEY `by_server` (`server`)',
-        ') ENGINE=SPIDER DEFAULT CHARSET=utf8mb4 COMMENT=\'wrapper "mysql", table "dnslog_files"\'',
-        `PARTITION BY LIST (shard) (PARTITION s0 VALUES IN (0) COMMENT = 'srv "srv_a"', PARTITION s1 VALUES IN (1) COMMENT = 'srv "srv_b"')`,
+        ') ENGINE=SPIDER DEFAULT CHARSET=utf8mb4',
+        "PARTITION BY LIST (shard) (PARTITION s0 VALUES IN (0) REMOTE_SERVER='srv_a' REMOTE_TABLE='dnslog_files', PARTITION s1 VALUES IN (1) REMOTE_SERVER='srv_b' REMOTE_TABLE='dnslog_files')",
       ].join('\n'),
     );
   });

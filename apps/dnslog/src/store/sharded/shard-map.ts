@@ -45,9 +45,8 @@ export function spiderTableDdl(showCreate: string, table: string, servers: reado
     return key && !key[2]?.split(',').includes('`shard`') ? `${key[1]}${key[2]},\`shard\`${key[3]}` : l;
   });
   if (!body.some((l) => /^\s*`shard` /.test(l))) throw new Error(`${table} has no shard column`);
-  const parts = servers.map((s, k) => `PARTITION s${k} VALUES IN (${k}) COMMENT = 'srv "${s}"'`);
-  return (
-    `CREATE TABLE \`${table}\` (\n${body.join('\n')}\n) ENGINE=SPIDER DEFAULT CHARSET=utf8mb4 ` +
-    `COMMENT='wrapper "mysql", table "${table}"'\nPARTITION BY LIST (shard) (${parts.join(', ')})`
-  );
+  // REMOTE_SERVER / REMOTE_TABLE: MariaDB 10.11 and 11.8 both take them (11.8 warns that the older
+  // `COMMENT 'srv "…"'` parameters are deprecated)
+  const parts = servers.map((s, k) => `PARTITION s${k} VALUES IN (${k}) REMOTE_SERVER='${s}' REMOTE_TABLE='${table}'`);
+  return `CREATE TABLE \`${table}\` (\n${body.join('\n')}\n) ENGINE=SPIDER DEFAULT CHARSET=utf8mb4\nPARTITION BY LIST (shard) (${parts.join(', ')})`;
 }

@@ -1,0 +1,218 @@
+/**
+ * dnslog on MariaDB Spider: a front with the Spider engine over three backend MariaDB servers
+ * (private ones this file starts), against the same logs shipped into one ordinary server (the
+ * shared MariaDB). `db init --shard` lays the store out; ship puts each file, its ledger entry and
+ * its rollups on one backend; every report read through the front equals the single server's,
+ * row by row; a re-run ships nothing twice; partitions and prune act on every backend; bad shard
+ * lists are refused with one line before anything is created.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool, type ToolRun } from './run-tool.js';
+import { startSpiderCluster, type SpiderCluster } from './private-spider.js';
+import { useScratchDatabase } from './scratch-db.js';
+import { services } from './services-env.js';
+
+const svc = services();
+const scratch = useScratchDatabase('toolbox_dnslog_single', 'dnslog-sharded-');
+const DB = 'dnslog';
+const env = { DNSLOG_DB_PASSWORD: undefined, TZ: 'UTC' };
+const dnslog = (args: string[]): Promise<ToolRun> =>
+  runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0', '--tz', 'UTC'] : args, { timeoutMs: 180_000, env });
+
+let cluster: SpiderCluster;
+const url = (port: number, db = DB) => `mysql://root@127.0.0.1:${port}/${db}`;
+let front: string;
+let shards: string[];
+
+const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+/** A BIND query line at `ms` (UTC). */
+function line(ms: number, client: string, name: string, type = 'A'): string {
+  const d = new Date(ms);
+  const stamp = `${pad(d.getUTCDate())}-${MON[d.getUTCMonth()]}-${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}`;
+  return `${stamp} queries: info: client @0x7f3729afc098 ${client}#54825 (${name}): query: ${name} IN ${type} +E(0)K (192.0.2.53)`;
+}
+
+/** Twelve rotated files from four servers over the last six hours: each server's files in its own directory. */
+function writeLogs(root: string): string[] {
+  const now = Date.now();
+  const dirs: string[] = [];
+  for (let s = 0; s < 4; s++) {
+    const dir = join(root, `ns${s}`);
+    mkdirSync(dir, { recursive: true });
+    dirs.push(dir);
+    for (let f = 0; f < 3; f++) {
+      const lines: string[] = [];
+      for (let i = 0; i < 200 + 37 * s + 11 * f; i++) {
+        const ms = now - 6 * 3_600_000 + f * 2 * 3_600_000 + i * 29_000 + s * 1000;
+        lines.push(line(ms, `192.0.2.${(i % 9) + 1}`, `h${i % 13}.zone${(i + s) % 5}.example`, i % 4 === 0 ? 'AAAA' : 'A'));
+      }
+      writeFileSync(join(dir, `query.log.${f}`), `${lines.join('\n')}\n`);
+    }
+  }
+  return dirs;
+}
+
+beforeAll(async () => {
+  cluster = await startSpiderCluster(join(scratch.work, 'cluster'), svc.loOnlyWrapper, { backends: 3, database: DB });
+  front = url(cluster.front.port);
+  shards = cluster.backends.map((b) => url(b.port));
+}, 180_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function count(port: number, sql: string): Promise<number> {
+  const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', database: DB });
+  try {
+    const [rows] = await c.query<mysql.RowDataPacket[]>(sql);
+    return Number(rows[0]?.n);
+  } finally {
+    await c.end();
+  }
+}
+
+describe('dnslog sharded over MariaDB Spider', () => {
+  it('refuses a bad shard list with one line before anything is created', async () => {
+    const closed = url(1);
+    const down = await dnslog(['db', 'init', '--db', front, '--shard', shards[0]!, '--shard', closed]);
+    expect(down.code).toBe(2);
+    expect(down.stderr).toMatch(
+      /^dnslog: shard backend does not answer: mysql:\/\/root@127\.0\.0\.1:1\/dnslog: .*; nothing was created\n$/,
+    );
+    // two spellings of one database
+    const twice = await dnslog([
+      'db',
+      'init',
+      '--db',
+      front,
+      '--shard',
+      shards[0]!,
+      '--shard',
+      shards[0]!.replace('mysql://', 'mariadb://'),
+    ]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(
+      /^dnslog: --shard mariadb:\/\/root@127\.0\.0\.1:\d+\/dnslog is the same database as --shard mysql:\/\/root@127\.0\.0\.1:\d+\/dnslog; nothing was created\n$/,
+    );
+    // the shared MariaDB has no Spider engine loaded
+    const noSpider = await dnslog(['db', 'init', '--db', scratch.url, '--shard', shards[0]!]);
+    expect(noSpider.code).toBe(2);
+    expect(noSpider.stderr).toMatch(/has no Spider storage engine: .*mariadb-plugin-spider.*; nothing was created\n$/);
+    // nothing on the front or the backends
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dnslog'")).toBe(0);
+    for (const b of cluster.backends)
+      expect(await count(b.port, "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dnslog'")).toBe(0);
+  });
+
+  it('lays out the backends, the Spider front and the map; init again changes nothing; another list is refused', async () => {
+    const init = await dnslog(['db', 'init', '--db', front, ...shards.flatMap((s) => ['--shard', s])]);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    expect(init.stdout).toContain('(sharded over 3 backends): schema version 5 created');
+    const again = await dnslog(['db', 'init', '--db', front, ...shards.flatMap((s) => ['--shard', s])]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('schema version 5 up to date');
+    expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM dnslog_shard_buckets')).toBe(64);
+    // every table of a backend but its own dnslog_meta has a Spider table over all backends on the front
+    const backendTables = await count(
+      cluster.backends[0]!.port,
+      "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dnslog' AND TABLE_NAME <> 'dnslog_meta'",
+    );
+    expect(backendTables).toBeGreaterThanOrEqual(4);
+    expect(
+      await count(
+        cluster.front.port,
+        "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dnslog' AND ENGINE = 'SPIDER'",
+      ),
+    ).toBe(backendTables);
+    const other = await dnslog(['db', 'init', '--db', front, '--shard', shards[0]!, '--shard', shards[1]!]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/already shards over .*: a different --shard list would move data; .*nothing was changed\n$/);
+  });
+
+  it('ships each file to one backend, every line once, and reports through the front equal one server, row by row', async () => {
+    const dirs = writeLogs(join(scratch.work, 'logs'));
+    expect((await dnslog(['db', 'init', '--db', scratch.url])).code).toBe(0);
+    const totals = (r: ToolRun) => (JSON.parse(r.stdout) as { totals: Record<string, number> }).totals;
+    /** Ships every server's directory (one run each: --server names them) and adds up the totals. */
+    const shipAll = async (db: string) => {
+      const sum: Record<string, number> = {};
+      for (const [s, dir] of dirs.entries()) {
+        const r = await dnslog(['ship', join(dir, 'query.log.*'), '--db', db, '--server', `ns${s}`, '--keep', '--json']);
+        expect({ db, s, err: r.stderr, code: r.code }).toEqual({ db, s, err: '', code: 0 });
+        for (const [k, v] of Object.entries(totals(r))) sum[k] = (sum[k] ?? 0) + v;
+      }
+      return sum;
+    };
+    const single = await shipAll(scratch.url);
+    const sharded = await shipAll(front);
+    expect(sharded).toMatchObject({ files: 12, loaded: 12, failed: 0 });
+    expect(sharded.rows).toBe(single.rows);
+    // spread over the backends, each file's rows and ledger entry on the same one
+    const perBackend = await Promise.all(cluster.backends.map((b) => count(b.port, 'SELECT COUNT(*) AS n FROM dns_queries')));
+    expect(perBackend.reduce((a, b) => a + b, 0)).toBe(single.rows);
+    expect(perBackend.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    for (const b of cluster.backends) {
+      expect(
+        await count(b.port, 'SELECT COUNT(*) AS n FROM dns_queries q LEFT JOIN dnslog_files f ON f.id = q.file_id WHERE f.id IS NULL'),
+      ).toBe(0);
+    }
+    // a re-run loads nothing again
+    expect(await shipAll(front)).toMatchObject({ loaded: 0, skipped: 12 });
+    expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM dns_queries')).toBe(single.rows);
+
+    const reports = [
+      ['top-names', '--since', '24h', '--limit', '1000'],
+      ['top-names', '--since', '24h', '--by', 'domain'],
+      ['top-clients', '--since', '24h'],
+      ['qtypes', '--since', '24h'],
+      ['timeline', '--since', '24h', '--per', 'hour'],
+      ['timeline', '--since', '24h', '--per', 'minute'],
+      ['search', '--since', '24h', '--suffix', 'zone1.example', '--limit', '100000'],
+      ['servers'],
+    ];
+    for (const args of reports) {
+      const one = await dnslog(['report', ...args, '--db', scratch.url, '--json']);
+      const many = await dnslog(['report', ...args, '--db', front, '--json']);
+      expect({ args, err: many.stderr, code: many.code }).toEqual({ args, err: '', code: one.code });
+      const rows = (r: ToolRun) => JSON.parse(r.stdout) as Record<string, unknown>[];
+      // ledger times differ (shipped_at) and ties may come in either order: compare as sets
+      const strip = (r: Record<string, unknown>) => JSON.stringify({ ...r, last_shipped: undefined, file_id: undefined });
+      expect({ args, rows: rows(many).map(strip).sort() }).toEqual({ args, rows: rows(one).map(strip).sort() });
+      expect(rows(many).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('keeps partitions ready and prunes on every backend, archives per backend', async () => {
+    const parts = await dnslog(['partitions', '--db', front, '--ahead', '48h', '--lock-wait', '10s']);
+    expect(parts.stderr).toBe('');
+    expect(parts.code).toBe(0);
+    for (const b of cluster.backends) {
+      expect(parts.stdout).toContain(`mysql://root@127.0.0.1:${b.port}/dnslog:`);
+      expect(
+        await count(
+          b.port,
+          "SELECT COUNT(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = 'dnslog' AND TABLE_NAME = 'dns_queries'",
+        ),
+      ).toBeGreaterThan(40);
+    }
+    const before = await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM dns_queries');
+    const archive = join(scratch.work, 'archive');
+    const prune = await dnslog(['prune', '--db', front, '--keep', '3h', '--archive', archive, '--json']);
+    expect(prune.stderr).toBe('');
+    expect(prune.code).toBe(0);
+    const result = JSON.parse(prune.stdout) as { actions: { target: string; rows: number; archive: string | null }[] };
+    const dropped = result.actions.reduce((n, a) => n + a.rows, 0);
+    expect(dropped).toBeGreaterThan(0);
+    expect(result.actions.every((a) => /^s[0-2]\/p/.test(a.target))).toBe(true);
+    expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM dns_queries')).toBe(before - dropped);
+    const archived = readdirSync(archive).sort();
+    expect(archived.every((d) => /^shard[0-2]$/.test(d))).toBe(true);
+    expect(archived.length).toBeGreaterThanOrEqual(2);
+  });
+});
