@@ -91,7 +91,7 @@ describe('two ships, a long report and a prune on one MariaDB at once', () => {
     const started = Date.now();
     const [first, prune, report] = await Promise.all([
       Promise.all(servers.map(shipOnce)),
-      dnslog(['prune', '--db', scratch.url, '--keep', '2h', '--lock', join(scratch.work, 'prune.lock'), '--lock-wait', '120']),
+      dnslog(['prune', '--db', scratch.url, '--keep', '2h', '--lock', join(scratch.work, 'prune.lock'), '--lock-wait', '2m']),
       dnslog(['report', 'top-names', '--db', scratch.url, '--since', '1h', '--json']),
       longRead,
     ]);

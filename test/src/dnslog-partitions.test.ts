@@ -194,7 +194,7 @@ describe('dnslog partitions', () => {
   it('takes the ship lock: waits for it, then gives up with one line', async () => {
     writeFileSync(lock, `${process.pid}\n`);
     try {
-      const r = await dnslog(['partitions', '--db', url, '--lock', lock, '--lock-wait', '1']);
+      const r = await dnslog(['partitions', '--db', url, '--lock', lock, '--lock-wait', '1s']);
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(
         `dnslog: lock ${lock} is held by running process ${process.pid}; wait for it to finish, or stop PID ${process.pid}\n`,

@@ -68,7 +68,7 @@ describe('the ship lock on MariaDB is GET_LOCK on the server', () => {
         );
         expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
         // With --lock-wait, ship waits for the holder (here: it lets go after 2 s) and then ships.
-        const waiting = dnslog(['ship', dir, '--db', mysqlUrl, '--min-age', '0', '--lock-wait', '30']);
+        const waiting = dnslog(['ship', dir, '--db', mysqlUrl, '--min-age', '0', '--lock-wait', '30s']);
         await new Promise((resolve) => setTimeout(resolve, 2000));
         expect(existsSync(join(dir, 'query.log.1'))).toBe(true);
         await other.query('SELECT RELEASE_LOCK(?)', [`dnslog.ship:${db}`]);
@@ -123,7 +123,7 @@ describe('a non-root owner of the log directory tries to redirect a root ship', 
     asNobody('ln -s "$2" "$1/query.log.9" && ln -s "$3" "$1/old"', dir, secret, elsewhere);
     const url = `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}${linked}/query.log.*`;
     const dbPath = join(scratch.work, 'remote.sqlite');
-    const young = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--min-age', '3600', ...sshArgs]);
+    const young = await dnslog(['ship', url, '--db', `sqlite:${dbPath}`, '--min-age', '1h', ...sshArgs]);
     expect(young.stdout).toMatch(
       /^deferred .*query\.log\.1 {2}modified \d+s ago \(under --min-age\): named may still be writing it; left for the next run$/m,
     );

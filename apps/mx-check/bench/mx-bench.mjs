@@ -176,7 +176,7 @@ upstream.on('message', (msg) => {
 const drop = await timed([...base, '--resolver', `127.0.0.1:${relay.address().port}`, '--timeout', '250ms', '--retries', '8']);
 const dropCounts = verdictCounts(drop.out);
 rows.push([
-  'mx-check, resolver drops 20% (--timeout 250 --retries 8)',
+  'mx-check, resolver drops 20% (--timeout 250ms --retries 8)',
   N,
   drop.s,
   N / drop.s,
@@ -191,7 +191,7 @@ const dead = dgram.createSocket('udp4');
 await new Promise((r) => dead.bind(0, '127.0.0.1', r));
 const d = await timed([...base, '--resolver', `127.0.0.1:${dead.address().port}`, '--timeout', '1s', '--retries', '2']);
 rows.push([
-  'mx-check, dead resolver (--timeout 1000 --retries 2)',
+  'mx-check, dead resolver (--timeout 1s --retries 2)',
   N,
   d.s,
   N / d.s,
