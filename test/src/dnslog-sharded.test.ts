@@ -6,7 +6,8 @@
  * row by row; a re-run ships nothing twice; partitions and prune act on every backend; bad shard
  * lists are refused with one line before anything is created.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { runTool, type ToolRun } from './run-tool.js';
 import { startSpiderCluster, type SpiderCluster } from './private-spider.js';
 import { useScratchDatabase } from './scratch-db.js';
 import { services } from './services-env.js';
+import { bucketOf, initialBuckets } from '../../apps/dnslog/dist/store/sharded/shard-map.js';
 
 const svc = services();
 const scratch = useScratchDatabase('toolbox_dnslog_single', 'dnslog-sharded-');
@@ -214,5 +216,76 @@ describe('dnslog sharded over MariaDB Spider', () => {
     const archived = readdirSync(archive).sort();
     expect(archived.every((d) => /^shard[0-2]$/.test(d))).toBe(true);
     expect(archived.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('with a backend down: its files fail naming it, the others ship; reports fail naming it or, with --partial, answer from the rest; a re-run once it is back stores every line once', async () => {
+    // files of one more server, until each backend has at least one
+    const dir = join(scratch.work, 'logs', 'ns9');
+    mkdirSync(dir, { recursive: true });
+    const map = initialBuckets(3);
+    const shardOfFile = (path: string) => map[bucketOf('ns9', createHash('sha256').update(readFileSync(path)).digest('hex'))]!;
+    const files: { path: string; shard: number; lines: number }[] = [];
+    for (let f = 0; files.length < 40 && new Set(files.map((x) => x.shard)).size < 3; f++) {
+      const path = join(dir, `query.log.${f}`);
+      const lines = Array.from({ length: 20 + f }, (_, i) =>
+        line(Date.now() - 3_600_000 + i * 1000, '198.51.100.7', `f${f}-${i}.nine.example`),
+      );
+      writeFileSync(path, `${lines.join('\n')}\n`);
+      files.push({ path, shard: shardOfFile(path), lines: lines.length });
+    }
+    expect(new Set(files.map((x) => x.shard)).size).toBe(3);
+    const b1 = `mysql://root@127.0.0.1:${cluster.backends[1]!.port}/dnslog`;
+    await cluster.killBackend(1);
+    try {
+      const ship = await dnslog(['ship', join(dir, 'query.log.*'), '--db', front, '--server', 'ns9', '--keep', '--json']);
+      expect(ship.code).toBe(2);
+      const report = JSON.parse(ship.stdout) as { files: { path: string; status: string; error?: string }[] };
+      for (const f of files) {
+        const got = report.files.find((r) => r.path === f.path);
+        expect({ path: f.path, shard: f.shard, status: got?.status }).toEqual({
+          path: f.path,
+          shard: f.shard,
+          status: f.shard === 1 ? 'failed' : 'loaded',
+        });
+        if (f.shard === 1) expect(got?.error).toContain(`cannot connect to ${b1}`);
+      }
+      const failedLines = ship.stderr.trim().split('\n');
+      expect(failedLines.length).toBe(files.filter((f) => f.shard === 1).length);
+      for (const l of failedLines)
+        expect(l).toMatch(new RegExp(`^dnslog: ns9:.*query\\.log\\.\\d+: cannot connect to ${b1.replace(/[./]/g, '\\$&')}: `));
+
+      const whole = await dnslog(['report', 'qtypes', '--db', front, '--since', '24h', '--json']);
+      expect(whole.code).toBe(2);
+      // --json: the error as JSON on stdout too
+      expect(JSON.parse(whole.stdout)).toMatchObject({ ok: false, error: { code: 'E_SHARD_DOWN' } });
+      expect(whole.stderr).toMatch(
+        new RegExp(
+          `^dnslog: shard 1 ${b1.replace(/[./]/g, '\\$&')} does not answer \\(.*\\): the answer would leave out its files; bring it back, or give --partial to answer from the other shards\\n$`,
+        ),
+      );
+      const partial = await dnslog(['report', 'qtypes', '--db', front, '--since', '24h', '--json', '--partial']);
+      expect(partial.code).toBe(1);
+      expect(partial.stderr).toBe(
+        `dnslog: partial answer (--partial): shard 1 ${b1} did not answer; the figures leave out the files stored there\n`,
+      );
+      const counted = (JSON.parse(partial.stdout) as { queries: number }[]).reduce((n, r) => n + Number(r.queries), 0);
+      const live =
+        (await count(cluster.backends[0]!.port, 'SELECT COUNT(*) AS n FROM dns_queries')) +
+        (await count(cluster.backends[2]!.port, 'SELECT COUNT(*) AS n FROM dns_queries'));
+      expect(counted).toBe(live);
+    } finally {
+      await cluster.startBackend(1);
+    }
+    const again = await dnslog(['ship', join(dir, 'query.log.*'), '--db', front, '--server', 'ns9', '--keep', '--json']);
+    expect({ err: again.stderr, code: again.code }).toEqual({ err: '', code: 0 });
+    const totals = (JSON.parse(again.stdout) as { totals: Record<string, number> }).totals;
+    expect(totals).toMatchObject({
+      loaded: files.filter((f) => f.shard === 1).length,
+      skipped: files.filter((f) => f.shard !== 1).length,
+      failed: 0,
+    });
+    const lines = files.reduce((n, f) => n + f.lines, 0);
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE server = 'ns9'")).toBe(lines);
+    expect(await count(cluster.front.port, "SELECT COUNT(DISTINCT qname) AS n FROM dns_queries WHERE server = 'ns9'")).toBe(lines);
   });
 });

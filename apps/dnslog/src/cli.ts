@@ -37,6 +37,7 @@ function reportCommand(report: Command, io: CliIo, name: string, summary: string
     .option('--json', 'JSON output (same as --format json)', false)
     .option('--explain', "print the database's query plan instead (MySQL: the partitions read and the index used)", false)
     .option('--raw', 'count from the query rows even where the rollup tables could answer', false)
+    .option('--partial', 'a sharded database with a backend down: answer from the others and say so (exit 1) instead of failing', false)
     .option('--tz <zone>', "read --since/--until and print times in this zone (IANA name, UTC or +01:00; default: this host's zone, $TZ)");
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { formatBytes, parseDuration, UserError, writeJson, type CliIo } from '@toolbox/shared';
 import { archiveName, writeArchive, ARCHIVE_FORMAT, type ArchiveHeader } from '../store/archive.js';
 import type { MysqlStore } from '../store/mysql/db-mysql.js';
-import { ShardedStore } from '../store/sharded/db-sharded.js';
+import type { ShardedStore } from '../store/sharded/db-sharded.js';
 import type { SqliteStore } from '../store/sqlite/db-sqlite.js';
 import { dropPartitionsConcurrently, listPartitions, partitionSpan, partitionsNewest } from '../store/mysql/partition-admin.js';
 import { checkLayout, planPrune, type PartitionInfo } from '../store/mysql/partitions.js';
@@ -63,8 +63,10 @@ export async function runPrune(opts: PruneOptions, io: CliIo, now = new Date()):
   const store = locked.store;
   try {
     await requireUtcTimes(store);
+    // the MySQL modules load only for a MySQL store (a SQLite prune does not pay for mysql2)
+    const sharded = store.dialect === 'mysql' ? (await import('../store/sharded/db-sharded.js')).ShardedStore : null;
     const result =
-      store instanceof ShardedStore
+      sharded !== null && store instanceof sharded
         ? await pruneSharded(store, cutoff, opts, io)
         : store.dialect === 'mysql'
           ? await pruneMysql(store as MysqlStore, cutoff, opts, io)

@@ -39,6 +39,8 @@ export interface ReportOptions {
   raw?: boolean;
   /** The reader's zone for --since/--until and printed times (default: this process's). */
   tz?: string;
+  /** A sharded store with a shard down: answer from the others, and say so (exit 1). */
+  partial?: boolean;
 }
 
 /** The reader's zone: `--tz`, else the one this process runs in. */
@@ -117,10 +119,18 @@ async function hasRollups(store: Store): Promise<boolean> {
 }
 
 async function withStore<T>(opts: ReportOptions, io: CliIo, fn: (store: Store, rollups: boolean) => Promise<T>): Promise<T> {
-  const store = await openStore(opts.db, io.env, { mustExist: true });
+  const store = await openStore(opts.db, io.env, { mustExist: true, partial: opts.partial });
   try {
     await requireUtcTimes(store);
-    return await fn(store, !opts.raw && (await hasRollups(store)));
+    const result = await fn(store, !opts.raw && (await hasRollups(store)));
+    if (store.missing !== undefined && store.missing.length > 0) {
+      io.stderr.write(
+        `dnslog: partial answer (--partial): ${store.missing.map((m) => `shard ${m.shard} ${m.url}`).join(', ')} did not answer; ` +
+          `the figures leave out the files stored there\n`,
+      );
+      io.setExitCode(ExitCode.Findings);
+    }
+    return result;
   } finally {
     await store.close();
   }

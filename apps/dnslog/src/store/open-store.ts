@@ -7,6 +7,8 @@ export interface OpenStoreOptions {
   mustExist?: boolean;
   /** Lines per transaction while a file loads (store.ts LOAD_CHUNK_LINES). */
   chunkLines?: number;
+  /** A sharded store: a reader answers from the shards that answer (`report --partial`). */
+  partial?: boolean;
 }
 
 export async function openStore(url: string, env: NodeJS.ProcessEnv, options: OpenStoreOptions = {}): Promise<Store> {
@@ -23,5 +25,5 @@ export async function openStore(url: string, env: NodeJS.ProcessEnv, options: Op
     await store.close();
     throw err;
   });
-  return map === null ? store : ShardedStore.open(store, map, env, options.chunkLines);
+  return map === null ? store : ShardedStore.open(store, map, env, { chunkLines: options.chunkLines, partial: options.partial });
 }

@@ -125,6 +125,8 @@ export interface Store {
    * calls in one lane, or on a store without lanes, one at a time.
    */
   laneOf?(server: string, sha256: string): string;
+  /** A sharded store read with `partial`: the shards that did not answer, left out of what was read. */
+  readonly missing?: readonly { shard: number; url: string }[];
   /** A server-side lock (MySQL GET_LOCK) held until the returned function runs; absent for SQLite. */
   serverLock?(name: string, waitSeconds: number): Promise<() => Promise<void>>;
 }

@@ -63,6 +63,22 @@ export async function readShardMap(front: MysqlStore): Promise<ShardMap | null> 
   return { urls, buckets: map };
 }
 
+/** One line for shards that did not answer: which, and what to do. */
+function shardsDown(down: readonly { shard: number; url: string; error: string }[]): UserError {
+  return new UserError(
+    'E_SHARD_DOWN',
+    `${down.map((d) => `shard ${d.shard} ${d.url} does not answer (${d.error})`).join('; ')}: ` +
+      'the answer would leave out its files; bring it back, or give --partial to answer from the other shards',
+  );
+}
+
+/** Our own report SQL read from the given shards only: `FROM t` → `FROM t PARTITION (s0, s2)` for each sharded table. */
+export function onlyPartitions(sql: string, shards: readonly number[]): string {
+  const names = SHARDED_TABLES.map((t) => t.replace(/[^a-z_]/g, '')).join('|');
+  const parts = shards.map((k) => `s${k}`).join(', ');
+  return sql.replace(new RegExp(`\\b(FROM|JOIN)\\s+(${names})\\b(?!\\s+PARTITION)`, 'g'), `$1 $2 PARTITION (${parts})`);
+}
+
 /** Where a server's identity is told apart: two URLs may name one server and database. */
 async function identity(store: MysqlStore): Promise<string> {
   const conn = await store.connection();
@@ -93,21 +109,37 @@ export class ShardedStore implements Store {
   readonly dialect = 'mysql';
   readonly description: string;
 
+  /** Shards that did not answer a `partial` reader: left out of what it reads. */
+  readonly missing: { shard: number; url: string; error: string }[] = [];
+  /** Opened from the front's map: `init()` without a layout (ship's) readies each backend on first use. */
+  private opened = false;
+  private lazy = false;
+  private readonly ready = new Map<number, Promise<MysqlStore>>();
+
   constructor(
     readonly front: MysqlStore,
     readonly backends: readonly MysqlStore[],
     private readonly map: ShardMap,
+    private readonly partial = false,
   ) {
     this.description = `${front.description} (sharded over ${backends.length} backend${backends.length === 1 ? '' : 's'})`;
   }
 
   /** The store a `--db` URL names when its database is the front of a sharded store. */
-  static open(front: MysqlStore, map: ShardMap, env: NodeJS.ProcessEnv, chunkLines?: number): ShardedStore {
-    return new ShardedStore(
+  static open(
+    front: MysqlStore,
+    map: ShardMap,
+    env: NodeJS.ProcessEnv,
+    options: { chunkLines?: number; partial?: boolean } = {},
+  ): ShardedStore {
+    const store = new ShardedStore(
       front,
-      map.urls.map((u) => openBackend(u, env, chunkLines)),
+      map.urls.map((u) => openBackend(u, env, options.chunkLines)),
       map,
+      options.partial,
     );
+    store.opened = true;
+    return store;
   }
 
   /**
@@ -181,7 +213,16 @@ export class ShardedStore implements Store {
     }
   }
 
+  /**
+   * `db init` (a layout given) lays everything out on every backend and the front. Ship's init of
+   * an existing sharded store (no layout) checks nothing up front: each backend is readied when a
+   * file first goes to it, so a backend that is down fails its files, not the run.
+   */
   async init(options: InitOptions = {}): Promise<SchemaStatus> {
+    if (this.opened && options.layout === undefined && options.assumeZone === undefined) {
+      this.lazy = true;
+      return { version: SCHEMA_VERSION, created: false };
+    }
     const frontId = await identity(this.front);
     let created = false;
     for (const [k, b] of this.backends.entries()) {
@@ -256,8 +297,29 @@ export class ShardedStore implements Store {
     return this.map.buckets[bucketOf(server, sha256)] ?? 0;
   }
 
-  private backend(server: string, sha256: string): MysqlStore {
-    return this.backends[this.shardOf(server, sha256)]!;
+  /** The backend of a file, readied (its schema checked, once) when the store is lazy. */
+  private backend(server: string, sha256: string): Promise<MysqlStore> {
+    const k = this.shardOf(server, sha256);
+    const b = this.backends[k]!;
+    if (!this.lazy) return Promise.resolve(b);
+    let p = this.ready.get(k);
+    if (p === undefined) {
+      p = (async () => {
+        const version = await b.schemaVersion();
+        const shard = await meta(b, 'shard');
+        if (version !== SCHEMA_VERSION || shard !== String(k)) {
+          throw new UserError(
+            'E_SHARD_MAP',
+            `shard ${k} ${this.map.urls[k]} is not shard ${k} of ${this.front.description} at schema version ${SCHEMA_VERSION} (it says shard ${shard ?? 'none'}, version ${version}): run dnslog db init with the --shard list`,
+          );
+        }
+        return b;
+      })();
+      // a backend that did not answer is asked again for the next file
+      p.catch(() => this.ready.delete(k));
+      this.ready.set(k, p);
+    }
+    return p;
   }
 
   /** Files on different backends load side by side: ship serialises per lane, not per store. */
@@ -265,26 +327,37 @@ export class ShardedStore implements Store {
     return String(this.shardOf(server, sha256));
   }
 
-  /** Every backend's version; they must agree (a backend restored from an old dump does not). */
+  /**
+   * Every backend's version; they must agree (a backend restored from an old dump does not). A
+   * backend that does not answer is an error naming it, or, for a `partial` reader, left out.
+   */
   async schemaVersion(): Promise<number> {
-    const versions = await Promise.all(this.backends.map((b) => b.schemaVersion()));
-    const first = versions[0] ?? 0;
-    const odd = versions.findIndex((v) => v !== first);
-    if (odd >= 0) {
+    const answers = await Promise.allSettled(this.backends.map((b) => b.schemaVersion()));
+    const live: { k: number; version: number }[] = [];
+    const down: { shard: number; url: string; error: string }[] = [];
+    for (const [k, a] of answers.entries()) {
+      if (a.status === 'fulfilled') live.push({ k, version: a.value });
+      else down.push({ shard: k, url: this.map.urls[k] ?? '', error: errorMessage(a.reason) });
+    }
+    if (down.length > 0 && (!this.partial || live.length === 0)) throw shardsDown(down);
+    this.missing.splice(0, this.missing.length, ...down);
+    const first = live[0]!;
+    const odd = live.find((l) => l.version !== first.version);
+    if (odd !== undefined) {
       throw new UserError(
         'E_SHARD_SCHEMA',
-        `shard ${this.map.urls[odd]} has schema version ${versions[odd]}, shard ${this.map.urls[0]} ${first}: run dnslog db init on the front`,
+        `shard ${this.map.urls[odd.k]} has schema version ${odd.version}, shard ${this.map.urls[first.k]} ${first.version}: run dnslog db init on the front`,
       );
     }
-    return first;
+    return first.version;
   }
 
-  findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
-    return this.backend(server, sha256).findShipped(server, sha256);
+  async findShipped(server: string, sha256: string): Promise<ShippedFile | null> {
+    return (await this.backend(server, sha256)).findShipped(server, sha256);
   }
 
-  loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>, resume?: ResumePoint): Promise<FileLoad> {
-    return this.backend(meta.server, meta.sha256).loadFile(meta, batches, resume);
+  async loadFile(meta: FileMeta, batches: AsyncIterable<readonly ParsedLine[]>, resume?: ResumePoint): Promise<FileLoad> {
+    return (await this.backend(meta.server, meta.sha256)).loadFile(meta, batches, resume);
   }
 
   async rebuildRollups(): Promise<number> {
@@ -293,8 +366,24 @@ export class ShardedStore implements Store {
     return n;
   }
 
-  select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
-    return this.front.select(sql, params);
+  /**
+   * A report's query, through the front. With shards missing (a `partial` reader), each sharded
+   * table is read from the live shards' partitions only. A shard that goes away meanwhile is an
+   * error naming it (Spider: 1429, or 12701 when it scans backends in parallel).
+   */
+  async select(sql: string, params: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
+    const live = this.backends.map((_, k) => k).filter((k) => !this.missing.some((m) => m.shard === k));
+    try {
+      return await this.front.select(this.missing.length === 0 ? sql : onlyPartitions(sql, live), params);
+    } catch (err) {
+      const e = err as { errno?: number; sqlMessage?: string };
+      if (e.errno === 1429 || e.errno === 12701) {
+        // `Unable to connect to foreign data source: dnslog_<front>_s<k>`
+        const k = Number(/_s(\d+)$/.exec(e.sqlMessage ?? '')?.[1] ?? -1);
+        throw shardsDown([{ shard: k, url: this.map.urls[k] ?? '?', error: e.sqlMessage ?? errorMessage(err) }]);
+      }
+      throw err;
+    }
   }
 
   serverLock(name: string, waitSeconds: number): Promise<() => Promise<void>> {

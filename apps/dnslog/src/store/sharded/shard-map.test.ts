@@ -72,3 +72,23 @@ describe('spiderTableDdl', () => {
     expect(() => spiderTableDdl('CREATE VIEW v AS SELECT 1', 'v', ['a'])).toThrow('unexpected SHOW CREATE TABLE for v');
   });
 });
+
+describe('onlyPartitions', () => {
+  it('reads every sharded table of a report query from the live shards only, and nothing else', async () => {
+    const { onlyPartitions } = await import('./db-sharded.js');
+    const sql =
+      'SELECT value, SUM(n) AS queries FROM (SELECT qname AS value, SUM(queries) AS n FROM dns_rollup_names WHERE bucket >= ? GROUP BY qname ' +
+      'UNION ALL SELECT qname AS value, COUNT(*) AS n FROM dns_queries WHERE qtime >= ? GROUP BY qname) x GROUP BY value';
+    expect(onlyPartitions(sql, [0, 2])).toBe(
+      'SELECT value, SUM(n) AS queries FROM (SELECT qname AS value, SUM(queries) AS n FROM dns_rollup_names PARTITION (s0, s2) WHERE bucket >= ? GROUP BY qname ' +
+        'UNION ALL SELECT qname AS value, COUNT(*) AS n FROM dns_queries PARTITION (s0, s2) WHERE qtime >= ? GROUP BY qname) x GROUP BY value',
+    );
+    expect(onlyPartitions('SELECT server FROM dnslog_files GROUP BY server', [1])).toBe(
+      'SELECT server FROM dnslog_files PARTITION (s1) GROUP BY server',
+    );
+    // a name that only starts like a table, and a table already limited, are left alone
+    expect(onlyPartitions('SELECT 1 FROM dns_queries_old, dns_queries PARTITION (p1)', [0])).toBe(
+      'SELECT 1 FROM dns_queries_old, dns_queries PARTITION (p1)',
+    );
+  });
+});
