@@ -137,6 +137,72 @@ describe('dnslog sharded over MariaDB Spider', () => {
     expect(other.stderr).toMatch(/already shards over .*: a different --shard list would move data; .*nothing was changed\n$/);
   });
 
+  it('refuses a backend with another schema version, a backend of another front, and a front table that is not its Spider table', async () => {
+    const sql = async (port: number, statements: string[]) => {
+      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', multipleStatements: false });
+      try {
+        for (const st of statements) await c.query(st);
+      } finally {
+        await c.end();
+      }
+    };
+    for (const d of ['other', 'third']) {
+      for (const port of [cluster.front.port, ...cluster.backends.map((b) => b.port)])
+        await sql(port, [`CREATE DATABASE IF NOT EXISTS ${d}`]);
+    }
+    // a backend left at schema version 4
+    await sql(cluster.backends[1]!.port, [
+      'CREATE TABLE other.dnslog_meta (name VARCHAR(64) NOT NULL PRIMARY KEY, value VARCHAR(255) NOT NULL)',
+      "INSERT INTO other.dnslog_meta VALUES ('schema_version', '4')",
+    ]);
+    const old = await dnslog([
+      'db',
+      'init',
+      '--db',
+      url(cluster.front.port, 'other'),
+      '--shard',
+      url(cluster.backends[0]!.port, 'other'),
+      '--shard',
+      url(cluster.backends[1]!.port, 'other'),
+    ]);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toBe(
+      `dnslog: --shard ${url(cluster.backends[1]!.port, 'other')} has schema version 4; this dnslog writes 5: run dnslog db init --db ${url(cluster.backends[1]!.port, 'other')} on it alone first; nothing was created\n`,
+    );
+    expect(await count(cluster.backends[0]!.port, "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'other'")).toBe(
+      0,
+    );
+    // a backend that is already shard 0 of the front's `dnslog` database
+    const taken = await dnslog(['db', 'init', '--db', url(cluster.front.port, 'other'), '--shard', shards[0]!]);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toMatch(
+      /^dnslog: --shard mysql:\/\/root@127\.0\.0\.1:\d+\/dnslog is shard 0 of another front \(.*\/dnslog\), not shard 0 of this one; nothing was created\n$/,
+    );
+    // a table on the front that is not the Spider table over these backends: one line saying what to do; a re-run finishes
+    await sql(cluster.front.port, ['CREATE TABLE third.dns_queries (x INT)']);
+    const third = [
+      'db',
+      'init',
+      '--db',
+      url(cluster.front.port, 'third'),
+      '--shard',
+      url(cluster.backends[0]!.port, 'third'),
+      '--shard',
+      url(cluster.backends[2]!.port, 'third'),
+    ];
+    const clash = await dnslog(third);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(
+      /^dnslog: mysql:\/\/root@127\.0\.0\.1:\d+\/third: dns_queries is not a Spider table over 2 backends \(InnoDB, \d+ partitions\): drop it on the front, then run db init again\n$/,
+    );
+    // no map yet: the front is not opened as sharded until a run finishes
+    expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM third.dnslog_shards')).toBe(0);
+    await sql(cluster.front.port, ['DROP TABLE third.dns_queries']);
+    const finished = await dnslog(third);
+    expect({ err: finished.stderr, code: finished.code }).toEqual({ err: '', code: 0 });
+    expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM third.dnslog_shard_buckets')).toBe(64);
+  });
+
   it('ships each file to one backend, every line once, and reports through the front equal one server, row by row', async () => {
     const dirs = writeLogs(join(scratch.work, 'logs'));
     expect((await dnslog(['db', 'init', '--db', scratch.url])).code).toBe(0);
