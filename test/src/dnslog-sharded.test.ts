@@ -7,11 +7,12 @@
  * lists are refused with one line before anything is created.
  */
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTool, type ToolRun } from './run-tool.js';
+import { runTool, toolBin, type ToolRun } from './run-tool.js';
 import { startSpiderCluster, type SpiderCluster } from './private-spider.js';
 import { useScratchDatabase } from './scratch-db.js';
 import { services } from './services-env.js';
@@ -354,4 +355,52 @@ describe('dnslog sharded over MariaDB Spider', () => {
     expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE server = 'ns9'")).toBe(lines);
     expect(await count(cluster.front.port, "SELECT COUNT(DISTINCT qname) AS n FROM dns_queries WHERE server = 'ns9'")).toBe(lines);
   });
+
+  it('ship killed with SIGKILL at random points, 10 rounds: after a last run every line is stored once and every file moved once', async () => {
+    const dir = join(scratch.work, 'kill');
+    mkdirSync(dir);
+    let seed = 20261205;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const want: { name: string; lines: number }[] = [];
+    let killed = 0;
+    for (let round = 0; round < 10; round++) {
+      for (let f = 0; f < 2; f++) {
+        const name = `query.log.${round}.${f}`;
+        const n = 1000 + Math.floor(random() * 6000);
+        const lines = Array.from({ length: n }, (_, i) =>
+          line(Date.now() - 2 * 3_600_000 + i * 500, '203.0.113.9', `r${round}f${f}n${i}.kill.example`),
+        );
+        writeFileSync(join(dir, name), `${lines.join('\n')}\n`);
+        want.push({ name, lines: n });
+      }
+      const child = spawn(
+        process.execPath,
+        [toolBin('dnslog'), 'ship', dir, '--db', front, '--server', 'ns-kill', '--chunk-lines', '700', '--min-age', '0', '--tz', 'UTC'],
+        {
+          stdio: 'ignore',
+          env: { ...process.env, ...env },
+        },
+      );
+      const closed = new Promise<NodeJS.Signals | null>((r) => child.once('close', (_code, signal) => r(signal)));
+      await new Promise((r) => setTimeout(r, Math.floor(random() * 900)));
+      child.kill('SIGKILL');
+      if ((await closed) === 'SIGKILL') killed++;
+    }
+    // the front ends a dead client's session (and its GET_LOCK) once it notices
+    for (let i = 0; i < 300 && (await count(cluster.front.port, "SELECT IS_FREE_LOCK('dnslog.ship:dnslog') AS n")) !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const last = await dnslog(['ship', dir, '--db', front, '--server', 'ns-kill', '--chunk-lines', '700']);
+    expect({ err: last.stderr, code: last.code }).toEqual({ err: '', code: 0 });
+    expect(killed).toBeGreaterThanOrEqual(3);
+    const total = want.reduce((n, w) => n + w.lines, 0);
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE server = 'ns-kill'")).toBe(total);
+    expect(await count(cluster.front.port, "SELECT COUNT(DISTINCT qname) AS n FROM dns_queries WHERE server = 'ns-kill'")).toBe(total);
+    expect(await count(cluster.front.port, "SELECT SUM(queries) AS n FROM dns_rollup_minute WHERE server = 'ns-kill'")).toBe(total);
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dnslog_files WHERE server = 'ns-kill' AND done_lines IS NULL")).toBe(
+      want.length,
+    );
+    expect(readdirSync(dir)).toEqual(['old']);
+    expect(readdirSync(join(dir, 'old')).sort()).toEqual(want.map((w) => w.name).sort());
+  }, 180_000);
 });
