@@ -403,4 +403,30 @@ describe('dnslog sharded over MariaDB Spider', () => {
     expect(readdirSync(dir)).toEqual(['old']);
     expect(readdirSync(join(dir, 'old')).sort()).toEqual(want.map((w) => w.name).sort());
   }, 180_000);
+
+  it('ships over SSH into the sharded store as from local files: every line once, each file on its backend, moved once', async () => {
+    const dir = join(scratch.work, 'ssh-logs');
+    mkdirSync(dir);
+    let total = 0;
+    for (let f = 0; f < 6; f++) {
+      const lines = Array.from({ length: 300 + 50 * f }, (_, i) =>
+        line(Date.now() - 3_600_000 + i * 700, '192.0.2.77', `s${f}-${i}.ssh.example`),
+      );
+      writeFileSync(join(dir, `query.log.${f}`), `${lines.join('\n')}\n`);
+      total += lines.length;
+    }
+    const source = `ssh://${svc.sshd.user}@${svc.sshd.host}:${svc.sshd.port}${dir}/query.log.*`;
+    const ssh = ['--ssh-user', svc.sshd.user, '--ssh-key', svc.sshd.privateKey, '--known-hosts', svc.sshd.knownHosts];
+    const r = await dnslog(['ship', source, '--db', front, '--server', 'ns-ssh', '--json', ...ssh]);
+    expect({ err: r.stderr, code: r.code }).toEqual({ err: '', code: 0 });
+    expect((JSON.parse(r.stdout) as { totals: Record<string, number> }).totals).toMatchObject({ files: 6, loaded: 6, rows: total });
+    const again = await dnslog(['ship', source, '--db', front, '--server', 'ns-ssh', '--json', ...ssh]);
+    expect((JSON.parse(again.stdout) as { totals: Record<string, number> }).totals).toMatchObject({ files: 0 });
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE server = 'ns-ssh'")).toBe(total);
+    const perBackend = await Promise.all(
+      cluster.backends.map((b) => count(b.port, "SELECT COUNT(*) AS n FROM dnslog_files WHERE server = 'ns-ssh'")),
+    );
+    expect(perBackend.reduce((a, b) => a + b, 0)).toBe(6);
+    expect(readdirSync(join(dir, 'old')).length).toBe(6);
+  });
 });
