@@ -184,13 +184,18 @@ export class MysqlStore implements Store {
   }
 
   async schemaVersion(): Promise<number> {
+    return Number((await this.metaValue('schema_version')) ?? 0);
+  }
+
+  /** A value kept in dnslog_meta (the schema version, a backend's shard number…), or null: none, or no table yet. */
+  async metaValue(name: string): Promise<string | null> {
     const conn = await this.connection();
     const [tables] = await conn.query<mysql.RowDataPacket[]>(
       "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_meta'",
     );
-    if (tables.length === 0) return 0;
-    const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT value FROM dnslog_meta WHERE name = 'schema_version'");
-    return rows[0] ? Number(rows[0].value) : 0;
+    if (tables.length === 0) return null;
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT value FROM dnslog_meta WHERE name = ?', [name]);
+    return rows[0] ? String(rows[0].value) : null;
   }
 
   async init(options: InitOptions = {}): Promise<SchemaStatus> {

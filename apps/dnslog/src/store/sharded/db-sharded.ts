@@ -87,16 +87,6 @@ async function identity(store: MysqlStore): Promise<string> {
   return `${String(r?.h)}:${String(r?.p)}:${String(r?.d)}/${String(r?.db)}`;
 }
 
-async function meta(store: MysqlStore, name: string): Promise<string | null> {
-  const conn = await store.connection();
-  const [tables] = await conn.query<mysql.RowDataPacket[]>(
-    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dnslog_meta'",
-  );
-  if (tables.length === 0) return null;
-  const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT value FROM dnslog_meta WHERE name = ?', [name]);
-  return rows[0] ? String(rows[0].value) : null;
-}
-
 /** A `--shard` URL as kept in the map: as given, which never holds a password (db-url.ts refuses one). */
 function openBackend(url: string, env: NodeJS.ProcessEnv, chunkLines?: number): MysqlStore {
   const target = parseDbUrl(url);
@@ -176,7 +166,8 @@ export class ShardedStore implements Store {
     const answers = await Promise.allSettled(this.backends.map((b) => identity(b)));
     const down = answers.flatMap((a, k) => (a.status === 'rejected' ? [`${this.map.urls[k]}: ${errorMessage(a.reason)}`] : []));
     if (down.length > 0) throw new UserError('E_SHARD_DOWN', `shard backend does not answer: ${down.join('; ')}; nothing was created`);
-    const seen = new Map<string, string>([[await identity(this.front), `the front ${this.front.description}`]]);
+    const frontId = await identity(this.front);
+    const seen = new Map<string, string>([[frontId, `the front ${this.front.description}`]]);
     for (const [k, a] of answers.entries()) {
       const id = (a as PromiseFulfilledResult<string>).value;
       const other = seen.get(id);
@@ -192,7 +183,6 @@ export class ShardedStore implements Store {
           'moving buckets to a new backend is not available yet (never ALTER the front: its partitions move no rows); nothing was changed',
       );
     }
-    const frontId = await identity(this.front);
     for (const [k, b] of this.backends.entries()) {
       const version = await b.schemaVersion();
       if (version !== 0 && version !== SCHEMA_VERSION) {
@@ -203,7 +193,7 @@ export class ShardedStore implements Store {
             '; nothing was created',
         );
       }
-      const [shard, of] = [await meta(b, 'shard'), await meta(b, 'shard_front')];
+      const [shard, of] = [await b.metaValue('shard'), await b.metaValue('shard_front')];
       if ((shard !== null && shard !== String(k)) || (of !== null && of !== frontId)) {
         throw new UserError(
           'E_SHARD_MAP',
@@ -238,8 +228,7 @@ export class ShardedStore implements Store {
       );
     }
     const conn = await this.front.connection();
-    const database = (await conn.query<mysql.RowDataPacket[]>('SELECT DATABASE() AS db'))[0][0]?.db as string;
-    const servers = this.backends.map((_, k) => spiderServerName(database, k));
+    const servers = this.backends.map((_, k) => spiderServerName(this.front.connectSettings.database, k));
     for (const [k, b] of this.backends.entries()) {
       const s = b.connectSettings;
       await conn.query(
@@ -306,7 +295,7 @@ export class ShardedStore implements Store {
     if (p === undefined) {
       p = (async () => {
         const version = await b.schemaVersion();
-        const shard = await meta(b, 'shard');
+        const shard = await b.metaValue('shard');
         if (version !== SCHEMA_VERSION || shard !== String(k)) {
           throw new UserError(
             'E_SHARD_MAP',
