@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool, toolBin, type ToolRun } from './run-tool.js';
@@ -210,11 +211,12 @@ describe('dnslog sharded over MariaDB Spider', () => {
     const totals = (r: ToolRun) => (JSON.parse(r.stdout) as { totals: Record<string, number> }).totals;
     /** Ships every server's directory (one run each: --server names them) and adds up the totals. */
     const shipAll = async (db: string) => {
-      const sum: Record<string, number> = {};
+      const sum: Record<string, number> = { loadThreads: 0 };
       for (const [s, dir] of dirs.entries()) {
         const r = await dnslog(['ship', join(dir, 'query.log.*'), '--db', db, '--server', `ns${s}`, '--keep', '--json']);
         expect({ db, s, err: r.stderr, code: r.code }).toEqual({ db, s, err: '', code: 0 });
         for (const [k, v] of Object.entries(totals(r))) sum[k] = (sum[k] ?? 0) + v;
+        sum.loadThreads! += (JSON.parse(r.stdout) as { loadThreads: number }).loadThreads;
       }
       return sum;
     };
@@ -222,6 +224,26 @@ describe('dnslog sharded over MariaDB Spider', () => {
     const sharded = await shipAll(front);
     expect(sharded).toMatchObject({ files: 12, loaded: 12, failed: 0 });
     expect(sharded.rows).toBe(single.rows);
+    // one worker thread per backend a run loaded into (parsing beside the others); none for one server
+    const map = initialBuckets(3);
+    const lanes = dirs.map(
+      (dir, s) =>
+        new Set(
+          readdirSync(dir).map(
+            (f) =>
+              map[
+                bucketOf(
+                  `ns${s}`,
+                  createHash('sha256')
+                    .update(readFileSync(join(dir, f)))
+                    .digest('hex'),
+                )
+              ],
+          ),
+        ).size,
+    );
+    expect(single.loadThreads).toBe(0);
+    expect(sharded.loadThreads).toBe(lanes.reduce((a, b) => a + b, 0));
     // spread over the backends, each file's rows and ledger entry on the same one
     const perBackend = await Promise.all(cluster.backends.map((b) => count(b.port, 'SELECT COUNT(*) AS n FROM dns_queries')));
     expect(perBackend.reduce((a, b) => a + b, 0)).toBe(single.rows);
@@ -232,7 +254,7 @@ describe('dnslog sharded over MariaDB Spider', () => {
       ).toBe(0);
     }
     // a re-run loads nothing again
-    expect(await shipAll(front)).toMatchObject({ loaded: 0, skipped: 12 });
+    expect(await shipAll(front)).toMatchObject({ loaded: 0, skipped: 12, loadThreads: 0 });
     expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM dns_queries')).toBe(single.rows);
 
     const reports = [
@@ -403,6 +425,64 @@ describe('dnslog sharded over MariaDB Spider', () => {
     expect(readdirSync(dir)).toEqual(['old']);
     expect(readdirSync(join(dir, 'old')).sort()).toEqual(want.map((w) => w.name).sort());
   }, 180_000);
+
+  it('in the lane threads: gzip files load, a corrupt one and a binary one fail or are kept as rejects, as on one thread; --no-threads stores the same rows', async () => {
+    const dir = join(scratch.work, 'gz-logs');
+    mkdirSync(dir);
+    const lines = (f: number, n: number) =>
+      Array.from({ length: n }, (_, i) => line(Date.now() - 3_600_000 + i * 900, '192.0.2.88', `g${f}-${i}.gz.example`));
+    // big enough for many chunks per file through the thread's flow control
+    const good = [lines(0, 20_000), lines(1, 5_000), lines(2, 777)];
+    for (const [f, l] of good.entries()) writeFileSync(join(dir, `query.log.${f}.gz`), gzipSync(`${l.join('\n')}\n`));
+    const whole = gzipSync(`${lines(3, 4_000).join('\n')}\n`);
+    writeFileSync(join(dir, 'query.log.3.gz'), whole.subarray(0, Math.floor(whole.length / 2)));
+    // binary junk with a few good lines: kept as rejects, the good lines stored
+    writeFileSync(
+      join(dir, 'query.log.4'),
+      Buffer.concat([Buffer.from(`${lines(4, 3).join('\n')}\n`), Buffer.from([0, 1, 2, 255, 254, 10, 0x1b, 0x5b, 0x32, 0x4a, 10])]),
+    );
+    const r = await dnslog(['ship', join(dir, 'query.log.*'), '--db', front, '--server', 'ns-gz', '--keep', '--json']);
+    expect(r.code).toBe(2);
+    const report = JSON.parse(r.stdout) as {
+      loadThreads: number;
+      totals: Record<string, number>;
+      files: { path: string; status: string; error: string | null; rejects: number }[];
+    };
+    expect(report.loadThreads).toBeGreaterThanOrEqual(1);
+    expect(report.totals).toMatchObject({ files: 5, loaded: 4, failed: 1, rows: 20_000 + 5_000 + 777 + 3, rejects: 2 });
+    const bad = report.files.find((f) => f.path.endsWith('query.log.3.gz'))!;
+    expect(bad.status).toBe('failed');
+    expect(bad.error).toMatch(/unexpected end of file/);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dnslog: ns-gz:.*query\.log\.3\.gz: .*unexpected end of file/)]);
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE server = 'ns-gz'")).toBe(25_780);
+    // nothing of the corrupt file anywhere: no ledger entry, no rows
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dnslog_files WHERE server = 'ns-gz'")).toBe(4);
+    expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE qname LIKE 'g3-%'")).toBe(0);
+    // the same files on one thread: the same rows, line for line
+    const scratchFront = await mysql.createConnection({ host: '127.0.0.1', port: cluster.front.port, user: 'root', database: DB });
+    const rowsNow = async () => {
+      const [rows] = await scratchFront.query<mysql.RowDataPacket[]>(
+        "SELECT qname, qtime, client_ip, qtype, flags, line_no FROM dns_queries WHERE server = 'ns-gz' ORDER BY qname, line_no",
+      );
+      return rows.map((x) => JSON.stringify(x));
+    };
+    try {
+      const threaded = await rowsNow();
+      for (const b of cluster.backends) {
+        const c = await mysql.createConnection({ host: '127.0.0.1', port: b.port, user: 'root', database: DB });
+        await c.query("DELETE q, f FROM dnslog_files f JOIN dns_queries q ON q.file_id = f.id WHERE f.server = 'ns-gz'");
+        await c.query("DELETE FROM dnslog_files WHERE server = 'ns-gz'");
+        await c.end();
+      }
+      expect(await count(cluster.front.port, "SELECT COUNT(*) AS n FROM dns_queries WHERE server = 'ns-gz'")).toBe(0);
+      const one = await dnslog(['ship', join(dir, 'query.log.*'), '--db', front, '--server', 'ns-gz', '--keep', '--json', '--no-threads']);
+      expect(one.code).toBe(2);
+      expect((JSON.parse(one.stdout) as { loadThreads: number }).loadThreads).toBe(0);
+      expect(await rowsNow()).toEqual(threaded);
+    } finally {
+      await scratchFront.end();
+    }
+  });
 
   it('ships over SSH into the sharded store as from local files: every line once, each file on its backend, moved once', async () => {
     const dir = join(scratch.work, 'ssh-logs');

@@ -140,6 +140,10 @@ ${exitCodeHelp()}`,
       intOption(1, 1_000_000_000),
       1_000_000,
     )
+    .option(
+      '--no-threads',
+      'on a sharded database, parse every file on the one main thread instead of one worker thread per backend (slower; for comparison)',
+    )
     .option('--json', 'JSON report', false)
     .addHelpText(
       'after',

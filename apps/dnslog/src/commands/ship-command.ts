@@ -41,6 +41,8 @@ export interface ShipCommandOptions {
   compress: boolean;
   /** Lines per transaction (default LOAD_CHUNK_LINES). */
   chunkLines?: number;
+  /** --no-threads: false (a sharded store's lanes parse on the main thread). */
+  threads?: boolean;
   /** Seconds to wait for another run holding the lock (default 0: fail at once). */
   /** --lock-wait, in milliseconds. */
   lockWait?: number;
@@ -144,6 +146,7 @@ export async function runShip(specs: readonly string[], opts: ShipCommandOptions
       moveTo: opts.keep ? null : opts.moveTo,
       concurrency: opts.concurrency,
       dryRun: opts.dryRun,
+      threads: opts.threads !== false,
       onBytes: progress?.add,
       onFileDone: (f) => {
         progress?.finish(f);

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { UserError, errorMessage, isUserError, limiter } from '@toolbox/shared';
-import { readLineBatches, type RawLine } from '../parse/line-reader.js';
+import type { RawLine } from '../parse/line-reader.js';
+import { after, parsedLines } from './file-lines.js';
+import { LANE_THREADS_AVAILABLE, LaneThreads } from './lane-threads.js';
 import { isGzipName, type LogFile, type LogSource } from './sources.js';
 import type { FileLoad, ParsedLine, ResumePoint, Store } from '../store/store.js';
 
@@ -22,6 +24,11 @@ export interface ShipOptions {
   /** Called with byte counts as a file streams (progress). */
   onBytes?: (file: LogFile, delta: number) => void;
   onFileDone?: (result: FileResult) => void;
+  /**
+   * Parse and load in a worker thread per lane when the store offers it (store.threadTarget: a
+   * sharded store's backends), with lineParserFor; else, and always for another `parserFor`, on this thread.
+   */
+  threads?: boolean;
 }
 
 /**
@@ -57,6 +64,8 @@ export interface ShipReport {
   files: FileResult[];
   sourceFailures: SourceFailure[];
   liveSkipped: { server: string; path: string; reason: string }[];
+  /** Worker threads that parsed and loaded files (one per lane of a sharded store; 0: all on the main thread). */
+  loadThreads: number;
   totals: {
     files: number;
     loaded: number;
@@ -113,38 +122,28 @@ function hashingTap(onBytes: (n: number) => void): { tap: Transform; digest: () 
   return { tap, digest: () => h.digest('hex') };
 }
 
-async function* parsedLines(
-  file: LogFile,
-  raw: Readable,
-  expectedSha: string,
-  parse: (raw: RawLine) => ParsedLine,
-  onBytes: (n: number) => void,
-): AsyncGenerator<ParsedLine[]> {
+/**
+ * The file's content (gunzipped for a `.gz` name). A read error ends it with E_READ; after the last
+ * chunk, bytes that do not hash to `expectedSha` end it with E_CHANGED: a consumer that commits only
+ * after the end never commits a file that changed under it.
+ */
+async function* fileBytes(path: string, raw: Readable, expectedSha: string, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
   const { tap, digest } = hashingTap(onBytes);
   raw.on('error', (err) => tap.destroy(err));
   let body: Readable = raw.pipe(tap);
-  if (isGzipName(file.path)) {
+  if (isGzipName(path)) {
     const gunzip = createGunzip();
     tap.on('error', (err) => gunzip.destroy(err));
     body = tap.pipe(gunzip);
   }
   try {
-    for await (const batch of readLineBatches(body)) yield batch.map(parse);
+    for await (const chunk of body) yield chunk as Buffer;
   } catch (err) {
     throw new UserError('E_READ', errorMessage(err), { cause: err });
   }
   const actual = digest();
   if (actual !== expectedSha) {
     throw new UserError('E_CHANGED', 'changed while it was being shipped (is it still being written?); nothing from it was kept');
-  }
-}
-
-/** The batches without the lines up to `doneLines` (committed by an earlier run). */
-async function* after(batches: AsyncIterable<ParsedLine[]>, doneLines: number): AsyncGenerator<ParsedLine[]> {
-  for await (const batch of batches) {
-    const last = batch[batch.length - 1];
-    if (last === undefined || last.lineNo <= doneLines) continue;
-    yield batch[0] !== undefined && batch[0].lineNo > doneLines ? batch : batch.filter((l) => l.lineNo > doneLines);
   }
 }
 
@@ -157,6 +156,7 @@ async function* after(batches: AsyncIterable<ParsedLine[]>, doneLines: number): 
 async function shipFile(
   store: Store,
   mutex: Lanes,
+  threads: LaneThreads | null,
   file: LogFile,
   parserFor: LineParserFactory,
   opts: ShipOptions,
@@ -218,14 +218,16 @@ async function shipFile(
         } else if (opts.dryRun) {
           result.status = 'would-load';
         } else {
-          const lines = parsedLines(file, log.raw(), sha, parserFor(file), (n) => opts.onBytes?.(file, n));
-          const load: FileLoad = await mutex.run(file.server, sha, () =>
-            store.loadFile(
-              { server: file.server, path: file.path, size: log.size, sha256: sha, tz: file.zone },
-              resume ? after(lines, resume.doneLines) : lines,
-              resume,
-            ),
-          );
+          const meta = { server: file.server, path: file.path, size: log.size, sha256: sha, tz: file.zone };
+          const bytes = fileBytes(file.path, log.raw(), sha, (n) => opts.onBytes?.(file, n));
+          const load: FileLoad = await mutex.run(file.server, sha, async () => {
+            if (threads !== null && store.threadTarget !== undefined) {
+              const target = await store.threadTarget(file.server, sha);
+              return threads.load(target, meta, { mtimeMs: file.mtimeMs, zone: file.zone }, resume, bytes);
+            }
+            const lines = parsedLines(bytes, parserFor(file));
+            return store.loadFile(meta, resume ? after(lines, resume.doneLines) : lines, resume);
+          });
           result.status = 'loaded';
           result.rows = load.rows;
           result.rejects = load.rejects;
@@ -302,10 +304,12 @@ export async function ship(
 ): Promise<ShipReport> {
   const started = performance.now();
   const mutex = new Lanes(store);
+  const threads = opts.threads === true && store.threadTarget !== undefined && LANE_THREADS_AVAILABLE ? new LaneThreads() : null;
   const report: ShipReport = {
     files: [],
     sourceFailures: [],
     liveSkipped: [],
+    loadThreads: 0,
     totals: { files: 0, loaded: 0, skipped: 0, failed: 0, refused: 0, deferred: 0, moveFailed: 0, rows: 0, rejects: 0, seconds: 0 },
   };
   const limit = limiter(Math.max(1, opts.concurrency));
@@ -317,10 +321,10 @@ export async function ship(
       // Results are reported in listing order, each once its move is done.
       let reported: Promise<void> = Promise.resolve();
       for (const f of files) {
-        let shipped = await shipFile(store, mutex, f, parserFor, opts);
+        let shipped = await shipFile(store, mutex, threads, f, parserFor, opts);
         for (let n = 1; shipped.retry && n < LOAD_ATTEMPTS; n++) {
           await retryPause(n);
-          shipped = await shipFile(store, mutex, f, parserFor, opts);
+          shipped = await shipFile(store, mutex, threads, f, parserFor, opts);
         }
         const { result, settled } = shipped;
         if (shipped.retry) result.error = `${result.error ?? ''} (gave up after ${LOAD_ATTEMPTS} attempts; the next run ships it)`;
@@ -334,7 +338,12 @@ export async function ship(
       await src.close();
     }
   };
-  await Promise.all(sources.map((src) => limit(() => shipSource(src))));
+  try {
+    await Promise.all(sources.map((src) => limit(() => shipSource(src))));
+  } finally {
+    report.loadThreads = threads?.size ?? 0;
+    await threads?.close();
+  }
   const t = report.totals;
   for (const f of report.files) {
     t.files++;

@@ -5,6 +5,7 @@
 import { RollupAccumulator } from './rollup.js';
 import type { QueryRow } from './row.js';
 import type { TimeZone } from '../time/zone.js';
+import type { MysqlConnectSettings, MysqlStoreOptions } from './mysql/settings.js';
 
 export type SqlParam = string | number | null;
 
@@ -97,6 +98,17 @@ export interface InitOptions {
   assumeZone?: (server: string) => TimeZone;
 }
 
+/**
+ * Where a worker thread may load a file on a connection of its own, parsing it there too: the
+ * database (a sharded store's backend for the file) and the load options of its store.
+ */
+export interface ThreadLoadTarget {
+  /** The lane (laneOf) the file belongs to: one thread per lane. */
+  lane: string;
+  settings: MysqlConnectSettings;
+  options: MysqlStoreOptions;
+}
+
 export interface Store {
   /** Printable, without secrets. */
   readonly description: string;
@@ -125,6 +137,12 @@ export interface Store {
    * calls in one lane, or on a store without lanes, one at a time.
    */
   laneOf?(server: string, sha256: string): string;
+  /**
+   * A store whose lanes are separate databases (sharded) offers each file's as a target for a worker
+   * thread, which parses and loads it there (ship's `threads`): the lanes' parsing then runs on
+   * several cores. The result is what loadFile would give.
+   */
+  threadTarget?(server: string, sha256: string): Promise<ThreadLoadTarget>;
   /** A sharded store read with `partial`: the shards that did not answer, left out of what was read. */
   readonly missing?: readonly { shard: number; url: string }[];
   /** A server-side lock (MySQL GET_LOCK) held until the returned function runs; absent for SQLite. */

@@ -35,6 +35,9 @@ import {
   type Store,
 } from '../store.js';
 import { utcText } from '../../time/zone.js';
+import type { MysqlConnectSettings, MysqlStoreOptions } from './settings.js';
+
+export type { MysqlConnectSettings, MysqlStoreOptions } from './settings.js';
 
 type MysqlTarget = Extract<DbTarget, { kind: 'mysql' }>;
 
@@ -44,17 +47,6 @@ const LOAD_ROWS_SQL = `LOAD DATA LOCAL INFILE 'dnslog-rows.tsv' INTO TABLE dns_q
   FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${QUERY_COLUMNS.join(', ')})`;
 const LOAD_REJECTS_SQL = `LOAD DATA LOCAL INFILE 'dnslog-rejects.tsv' INTO TABLE dnslog_rejects CHARACTER SET binary
   FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (file_id, line_no, reason, line, line_bytes)`;
-
-export interface MysqlConnectSettings {
-  host: string;
-  port: number;
-  user: string;
-  password: string | undefined;
-  database: string;
-  socketPath: string | undefined;
-  /** mysql2's TLS options (`?ssl=`), or undefined for none. */
-  ssl?: { ca?: string; rejectUnauthorized: boolean };
-}
 
 /** Merges the URL, the option file and the environment: URL wins, the password never comes from argv. */
 export function mysqlSettings(
@@ -96,13 +88,6 @@ function tlsOptions(t: MysqlTarget, readFile: (p: string) => string): MysqlConne
   }
 }
 
-export interface MysqlStoreOptions {
-  /** Distinct rollup keys held before they are added to the tables (rollup.ts ROLLUP_FLUSH_KEYS). */
-  rollupFlushKeys?: number;
-  /** Lines per transaction (store.ts LOAD_CHUNK_LINES). */
-  chunkLines?: number;
-}
-
 export class MysqlStore implements Store {
   readonly dialect = 'mysql';
   readonly description: string;
@@ -120,6 +105,11 @@ export class MysqlStore implements Store {
     this.description = `mysql://${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
     this.rollupFlushKeys = options.rollupFlushKeys ?? ROLLUP_FLUSH_KEYS;
     this.chunkLines = options.chunkLines ?? LOAD_CHUNK_LINES;
+  }
+
+  /** Its load options as given (a worker thread loading into the same database makes its own store with them). */
+  get storeOptions(): MysqlStoreOptions {
+    return { rollupFlushKeys: this.rollupFlushKeys, chunkLines: this.chunkLines };
   }
 
   /** What it connects with (the sharded store's front makes its server definitions from them). */

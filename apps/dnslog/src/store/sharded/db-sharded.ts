@@ -12,7 +12,18 @@ import { UserError, errorMessage } from '@toolbox/shared';
 import { parseDbUrl } from '../db-url.js';
 import { MysqlStore, mysqlSettings } from '../mysql/db-mysql.js';
 import { SCHEMA_VERSION } from '../schema.js';
-import type { FileLoad, FileMeta, InitOptions, ParsedLine, ResumePoint, SchemaStatus, ShippedFile, SqlParam, Store } from '../store.js';
+import type {
+  FileLoad,
+  FileMeta,
+  InitOptions,
+  ParsedLine,
+  ResumePoint,
+  SchemaStatus,
+  ShippedFile,
+  SqlParam,
+  Store,
+  ThreadLoadTarget,
+} from '../store.js';
 import { MAX_SHARDS, SHARDED_TABLES, SHARD_BUCKETS, bucketOf, initialBuckets, spiderServerName, spiderTableDdl } from './shard-map.js';
 
 const MAP_DDL = [
@@ -314,6 +325,12 @@ export class ShardedStore implements Store {
   /** Files on different backends load side by side: ship serialises per lane, not per store. */
   laneOf(server: string, sha256: string): string {
     return String(this.shardOf(server, sha256));
+  }
+
+  /** The file's backend (readied as for loadFile), for a worker thread to load into on its own connection. */
+  async threadTarget(server: string, sha256: string): Promise<ThreadLoadTarget> {
+    const b = await this.backend(server, sha256);
+    return { lane: this.laneOf(server, sha256), settings: { ...b.connectSettings }, options: b.storeOptions };
   }
 
   /**
