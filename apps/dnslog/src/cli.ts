@@ -142,7 +142,7 @@ ${exitCodeHelp()}`,
     )
     .option(
       '--no-threads',
-      'on a sharded database, parse every file on the one main thread instead of one worker thread per backend (slower; for comparison)',
+      'on a sharded database, parse every file on the main thread instead of one worker thread per backend (a little less CPU in all; slower on a host with a core per backend)',
     )
     .option('--json', 'JSON report', false)
     .addHelpText(
