@@ -27,6 +27,14 @@ const dnslog = (args: string[]): Promise<ToolRun> =>
   runTool('dnslog', args[0] === 'ship' ? [...args, '--min-age', '0', '--tz', 'UTC'] : args, { timeoutMs: 180_000, env });
 
 let cluster: SpiderCluster;
+/** `db init --db FRONT --shard URL…` */
+const initArgs = (frontUrl: string, shardUrls: readonly string[]): string[] => [
+  'db',
+  'init',
+  '--db',
+  frontUrl,
+  ...shardUrls.flatMap((s) => ['--shard', s]),
+];
 const url = (port: number, db = DB) => `mysql://root@127.0.0.1:${port}/${db}`;
 let front: string;
 let shards: string[];
@@ -83,28 +91,19 @@ async function count(port: number, sql: string): Promise<number> {
 describe('dnslog sharded over MariaDB Spider', () => {
   it('refuses a bad shard list with one line before anything is created', async () => {
     const closed = url(1);
-    const down = await dnslog(['db', 'init', '--db', front, '--shard', shards[0]!, '--shard', closed]);
+    const down = await dnslog(initArgs(front, [shards[0]!, closed]));
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(
       /^dnslog: shard backend does not answer: mysql:\/\/root@127\.0\.0\.1:1\/dnslog: .*; nothing was created\n$/,
     );
     // two spellings of one database
-    const twice = await dnslog([
-      'db',
-      'init',
-      '--db',
-      front,
-      '--shard',
-      shards[0]!,
-      '--shard',
-      shards[0]!.replace('mysql://', 'mariadb://'),
-    ]);
+    const twice = await dnslog(initArgs(front, [shards[0]!, shards[0]!.replace('mysql://', 'mariadb://')]));
     expect(twice.code).toBe(2);
     expect(twice.stderr).toMatch(
       /^dnslog: --shard mariadb:\/\/root@127\.0\.0\.1:\d+\/dnslog is the same database as --shard mysql:\/\/root@127\.0\.0\.1:\d+\/dnslog; nothing was created\n$/,
     );
     // the shared MariaDB has no Spider engine loaded
-    const noSpider = await dnslog(['db', 'init', '--db', scratch.url, '--shard', shards[0]!]);
+    const noSpider = await dnslog(initArgs(scratch.url, [shards[0]!]));
     expect(noSpider.code).toBe(2);
     expect(noSpider.stderr).toMatch(/has no Spider storage engine: .*mariadb-plugin-spider.*; nothing was created\n$/);
     // nothing on the front or the backends
@@ -114,11 +113,11 @@ describe('dnslog sharded over MariaDB Spider', () => {
   });
 
   it('lays out the backends, the Spider front and the map; init again changes nothing; another list is refused', async () => {
-    const init = await dnslog(['db', 'init', '--db', front, ...shards.flatMap((s) => ['--shard', s])]);
+    const init = await dnslog(initArgs(front, shards));
     expect(init.stderr).toBe('');
     expect(init.code).toBe(0);
     expect(init.stdout).toContain('(sharded over 3 backends): schema version 5 created');
-    const again = await dnslog(['db', 'init', '--db', front, ...shards.flatMap((s) => ['--shard', s])]);
+    const again = await dnslog(initArgs(front, shards));
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('schema version 5 up to date');
     expect(await count(cluster.front.port, 'SELECT COUNT(*) AS n FROM dnslog_shard_buckets')).toBe(64);
@@ -127,7 +126,7 @@ describe('dnslog sharded over MariaDB Spider', () => {
     const c = await mysql.createConnection({ host: '127.0.0.1', port: cluster.front.port, user: 'root', database: DB });
     try {
       await c.query('UPDATE dnslog_shard_buckets SET shard = ? WHERE bucket = 5', [moved]);
-      expect((await dnslog(['db', 'init', '--db', front, ...shards.flatMap((s) => ['--shard', s])])).code).toBe(0);
+      expect((await dnslog(initArgs(front, shards))).code).toBe(0);
       expect(await count(cluster.front.port, 'SELECT shard AS n FROM dnslog_shard_buckets WHERE bucket = 5')).toBe(moved);
       await c.query('UPDATE dnslog_shard_buckets SET shard = ? WHERE bucket = 5', [initialBuckets(3)[5]!]);
     } finally {
@@ -145,7 +144,7 @@ describe('dnslog sharded over MariaDB Spider', () => {
         "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dnslog' AND ENGINE = 'SPIDER'",
       ),
     ).toBe(backendTables);
-    const other = await dnslog(['db', 'init', '--db', front, '--shard', shards[0]!, '--shard', shards[1]!]);
+    const other = await dnslog(initArgs(front, [shards[0]!, shards[1]!]));
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/already shards over .*: a different --shard list would move data; .*nothing was changed\n$/);
   });
@@ -168,16 +167,9 @@ describe('dnslog sharded over MariaDB Spider', () => {
       'CREATE TABLE other.dnslog_meta (name VARCHAR(64) NOT NULL PRIMARY KEY, value VARCHAR(255) NOT NULL)',
       "INSERT INTO other.dnslog_meta VALUES ('schema_version', '4')",
     ]);
-    const old = await dnslog([
-      'db',
-      'init',
-      '--db',
-      url(cluster.front.port, 'other'),
-      '--shard',
-      url(cluster.backends[0]!.port, 'other'),
-      '--shard',
-      url(cluster.backends[1]!.port, 'other'),
-    ]);
+    const old = await dnslog(
+      initArgs(url(cluster.front.port, 'other'), [url(cluster.backends[0]!.port, 'other'), url(cluster.backends[1]!.port, 'other')]),
+    );
     expect(old.code).toBe(2);
     expect(old.stderr).toBe(
       `dnslog: --shard ${url(cluster.backends[1]!.port, 'other')} has schema version 4; this dnslog writes 5: run dnslog db init --db ${url(cluster.backends[1]!.port, 'other')} on it alone first; nothing was created\n`,
@@ -186,23 +178,17 @@ describe('dnslog sharded over MariaDB Spider', () => {
       0,
     );
     // a backend that is already shard 0 of the front's `dnslog` database
-    const taken = await dnslog(['db', 'init', '--db', url(cluster.front.port, 'other'), '--shard', shards[0]!]);
+    const taken = await dnslog(initArgs(url(cluster.front.port, 'other'), [shards[0]!]));
     expect(taken.code).toBe(2);
     expect(taken.stderr).toMatch(
       /^dnslog: --shard mysql:\/\/root@127\.0\.0\.1:\d+\/dnslog is shard 0 of another front \(.*\/dnslog\), not shard 0 of this one; nothing was created\n$/,
     );
     // a table on the front that is not the Spider table over these backends: one line saying what to do; a re-run finishes
     await sql(cluster.front.port, ['CREATE TABLE third.dns_queries (x INT)']);
-    const third = [
-      'db',
-      'init',
-      '--db',
-      url(cluster.front.port, 'third'),
-      '--shard',
+    const third = initArgs(url(cluster.front.port, 'third'), [
       url(cluster.backends[0]!.port, 'third'),
-      '--shard',
       url(cluster.backends[2]!.port, 'third'),
-    ];
+    ]);
     const clash = await dnslog(third);
     expect(clash.code).toBe(2);
     expect(clash.stderr).toMatch(

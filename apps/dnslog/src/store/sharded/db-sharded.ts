@@ -74,8 +74,15 @@ export async function readShardMap(front: MysqlStore): Promise<ShardMap | null> 
   return { urls, buckets: map };
 }
 
+/** A shard that did not answer, and why. */
+interface ShardDown {
+  shard: number;
+  url: string;
+  error: string;
+}
+
 /** One line for shards that did not answer: which, and what to do. */
-function shardsDown(down: readonly { shard: number; url: string; error: string }[]): UserError {
+function shardsDown(down: readonly ShardDown[]): UserError {
   return new UserError(
     'E_SHARD_DOWN',
     `${down.map((d) => `shard ${d.shard} ${d.url} does not answer (${d.error})`).join('; ')}: ` +
@@ -111,7 +118,7 @@ export class ShardedStore implements Store {
   readonly description: string;
 
   /** Shards that did not answer a `partial` reader: left out of what it reads. */
-  readonly missing: { shard: number; url: string; error: string }[] = [];
+  readonly missing: ShardDown[] = [];
   /** Opened from the front's map: `init()` without a layout (ship's) readies each backend on first use. */
   private opened = false;
   private lazy = false;
@@ -345,7 +352,7 @@ export class ShardedStore implements Store {
   async schemaVersion(): Promise<number> {
     const answers = await Promise.allSettled(this.backends.map((b) => b.schemaVersion()));
     const live: { k: number; version: number }[] = [];
-    const down: { shard: number; url: string; error: string }[] = [];
+    const down: ShardDown[] = [];
     for (const [k, a] of answers.entries()) {
       if (a.status === 'fulfilled') live.push({ k, version: a.value });
       else down.push({ shard: k, url: this.map.urls[k] ?? '', error: errorMessage(a.reason) });
